@@ -1,0 +1,290 @@
+//! The lazy ITCH reader: `(message type, RecordBatch)` pairs from any `Input`, decoding a
+//! bounded amount per step so a caller can release the GIL per step and check for Ctrl-C
+//! between steps. Memory stays bounded by the batch size times the number of types (plus a
+//! few gzip chunks in flight), whatever the size of the file.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, types::UInt16Type};
+
+use crate::error::{Error, Result};
+use crate::itch::decode::{DecodeOptions, Decoder};
+use crate::itch::framing::{FrameChecks, frame_needs};
+use crate::itch::spec::MessageKind;
+use crate::itch::symbols::Symbols;
+use crate::source::{Inflater, Input, SharedBytes};
+
+/// Bytes decoded per step when the caller does not say.
+pub const DEFAULT_STEP: usize = 16 << 20;
+
+/// Something that turns frames into output, one buffer at a time: the per-type decoder,
+/// the order-event builder, the counters-only walker.
+pub trait FrameSink {
+    /// Consumes whole frames of `buf` (at stream offset `base`); returns bytes consumed. May
+    /// stop early when it has output ready.
+    fn feed(&mut self, buf: &[u8], base: u64) -> Result<usize>;
+    /// True when output is waiting to be taken (the driver stops its step then).
+    fn has_output(&self) -> bool;
+    /// The framing counters.
+    fn checks_mut(&mut self) -> &mut FrameChecks;
+    /// Whether a partial last frame is tolerated.
+    fn allow_truncated(&self) -> bool;
+}
+
+impl FrameSink for Decoder {
+    fn feed(&mut self, buf: &[u8], base: u64) -> Result<usize> {
+        self.decode(buf, base)
+    }
+    fn has_output(&self) -> bool {
+        self.has_full()
+    }
+    fn checks_mut(&mut self) -> &mut FrameChecks {
+        Decoder::checks_mut(self)
+    }
+    fn allow_truncated(&self) -> bool {
+        self.options().allow_truncated
+    }
+}
+
+enum Data {
+    Memory { bytes: SharedBytes, pos: usize },
+    Stream { inflater: Inflater, chunk: Vec<u8>, pos: usize, chunk_base: u64, carry: Vec<u8> },
+}
+
+/// Drives a `FrameSink` over an `Input`: memory in place, gzip chunk by chunk with the frame
+/// that straddles two chunks reassembled in a small carry buffer.
+pub struct Driver<S> {
+    data: Data,
+    stored_len: Option<u64>,
+    /// The sink being fed.
+    pub sink: S,
+    done: bool,
+}
+
+impl<S: FrameSink> Driver<S> {
+    /// Starts reading `input` into `sink`.
+    pub fn new(input: Input, sink: S) -> Driver<S> {
+        let stored_len = input.stored_len();
+        let data = match input {
+            Input::Memory(bytes) => Data::Memory { bytes, pos: 0 },
+            Input::Gzip { reader, .. } => Data::Stream {
+                inflater: Inflater::spawn(reader),
+                chunk: Vec::new(),
+                pos: 0,
+                chunk_base: 0,
+                carry: Vec::new(),
+            },
+        };
+        Driver { data, stored_len, sink, done: false }
+    }
+
+    /// True once the input is exhausted (or failed).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// `(stored bytes read, stored size)`: compressed figures for gzip, for progress bars.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        let read = match &self.data {
+            Data::Memory { pos, .. } => *pos as u64,
+            Data::Stream { inflater, .. } => inflater.compressed_read(),
+        };
+        (read, self.stored_len)
+    }
+
+    /// Feeds about `budget` bytes (or until the sink has output). At the end of the input,
+    /// settles the tail and checks that the stream held ITCH at all.
+    pub fn step(&mut self, budget: usize) -> Result<()> {
+        if self.done {
+            return Ok(());
+        }
+        let result = self.step_inner(budget.max(1 << 20));
+        if let Err(e) = result {
+            self.done = true;
+            return self.sink.checks_mut().not_itch(Some(e));
+        }
+        if self.done {
+            self.sink.checks_mut().not_itch(None)?;
+        }
+        Ok(())
+    }
+
+    fn step_inner(&mut self, budget: usize) -> Result<()> {
+        match &mut self.data {
+            Data::Memory { bytes, pos } => {
+                let all = (**bytes).as_ref();
+                let end = all.len().min(*pos + budget);
+                let used = self.sink.feed(&all[*pos..end], *pos as u64)?;
+                *pos += used;
+                if end == all.len() && !self.sink.has_output() {
+                    let allow = self.sink.allow_truncated();
+                    self.sink.checks_mut().finish(*pos as u64, &all[*pos..], allow)?;
+                    self.done = true;
+                }
+                Ok(())
+            }
+            Data::Stream { inflater, chunk, pos, chunk_base, carry } => {
+                let mut fed = 0;
+                while fed < budget && !self.sink.has_output() {
+                    if *pos == chunk.len() {
+                        let Some(next) = inflater.next_chunk()? else {
+                            let allow = self.sink.allow_truncated();
+                            let at = *chunk_base + *pos as u64 - carry.len() as u64;
+                            self.sink.checks_mut().finish(at, carry, allow)?;
+                            self.done = true;
+                            return Ok(());
+                        };
+                        *chunk_base += chunk.len() as u64;
+                        inflater.recycle(std::mem::replace(chunk, next));
+                        *pos = 0;
+                    }
+                    if !carry.is_empty() {
+                        // Complete the frame cut by the previous chunk's end: first its length
+                        // prefix, then its body.
+                        let carry_base = *chunk_base - carry.len() as u64;
+                        while *pos < chunk.len() && carry.len() < frame_needs(carry) {
+                            let take = (frame_needs(carry) - carry.len()).min(chunk.len() - *pos);
+                            carry.extend_from_slice(&chunk[*pos..*pos + take]);
+                            *pos += take;
+                        }
+                        if carry.len() < frame_needs(carry) {
+                            continue;
+                        }
+                        let used = self.sink.feed(carry, carry_base)?;
+                        debug_assert_eq!(used, carry.len());
+                        carry.clear();
+                        continue;
+                    }
+                    let base = *chunk_base + *pos as u64;
+                    let used = self.sink.feed(&chunk[*pos..], base)?;
+                    *pos += used;
+                    fed += used;
+                    if !self.sink.has_output() && *pos < chunk.len() {
+                        carry.extend_from_slice(&chunk[*pos..]);
+                        *pos = chunk.len();
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Driver<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").field("stored_len", &self.stored_len).field("done", &self.done).finish()
+    }
+}
+
+/// Lazy `(type, batch)` reader over a whole ITCH stream.
+#[derive(Debug)]
+pub struct ItchReader {
+    driver: Driver<Decoder>,
+    ready: VecDeque<(MessageKind, RecordBatch)>,
+    flushed: bool,
+}
+
+impl ItchReader {
+    /// Prepares to read `input`; nothing is decoded yet.
+    pub fn new(input: Input, opts: DecodeOptions) -> Result<ItchReader> {
+        Ok(ItchReader {
+            driver: Driver::new(input, Decoder::new(opts)?),
+            ready: VecDeque::new(),
+            flushed: false,
+        })
+    }
+
+    /// Decodes about `budget` bytes, queueing any batches that fill up (and, at the end, the
+    /// partial ones). Returns false once everything has been decoded and queued.
+    pub fn step(&mut self, budget: usize) -> Result<bool> {
+        if self.flushed {
+            return Ok(false);
+        }
+        if let Err(e) = self.driver.step(budget) {
+            self.flushed = true;
+            return Err(e);
+        }
+        let done = self.driver.is_done();
+        let decoder = &mut self.driver.sink;
+        if decoder.has_full() || done {
+            self.ready.extend(decoder.take_batches(done));
+        }
+        self.flushed = done;
+        Ok(!done)
+    }
+
+    /// A decoded batch, if one is queued.
+    pub fn pop(&mut self) -> Option<(MessageKind, RecordBatch)> {
+        self.ready.pop_front()
+    }
+
+    /// The next batch, decoding as much as needed.
+    pub fn next_batch(&mut self) -> Result<Option<(MessageKind, RecordBatch)>> {
+        loop {
+            if let Some(b) = self.pop() {
+                return Ok(Some(b));
+            }
+            if !self.step(DEFAULT_STEP)? {
+                return Ok(self.pop());
+            }
+        }
+    }
+
+    /// Everything, grouped by type (every selected type, empty ones included), with one
+    /// shared symbol dictionary across all batches. Call after stepping to the end (or
+    /// instead of it).
+    pub fn read_all(mut self) -> Result<Vec<(MessageKind, Vec<RecordBatch>)>> {
+        while self.step(DEFAULT_STEP)? {}
+        let selected = self.driver.sink.options().messages;
+        let mut grouped: Vec<(MessageKind, Vec<RecordBatch>)> =
+            selected.iter().map(|k| (k, Vec::new())).collect();
+        let dictionary = self.driver.sink.symbols().dictionary();
+        while let Some((kind, batch)) = self.pop() {
+            let batch = with_dictionary(batch, &dictionary)?;
+            if let Some((_, batches)) = grouped.iter_mut().find(|(k, _)| *k == kind) {
+                batches.push(batch);
+            }
+        }
+        Ok(grouped)
+    }
+
+    /// Framing counters so far.
+    pub fn checks(&self) -> &FrameChecks {
+        self.driver.sink.checks()
+    }
+
+    /// Symbols so far.
+    pub fn symbols(&mut self) -> &mut Symbols {
+        self.driver.sink.symbols()
+    }
+
+    /// Options in force.
+    pub fn options(&self) -> &DecodeOptions {
+        self.driver.sink.options()
+    }
+
+    /// Progress in stored bytes.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        self.driver.progress()
+    }
+}
+
+/// Replaces the dictionary of a batch's `stock` column with `dictionary`, of which the old
+/// one is a prefix (keys are append-only), so every batch of a table shares one dictionary.
+pub fn with_dictionary(batch: RecordBatch, dictionary: &ArrayRef) -> Result<RecordBatch> {
+    let Some(idx) = batch.schema().index_of("stock").ok() else { return Ok(batch) };
+    let Some(old) = batch.column(idx).as_any().downcast_ref::<DictionaryArray<UInt16Type>>()
+    else {
+        return Ok(batch);
+    };
+    if Arc::ptr_eq(old.values(), dictionary) {
+        return Ok(batch);
+    }
+    let rebased = DictionaryArray::<UInt16Type>::try_new(old.keys().clone(), dictionary.clone())
+        .map_err(|e| Error::InvalidArgument(format!("symbol dictionary: {e}")))?;
+    let mut columns = batch.columns().to_vec();
+    columns[idx] = Arc::new(rebased);
+    RecordBatch::try_new(batch.schema(), columns)
+        .map_err(|e| Error::InvalidArgument(format!("symbol dictionary: {e}")))
+}

@@ -1,0 +1,236 @@
+//! Length-prefixed framing of an ITCH 5.0 byte stream (day files; the same `len | message`
+//! block is MoldUDP64's message unit). The 2-byte big-endian length is authoritative: the
+//! walker advances by `2 + len` whatever the type byte says. It never allocates and never
+//! panics; a frame that runs past the end is left as the remainder for the caller to carry
+//! into the next chunk or to report as a truncated tail.
+
+use crate::error::Error;
+use crate::itch::spec::{COUNT, MessageKind, SPEC_LEN};
+
+/// Iterator over the whole frames of a buffer: yields `(offset of the length prefix, message)`.
+#[derive(Debug, Clone)]
+pub struct Frames<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Frames<'a> {
+    /// Walks `buf` from its start.
+    pub fn new(buf: &'a [u8]) -> Frames<'a> {
+        Frames { buf, pos: 0 }
+    }
+
+    /// Bytes consumed so far (always at a frame boundary).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The bytes after the last whole frame: empty, or the start of a frame cut short.
+    pub fn remainder(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = (usize, &'a [u8]);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(usize, &'a [u8])> {
+        let rest = &self.buf[self.pos..];
+        let [hi, lo, ..] = *rest else { return None };
+        let len = u16::from_be_bytes([hi, lo]) as usize;
+        let msg = rest.get(2..2 + len)?;
+        let at = self.pos;
+        self.pos += 2 + len;
+        Some((at, msg))
+    }
+}
+
+/// Bytes a partial frame needs in all (prefix included), if its prefix is complete.
+pub fn frame_needs(partial: &[u8]) -> usize {
+    match partial {
+        [hi, lo, ..] => 2 + u16::from_be_bytes([*hi, *lo]) as usize,
+        _ => 2,
+    }
+}
+
+/// The integrity counters of the framing layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameChecks {
+    /// Well-formed messages of each known type (catalogue order), filters notwithstanding.
+    pub messages: [u64; COUNT],
+    /// Frames whose type byte is not an ITCH 5.0 type, by byte value.
+    pub unknown_type: [u64; 256],
+    /// Known types with a wrong frame length (only counted when skipping is allowed).
+    pub length_mismatch: u64,
+    /// Frames with length 0.
+    pub zero_length_frames: u64,
+    /// Bytes left after the last whole frame (only when a partial tail is allowed).
+    pub truncated_tail_bytes: u64,
+    /// Bytes consumed (decompressed), i.e. the offset of the next frame.
+    pub bytes: u64,
+}
+
+impl Default for FrameChecks {
+    fn default() -> Self {
+        FrameChecks {
+            messages: [0; COUNT],
+            unknown_type: [0; 256],
+            length_mismatch: 0,
+            zero_length_frames: 0,
+            truncated_tail_bytes: 0,
+            bytes: 0,
+        }
+    }
+}
+
+impl FrameChecks {
+    /// Well-formed messages of all known types.
+    pub fn known_messages(&self) -> u64 {
+        self.messages.iter().sum()
+    }
+
+    /// Frames with an unknown type byte.
+    pub fn unknown_messages(&self) -> u64 {
+        self.unknown_type.iter().sum()
+    }
+
+    /// `(type byte, count)` for each unknown type seen.
+    pub fn unknown_codes(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
+        (0..=255u8)
+            .zip(self.unknown_type.iter().copied())
+            .filter(|&(_, n)| n > 0)
+    }
+
+    /// Handles a frame that is not a well-formed known message: counts it, or fails.
+    #[inline]
+    pub fn irregular(
+        &mut self,
+        offset: u64,
+        msg: &[u8],
+        skip_length_mismatch: bool,
+    ) -> Result<(), Error> {
+        let Some(&code) = msg.first() else {
+            self.zero_length_frames += 1;
+            return Ok(());
+        };
+        match MessageKind::from_code(code) {
+            None => {
+                self.unknown_type[code as usize] += 1;
+                Ok(())
+            }
+            Some(kind) if skip_length_mismatch => {
+                debug_assert_ne!(msg.len(), kind.len());
+                self.length_mismatch += 1;
+                Ok(())
+            }
+            Some(kind) => Err(Error::LengthMismatch {
+                offset: offset + 2,
+                code: code as char,
+                name: kind.name(),
+                expected: kind.len(),
+                found: msg.len(),
+            }),
+        }
+    }
+
+    /// Handles the bytes left when the input ends: a clean end, a tolerated partial tail, or
+    /// a truncation error. `offset` is where the remainder starts.
+    pub fn finish(&mut self, offset: u64, remainder: &[u8], allow_truncated: bool) -> Result<(), Error> {
+        if remainder.is_empty() {
+            return Ok(());
+        }
+        if allow_truncated {
+            self.truncated_tail_bytes = remainder.len() as u64;
+            return Ok(());
+        }
+        Err(Error::Truncated {
+            offset,
+            needed: frame_needs(remainder),
+            available: remainder.len(),
+        })
+    }
+
+    /// Fails when the stream held no ITCH at all, or when `err` struck before the first
+    /// well-formed message (which says more about the input than the error itself does).
+    pub fn not_itch(&self, err: Option<Error>) -> Result<(), Error> {
+        if self.known_messages() > 0 {
+            return err.map_or(Ok(()), Err);
+        }
+        if self.bytes == 0 && err.is_none() {
+            return Err(Error::Empty);
+        }
+        let reason = match err {
+            Some(Error::Empty) => return Err(Error::Empty),
+            Some(e @ (Error::Io(_) | Error::Gzip { .. } | Error::InvalidArgument(_))) => {
+                return Err(e);
+            }
+            Some(e) => format!("no well-formed ITCH 5.0 message before the first error ({e})"),
+            None => format!(
+                "{} bytes hold no well-formed ITCH 5.0 message ({} unknown-type frames, {} empty frames)",
+                self.bytes,
+                self.unknown_messages(),
+                self.zero_length_frames
+            ),
+        };
+        Err(Error::NotItch { offset: 0, reason })
+    }
+}
+
+/// Spec length of a type byte, 0 when the byte is not a type.
+#[inline(always)]
+pub fn spec_len(code: u8) -> usize {
+    SPEC_LEN[code as usize] as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_whole_frames_and_leaves_the_partial_tail() {
+        let buf = [0, 1, b'x', 0, 0, 0, 2, b'a', b'b', 0, 5, b'c'];
+        let mut frames = Frames::new(&buf);
+        assert_eq!(frames.next(), Some((0, &b"x"[..])));
+        assert_eq!(frames.next(), Some((3, &b""[..])));
+        assert_eq!(frames.next(), Some((5, &b"ab"[..])));
+        assert_eq!(frames.next(), None);
+        assert_eq!(frames.position(), 9);
+        assert_eq!(frames.remainder(), &[0, 5, b'c']);
+        assert_eq!(frame_needs(frames.remainder()), 7);
+        assert_eq!(frame_needs(&[7]), 2);
+    }
+
+    #[test]
+    fn a_single_byte_is_a_partial_prefix() {
+        let mut frames = Frames::new(&[9]);
+        assert_eq!(frames.next(), None);
+        assert_eq!(frames.remainder(), &[9]);
+    }
+
+    #[test]
+    fn truncation_is_an_error_unless_allowed() {
+        let mut checks = FrameChecks::default();
+        let err = checks.finish(100, &[0, 36, b'A'], false).unwrap_err();
+        assert!(matches!(err, Error::Truncated { offset: 100, needed: 38, available: 3 }));
+        checks.finish(100, &[0, 36, b'A'], true).unwrap();
+        assert_eq!(checks.truncated_tail_bytes, 3);
+    }
+
+    #[test]
+    fn wrong_length_of_a_known_type_fails_or_counts() {
+        let mut checks = FrameChecks::default();
+        let err = checks.irregular(10, b"Axx", false).unwrap_err();
+        assert!(
+            matches!(err, Error::LengthMismatch { offset: 12, code: 'A', expected: 36, found: 3, .. }),
+            "{err:?}"
+        );
+        checks.irregular(10, b"Axx", true).unwrap();
+        checks.irregular(10, b"zq", true).unwrap();
+        checks.irregular(10, b"", true).unwrap();
+        assert_eq!(
+            (checks.length_mismatch, checks.unknown_type[b'z' as usize], checks.zero_length_frames),
+            (1, 1, 1)
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! ki2fast-core: NASDAQ TotalView-ITCH 5.0 bytes to Apache Arrow, without Python.
+//!
+//! Bytes in (`&[u8]`, a memory-mapped file or a gzip stream), `RecordBatch`es out. The Python
+//! binding (`ki2fast-py`) is a thin layer over this crate; everything here is tested with plain
+//! `cargo test`.
+//!
+//! - [`source`]: inputs (mmap, shared buffers, multi-member gzip on a background thread)
+//! - [`itch`]: the message catalogue, framing, decoding, order events, encoding, synthetic days
+//! - [`arrow`]: schemas, column builders, lazy readers
+//! - [`session`]: session dates and the New York midnight behind the `ts` columns
+
+pub mod arrow;
+pub mod error;
+pub mod itch;
+pub mod session;
+pub mod source;
+
+pub use error::{Error, Result};
