@@ -14,7 +14,6 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
 use flate2::bufread::MultiGzDecoder;
-use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
@@ -79,7 +78,7 @@ impl Input {
         }
         // SAFETY: the mapping is read-only and private to this reader. Like every mmap-based
         // reader, it assumes no other process truncates the file while it is being read.
-        let map = unsafe { Mmap::map(&file)? };
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Sequential);
         Ok(Input::Memory(Arc::new(map)))

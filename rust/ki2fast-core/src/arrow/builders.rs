@@ -29,33 +29,44 @@ pub(crate) fn primitive<T: ArrowNativeType>(values: Vec<T>) -> ScalarBuffer<T> {
     ScalarBuffer::from(values)
 }
 
-/// A column of one field of a message type. Pushed once per decoded row; finished into an
-/// Arrow array (or nothing, for the symbol field, which becomes the shared `stock` column).
-pub trait FieldColumn<V>: Default + Send + std::fmt::Debug {
-    /// Appends one row.
-    fn push(&mut self, v: V);
-    /// Reserves room for `n` more rows.
-    fn reserve(&mut self, n: usize);
-    /// Finishes into an array.
-    fn finish(self, opts: &FinishOptions) -> Option<ArrayRef>;
+/// A column of one field of a message type, allocated for a whole batch up front and
+/// written by row index: the decode loop keeps one row counter per message type instead of
+/// a length and capacity check per column. Finished into an Arrow array (or nothing, for
+/// the symbol field, which becomes the shared `stock` column).
+pub trait FieldColumn<V>: Send + std::fmt::Debug {
+    /// A column with room for `rows` rows.
+    fn with_capacity(rows: usize) -> Self;
+    /// Writes row `row` (`row < rows` of `with_capacity`).
+    fn set(&mut self, row: usize, v: V);
+    /// Finishes the first `rows` rows into an array.
+    fn finish(self, rows: usize, opts: &FinishOptions) -> Option<ArrayRef>;
+}
+
+/// Keeps the first `rows` values; gives back memory when the batch was mostly empty.
+fn settle<T>(mut v: Vec<T>, rows: usize) -> Vec<T> {
+    v.truncate(rows);
+    if v.capacity() > 2 * rows + 64 {
+        v.shrink_to_fit();
+    }
+    v
 }
 
 /// Unsigned integers, as they are on the wire.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PrimitiveColumn<T>(Vec<T>);
 
 macro_rules! primitive_column {
     ($t:ty, $arrow:ty) => {
         impl FieldColumn<$t> for PrimitiveColumn<$t> {
+            fn with_capacity(rows: usize) -> Self {
+                PrimitiveColumn(vec![0; rows])
+            }
             #[inline(always)]
-            fn push(&mut self, v: $t) {
-                self.0.push(v);
+            fn set(&mut self, row: usize, v: $t) {
+                self.0[row] = v;
             }
-            fn reserve(&mut self, n: usize) {
-                self.0.reserve(n);
-            }
-            fn finish(self, _: &FinishOptions) -> Option<ArrayRef> {
-                Some(Arc::new(PrimitiveArray::<$arrow>::new(primitive(self.0), None)))
+            fn finish(self, rows: usize, _: &FinishOptions) -> Option<ArrayRef> {
+                Some(Arc::new(PrimitiveArray::<$arrow>::new(primitive(settle(self.0, rows)), None)))
             }
         }
     };
@@ -65,103 +76,103 @@ primitive_column!(u32, arrow_array::types::UInt32Type);
 primitive_column!(u64, arrow_array::types::UInt64Type);
 
 /// Price(4) ticks; integer or float at finish.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Price4Column(Vec<u32>);
 
 impl FieldColumn<u32> for Price4Column {
+    fn with_capacity(rows: usize) -> Self {
+        Price4Column(vec![0; rows])
+    }
     #[inline(always)]
-    fn push(&mut self, v: u32) {
-        self.0.push(v);
+    fn set(&mut self, row: usize, v: u32) {
+        self.0[row] = v;
     }
-    fn reserve(&mut self, n: usize) {
-        self.0.reserve(n);
-    }
-    fn finish(self, opts: &FinishOptions) -> Option<ArrayRef> {
-        Some(price4_array(self.0, opts.prices))
+    fn finish(self, rows: usize, opts: &FinishOptions) -> Option<ArrayRef> {
+        Some(price4_array(settle(self.0, rows), opts.prices))
     }
 }
 
 /// Price(8) raw units; integer or float at finish.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Price8Column(Vec<u64>);
 
 impl FieldColumn<u64> for Price8Column {
+    fn with_capacity(rows: usize) -> Self {
+        Price8Column(vec![0; rows])
+    }
     #[inline(always)]
-    fn push(&mut self, v: u64) {
-        self.0.push(v);
+    fn set(&mut self, row: usize, v: u64) {
+        self.0[row] = v;
     }
-    fn reserve(&mut self, n: usize) {
-        self.0.reserve(n);
-    }
-    fn finish(self, opts: &FinishOptions) -> Option<ArrayRef> {
-        Some(price8_array(self.0, opts.prices))
+    fn finish(self, rows: usize, opts: &FinishOptions) -> Option<ArrayRef> {
+        Some(price8_array(settle(self.0, rows), opts.prices))
     }
 }
 
 /// The symbol field collects nothing itself: every message type shares one `stock` column
 /// built from interned keys.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NoColumn;
 
 impl FieldColumn<[u8; 8]> for NoColumn {
+    fn with_capacity(_: usize) -> Self {
+        NoColumn
+    }
     #[inline(always)]
-    fn push(&mut self, _: [u8; 8]) {}
-    fn reserve(&mut self, _: usize) {}
-    fn finish(self, _: &FinishOptions) -> Option<ArrayRef> {
+    fn set(&mut self, _: usize, _: [u8; 8]) {}
+    fn finish(self, _: usize, _: &FinishOptions) -> Option<ArrayRef> {
         None
     }
 }
 
-/// One column of a single ASCII character per row (Alpha(1) fields). A space becomes the
-/// empty string, as trailing spaces are trimmed everywhere.
-#[derive(Debug, Default)]
-pub struct CharColumn {
-    values: Vec<u8>,
-    offsets: Vec<i32>,
+/// A space-padded Alpha field of width `N` (`N = 1` for single-character codes), kept as
+/// raw bytes while decoding and trimmed into utf8 column-wise at finish. A field of spaces
+/// becomes the empty string.
+#[derive(Debug)]
+pub struct AlphaColumn<const N: usize>(Vec<u8>);
+
+impl<const N: usize> AlphaColumn<N> {
+    fn finish_text(self, rows: usize) -> StringArray {
+        let raw = &self.0[..rows * N];
+        if N == 1 && !raw.contains(&b' ') {
+            // The common case for codes: one character a row, offsets 0, 1, 2, ...
+            let offsets: Vec<i32> = (0..=rows as i32).collect();
+            return text_array(settle(self.0, rows), offsets);
+        }
+        let mut values = Vec::with_capacity(raw.len());
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0i32);
+        for field in raw.chunks_exact(N) {
+            values.extend_from_slice(trim_spaces(field));
+            offsets.push(values.len() as i32);
+        }
+        text_array(values, offsets)
+    }
 }
 
-impl FieldColumn<u8> for CharColumn {
+impl FieldColumn<u8> for AlphaColumn<1> {
+    fn with_capacity(rows: usize) -> Self {
+        AlphaColumn(vec![b' '; rows])
+    }
     #[inline(always)]
-    fn push(&mut self, c: u8) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        if c != b' ' {
-            self.values.push(c);
-        }
-        self.offsets.push(self.values.len() as i32);
+    fn set(&mut self, row: usize, c: u8) {
+        self.0[row] = c;
     }
-    fn reserve(&mut self, n: usize) {
-        self.values.reserve(n);
-        self.offsets.reserve(n + 1);
-    }
-    fn finish(self, _: &FinishOptions) -> Option<ArrayRef> {
-        Some(Arc::new(text_array(self.values, self.offsets)))
+    fn finish(self, rows: usize, _: &FinishOptions) -> Option<ArrayRef> {
+        Some(Arc::new(self.finish_text(rows)))
     }
 }
 
-/// One column of a short space-padded Alpha field (MPID, reason, sub-type), trimmed.
-#[derive(Debug, Default)]
-pub struct AlphaColumn {
-    values: Vec<u8>,
-    offsets: Vec<i32>,
-}
-
-impl<const N: usize> FieldColumn<[u8; N]> for AlphaColumn {
+impl<const N: usize> FieldColumn<[u8; N]> for AlphaColumn<N> {
+    fn with_capacity(rows: usize) -> Self {
+        AlphaColumn(vec![b' '; rows * N])
+    }
     #[inline(always)]
-    fn push(&mut self, field: [u8; N]) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        self.values.extend_from_slice(trim_spaces(&field));
-        self.offsets.push(self.values.len() as i32);
+    fn set(&mut self, row: usize, field: [u8; N]) {
+        self.0[row * N..row * N + N].copy_from_slice(&field);
     }
-    fn reserve(&mut self, n: usize) {
-        self.values.reserve(n * N);
-        self.offsets.reserve(n + 1);
-    }
-    fn finish(self, _: &FinishOptions) -> Option<ArrayRef> {
-        Some(Arc::new(text_array(self.values, self.offsets)))
+    fn finish(self, rows: usize, _: &FinishOptions) -> Option<ArrayRef> {
+        Some(Arc::new(self.finish_text(rows)))
     }
 }
 
@@ -193,9 +204,9 @@ pub(crate) fn text_array(values: Vec<u8>, mut offsets: Vec<i32>) -> StringArray 
         latin1_to_utf8(&values, &offsets)
     };
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    // ASCII, or transcoded to UTF-8 above: valid by construction, and offsets only grow.
-    StringArray::try_new(offsets, Buffer::from_vec(values), None)
-        .expect("ASCII or transcoded Latin-1 is valid UTF-8 with monotonic offsets")
+    // SAFETY: the values are ASCII, or were transcoded to UTF-8 above, and every offset is a
+    // running length over them (non-decreasing, within bounds, on character boundaries).
+    unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(values), None) }
 }
 
 fn latin1_to_utf8(values: &[u8], offsets: &[i32]) -> (Vec<u8>, Vec<i32>) {
@@ -270,8 +281,10 @@ pub(crate) fn stock_array(keys: Vec<u16>, dictionary: &ArrayRef) -> ArrayRef {
 }
 
 /// The columns every message type starts with: the common header and the `stock` key.
-#[derive(Debug, Default)]
+/// Also holds the row counter of its message type's column set.
+#[derive(Debug)]
 pub struct HeaderColumns {
+    rows: usize,
     stock_locate: Vec<u16>,
     tracking_number: Vec<u16>,
     timestamp: Vec<i64>,
@@ -279,42 +292,55 @@ pub struct HeaderColumns {
 }
 
 impl HeaderColumns {
-    /// Appends one row.
+    /// Columns with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> HeaderColumns {
+        HeaderColumns {
+            rows: 0,
+            stock_locate: vec![0; rows],
+            tracking_number: vec![0; rows],
+            timestamp: vec![0; rows],
+            stock: vec![0; rows],
+        }
+    }
+
+    /// Writes the next row's header and returns its index.
     #[inline(always)]
-    pub fn push(&mut self, locate: u16, tracking: u16, timestamp: u64, stock_key: u16) {
-        self.stock_locate.push(locate);
-        self.tracking_number.push(tracking);
+    pub fn push(&mut self, locate: u16, tracking: u16, timestamp: u64, stock_key: u16) -> usize {
+        let row = self.rows;
+        self.stock_locate[row] = locate;
+        self.tracking_number[row] = tracking;
         // 48-bit on the wire: always fits.
-        self.timestamp.push(timestamp as i64);
-        self.stock.push(stock_key);
+        self.timestamp[row] = timestamp as i64;
+        self.stock[row] = stock_key;
+        self.rows = row + 1;
+        row
     }
 
-    /// Rows collected.
+    /// Rows written.
+    #[inline(always)]
     pub fn len(&self) -> usize {
-        self.stock_locate.len()
+        self.rows
     }
 
-    /// True when empty.
+    /// True when no row was written.
     pub fn is_empty(&self) -> bool {
-        self.stock_locate.is_empty()
+        self.rows == 0
     }
 
-    /// Reserves room for `n` more rows.
-    pub fn reserve(&mut self, n: usize) {
-        self.stock_locate.reserve(n);
-        self.tracking_number.reserve(n);
-        self.timestamp.reserve(n);
-        self.stock.reserve(n);
+    /// Rows that fit.
+    pub fn capacity(&self) -> usize {
+        self.stock_locate.len()
     }
 
     /// `stock_locate, tracking_number, timestamp[, ts], stock`.
     pub fn finish(self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef> {
+        let rows = self.rows;
         let mut out: Vec<ArrayRef> = vec![
-            Arc::new(PrimitiveArray::<UInt16Type>::new(primitive(self.stock_locate), None)),
-            Arc::new(PrimitiveArray::<UInt16Type>::new(primitive(self.tracking_number), None)),
+            Arc::new(PrimitiveArray::<UInt16Type>::new(primitive(settle(self.stock_locate, rows)), None)),
+            Arc::new(PrimitiveArray::<UInt16Type>::new(primitive(settle(self.tracking_number, rows)), None)),
         ];
-        out.extend(timestamp_arrays(self.timestamp, opts.midnight_utc_ns));
-        out.push(stock_array(self.stock, symbols));
+        out.extend(timestamp_arrays(settle(self.timestamp, rows), opts.midnight_utc_ns));
+        out.push(stock_array(settle(self.stock, rows), symbols));
         out
     }
 }

@@ -6,46 +6,22 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, types::UInt16Type};
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, RecordBatch, RecordBatchReader, types::UInt16Type,
+};
+use arrow_schema::{ArrowError, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::itch::decode::{DecodeOptions, Decoder};
-use crate::itch::framing::{FrameChecks, frame_needs};
+use crate::itch::events::EventSink;
+use crate::itch::framing::{CountSink, FrameChecks, FramePolicy, FrameSink, feed, frame_needs};
+use crate::itch::summary::{Summary, SummarySink};
 use crate::itch::spec::MessageKind;
 use crate::itch::symbols::Symbols;
 use crate::source::{Inflater, Input, SharedBytes};
 
 /// Bytes decoded per step when the caller does not say.
 pub const DEFAULT_STEP: usize = 16 << 20;
-
-/// Something that turns frames into output, one buffer at a time: the per-type decoder,
-/// the order-event builder, the counters-only walker.
-pub trait FrameSink {
-    /// Consumes whole frames of `buf` (at stream offset `base`); returns bytes consumed. May
-    /// stop early when it has output ready.
-    fn feed(&mut self, buf: &[u8], base: u64) -> Result<usize>;
-    /// True when output is waiting to be taken (the driver stops its step then).
-    fn has_output(&self) -> bool;
-    /// The framing counters.
-    fn checks_mut(&mut self) -> &mut FrameChecks;
-    /// Whether a partial last frame is tolerated.
-    fn allow_truncated(&self) -> bool;
-}
-
-impl FrameSink for Decoder {
-    fn feed(&mut self, buf: &[u8], base: u64) -> Result<usize> {
-        self.decode(buf, base)
-    }
-    fn has_output(&self) -> bool {
-        self.has_full()
-    }
-    fn checks_mut(&mut self) -> &mut FrameChecks {
-        Decoder::checks_mut(self)
-    }
-    fn allow_truncated(&self) -> bool {
-        self.options().allow_truncated
-    }
-}
 
 enum Data {
     Memory { bytes: SharedBytes, pos: usize },
@@ -115,10 +91,10 @@ impl<S: FrameSink> Driver<S> {
             Data::Memory { bytes, pos } => {
                 let all = (**bytes).as_ref();
                 let end = all.len().min(*pos + budget);
-                let used = self.sink.feed(&all[*pos..end], *pos as u64)?;
+                let used = feed(&mut self.sink, &all[*pos..end], *pos as u64)?;
                 *pos += used;
                 if end == all.len() && !self.sink.has_output() {
-                    let allow = self.sink.allow_truncated();
+                    let allow = self.sink.policy().allow_truncated;
                     self.sink.checks_mut().finish(*pos as u64, &all[*pos..], allow)?;
                     self.done = true;
                 }
@@ -129,7 +105,7 @@ impl<S: FrameSink> Driver<S> {
                 while fed < budget && !self.sink.has_output() {
                     if *pos == chunk.len() {
                         let Some(next) = inflater.next_chunk()? else {
-                            let allow = self.sink.allow_truncated();
+                            let allow = self.sink.policy().allow_truncated;
                             let at = *chunk_base + *pos as u64 - carry.len() as u64;
                             self.sink.checks_mut().finish(at, carry, allow)?;
                             self.done = true;
@@ -151,13 +127,13 @@ impl<S: FrameSink> Driver<S> {
                         if carry.len() < frame_needs(carry) {
                             continue;
                         }
-                        let used = self.sink.feed(carry, carry_base)?;
+                        let used = feed(&mut self.sink, carry, carry_base)?;
                         debug_assert_eq!(used, carry.len());
                         carry.clear();
                         continue;
                     }
                     let base = *chunk_base + *pos as u64;
-                    let used = self.sink.feed(&chunk[*pos..], base)?;
+                    let used = feed(&mut self.sink, &chunk[*pos..], base)?;
                     *pos += used;
                     fed += used;
                     if !self.sink.has_output() && *pos < chunk.len() {
@@ -251,7 +227,7 @@ impl ItchReader {
 
     /// Framing counters so far.
     pub fn checks(&self) -> &FrameChecks {
-        self.driver.sink.checks()
+        FrameSink::checks(&self.driver.sink)
     }
 
     /// Symbols so far.
@@ -287,4 +263,111 @@ pub fn with_dictionary(batch: RecordBatch, dictionary: &ArrayRef) -> Result<Reco
     columns[idx] = Arc::new(rebased);
     RecordBatch::try_new(batch.schema(), columns)
         .map_err(|e| Error::InvalidArgument(format!("symbol dictionary: {e}")))
+}
+
+/// Lazy reader of the order-event stream (`A F E C X D U` as one table).
+#[derive(Debug)]
+pub struct OrderEventReader {
+    driver: Driver<EventSink>,
+    ready: VecDeque<RecordBatch>,
+    flushed: bool,
+}
+
+impl OrderEventReader {
+    /// Prepares to read `input`.
+    pub fn new(input: Input, opts: DecodeOptions) -> Result<OrderEventReader> {
+        if opts.batch_size == 0 {
+            return Err(Error::InvalidArgument("batch_size must be at least 1".into()));
+        }
+        Ok(OrderEventReader { driver: Driver::new(input, EventSink::new(opts)), ready: VecDeque::new(), flushed: false })
+    }
+
+    /// Decodes about `budget` bytes; returns false once everything is decoded and queued.
+    pub fn step(&mut self, budget: usize) -> Result<bool> {
+        if self.flushed {
+            return Ok(false);
+        }
+        if let Err(e) = self.driver.step(budget) {
+            self.flushed = true;
+            return Err(e);
+        }
+        let done = self.driver.is_done();
+        let sink = &mut self.driver.sink;
+        if sink.has_output() || (done && !sink.is_empty()) {
+            self.ready.push_back(sink.take_batch());
+        }
+        self.flushed = done;
+        Ok(!done)
+    }
+
+    /// A queued batch.
+    pub fn pop(&mut self) -> Option<RecordBatch> {
+        self.ready.pop_front()
+    }
+
+    /// The next batch, decoding as needed.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(b) = self.pop() {
+                return Ok(Some(b));
+            }
+            if !self.step(DEFAULT_STEP)? {
+                return Ok(self.pop());
+            }
+        }
+    }
+
+    /// Every batch, sharing one symbol dictionary.
+    pub fn read_all(mut self) -> Result<Vec<RecordBatch>> {
+        while self.step(DEFAULT_STEP)? {}
+        let dictionary = self.driver.sink.symbols_dictionary();
+        self.ready.drain(..).map(|b| with_dictionary(b, &dictionary)).collect()
+    }
+
+    /// Schema of every batch.
+    pub fn schema(&self) -> SchemaRef {
+        self.driver.sink.schema()
+    }
+
+    /// Framing counters so far.
+    pub fn checks(&self) -> &FrameChecks {
+        FrameSink::checks(&self.driver.sink)
+    }
+
+    /// Progress in stored bytes.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        self.driver.progress()
+    }
+}
+
+impl Iterator for OrderEventReader {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().map_err(|e| ArrowError::ExternalError(Box::new(e))).transpose()
+    }
+}
+
+impl RecordBatchReader for OrderEventReader {
+    fn schema(&self) -> SchemaRef {
+        OrderEventReader::schema(self)
+    }
+}
+
+/// Runs a sink over a whole input (no output besides the sink's own state).
+pub fn drive<S: FrameSink>(input: Input, sink: S) -> Result<S> {
+    let mut driver = Driver::new(input, sink);
+    while !driver.is_done() {
+        driver.step(DEFAULT_STEP)?;
+    }
+    Ok(driver.sink)
+}
+
+/// Messages per type (framing walk only).
+pub fn count(input: Input, policy: FramePolicy) -> Result<FrameChecks> {
+    Ok(drive(input, CountSink::new(policy))?.checks().clone())
+}
+
+/// The integrity summary of a whole input.
+pub fn summarize(input: Input, policy: FramePolicy) -> Result<Summary> {
+    Ok(drive(input, SummarySink::new(policy))?.finish())
 }

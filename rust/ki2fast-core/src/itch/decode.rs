@@ -8,11 +8,8 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use crate::arrow::builders::FinishOptions;
 use crate::arrow::schema::{PriceRepr, message_schema};
 use crate::error::{Error, Result};
-use crate::itch::framing::{FrameChecks, Frames};
-use crate::itch::spec::{
-    AllColumns, COUNT, Dispatch, MessageColumns, MessageDef, MessageKind, MessageSet, Visitor,
-    dispatch,
-};
+use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink, feed};
+use crate::itch::spec::{AllColumns, MessageColumns, MessageDef, MessageKind, MessageSet, Visitor};
 use crate::itch::symbols::Symbols;
 
 /// Rows per record batch unless the caller says otherwise.
@@ -31,10 +28,8 @@ pub struct DecodeOptions {
     pub midnight_utc_ns: Option<i64>,
     /// Rows per record batch.
     pub batch_size: usize,
-    /// Stop cleanly at a partial last frame (a capture still being written).
-    pub allow_truncated: bool,
-    /// Count and skip known types with a wrong length instead of failing.
-    pub skip_length_mismatch: bool,
+    /// Strictness of the framing layer.
+    pub policy: FramePolicy,
 }
 
 impl Default for DecodeOptions {
@@ -45,8 +40,7 @@ impl Default for DecodeOptions {
             prices: PriceRepr::Int,
             midnight_utc_ns: None,
             batch_size: DEFAULT_BATCH_SIZE,
-            allow_truncated: false,
-            skip_length_mismatch: false,
+            policy: FramePolicy::default(),
         }
     }
 }
@@ -73,7 +67,6 @@ impl Visitor for Decoder {
 
     #[inline(always)]
     fn visit<M: MessageDef>(&mut self, m: M) {
-        self.checks.messages[M::KIND.index()] += 1;
         let key = self.symbols.key_of(&m);
         let Some(columns) = M::slot(&mut self.columns) else { return };
         if self.symbols.filtering() && !self.symbols.allows(key, m.header().stock_locate) {
@@ -93,7 +86,7 @@ impl Decoder {
             return Err(Error::InvalidArgument("batch_size must be at least 1".into()));
         }
         Ok(Decoder {
-            columns: AllColumns::new(&opts.messages),
+            columns: AllColumns::new(&opts.messages, opts.batch_size),
             symbols: Symbols::new(opts.symbols.as_deref()),
             checks: FrameChecks::default(),
             full: 0,
@@ -101,31 +94,11 @@ impl Decoder {
         })
     }
 
-    /// Decodes whole frames from `buf` (which starts at stream offset `base`) until the
-    /// buffer holds no whole frame or a column set is full. Returns the bytes consumed; the
-    /// rest is a partial frame (or unread frames when a set filled up).
+    /// Decodes whole frames of `buf` (at stream offset `base`) until the buffer holds no
+    /// whole frame or a column set is full; returns bytes consumed.
     #[inline(never)]
     pub fn decode(&mut self, buf: &[u8], base: u64) -> Result<usize> {
-        let mut frames = Frames::new(buf);
-        while let Some((at, msg)) = frames.next() {
-            match dispatch(msg, self) {
-                Dispatch::Visited(()) => {
-                    if self.full != 0 {
-                        break;
-                    }
-                }
-                _ => {
-                    let skip = self.opts.skip_length_mismatch;
-                    if let Err(e) = self.checks.irregular(base + at as u64, msg, skip) {
-                        self.checks.bytes = base + at as u64;
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        let used = frames.position();
-        self.checks.bytes = base + used as u64;
-        Ok(used)
+        feed(self, buf, base)
     }
 
     /// True when some column set has reached the batch size.
@@ -159,16 +132,6 @@ impl Decoder {
         out
     }
 
-    /// Counters so far.
-    pub fn checks(&self) -> &FrameChecks {
-        &self.checks
-    }
-
-    /// Counters, mutable (the reader records the tail and the byte count).
-    pub fn checks_mut(&mut self) -> &mut FrameChecks {
-        &mut self.checks
-    }
-
     /// The symbol table so far.
     pub fn symbols(&mut self) -> &mut Symbols {
         &mut self.symbols
@@ -180,5 +143,18 @@ impl Decoder {
     }
 }
 
-/// Messages per type (catalogue order), as counted by a decoder.
-pub type Counts = [u64; COUNT];
+impl FrameSink for Decoder {
+    fn checks(&self) -> &FrameChecks {
+        &self.checks
+    }
+    fn checks_mut(&mut self) -> &mut FrameChecks {
+        &mut self.checks
+    }
+    fn policy(&self) -> FramePolicy {
+        self.opts.policy
+    }
+    #[inline(always)]
+    fn has_output(&self) -> bool {
+        self.full != 0
+    }
+}

@@ -4,8 +4,8 @@
 //! panics; a frame that runs past the end is left as the remainder for the caller to carry
 //! into the next chunk or to report as a truncated tail.
 
-use crate::error::Error;
-use crate::itch::spec::{COUNT, MessageKind, SPEC_LEN};
+use crate::error::{Error, Result};
+use crate::itch::spec::{COUNT, Dispatch, MessageKind, SPEC_LEN, Visitor, dispatch};
 
 /// Iterator over the whole frames of a buffer: yields `(offset of the length prefix, message)`.
 #[derive(Debug, Clone)]
@@ -54,13 +54,22 @@ pub fn frame_needs(partial: &[u8]) -> usize {
     }
 }
 
+/// How strict the framing layer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FramePolicy {
+    /// Stop cleanly at a partial last frame (a capture still being written) and report the
+    /// bytes left, instead of failing.
+    pub allow_truncated: bool,
+    /// Count and skip known types with a wrong length instead of failing.
+    pub skip_length_mismatch: bool,
+}
+
 /// The integrity counters of the framing layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameChecks {
-    /// Well-formed messages of each known type (catalogue order), filters notwithstanding.
-    pub messages: [u64; COUNT],
-    /// Frames whose type byte is not an ITCH 5.0 type, by byte value.
-    pub unknown_type: [u64; 256],
+    /// Frames per type byte: well-formed messages of the 23 types, and frames of unknown
+    /// types (which are skipped by their length).
+    pub by_code: [u64; 256],
     /// Known types with a wrong frame length (only counted when skipping is allowed).
     pub length_mismatch: u64,
     /// Frames with length 0.
@@ -74,8 +83,7 @@ pub struct FrameChecks {
 impl Default for FrameChecks {
     fn default() -> Self {
         FrameChecks {
-            messages: [0; COUNT],
-            unknown_type: [0; 256],
+            by_code: [0; 256],
             length_mismatch: 0,
             zero_length_frames: 0,
             truncated_tail_bytes: 0,
@@ -85,21 +93,31 @@ impl Default for FrameChecks {
 }
 
 impl FrameChecks {
+    /// Well-formed messages of one type.
+    pub fn messages(&self, kind: MessageKind) -> u64 {
+        self.by_code[kind.code() as usize]
+    }
+
+    /// Well-formed messages per type, in catalogue order.
+    pub fn counts(&self) -> [u64; COUNT] {
+        MessageKind::ALL.map(|k| self.messages(k))
+    }
+
     /// Well-formed messages of all known types.
     pub fn known_messages(&self) -> u64 {
-        self.messages.iter().sum()
+        MessageKind::ALL.iter().map(|&k| self.messages(k)).sum()
     }
 
     /// Frames with an unknown type byte.
     pub fn unknown_messages(&self) -> u64 {
-        self.unknown_type.iter().sum()
+        self.unknown_codes().map(|(_, n)| n).sum()
     }
 
     /// `(type byte, count)` for each unknown type seen.
     pub fn unknown_codes(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
         (0..=255u8)
-            .zip(self.unknown_type.iter().copied())
-            .filter(|&(_, n)| n > 0)
+            .zip(self.by_code.iter().copied())
+            .filter(|&(code, n)| n > 0 && SPEC_LEN[code as usize] == 0)
     }
 
     /// Handles a frame that is not a well-formed known message: counts it, or fails.
@@ -116,7 +134,7 @@ impl FrameChecks {
         };
         match MessageKind::from_code(code) {
             None => {
-                self.unknown_type[code as usize] += 1;
+                self.by_code[code as usize] += 1;
                 Ok(())
             }
             Some(kind) if skip_length_mismatch => {
@@ -177,10 +195,80 @@ impl FrameChecks {
     }
 }
 
-/// Spec length of a type byte, 0 when the byte is not a type.
+/// Something that consumes well-formed messages frame by frame: the per-type decoder, the
+/// order-event builder, the counters-only walk, the summary.
+pub trait FrameSink: Visitor<Output = ()> {
+    /// The framing counters.
+    fn checks(&self) -> &FrameChecks;
+    /// The framing counters, mutable.
+    fn checks_mut(&mut self) -> &mut FrameChecks;
+    /// How strict to be.
+    fn policy(&self) -> FramePolicy;
+    /// True when output is waiting to be taken: the frame loop stops after this message.
+    fn has_output(&self) -> bool {
+        false
+    }
+}
+
+/// The one frame loop: decodes whole frames of `buf` (at stream offset `base`) into `sink`
+/// until the buffer holds no whole frame or the sink has output. Returns bytes consumed;
+/// the rest is a partial frame (or unread frames when the sink stopped).
 #[inline(always)]
-pub fn spec_len(code: u8) -> usize {
-    SPEC_LEN[code as usize] as usize
+pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> {
+    let mut frames = Frames::new(buf);
+    while let Some((at, msg)) = frames.next() {
+        match dispatch(msg, sink) {
+            Dispatch::Visited(()) => {
+                sink.checks_mut().by_code[msg[0] as usize] += 1;
+                if sink.has_output() {
+                    break;
+                }
+            }
+            _ => {
+                let skip = sink.policy().skip_length_mismatch;
+                let checks = sink.checks_mut();
+                if let Err(e) = checks.irregular(base + at as u64, msg, skip) {
+                    checks.bytes = base + at as u64;
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let used = frames.position();
+    sink.checks_mut().bytes = base + used as u64;
+    Ok(used)
+}
+
+/// Counts frames and nothing else (`count_itch`): the message structs are never built.
+#[derive(Debug, Default)]
+pub struct CountSink {
+    checks: FrameChecks,
+    policy: FramePolicy,
+}
+
+impl CountSink {
+    /// A counter with the given strictness.
+    pub fn new(policy: FramePolicy) -> CountSink {
+        CountSink { checks: FrameChecks::default(), policy }
+    }
+}
+
+impl Visitor for CountSink {
+    type Output = ();
+    #[inline(always)]
+    fn visit<M: crate::itch::spec::MessageDef>(&mut self, _: M) {}
+}
+
+impl FrameSink for CountSink {
+    fn checks(&self) -> &FrameChecks {
+        &self.checks
+    }
+    fn checks_mut(&mut self) -> &mut FrameChecks {
+        &mut self.checks
+    }
+    fn policy(&self) -> FramePolicy {
+        self.policy
+    }
 }
 
 #[cfg(test)]
@@ -229,8 +317,9 @@ mod tests {
         checks.irregular(10, b"zq", true).unwrap();
         checks.irregular(10, b"", true).unwrap();
         assert_eq!(
-            (checks.length_mismatch, checks.unknown_type[b'z' as usize], checks.zero_length_frames),
+            (checks.length_mismatch, checks.by_code[b'z' as usize], checks.zero_length_frames),
             (1, 1, 1)
         );
+        assert_eq!(checks.unknown_codes().collect::<Vec<_>>(), [(b'z', 1)]);
     }
 }

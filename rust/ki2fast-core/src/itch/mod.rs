@@ -6,3 +6,7 @@ pub mod framing;
 pub mod spec;
 pub mod symbols;
 pub mod wire;
+pub mod encode;
+pub mod synth;
+pub mod events;
+pub mod summary;

@@ -47,18 +47,21 @@ pub trait MessageDef: Copy + fmt::Debug + Send + Sync + 'static {
     fn into_message(self) -> Message;
 }
 
-/// The Arrow columns of one message type, filled row by row.
-pub trait MessageColumns<M>: Default + Send + fmt::Debug {
-    /// Appends one decoded message; `stock_key` indexes the reader's symbol list.
+/// The Arrow columns of one message type, filled row by row up to a fixed capacity.
+pub trait MessageColumns<M>: Send + fmt::Debug {
+    /// Empty columns with room for `rows` rows.
+    fn with_capacity(rows: usize) -> Self;
+    /// Appends one decoded message; `stock_key` indexes the reader's symbol list. The caller
+    /// keeps `len() < capacity()`.
     fn push(&mut self, m: &M, stock_key: u16);
+    /// Rows that fit.
+    fn capacity(&self) -> usize;
     /// Rows collected.
     fn len(&self) -> usize;
     /// True when no row has been collected.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Reserves room for `n` more rows.
-    fn reserve(&mut self, n: usize);
     /// Finishes into arrays in schema order.
     fn finish(self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef>;
 }
@@ -172,32 +175,42 @@ macro_rules! itch_messages {
             }
 
             #[doc = concat!("Arrow columns of `", stringify!($snake), "` messages.")]
-            #[derive(Debug, Default)]
+            #[derive(Debug)]
             pub struct $cols {
                 header: HeaderColumns,
                 $($field: <$wire as Wire>::Column,)*
             }
 
             impl MessageColumns<$name> for $cols {
-                #[inline(always)]
-                fn push(&mut self, m: &$name, stock_key: u16) {
-                    self.header.push(m.stock_locate, m.tracking_number, m.timestamp, stock_key);
-                    $(<<$wire as Wire>::Column as FieldColumn<<$wire as Wire>::Value>>::push(&mut self.$field, m.$field);)*
+                fn with_capacity(rows: usize) -> Self {
+                    $cols {
+                        header: HeaderColumns::with_capacity(rows),
+                        $($field: <<$wire as Wire>::Column as FieldColumn<<$wire as Wire>::Value>>::with_capacity(rows),)*
+                    }
                 }
 
+                #[inline(always)]
+                #[allow(unused_variables)]
+                fn push(&mut self, m: &$name, stock_key: u16) {
+                    let row = self.header.push(m.stock_locate, m.tracking_number, m.timestamp, stock_key);
+                    $(<<$wire as Wire>::Column as FieldColumn<<$wire as Wire>::Value>>::set(&mut self.$field, row, m.$field);)*
+                }
+
+                fn capacity(&self) -> usize {
+                    self.header.capacity()
+                }
+
+                #[inline(always)]
                 fn len(&self) -> usize {
                     self.header.len()
                 }
 
-                fn reserve(&mut self, n: usize) {
-                    self.header.reserve(n);
-                    $(<<$wire as Wire>::Column as FieldColumn<<$wire as Wire>::Value>>::reserve(&mut self.$field, n);)*
-                }
-
                 fn finish(self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef> {
+                    #[allow(unused_variables)]
+                    let rows = self.header.len();
                     #[allow(unused_mut)]
                     let mut arrays = self.header.finish(opts, symbols);
-                    $(arrays.extend(<<$wire as Wire>::Column as FieldColumn<<$wire as Wire>::Value>>::finish(self.$field, opts));)*
+                    $(arrays.extend(<<$wire as Wire>::Column as FieldColumn<<$wire as Wire>::Value>>::finish(self.$field, rows, opts));)*
                     arrays
                 }
             }
@@ -304,8 +317,9 @@ macro_rules! itch_messages {
         }
 
         /// One optional column set per message type (absent when filtered out).
-        #[derive(Debug, Default)]
+        #[derive(Debug)]
         pub struct AllColumns {
+            rows: usize,
             $(
                 #[doc = concat!("`", stringify!($snake), "` rows.")]
                 pub $snake: Option<$cols>,
@@ -313,10 +327,11 @@ macro_rules! itch_messages {
         }
 
         impl AllColumns {
-            /// Column sets for the enabled types.
-            pub fn new(enabled: &MessageSet) -> AllColumns {
+            /// Column sets of `rows` rows for the enabled types.
+            pub fn new(enabled: &MessageSet, rows: usize) -> AllColumns {
                 AllColumns {
-                    $($snake: enabled.contains(MessageKind::$name).then(<$cols>::default),)+
+                    rows,
+                    $($snake: enabled.contains(MessageKind::$name).then(|| <$cols>::with_capacity(rows)),)+
                 }
             }
 
@@ -331,7 +346,9 @@ macro_rules! itch_messages {
             pub fn take(&mut self, kind: MessageKind, opts: &FinishOptions, symbols: &ArrayRef)
                 -> Option<Vec<ArrayRef>> {
                 match kind {
-                    $(MessageKind::$name => self.$snake.as_mut().map(|c| std::mem::take(c).finish(opts, symbols)),)+
+                    $(MessageKind::$name => self.$snake.as_mut().map(|c| {
+                        std::mem::replace(c, <$cols>::with_capacity(self.rows)).finish(opts, symbols)
+                    }),)+
                 }
             }
         }
@@ -522,6 +539,22 @@ itch_messages! {
 impl fmt::Display for MessageKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+struct IntoMessage;
+
+impl Visitor for IntoMessage {
+    type Output = Message;
+    fn visit<M: MessageDef>(&mut self, m: M) -> Message {
+        m.into_message()
+    }
+}
+
+impl Message {
+    /// Decodes one unframed message (type byte first) into the sum type.
+    pub fn parse(msg: &[u8]) -> Dispatch<Message> {
+        dispatch(msg, &mut IntoMessage)
     }
 }
 

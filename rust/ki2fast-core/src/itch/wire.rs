@@ -9,7 +9,7 @@
 use std::fmt::Debug;
 
 use crate::arrow::builders::{
-    AlphaColumn, CharColumn, FieldColumn, NoColumn, Price4Column, Price8Column, PrimitiveColumn,
+    AlphaColumn, FieldColumn, NoColumn, Price4Column, Price8Column, PrimitiveColumn,
 };
 
 /// What a field is, independent of Rust types: drives the Arrow schema and the reference.
@@ -111,20 +111,23 @@ pub(crate) fn load_u32(m: &[u8], off: usize) -> u32 {
     u32::from_be_bytes([m[off], m[off + 1], m[off + 2], m[off + 3]])
 }
 
+/// `N` bytes at `off`, as an array. The slice has length `N` by construction, so the
+/// conversion cannot fail and compiles to a plain load.
+#[inline(always)]
+pub(crate) fn load_array<const N: usize>(m: &[u8], off: usize) -> [u8; N] {
+    <[u8; N]>::try_from(&m[off..off + N]).unwrap_or([0; N])
+}
+
 #[inline(always)]
 pub(crate) fn load_u64(m: &[u8], off: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&m[off..off + 8]);
-    u64::from_be_bytes(b)
+    u64::from_be_bytes(load_array(m, off))
 }
 
 /// The 6-byte timestamp. Exactly six bytes are read: a wider load would run past a short
 /// message that ends the buffer.
 #[inline(always)]
 pub(crate) fn load_u48(m: &[u8], off: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b[2..].copy_from_slice(&m[off..off + 6]);
-    u64::from_be_bytes(b)
+    ((load_u16(m, off) as u64) << 32) | load_u32(m, off + 2) as u64
 }
 
 #[inline(always)]
@@ -173,7 +176,7 @@ impl Wire for U64 {
 
 impl Wire for Char {
     type Value = u8;
-    type Column = CharColumn;
+    type Column = AlphaColumn<1>;
     const KIND: FieldKind = FieldKind::Char;
     #[inline(always)]
     fn load(m: &[u8], off: usize) -> u8 {
@@ -186,13 +189,11 @@ impl Wire for Char {
 
 impl<const N: usize> Wire for Alpha<N> {
     type Value = [u8; N];
-    type Column = AlphaColumn;
+    type Column = AlphaColumn<N>;
     const KIND: FieldKind = FieldKind::Alpha(N);
     #[inline(always)]
     fn load(m: &[u8], off: usize) -> [u8; N] {
-        let mut a = [b' '; N];
-        a.copy_from_slice(&m[off..off + N]);
-        a
+        load_array(m, off)
     }
     fn store(v: [u8; N], out: &mut [u8], off: usize) {
         out[off..off + N].copy_from_slice(&v);
@@ -205,9 +206,7 @@ impl Wire for Stock {
     const KIND: FieldKind = FieldKind::Stock;
     #[inline(always)]
     fn load(m: &[u8], off: usize) -> [u8; 8] {
-        let mut a = [b' '; 8];
-        a.copy_from_slice(&m[off..off + 8]);
-        a
+        load_array(m, off)
     }
     fn store(v: [u8; 8], out: &mut [u8], off: usize) {
         out[off..off + 8].copy_from_slice(&v);

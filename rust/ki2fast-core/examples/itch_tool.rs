@@ -1,0 +1,45 @@
+//! Small command-line harness over the core, for profiling without Python:
+//! `cargo run --release --example itch_tool -- synth OUT MESSAGES SYMBOLS SEED DEPTH`
+//! `cargo run --release --example itch_tool -- read FILE`
+
+use std::io::BufWriter;
+use std::path::Path;
+use std::time::Instant;
+
+use ki2fast_core::arrow::reader::ItchReader;
+use ki2fast_core::itch::decode::DecodeOptions;
+use ki2fast_core::itch::synth::{SynthConfig, synth_day};
+use ki2fast_core::source::Input;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("synth") => {
+            let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+            let cfg = SynthConfig {
+                messages: num(2, 1_000_000),
+                symbols: num(3, 500) as usize,
+                seed: num(4, 1),
+                depth: num(5, 25) as usize,
+                ..SynthConfig::default()
+            };
+            let t = Instant::now();
+            let file = BufWriter::new(std::fs::File::create(&args[1])?);
+            let (_, truth) = synth_day(&cfg, file)?;
+            let secs = t.elapsed().as_secs_f64();
+            let n = truth.total_messages();
+            println!("{n} messages in {secs:.2}s: {:.2} M msg/s; peak live {}", n as f64 / secs / 1e6, truth.peak_live_orders);
+            std::fs::write(format!("{}.truth.json", args[1]), truth.to_json())?;
+        }
+        Some("read") => {
+            let t = Instant::now();
+            let reader = ItchReader::new(Input::open(Path::new(&args[1]))?, DecodeOptions::default())?;
+            let tables = reader.read_all()?;
+            let secs = t.elapsed().as_secs_f64();
+            let n: usize = tables.iter().flat_map(|(_, b)| b.iter().map(|b| b.num_rows())).sum();
+            println!("{n} rows in {secs:.3}s: {:.1} M msg/s", n as f64 / secs / 1e6);
+        }
+        _ => eprintln!("usage: itch_tool synth OUT [MESSAGES SYMBOLS SEED DEPTH] | read FILE"),
+    }
+    Ok(())
+}

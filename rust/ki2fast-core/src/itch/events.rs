@@ -1,0 +1,277 @@
+//! One ordered stream of order events from the seven messages that touch the book:
+//! `A`/`F` add, `E` execute, `C` execute_price, `X` cancel, `D` delete, `U` replace, in file
+//! order, in the canonical `order_events` schema (`arrow::schema::order_event_schema`).
+//!
+//! Each row carries what its message carries and nothing invented: a delete has no shares,
+//! an `E` has no price (it executes at the resting order's price, which only a book knows),
+//! only adds have a side. Such cells are null, derived at finish time from the event kind.
+
+use std::sync::Arc;
+
+use arrow_array::types::Int8Type;
+use arrow_array::{
+    ArrayRef, BooleanArray, DictionaryArray, Int8Array, RecordBatch, StringArray, UInt32Array,
+    UInt64Array,
+};
+use arrow_buffer::{BooleanBuffer, NullBuffer};
+
+use crate::arrow::builders::{
+    AlphaColumn, FieldColumn, FinishOptions, primitive, price4_array, stock_array, timestamp_arrays,
+};
+use crate::arrow::schema::{ORDER_EVENT_NAMES, order_event_schema};
+use crate::itch::decode::DecodeOptions;
+use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink};
+use crate::itch::spec::{Message, MessageDef, Visitor};
+use crate::itch::symbols::Symbols;
+
+/// Order-event kinds (the dictionary keys of the `event` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum EventKind {
+    /// `A` or `F`.
+    Add = 0,
+    /// `E`.
+    Execute = 1,
+    /// `C`.
+    ExecutePrice = 2,
+    /// `X`.
+    Cancel = 3,
+    /// `D`.
+    Delete = 4,
+    /// `U`.
+    Replace = 5,
+}
+
+const ADD: i8 = EventKind::Add as i8;
+const EXECUTE: i8 = EventKind::Execute as i8;
+const EXECUTE_PRICE: i8 = EventKind::ExecutePrice as i8;
+const DELETE: i8 = EventKind::Delete as i8;
+const REPLACE: i8 = EventKind::Replace as i8;
+
+/// Columns of one batch of order events, written by row index.
+#[derive(Debug)]
+struct EventColumns {
+    rows: usize,
+    locate: Vec<u16>,
+    timestamp: Vec<i64>,
+    stock: Vec<u16>,
+    event: Vec<i8>,
+    side: Vec<u8>,
+    reference: Vec<u64>,
+    new_reference: Vec<u64>,
+    shares: Vec<u32>,
+    price: Vec<u32>,
+    printable: Vec<u8>,
+    match_number: Vec<u64>,
+    attribution: AlphaColumn<4>,
+    attributed: Vec<bool>,
+}
+
+impl EventColumns {
+    fn with_capacity(n: usize) -> EventColumns {
+        EventColumns {
+            rows: 0,
+            locate: vec![0; n],
+            timestamp: vec![0; n],
+            stock: vec![0; n],
+            event: vec![0; n],
+            side: vec![0; n],
+            reference: vec![0; n],
+            new_reference: vec![0; n],
+            shares: vec![0; n],
+            price: vec![0; n],
+            printable: vec![0; n],
+            match_number: vec![0; n],
+            attribution: <AlphaColumn<4> as FieldColumn<[u8; 4]>>::with_capacity(n),
+            attributed: vec![false; n],
+        }
+    }
+
+    #[inline(always)]
+    fn row(&mut self, locate: u16, timestamp: u64, key: u16, event: i8, reference: u64) -> usize {
+        let r = self.rows;
+        self.locate[r] = locate;
+        self.timestamp[r] = timestamp as i64;
+        self.stock[r] = key;
+        self.event[r] = event;
+        self.reference[r] = reference;
+        self.rows = r + 1;
+        r
+    }
+
+    fn finish(mut self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef> {
+        let n = self.rows;
+        let event = &self.event[..n];
+        let valid = |pred: fn(i8) -> bool| -> Option<NullBuffer> {
+            Some(NullBuffer::new(BooleanBuffer::from_iter(event.iter().map(|&e| pred(e)))))
+        };
+        let new_ref_valid = valid(|e| e == REPLACE);
+        let shares_valid = valid(|e| e != DELETE);
+        let price_valid = valid(|e| matches!(e, ADD | EXECUTE_PRICE | REPLACE));
+        let exec_valid = valid(|e| matches!(e, EXECUTE | EXECUTE_PRICE));
+        let attribution_valid = Some(NullBuffer::from(&self.attributed[..n]));
+
+        let side_text = StringArray::from_iter(
+            self.side[..n].iter().zip(event).map(|(&s, &e)| (e == ADD).then(|| char::from(s).to_string())),
+        );
+        let mut out: Vec<ArrayRef> = vec![Arc::new(arrow_array::UInt16Array::new(
+            primitive(truncate(std::mem::take(&mut self.locate), n)),
+            None,
+        ))];
+        out.extend(timestamp_arrays(truncate(std::mem::take(&mut self.timestamp), n), opts.midnight_utc_ns));
+        out.push(stock_array(truncate(std::mem::take(&mut self.stock), n), symbols));
+        let names: ArrayRef = Arc::new(StringArray::from_iter_values(ORDER_EVENT_NAMES));
+        let keys = Int8Array::new(primitive(truncate(std::mem::take(&mut self.event), n)), None);
+        out.push(Arc::new(
+            DictionaryArray::<Int8Type>::try_new(keys, names).expect("event keys are 0..6"),
+        ));
+        out.push(Arc::new(side_text));
+        out.push(Arc::new(UInt64Array::new(primitive(truncate(self.reference, n)), None)));
+        out.push(Arc::new(UInt64Array::new(primitive(truncate(self.new_reference, n)), new_ref_valid)));
+        out.push(Arc::new(UInt32Array::new(primitive(truncate(self.shares, n)), shares_valid)));
+        let prices = price4_array(truncate(self.price, n), opts.prices);
+        out.push(with_nulls(prices, price_valid));
+        let printable = BooleanBuffer::from_iter(self.printable[..n].iter().map(|&p| p == b'Y'));
+        out.push(Arc::new(BooleanArray::new(printable, exec_valid.clone())));
+        out.push(Arc::new(UInt64Array::new(primitive(truncate(self.match_number, n)), exec_valid)));
+        let attribution = <AlphaColumn<4> as FieldColumn<[u8; 4]>>::finish(self.attribution, n, opts)
+            .expect("text columns always finish");
+        out.push(with_nulls(attribution, attribution_valid));
+        out
+    }
+}
+
+fn truncate<T>(mut v: Vec<T>, n: usize) -> Vec<T> {
+    v.truncate(n);
+    v
+}
+
+fn with_nulls(array: ArrayRef, nulls: Option<NullBuffer>) -> ArrayRef {
+    let data = array.to_data().into_builder().nulls(nulls);
+    arrow_array::make_array(data.build().expect("null buffer has the array's length"))
+}
+
+/// Builds order-event batches from frames.
+#[derive(Debug)]
+pub struct EventSink {
+    opts: DecodeOptions,
+    columns: EventColumns,
+    symbols: Symbols,
+    checks: FrameChecks,
+}
+
+impl EventSink {
+    /// A builder with the given options (`messages` is ignored: the seven book messages).
+    pub fn new(opts: DecodeOptions) -> EventSink {
+        EventSink {
+            columns: EventColumns::with_capacity(opts.batch_size),
+            symbols: Symbols::new(opts.symbols.as_deref()),
+            checks: FrameChecks::default(),
+            opts,
+        }
+    }
+
+    /// Rows waiting.
+    pub fn len(&self) -> usize {
+        self.columns.rows
+    }
+
+    /// True when no row is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.columns.rows == 0
+    }
+
+    /// Finishes the waiting rows into a batch.
+    pub fn take_batch(&mut self) -> RecordBatch {
+        let columns = std::mem::replace(&mut self.columns, EventColumns::with_capacity(self.opts.batch_size));
+        let symbols = self.symbols.dictionary();
+        let arrays = columns.finish(&self.opts.finish_options(), &symbols);
+        RecordBatch::try_new(self.schema(), arrays).expect("event columns follow the order_events schema")
+    }
+
+    /// The schema of the batches.
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        order_event_schema(self.opts.prices, self.opts.midnight_utc_ns.is_some())
+    }
+
+    /// The symbol dictionary so far.
+    pub fn symbols_dictionary(&mut self) -> ArrayRef {
+        self.symbols.dictionary()
+    }
+
+    /// Options in force.
+    pub fn options(&self) -> &DecodeOptions {
+        &self.opts
+    }
+}
+
+impl Visitor for EventSink {
+    type Output = ();
+
+    #[inline(always)]
+    fn visit<M: MessageDef>(&mut self, m: M) {
+        let key = self.symbols.key_of(&m);
+        let h = m.header();
+        let c = &mut self.columns;
+        let keep = |s: &Symbols| !s.filtering() || s.allows(key, h.stock_locate);
+        match m.into_message() {
+            Message::AddOrder(a) if keep(&self.symbols) => {
+                let r = c.row(h.stock_locate, h.timestamp, key, ADD, a.order_reference_number);
+                c.side[r] = a.buy_sell_indicator;
+                c.shares[r] = a.shares;
+                c.price[r] = a.price;
+            }
+            Message::AddOrderMpid(f) if keep(&self.symbols) => {
+                let r = c.row(h.stock_locate, h.timestamp, key, ADD, f.order_reference_number);
+                c.side[r] = f.buy_sell_indicator;
+                c.shares[r] = f.shares;
+                c.price[r] = f.price;
+                c.attribution.set(r, f.attribution);
+                c.attributed[r] = true;
+            }
+            Message::OrderExecuted(e) if keep(&self.symbols) => {
+                let r = c.row(h.stock_locate, h.timestamp, key, EXECUTE, e.order_reference_number);
+                c.shares[r] = e.executed_shares;
+                c.printable[r] = b'Y';
+                c.match_number[r] = e.match_number;
+            }
+            Message::OrderExecutedWithPrice(e) if keep(&self.symbols) => {
+                let r = c.row(h.stock_locate, h.timestamp, key, EXECUTE_PRICE, e.order_reference_number);
+                c.shares[r] = e.executed_shares;
+                c.price[r] = e.execution_price;
+                c.printable[r] = e.printable;
+                c.match_number[r] = e.match_number;
+            }
+            Message::OrderCancel(x) if keep(&self.symbols) => {
+                let r = c.row(h.stock_locate, h.timestamp, key, EventKind::Cancel as i8, x.order_reference_number);
+                c.shares[r] = x.cancelled_shares;
+            }
+            Message::OrderDelete(d) if keep(&self.symbols) => {
+                c.row(h.stock_locate, h.timestamp, key, DELETE, d.order_reference_number);
+            }
+            Message::OrderReplace(u) if keep(&self.symbols) => {
+                let r = c.row(h.stock_locate, h.timestamp, key, REPLACE, u.original_order_reference_number);
+                c.new_reference[r] = u.new_order_reference_number;
+                c.shares[r] = u.shares;
+                c.price[r] = u.price;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl FrameSink for EventSink {
+    fn checks(&self) -> &FrameChecks {
+        &self.checks
+    }
+    fn checks_mut(&mut self) -> &mut FrameChecks {
+        &mut self.checks
+    }
+    fn policy(&self) -> FramePolicy {
+        self.opts.policy
+    }
+    #[inline(always)]
+    fn has_output(&self) -> bool {
+        self.columns.rows >= self.opts.batch_size
+    }
+}
