@@ -33,7 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("read") => {
             let t = Instant::now();
-            let reader = ItchReader::new(Input::open(Path::new(&args[1]))?, DecodeOptions::default())?;
+            let opts = DecodeOptions { batch_size: 1 << 20, grow_batches: true, ..DecodeOptions::default() };
+            let reader = ItchReader::new(Input::open(Path::new(&args[1]))?, opts)?;
             let tables = reader.read_all()?;
             let secs = t.elapsed().as_secs_f64();
             let n: usize = tables.iter().flat_map(|(_, b)| b.iter().map(|b| b.num_rows())).sum();

@@ -1,1 +1,41 @@
-pub fn y(){}
+//! `ki2fast._core`: the PyO3 binding of `ki2fast-core`. Converts arguments, releases the GIL
+//! for all work proportional to input size, and hands Arrow data to Python through the
+//! PyCapsule interface. No pyarrow or polars import happens here.
+
+mod convert;
+mod itch;
+mod synth;
+
+use ki2fast_core::itch::spec::MessageKind;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let types = PyDict::new(py);
+    for kind in MessageKind::ALL {
+        types.set_item((kind.code() as char).to_string(), kind.name())?;
+    }
+    m.add("MESSAGE_TYPES", types)?;
+    let lengths = PyDict::new(py);
+    for kind in MessageKind::ALL {
+        lengths.set_item(kind.name(), kind.len())?;
+    }
+    m.add("MESSAGE_LENGTHS", lengths)?;
+    m.add_class::<itch::ItchBatches>()?;
+    m.add_class::<itch::OrderEvents>()?;
+    m.add_class::<itch::SummaryScan>()?;
+    m.add_function(wrap_pyfunction!(itch::read_itch, m)?)?;
+    m.add_function(wrap_pyfunction!(itch::read_order_events, m)?)?;
+    m.add_function(wrap_pyfunction!(itch::count_itch, m)?)?;
+    m.add_function(wrap_pyfunction!(itch::summarize_itch, m)?)?;
+    m.add_function(wrap_pyfunction!(itch::itch_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(itch::order_events_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(itch::session_date_from_name, m)?)?;
+    m.add_function(wrap_pyfunction!(itch::session_midnight_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(itch::inflate_len, m)?)?;
+    m.add_function(wrap_pyfunction!(synth::synth_itch, m)?)?;
+    Ok(())
+}

@@ -1,18 +1,19 @@
-//! Column builders that the per-message column sets are made of. Each one is a plain `Vec`
-//! pushed once per row (no allocation beyond amortised growth, no per-row branching on
-//! options) and turned into an Arrow array without copying when the batch is finished.
-//! Options that change the output type (integer or float prices, the zoned `ts` column) are
-//! applied at finish time, column-wise.
+//! Column builders that the per-message column sets are made of. Each column is sized for a
+//! whole batch up front and written by row index (one row counter per message type instead
+//! of a length and capacity check per column), then turned into an Arrow array without
+//! copying. Options that change the output type (integer or float prices, the zoned `ts`
+//! column) are applied at finish time, column-wise.
 
 use std::sync::Arc;
 
-use arrow_array::types::UInt16Type;
+use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{
     ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, StringArray,
     TimestampNanosecondArray,
 };
 use arrow_buffer::{ArrowNativeType, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 
+use crate::arrow::alloc::ColumnVec;
 use crate::arrow::schema::{NEW_YORK, PriceRepr};
 
 /// Options that shape finished arrays.
@@ -24,15 +25,9 @@ pub struct FinishOptions {
     pub midnight_utc_ns: Option<i64>,
 }
 
-/// Moves a `Vec` into an Arrow buffer without copying.
-pub(crate) fn primitive<T: ArrowNativeType>(values: Vec<T>) -> ScalarBuffer<T> {
-    ScalarBuffer::from(values)
-}
-
-/// A column of one field of a message type, allocated for a whole batch up front and
-/// written by row index: the decode loop keeps one row counter per message type instead of
-/// a length and capacity check per column. Finished into an Arrow array (or nothing, for
-/// the symbol field, which becomes the shared `stock` column).
+/// A column of one field of a message type, allocated for a whole batch up front and written
+/// by row index. Finished into an Arrow array (or nothing, for the symbol field, which
+/// becomes the shared `stock` column).
 pub trait FieldColumn<V>: Send + std::fmt::Debug {
     /// A column with room for `rows` rows.
     fn with_capacity(rows: usize) -> Self;
@@ -42,70 +37,61 @@ pub trait FieldColumn<V>: Send + std::fmt::Debug {
     fn finish(self, rows: usize, opts: &FinishOptions) -> Option<ArrayRef>;
 }
 
-/// Keeps the first `rows` values; gives back memory when the batch was mostly empty.
-fn settle<T>(mut v: Vec<T>, rows: usize) -> Vec<T> {
-    v.truncate(rows);
-    if v.capacity() > 2 * rows + 64 {
-        v.shrink_to_fit();
-    }
-    v
-}
-
 /// Unsigned integers, as they are on the wire.
 #[derive(Debug)]
-pub struct PrimitiveColumn<T>(Vec<T>);
+pub struct PrimitiveColumn<T: ArrowNativeType>(ColumnVec<T>);
 
 macro_rules! primitive_column {
     ($t:ty, $arrow:ty) => {
         impl FieldColumn<$t> for PrimitiveColumn<$t> {
             fn with_capacity(rows: usize) -> Self {
-                PrimitiveColumn(vec![0; rows])
+                PrimitiveColumn(ColumnVec::zeroed(rows))
             }
             #[inline(always)]
             fn set(&mut self, row: usize, v: $t) {
-                self.0[row] = v;
+                self.0.set(row, v);
             }
             fn finish(self, rows: usize, _: &FinishOptions) -> Option<ArrayRef> {
-                Some(Arc::new(PrimitiveArray::<$arrow>::new(primitive(settle(self.0, rows)), None)))
+                Some(Arc::new(PrimitiveArray::<$arrow>::new(self.0.into_buffer(rows), None)))
             }
         }
     };
 }
-primitive_column!(u16, arrow_array::types::UInt16Type);
-primitive_column!(u32, arrow_array::types::UInt32Type);
-primitive_column!(u64, arrow_array::types::UInt64Type);
+primitive_column!(u16, UInt16Type);
+primitive_column!(u32, UInt32Type);
+primitive_column!(u64, UInt64Type);
 
 /// Price(4) ticks; integer or float at finish.
 #[derive(Debug)]
-pub struct Price4Column(Vec<u32>);
+pub struct Price4Column(ColumnVec<u32>);
 
 impl FieldColumn<u32> for Price4Column {
     fn with_capacity(rows: usize) -> Self {
-        Price4Column(vec![0; rows])
+        Price4Column(ColumnVec::zeroed(rows))
     }
     #[inline(always)]
     fn set(&mut self, row: usize, v: u32) {
-        self.0[row] = v;
+        self.0.set(row, v);
     }
     fn finish(self, rows: usize, opts: &FinishOptions) -> Option<ArrayRef> {
-        Some(price4_array(settle(self.0, rows), opts.prices))
+        Some(price4_array(self.0.into_buffer(rows), opts.prices))
     }
 }
 
 /// Price(8) raw units; integer or float at finish.
 #[derive(Debug)]
-pub struct Price8Column(Vec<u64>);
+pub struct Price8Column(ColumnVec<u64>);
 
 impl FieldColumn<u64> for Price8Column {
     fn with_capacity(rows: usize) -> Self {
-        Price8Column(vec![0; rows])
+        Price8Column(ColumnVec::zeroed(rows))
     }
     #[inline(always)]
     fn set(&mut self, row: usize, v: u64) {
-        self.0[row] = v;
+        self.0.set(row, v);
     }
     fn finish(self, rows: usize, opts: &FinishOptions) -> Option<ArrayRef> {
-        Some(price8_array(settle(self.0, rows), opts.prices))
+        Some(price8_array(self.0.into_buffer(rows), opts.prices))
     }
 }
 
@@ -125,19 +111,19 @@ impl FieldColumn<[u8; 8]> for NoColumn {
     }
 }
 
-/// A space-padded Alpha field of width `N` (`N = 1` for single-character codes), kept as
-/// raw bytes while decoding and trimmed into utf8 column-wise at finish. A field of spaces
+/// A space-padded Alpha field of width `N` (`N = 1` for single-character codes), kept as raw
+/// bytes while decoding and trimmed into utf8 column-wise at finish. A field of spaces
 /// becomes the empty string.
 #[derive(Debug)]
-pub struct AlphaColumn<const N: usize>(Vec<u8>);
+pub struct AlphaColumn<const N: usize>(ColumnVec<u8>);
 
 impl<const N: usize> AlphaColumn<N> {
     fn finish_text(self, rows: usize) -> StringArray {
-        let raw = &self.0[..rows * N];
+        let raw = &self.0.as_slice()[..rows * N];
         if N == 1 && !raw.contains(&b' ') {
             // The common case for codes: one character a row, offsets 0, 1, 2, ...
-            let offsets: Vec<i32> = (0..=rows as i32).collect();
-            return text_array(settle(self.0, rows), offsets);
+            let offsets = ColumnVec::collect(rows + 1, 0..=rows as i32);
+            return text_array(self.0.into_buffer(rows).into_inner(), offsets);
         }
         let mut values = Vec::with_capacity(raw.len());
         let mut offsets = Vec::with_capacity(rows + 1);
@@ -146,17 +132,23 @@ impl<const N: usize> AlphaColumn<N> {
             values.extend_from_slice(trim_spaces(field));
             offsets.push(values.len() as i32);
         }
-        text_array(values, offsets)
+        text_array(Buffer::from_vec(values), ScalarBuffer::from(offsets))
+    }
+
+    /// Writes the raw bytes of row `row`.
+    #[inline(always)]
+    fn put(&mut self, row: usize, field: &[u8; N]) {
+        self.0.as_mut_slice()[row * N..row * N + N].copy_from_slice(field);
     }
 }
 
 impl FieldColumn<u8> for AlphaColumn<1> {
     fn with_capacity(rows: usize) -> Self {
-        AlphaColumn(vec![b' '; rows])
+        AlphaColumn(ColumnVec::zeroed(rows))
     }
     #[inline(always)]
     fn set(&mut self, row: usize, c: u8) {
-        self.0[row] = c;
+        self.0.set(row, c);
     }
     fn finish(self, rows: usize, _: &FinishOptions) -> Option<ArrayRef> {
         Some(Arc::new(self.finish_text(rows)))
@@ -165,11 +157,11 @@ impl FieldColumn<u8> for AlphaColumn<1> {
 
 impl<const N: usize> FieldColumn<[u8; N]> for AlphaColumn<N> {
     fn with_capacity(rows: usize) -> Self {
-        AlphaColumn(vec![b' '; rows * N])
+        AlphaColumn(ColumnVec::zeroed(rows * N))
     }
     #[inline(always)]
     fn set(&mut self, row: usize, field: [u8; N]) {
-        self.0[row * N..row * N + N].copy_from_slice(&field);
+        self.put(row, &field);
     }
     fn finish(self, rows: usize, _: &FinishOptions) -> Option<ArrayRef> {
         Some(Arc::new(self.finish_text(rows)))
@@ -194,19 +186,17 @@ pub fn alpha_to_string(field: &[u8]) -> String {
 
 /// Builds a utf8 array from byte values and offsets. ITCH Alpha is ASCII; a stray non-ASCII
 /// byte is transcoded from Latin-1 rather than rejected or replaced (lossless).
-pub(crate) fn text_array(values: Vec<u8>, mut offsets: Vec<i32>) -> StringArray {
-    if offsets.is_empty() {
-        offsets.push(0);
-    }
-    let (values, offsets) = if values.is_ascii() {
+pub(crate) fn text_array(values: Buffer, offsets: ScalarBuffer<i32>) -> StringArray {
+    let (values, offsets) = if values.as_slice().is_ascii() {
         (values, offsets)
     } else {
-        latin1_to_utf8(&values, &offsets)
+        let (v, o) = latin1_to_utf8(values.as_slice(), &offsets);
+        (Buffer::from_vec(v), ScalarBuffer::from(o))
     };
-    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    let offsets = OffsetBuffer::new(offsets);
     // SAFETY: the values are ASCII, or were transcoded to UTF-8 above, and every offset is a
     // running length over them (non-decreasing, within bounds, on character boundaries).
-    unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(values), None) }
+    unsafe { StringArray::new_unchecked(offsets, values, None) }
 }
 
 fn latin1_to_utf8(values: &[u8], offsets: &[i32]) -> (Vec<u8>, Vec<i32>) {
@@ -225,38 +215,34 @@ fn latin1_to_utf8(values: &[u8], offsets: &[i32]) -> (Vec<u8>, Vec<i32>) {
 }
 
 /// A Price(4) column: raw ticks (1/10 000 $) or float64 dollars at finish.
-pub(crate) fn price4_array(ticks: Vec<u32>, repr: PriceRepr) -> ArrayRef {
+pub(crate) fn price4_array(ticks: ScalarBuffer<u32>, repr: PriceRepr) -> ArrayRef {
     match repr {
-        PriceRepr::Int => Arc::new(PrimitiveArray::<arrow_array::types::UInt32Type>::new(
-            primitive(ticks),
-            None,
-        )),
-        PriceRepr::Float => Arc::new(Float64Array::from_iter_values(
-            ticks.into_iter().map(|t| t as f64 / 10_000.0),
-        )),
+        PriceRepr::Int => Arc::new(PrimitiveArray::<UInt32Type>::new(ticks, None)),
+        PriceRepr::Float => {
+            let dollars = ColumnVec::collect(ticks.len(), ticks.iter().map(|&t| t as f64 / 10_000.0));
+            Arc::new(Float64Array::new(dollars, None))
+        }
     }
 }
 
 /// A Price(8) column: raw 1e-8 units or float64 dollars at finish.
-pub(crate) fn price8_array(raw: Vec<u64>, repr: PriceRepr) -> ArrayRef {
+pub(crate) fn price8_array(raw: ScalarBuffer<u64>, repr: PriceRepr) -> ArrayRef {
     match repr {
-        PriceRepr::Int => Arc::new(PrimitiveArray::<arrow_array::types::UInt64Type>::new(
-            primitive(raw),
-            None,
-        )),
-        PriceRepr::Float => Arc::new(Float64Array::from_iter_values(
-            raw.into_iter().map(|t| t as f64 / 100_000_000.0),
-        )),
+        PriceRepr::Int => Arc::new(PrimitiveArray::<UInt64Type>::new(raw, None)),
+        PriceRepr::Float => {
+            let dollars = ColumnVec::collect(raw.len(), raw.iter().map(|&t| t as f64 / 100_000_000.0));
+            Arc::new(Float64Array::new(dollars, None))
+        }
     }
 }
 
 /// The raw `timestamp` column (ns since midnight) and, with a session date, the zoned `ts`.
-pub(crate) fn timestamp_arrays(ns: Vec<i64>, midnight_utc_ns: Option<i64>) -> Vec<ArrayRef> {
+pub(crate) fn timestamp_arrays(ns: ScalarBuffer<i64>, midnight_utc_ns: Option<i64>) -> Vec<ArrayRef> {
     let ts = midnight_utc_ns.map(|m| -> ArrayRef {
-        let utc: Vec<i64> = ns.iter().map(|&t| t + m).collect();
-        Arc::new(TimestampNanosecondArray::new(primitive(utc), None).with_timezone(NEW_YORK))
+        let utc = ColumnVec::collect(ns.len(), ns.iter().map(|&t| t + m));
+        Arc::new(TimestampNanosecondArray::new(utc, None).with_timezone(NEW_YORK))
     });
-    let mut out: Vec<ArrayRef> = vec![Arc::new(Int64Array::new(primitive(ns), None))];
+    let mut out: Vec<ArrayRef> = vec![Arc::new(Int64Array::new(ns, None))];
     out.extend(ts);
     out
 }
@@ -266,13 +252,13 @@ pub const NO_SYMBOL: u16 = u16::MAX;
 
 /// The dictionary-encoded `stock` column: keys into the reader's symbol list, `NO_SYMBOL`
 /// becoming null.
-pub(crate) fn stock_array(keys: Vec<u16>, dictionary: &ArrayRef) -> ArrayRef {
+pub(crate) fn stock_array(keys: ScalarBuffer<u16>, dictionary: &ArrayRef) -> ArrayRef {
     let keys = if keys.contains(&NO_SYMBOL) {
         let nulls = NullBuffer::from_iter(keys.iter().map(|&k| k != NO_SYMBOL));
-        let zeroed: Vec<u16> = keys.into_iter().map(|k| if k == NO_SYMBOL { 0 } else { k }).collect();
-        PrimitiveArray::<UInt16Type>::new(primitive(zeroed), Some(nulls))
+        let zeroed = ColumnVec::collect(keys.len(), keys.iter().map(|&k| if k == NO_SYMBOL { 0 } else { k }));
+        PrimitiveArray::<UInt16Type>::new(zeroed, Some(nulls))
     } else {
-        PrimitiveArray::<UInt16Type>::new(primitive(keys), None)
+        PrimitiveArray::<UInt16Type>::new(keys, None)
     };
     Arc::new(
         DictionaryArray::<UInt16Type>::try_new(keys, dictionary.clone())
@@ -285,10 +271,10 @@ pub(crate) fn stock_array(keys: Vec<u16>, dictionary: &ArrayRef) -> ArrayRef {
 #[derive(Debug)]
 pub struct HeaderColumns {
     rows: usize,
-    stock_locate: Vec<u16>,
-    tracking_number: Vec<u16>,
-    timestamp: Vec<i64>,
-    stock: Vec<u16>,
+    stock_locate: ColumnVec<u16>,
+    tracking_number: ColumnVec<u16>,
+    timestamp: ColumnVec<i64>,
+    stock: ColumnVec<u16>,
 }
 
 impl HeaderColumns {
@@ -296,10 +282,10 @@ impl HeaderColumns {
     pub fn with_capacity(rows: usize) -> HeaderColumns {
         HeaderColumns {
             rows: 0,
-            stock_locate: vec![0; rows],
-            tracking_number: vec![0; rows],
-            timestamp: vec![0; rows],
-            stock: vec![0; rows],
+            stock_locate: ColumnVec::zeroed(rows),
+            tracking_number: ColumnVec::zeroed(rows),
+            timestamp: ColumnVec::zeroed(rows),
+            stock: ColumnVec::zeroed(rows),
         }
     }
 
@@ -307,11 +293,11 @@ impl HeaderColumns {
     #[inline(always)]
     pub fn push(&mut self, locate: u16, tracking: u16, timestamp: u64, stock_key: u16) -> usize {
         let row = self.rows;
-        self.stock_locate[row] = locate;
-        self.tracking_number[row] = tracking;
+        self.stock_locate.set(row, locate);
+        self.tracking_number.set(row, tracking);
         // 48-bit on the wire: always fits.
-        self.timestamp[row] = timestamp as i64;
-        self.stock[row] = stock_key;
+        self.timestamp.set(row, timestamp as i64);
+        self.stock.set(row, stock_key);
         self.rows = row + 1;
         row
     }
@@ -329,18 +315,18 @@ impl HeaderColumns {
 
     /// Rows that fit.
     pub fn capacity(&self) -> usize {
-        self.stock_locate.len()
+        self.stock_locate.capacity()
     }
 
     /// `stock_locate, tracking_number, timestamp[, ts], stock`.
     pub fn finish(self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef> {
         let rows = self.rows;
         let mut out: Vec<ArrayRef> = vec![
-            Arc::new(PrimitiveArray::<UInt16Type>::new(primitive(settle(self.stock_locate, rows)), None)),
-            Arc::new(PrimitiveArray::<UInt16Type>::new(primitive(settle(self.tracking_number, rows)), None)),
+            Arc::new(PrimitiveArray::<UInt16Type>::new(self.stock_locate.into_buffer(rows), None)),
+            Arc::new(PrimitiveArray::<UInt16Type>::new(self.tracking_number.into_buffer(rows), None)),
         ];
-        out.extend(timestamp_arrays(settle(self.timestamp, rows), opts.midnight_utc_ns));
-        out.push(stock_array(settle(self.stock, rows), symbols));
+        out.extend(timestamp_arrays(self.timestamp.into_buffer(rows), opts.midnight_utc_ns));
+        out.push(stock_array(self.stock.into_buffer(rows), symbols));
         out
     }
 }

@@ -28,6 +28,9 @@ pub struct DecodeOptions {
     pub midnight_utc_ns: Option<i64>,
     /// Rows per record batch.
     pub batch_size: usize,
+    /// Start batches small and double them per type up to `batch_size` (for reading a whole
+    /// stream at once); otherwise every batch but a type's last has `batch_size` rows.
+    pub grow_batches: bool,
     /// Strictness of the framing layer.
     pub policy: FramePolicy,
 }
@@ -40,6 +43,7 @@ impl Default for DecodeOptions {
             prices: PriceRepr::Int,
             midnight_utc_ns: None,
             batch_size: DEFAULT_BATCH_SIZE,
+            grow_batches: false,
             policy: FramePolicy::default(),
         }
     }
@@ -73,7 +77,7 @@ impl Visitor for Decoder {
             return;
         }
         columns.push(&m, key);
-        if columns.len() >= self.opts.batch_size {
+        if columns.len() >= columns.capacity() {
             self.full |= 1 << M::KIND.index();
         }
     }
@@ -86,7 +90,7 @@ impl Decoder {
             return Err(Error::InvalidArgument("batch_size must be at least 1".into()));
         }
         Ok(Decoder {
-            columns: AllColumns::new(&opts.messages, opts.batch_size),
+            columns: AllColumns::new(&opts.messages, opts.batch_size, opts.grow_batches),
             symbols: Symbols::new(opts.symbols.as_deref()),
             checks: FrameChecks::default(),
             full: 0,

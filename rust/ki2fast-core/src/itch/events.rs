@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use arrow_array::types::Int8Type;
 use arrow_array::{
-    ArrayRef, BooleanArray, DictionaryArray, Int8Array, RecordBatch, StringArray, UInt32Array,
-    UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Int8Array, RecordBatch, StringArray, UInt16Array,
+    UInt32Array, UInt64Array,
 };
 use arrow_buffer::{BooleanBuffer, NullBuffer};
 
+use crate::arrow::alloc::ColumnVec;
 use crate::arrow::builders::{
-    AlphaColumn, FieldColumn, FinishOptions, primitive, price4_array, stock_array, timestamp_arrays,
+    AlphaColumn, FieldColumn, FinishOptions, price4_array, stock_array, timestamp_arrays,
 };
 use crate::arrow::schema::{ORDER_EVENT_NAMES, order_event_schema};
 use crate::itch::decode::DecodeOptions;
@@ -52,56 +53,56 @@ const REPLACE: i8 = EventKind::Replace as i8;
 #[derive(Debug)]
 struct EventColumns {
     rows: usize,
-    locate: Vec<u16>,
-    timestamp: Vec<i64>,
-    stock: Vec<u16>,
-    event: Vec<i8>,
-    side: Vec<u8>,
-    reference: Vec<u64>,
-    new_reference: Vec<u64>,
-    shares: Vec<u32>,
-    price: Vec<u32>,
-    printable: Vec<u8>,
-    match_number: Vec<u64>,
+    locate: ColumnVec<u16>,
+    timestamp: ColumnVec<i64>,
+    stock: ColumnVec<u16>,
+    event: ColumnVec<i8>,
+    side: ColumnVec<u8>,
+    reference: ColumnVec<u64>,
+    new_reference: ColumnVec<u64>,
+    shares: ColumnVec<u32>,
+    price: ColumnVec<u32>,
+    printable: ColumnVec<u8>,
+    match_number: ColumnVec<u64>,
     attribution: AlphaColumn<4>,
-    attributed: Vec<bool>,
+    attributed: ColumnVec<u8>,
 }
 
 impl EventColumns {
     fn with_capacity(n: usize) -> EventColumns {
         EventColumns {
             rows: 0,
-            locate: vec![0; n],
-            timestamp: vec![0; n],
-            stock: vec![0; n],
-            event: vec![0; n],
-            side: vec![0; n],
-            reference: vec![0; n],
-            new_reference: vec![0; n],
-            shares: vec![0; n],
-            price: vec![0; n],
-            printable: vec![0; n],
-            match_number: vec![0; n],
+            locate: ColumnVec::zeroed(n),
+            timestamp: ColumnVec::zeroed(n),
+            stock: ColumnVec::zeroed(n),
+            event: ColumnVec::zeroed(n),
+            side: ColumnVec::zeroed(n),
+            reference: ColumnVec::zeroed(n),
+            new_reference: ColumnVec::zeroed(n),
+            shares: ColumnVec::zeroed(n),
+            price: ColumnVec::zeroed(n),
+            printable: ColumnVec::zeroed(n),
+            match_number: ColumnVec::zeroed(n),
             attribution: <AlphaColumn<4> as FieldColumn<[u8; 4]>>::with_capacity(n),
-            attributed: vec![false; n],
+            attributed: ColumnVec::zeroed(n),
         }
     }
 
     #[inline(always)]
     fn row(&mut self, locate: u16, timestamp: u64, key: u16, event: i8, reference: u64) -> usize {
         let r = self.rows;
-        self.locate[r] = locate;
-        self.timestamp[r] = timestamp as i64;
-        self.stock[r] = key;
-        self.event[r] = event;
-        self.reference[r] = reference;
+        self.locate.set(r, locate);
+        self.timestamp.set(r, timestamp as i64);
+        self.stock.set(r, key);
+        self.event.set(r, event);
+        self.reference.set(r, reference);
         self.rows = r + 1;
         r
     }
 
-    fn finish(mut self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef> {
+    fn finish(self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef> {
         let n = self.rows;
-        let event = &self.event[..n];
+        let event = &self.event.as_slice()[..n];
         let valid = |pred: fn(i8) -> bool| -> Option<NullBuffer> {
             Some(NullBuffer::new(BooleanBuffer::from_iter(event.iter().map(|&e| pred(e)))))
         };
@@ -109,41 +110,34 @@ impl EventColumns {
         let shares_valid = valid(|e| e != DELETE);
         let price_valid = valid(|e| matches!(e, ADD | EXECUTE_PRICE | REPLACE));
         let exec_valid = valid(|e| matches!(e, EXECUTE | EXECUTE_PRICE));
-        let attribution_valid = Some(NullBuffer::from(&self.attributed[..n]));
-
+        let attribution_valid =
+            Some(NullBuffer::new(BooleanBuffer::from_iter(self.attributed.as_slice()[..n].iter().map(|&a| a != 0))));
         let side_text = StringArray::from_iter(
-            self.side[..n].iter().zip(event).map(|(&s, &e)| (e == ADD).then(|| char::from(s).to_string())),
+            self.side.as_slice()[..n]
+                .iter()
+                .zip(event)
+                .map(|(&s, &e)| (e == ADD).then(|| char::from(s).to_string())),
         );
-        let mut out: Vec<ArrayRef> = vec![Arc::new(arrow_array::UInt16Array::new(
-            primitive(truncate(std::mem::take(&mut self.locate), n)),
-            None,
-        ))];
-        out.extend(timestamp_arrays(truncate(std::mem::take(&mut self.timestamp), n), opts.midnight_utc_ns));
-        out.push(stock_array(truncate(std::mem::take(&mut self.stock), n), symbols));
+        let printable = BooleanBuffer::from_iter(self.printable.as_slice()[..n].iter().map(|&p| p == b'Y'));
+
+        let mut out: Vec<ArrayRef> = vec![Arc::new(UInt16Array::new(self.locate.into_buffer(n), None))];
+        out.extend(timestamp_arrays(self.timestamp.into_buffer(n), opts.midnight_utc_ns));
+        out.push(stock_array(self.stock.into_buffer(n), symbols));
         let names: ArrayRef = Arc::new(StringArray::from_iter_values(ORDER_EVENT_NAMES));
-        let keys = Int8Array::new(primitive(truncate(std::mem::take(&mut self.event), n)), None);
-        out.push(Arc::new(
-            DictionaryArray::<Int8Type>::try_new(keys, names).expect("event keys are 0..6"),
-        ));
+        let keys = Int8Array::new(self.event.into_buffer(n), None);
+        out.push(Arc::new(DictionaryArray::<Int8Type>::try_new(keys, names).expect("event keys are 0..6")));
         out.push(Arc::new(side_text));
-        out.push(Arc::new(UInt64Array::new(primitive(truncate(self.reference, n)), None)));
-        out.push(Arc::new(UInt64Array::new(primitive(truncate(self.new_reference, n)), new_ref_valid)));
-        out.push(Arc::new(UInt32Array::new(primitive(truncate(self.shares, n)), shares_valid)));
-        let prices = price4_array(truncate(self.price, n), opts.prices);
-        out.push(with_nulls(prices, price_valid));
-        let printable = BooleanBuffer::from_iter(self.printable[..n].iter().map(|&p| p == b'Y'));
+        out.push(Arc::new(UInt64Array::new(self.reference.into_buffer(n), None)));
+        out.push(Arc::new(UInt64Array::new(self.new_reference.into_buffer(n), new_ref_valid)));
+        out.push(Arc::new(UInt32Array::new(self.shares.into_buffer(n), shares_valid)));
+        out.push(with_nulls(price4_array(self.price.into_buffer(n), opts.prices), price_valid));
         out.push(Arc::new(BooleanArray::new(printable, exec_valid.clone())));
-        out.push(Arc::new(UInt64Array::new(primitive(truncate(self.match_number, n)), exec_valid)));
+        out.push(Arc::new(UInt64Array::new(self.match_number.into_buffer(n), exec_valid)));
         let attribution = <AlphaColumn<4> as FieldColumn<[u8; 4]>>::finish(self.attribution, n, opts)
             .expect("text columns always finish");
         out.push(with_nulls(attribution, attribution_valid));
         out
     }
-}
-
-fn truncate<T>(mut v: Vec<T>, n: usize) -> Vec<T> {
-    v.truncate(n);
-    v
 }
 
 fn with_nulls(array: ArrayRef, nulls: Option<NullBuffer>) -> ArrayRef {
@@ -217,43 +211,43 @@ impl Visitor for EventSink {
         match m.into_message() {
             Message::AddOrder(a) if keep(&self.symbols) => {
                 let r = c.row(h.stock_locate, h.timestamp, key, ADD, a.order_reference_number);
-                c.side[r] = a.buy_sell_indicator;
-                c.shares[r] = a.shares;
-                c.price[r] = a.price;
+                c.side.set(r, a.buy_sell_indicator);
+                c.shares.set(r, a.shares);
+                c.price.set(r, a.price);
             }
             Message::AddOrderMpid(f) if keep(&self.symbols) => {
                 let r = c.row(h.stock_locate, h.timestamp, key, ADD, f.order_reference_number);
-                c.side[r] = f.buy_sell_indicator;
-                c.shares[r] = f.shares;
-                c.price[r] = f.price;
+                c.side.set(r, f.buy_sell_indicator);
+                c.shares.set(r, f.shares);
+                c.price.set(r, f.price);
                 c.attribution.set(r, f.attribution);
-                c.attributed[r] = true;
+                c.attributed.set(r, 1);
             }
             Message::OrderExecuted(e) if keep(&self.symbols) => {
                 let r = c.row(h.stock_locate, h.timestamp, key, EXECUTE, e.order_reference_number);
-                c.shares[r] = e.executed_shares;
-                c.printable[r] = b'Y';
-                c.match_number[r] = e.match_number;
+                c.shares.set(r, e.executed_shares);
+                c.printable.set(r, b'Y');
+                c.match_number.set(r, e.match_number);
             }
             Message::OrderExecutedWithPrice(e) if keep(&self.symbols) => {
                 let r = c.row(h.stock_locate, h.timestamp, key, EXECUTE_PRICE, e.order_reference_number);
-                c.shares[r] = e.executed_shares;
-                c.price[r] = e.execution_price;
-                c.printable[r] = e.printable;
-                c.match_number[r] = e.match_number;
+                c.shares.set(r, e.executed_shares);
+                c.price.set(r, e.execution_price);
+                c.printable.set(r, e.printable);
+                c.match_number.set(r, e.match_number);
             }
             Message::OrderCancel(x) if keep(&self.symbols) => {
                 let r = c.row(h.stock_locate, h.timestamp, key, EventKind::Cancel as i8, x.order_reference_number);
-                c.shares[r] = x.cancelled_shares;
+                c.shares.set(r, x.cancelled_shares);
             }
             Message::OrderDelete(d) if keep(&self.symbols) => {
                 c.row(h.stock_locate, h.timestamp, key, DELETE, d.order_reference_number);
             }
             Message::OrderReplace(u) if keep(&self.symbols) => {
                 let r = c.row(h.stock_locate, h.timestamp, key, REPLACE, u.original_order_reference_number);
-                c.new_reference[r] = u.new_order_reference_number;
-                c.shares[r] = u.shares;
-                c.price[r] = u.price;
+                c.new_reference.set(r, u.new_order_reference_number);
+                c.shares.set(r, u.shares);
+                c.price.set(r, u.price);
             }
             _ => {}
         }

@@ -320,6 +320,8 @@ macro_rules! itch_messages {
         #[derive(Debug)]
         pub struct AllColumns {
             rows: usize,
+            grow: bool,
+            next_rows: [usize; COUNT],
             $(
                 #[doc = concat!("`", stringify!($snake), "` rows.")]
                 pub $snake: Option<$cols>,
@@ -327,12 +329,25 @@ macro_rules! itch_messages {
         }
 
         impl AllColumns {
-            /// Column sets of `rows` rows for the enabled types.
-            pub fn new(enabled: &MessageSet, rows: usize) -> AllColumns {
+            /// Column sets for the enabled types: of `rows` rows each, or, with `grow`,
+            /// starting small and doubling with each batch of a type up to `rows` (so rare
+            /// types never hold large allocations).
+            pub fn new(enabled: &MessageSet, rows: usize, grow: bool) -> AllColumns {
+                let first = if grow { rows.min(FIRST_BATCH_ROWS) } else { rows };
                 AllColumns {
                     rows,
-                    $($snake: enabled.contains(MessageKind::$name).then(|| <$cols>::with_capacity(rows)),)+
+                    grow,
+                    next_rows: [first; COUNT],
+                    $($snake: enabled.contains(MessageKind::$name).then(|| <$cols>::with_capacity(first)),)+
                 }
+            }
+
+            fn next_capacity(&mut self, kind: MessageKind) -> usize {
+                let slot = &mut self.next_rows[kind.index()];
+                if self.grow {
+                    *slot = (*slot * 2).min(self.rows);
+                }
+                *slot
             }
 
             /// Rows collected for `kind` (0 when disabled).
@@ -346,9 +361,12 @@ macro_rules! itch_messages {
             pub fn take(&mut self, kind: MessageKind, opts: &FinishOptions, symbols: &ArrayRef)
                 -> Option<Vec<ArrayRef>> {
                 match kind {
-                    $(MessageKind::$name => self.$snake.as_mut().map(|c| {
-                        std::mem::replace(c, <$cols>::with_capacity(self.rows)).finish(opts, symbols)
-                    }),)+
+                    $(MessageKind::$name => {
+                        let rows = self.next_capacity(kind);
+                        self.$snake.as_mut().map(|c| {
+                            std::mem::replace(c, <$cols>::with_capacity(rows)).finish(opts, symbols)
+                        })
+                    })+
                 }
             }
         }
@@ -364,6 +382,9 @@ macro_rules! itch_messages {
 
 /// Number of message types in ITCH 5.0.
 pub const COUNT: usize = 23;
+
+/// Rows of the first batch of each type when batches grow.
+pub const FIRST_BATCH_ROWS: usize = 4_096;
 
 itch_messages! {
     /// `S` System Event: market-wide session events.

@@ -67,6 +67,11 @@ impl SummarySink {
         self.summary.symbols = self.symbols.names().to_vec();
         self.summary
     }
+
+    /// The result so far, leaving the pass usable.
+    pub fn snapshot(&self) -> Summary {
+        Summary { symbols: self.symbols.names().to_vec(), ..self.summary.clone() }
+    }
 }
 
 impl Visitor for SummarySink {

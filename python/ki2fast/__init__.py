@@ -1,0 +1,53 @@
+"""ki2fast: NASDAQ TotalView-ITCH 5.0 into Apache Arrow, fast.
+
+A Rust core decodes ITCH zero-copy into Arrow record batches; this package is its typed
+Python shell. Importing it is cheap: pyarrow loads on first use, polars only where an
+analytics function returns a polars frame.
+
+>>> import ki2fast as kf
+>>> tables = kf.read_itch("data/samples/03012024.NASDAQ_ITCH50.gz")
+>>> tables["add_order"].num_rows > 0
+True
+"""
+
+from __future__ import annotations
+
+from ki2fast._core import __version__
+from ki2fast.exceptions import ItchDecodeError, Ki2fastError, SessionDateWarning
+from ki2fast.itch import (
+    MESSAGE_LENGTHS,
+    MESSAGE_TYPES,
+    ItchBatchIterator,
+    ItchSummary,
+    ItchTables,
+    count_itch,
+    itch_schema,
+    itch_summary,
+    iter_itch,
+    order_events_schema,
+    read_itch,
+    read_order_events,
+    scan_order_events,
+    synth_itch,
+)
+
+__all__ = [
+    "MESSAGE_LENGTHS",
+    "MESSAGE_TYPES",
+    "ItchBatchIterator",
+    "ItchDecodeError",
+    "ItchSummary",
+    "ItchTables",
+    "Ki2fastError",
+    "SessionDateWarning",
+    "__version__",
+    "count_itch",
+    "itch_schema",
+    "itch_summary",
+    "iter_itch",
+    "order_events_schema",
+    "read_itch",
+    "read_order_events",
+    "scan_order_events",
+    "synth_itch",
+]
