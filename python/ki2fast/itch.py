@@ -63,7 +63,14 @@ def _session_date(src: Source, date: DateLike) -> str | None:
     """Normalises ``date`` to ``YYYY-MM-DD``; warns when the file name says otherwise."""
     if date is None:
         return None
-    text = date.isoformat() if isinstance(date, _dt.date) else str(date)
+    if isinstance(date, _dt.date):
+        text = date.isoformat()
+    else:
+        text = str(date).strip()
+        try:
+            _dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"session date {date!r} is not a calendar date YYYY-MM-DD") from None
     if _is_path(src):
         named = _core.session_date_from_name(os.fspath(src))
         if named is not None and named != text:

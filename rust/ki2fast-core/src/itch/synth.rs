@@ -489,7 +489,7 @@ struct Gen<W: Write> {
     orders: RefMap<Order>,
     next_ref: u64,
     next_match: u64,
-    recent_matches: VecDeque<u64>,
+    recent_matches: VecDeque<(u64, u16)>,
     ts: u64,
     cross_syms: Vec<usize>,
     live_total: usize,
@@ -710,11 +710,11 @@ impl<W: Write> Gen<W> {
         self.next_match
     }
 
-    fn remember(&mut self, m: u64) {
+    fn remember(&mut self, m: u64, locate: u16) {
         if self.recent_matches.len() == 64 {
             self.recent_matches.pop_front();
         }
-        self.recent_matches.push_back(m);
+        self.recent_matches.push_back((m, locate));
     }
 
     /// Executes `shares` of a resting order; `with_price` makes it a `C`.
@@ -727,12 +727,12 @@ impl<W: Write> Gen<W> {
         let (locate, tracking, ts) = self.header(sym);
         match with_price {
             None => {
-                self.remember(m);
+                self.remember(m, locate);
                 self.write(OrderExecuted { stock_locate: locate, tracking_number: tracking, timestamp: ts, order_reference_number: reference, executed_shares: shares, match_number: m })?;
             }
             Some((price, printable)) => {
                 if printable == b'Y' {
-                    self.remember(m);
+                    self.remember(m, locate);
                 }
                 self.write(OrderExecutedWithPrice {
                     stock_locate: locate,
@@ -913,7 +913,7 @@ impl<W: Write> Gen<W> {
         let (locate, stock) = (s.locate, s.stock);
         let shares = self.shares();
         let m = self.new_match();
-        self.remember(m);
+        self.remember(m, locate);
         let tracking = self.tracking();
         self.write(Trade {
             stock_locate: locate,
@@ -929,11 +929,9 @@ impl<W: Write> Gen<W> {
     }
 
     fn broken_trade(&mut self) -> Result<()> {
-        let Some(m) = self.recent_matches.pop_back() else { return Ok(()) };
+        let Some((m, locate)) = self.recent_matches.pop_back() else { return Ok(()) };
         let tracking = self.tracking();
-        // B carries the locate of the broken execution's symbol; the generator keeps only
-        // the match number, so it reports locate 0 like other market-level notices.
-        self.write(BrokenTrade { stock_locate: 0, tracking_number: tracking, timestamp: self.ts, match_number: m })
+        self.write(BrokenTrade { stock_locate: locate, tracking_number: tracking, timestamp: self.ts, match_number: m })
     }
 
     #[inline]

@@ -1,0 +1,117 @@
+"""Bad input: a typed `ItchDecodeError` naming the byte offset, never a crash or a silent
+wrong answer; missing files stay `FileNotFoundError`; unknown types are skipped and counted."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ki2fast as kf
+from ki2fast import reference
+from tests.conftest import frame
+
+
+def add_order(ref: int, stock: str = "AAPL") -> bytes:
+    return reference.encode_message(
+        "A",
+        dict(stock_locate=7, tracking_number=0, timestamp=34_200_000_000_000,
+             order_reference_number=ref, buy_sell_indicator="B", shares=100, stock=stock,
+             price=1_234_500),
+    )
+
+
+def test_truncated_last_frame_names_its_offset(tmp_path):
+    path = tmp_path / "cut.itch"
+    path.write_bytes(add_order(1) + add_order(2)[:10])
+    with pytest.raises(kf.ItchDecodeError) as err:
+        kf.read_itch(path)
+    assert err.value.offset == 38
+    assert err.value.path == str(path)
+    assert "38" in str(err.value) and str(path) in str(err.value)
+    assert isinstance(err.value, kf.Ki2fastError) and isinstance(err.value, ValueError)
+
+
+def test_a_capture_still_being_written_stops_cleanly_and_reports_the_tail(tmp_path):
+    path = tmp_path / "live.itch"
+    path.write_bytes(add_order(1) + add_order(2)[:10])
+    tables = kf.read_itch(path, allow_truncated=True)
+    assert tables["add_order"].num_rows == 1
+    assert tables.checks["truncated_tail_bytes"] == 10
+    it = kf.iter_itch(path, allow_truncated=True)
+    assert sum(b.num_rows for _, b in it) == 1
+    assert it.checks["truncated_tail_bytes"] == 10
+    assert kf.count_itch(path, allow_truncated=True)["add_order"] == 1
+
+
+def test_wrong_length_for_a_known_type(tmp_path):
+    bad = frame(add_order(2)[2:32])  # an 'A' frame of 30 bytes
+    path = tmp_path / "bad.itch"
+    path.write_bytes(add_order(1) + bad + add_order(3))
+    with pytest.raises(kf.ItchDecodeError, match="expected length 36, found 30") as err:
+        kf.read_itch(path)
+    assert err.value.offset == 40
+    tables = kf.read_itch(path, errors="skip")
+    assert tables["add_order"].column("order_reference_number").to_pylist() == [1, 3]
+    assert tables.checks["length_mismatch"] == 1
+
+
+def test_empty_missing_and_foreign_inputs(tmp_path):
+    empty = tmp_path / "empty.itch"
+    empty.write_bytes(b"")
+    with pytest.raises(kf.ItchDecodeError, match="empty"):
+        kf.read_itch(empty)
+    with pytest.raises(FileNotFoundError):
+        kf.read_itch(tmp_path / "nope.itch")
+    with pytest.raises(FileNotFoundError):
+        kf.count_itch(tmp_path / "nope.itch")
+    text = tmp_path / "prices.csv.gz"
+    with gzip.open(text, "wb") as f:
+        f.write(b"date,symbol,price\n2024-01-02,AAPL,185.10\n" * 50)
+    with pytest.raises(kf.ItchDecodeError, match="not an ITCH 5.0 stream"):
+        kf.read_itch(text)
+    with pytest.raises(kf.ItchDecodeError):
+        list(kf.iter_itch(text))
+
+
+def test_corrupt_gzip_is_a_decode_error(tmp_path, small_day):
+    data = bytearray(gzip.compress(small_day.read_bytes()[:200_000], compresslevel=1))
+    data[len(data) // 2 : len(data) // 2 + 16] = b"\xff" * 16
+    path = tmp_path / "corrupt.itch.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(kf.ItchDecodeError, match="gzip"):
+        kf.read_itch(path)
+
+
+def test_unknown_types_are_skipped_by_length_and_counted():
+    data = add_order(1) + frame(b"z" + b"\0" * 20) + frame(b"") + add_order(2, "MSFT")
+    counts = kf.count_itch(data)
+    assert counts["add_order"] == 2 and counts["unknown_0x7a"] == 1
+    tables = kf.read_itch(data)
+    assert tables["add_order"].num_rows == 2
+    assert tables.checks["unknown_types"] == {"0x7a": 1}
+    assert tables.checks["zero_length_frames"] == 1
+
+
+def test_bad_arguments_are_value_errors(small_day):
+    with pytest.raises(ValueError, match="unknown ITCH message"):
+        kf.read_itch(small_day, messages=["add_orders"])
+    with pytest.raises(ValueError, match="prices"):
+        kf.read_itch(small_day, prices="cents")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="calendar date"):
+        kf.read_itch(small_day, date="2024-02-30")
+    with pytest.raises(TypeError):
+        kf.read_itch(12345)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300), st.booleans())
+def test_random_bytes_raise_only_itch_decode_error(data, lenient):
+    opts = dict(allow_truncated=lenient, errors="skip" if lenient else "raise")
+    for call in (kf.read_itch, kf.count_itch, kf.read_order_events, kf.itch_summary):
+        try:
+            call(data, **opts)
+        except kf.ItchDecodeError:
+            pass
