@@ -96,7 +96,8 @@ def test_real_order_trade_and_auction_messages(real_dir):
     c = t["order_executed_with_price"]
     assert sorted(c.column("printable").to_pylist()) == ["N", "N", "Y", "Y", "Y"]
     j = t["luld_auction_collar"]
-    assert set(j.column("stock").to_pylist()) <= {"ZXZZT", "ZVZZT"} and 1 in j.column("auction_collar_extension").to_pylist()
+    assert {"ZXZZT", "ZVZZT"} <= set(j.column("stock").to_pylist())
+    assert 1 in j.column("auction_collar_extension").to_pylist()
     summary = kf.itch_summary(path)
     assert summary.checks["timestamp_regressions"] > 0  # isolated messages, not a stream
 
