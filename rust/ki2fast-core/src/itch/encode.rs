@@ -5,6 +5,8 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::{self, JoinHandle};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -20,12 +22,13 @@ pub struct ItchWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
     counts: [u64; COUNT],
+    total: u64,
 }
 
 impl<W: Write> ItchWriter<W> {
     /// Writes frames to `out`.
     pub fn new(out: W) -> ItchWriter<W> {
-        ItchWriter { out, buf: Vec::with_capacity(FLUSH_AT + 64), counts: [0; COUNT] }
+        ItchWriter { out, buf: Vec::with_capacity(FLUSH_AT + 64), counts: [0; COUNT], total: 0 }
     }
 
     /// Appends one message.
@@ -37,6 +40,7 @@ impl<W: Write> ItchWriter<W> {
         self.buf.resize(start + len, 0);
         m.write_to(&mut self.buf[start..]);
         self.counts[M::KIND.index()] += 1;
+        self.total += 1;
         if self.buf.len() >= FLUSH_AT {
             self.flush_buffer()?;
         }
@@ -47,6 +51,7 @@ impl<W: Write> ItchWriter<W> {
     pub fn write_message(&mut self, m: &Message) -> io::Result<()> {
         m.encode(&mut self.buf);
         self.counts[m.kind().index()] += 1;
+        self.total += 1;
         if self.buf.len() >= FLUSH_AT {
             self.flush_buffer()?;
         }
@@ -72,7 +77,7 @@ impl<W: Write> ItchWriter<W> {
 
     /// Messages written in all.
     pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.total
     }
 
     /// Flushes and returns the inner writer.
@@ -83,12 +88,83 @@ impl<W: Write> ItchWriter<W> {
     }
 }
 
+/// gzip compression on a background thread: the writer hands over full buffers through a
+/// small bounded channel, so producing and compressing a day use both cores.
+pub struct GzipPipe {
+    tx: Option<SyncSender<Vec<u8>>>,
+    worker: Option<JoinHandle<io::Result<()>>>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for GzipPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GzipPipe({} bytes pending)", self.buf.len())
+    }
+}
+
+impl GzipPipe {
+    /// Compresses into `out` at `level` (0–9).
+    pub fn new<W: Write + Send + 'static>(out: W, level: u32) -> io::Result<GzipPipe> {
+        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        let worker = thread::Builder::new().name("ki2fast-gzip".into()).spawn(move || {
+            let mut gz = GzEncoder::new(out, Compression::new(level.min(9)));
+            for chunk in rx {
+                gz.write_all(&chunk)?;
+            }
+            gz.finish()?.flush()
+        })?;
+        Ok(GzipPipe { tx: Some(tx), worker: Some(worker), buf: Vec::with_capacity(FLUSH_AT) })
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_AT));
+        match &self.tx {
+            Some(tx) if tx.send(chunk).is_ok() => Ok(()),
+            _ => Err(self.failure()),
+        }
+    }
+
+    fn failure(&mut self) -> io::Error {
+        self.tx = None;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            _ => io::Error::other("the gzip thread stopped"),
+        }
+    }
+
+    /// Compresses what is left, writes the gzip trailer and waits for the thread.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.send()?;
+        self.tx = None;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(io::Error::other("the gzip thread panicked")),
+        }
+    }
+}
+
+impl Write for GzipPipe {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= FLUSH_AT {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
 /// Where a writer's bytes go: a raw file, a gzip file, or memory.
 pub enum Destination {
-    /// Raw file.
-    File(BufWriter<File>),
-    /// gzip file (one member).
-    Gzip(GzEncoder<BufWriter<File>>),
+    /// Raw file (the writer already buffers, so writes go straight to the file).
+    File(File),
+    /// gzip file (one member), compressed on a background thread.
+    Gzip(GzipPipe),
     /// In-memory buffer.
     Memory(Vec<u8>),
 }
@@ -106,9 +182,9 @@ impl std::fmt::Debug for Destination {
 impl Destination {
     /// Creates (truncates) `path`, gzip-compressed at `level` (0–9) when given.
     pub fn create(path: &Path, gzip_level: Option<u32>) -> Result<Destination> {
-        let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
+        let file = File::create(path)?;
         Ok(match gzip_level {
-            Some(level) => Destination::Gzip(GzEncoder::new(file, Compression::new(level.min(9)))),
+            Some(level) => Destination::Gzip(GzipPipe::new(BufWriter::with_capacity(1 << 20, file), level)?),
             None => Destination::File(file),
         })
     }
@@ -121,7 +197,7 @@ impl Destination {
                 Ok(None)
             }
             Destination::Gzip(gz) => {
-                gz.finish()?.flush()?;
+                gz.finish()?;
                 Ok(None)
             }
             Destination::Memory(v) => Ok(Some(v)),

@@ -155,6 +155,7 @@ macro_rules! itch_messages {
                     s
                 }
 
+                #[inline(always)]
                 fn write_to(&self, out: &mut [u8]) {
                     out[0] = $code;
                     out[1..3].copy_from_slice(&self.stock_locate.to_be_bytes());

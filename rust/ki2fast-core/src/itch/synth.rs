@@ -17,9 +17,8 @@
 //! storms (hundreds of quote messages within milliseconds); the JSON truth file lists them
 //! with the halts, crosses and system events, so detectors can be scored against it.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 
 use chrono::NaiveDate;
@@ -170,34 +169,132 @@ impl Alias {
     }
 }
 
-/// Fibonacci hashing of dense order references (the std hasher is needlessly slow here).
-#[derive(Default)]
-struct RefHasher(u64);
+/// A resting order of the generator's book, stored with its symbol.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    reference: u64,
+    price: u32,
+    shares: u32,
+    side: u8,
+}
 
-impl Hasher for RefHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// One price level: its FIFO queue of `(slot, reference)` (deleted orders stay until they
+/// reach the front and are skipped, so removal never searches) and its count of live orders.
+#[derive(Debug, Default)]
+struct Level {
+    queue: VecDeque<(u32, u64)>,
+    live: u32,
+}
+
+/// One side of a generator book: levels in a vector sorted so the best price is last (asks
+/// keyed by the complement of their price), which keeps the busy end of the book in a cache
+/// line or two and makes the best level a `last()`.
+#[derive(Debug, Default)]
+struct Ladder {
+    levels: Vec<(u32, Level)>,
+    asks: bool,
+}
+
+impl Ladder {
+    fn new(asks: bool) -> Ladder {
+        Ladder { levels: Vec::new(), asks }
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+
+    #[inline]
+    fn key(&self, price: u32) -> u32 {
+        if self.asks { !price } else { price }
+    }
+
+    /// Best price.
+    #[inline]
+    fn best(&self) -> Option<u32> {
+        self.levels.last().map(|(k, _)| self.key(*k))
+    }
+
+    #[inline]
+    fn find(&self, price: u32) -> Result<usize, usize> {
+        let key = self.key(price);
+        let i = self.levels.partition_point(|(k, _)| *k < key);
+        match self.levels.get(i) {
+            Some((k, _)) if *k == key => Ok(i),
+            _ => Err(i),
         }
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+
+    /// Queues the order in `slot` at the back of `price`.
+    #[inline]
+    fn hold(&mut self, price: u32, slot: u32, reference: u64) {
+        let i = match self.find(price) {
+            Ok(i) => i,
+            Err(i) => {
+                let key = self.key(price);
+                self.levels.insert(i, (key, Level::default()));
+                i
+            }
+        };
+        let level = &mut self.levels[i].1;
+        level.queue.push_back((slot, reference));
+        level.live += 1;
+    }
+
+    /// One order fewer at `price`; drops the level when it empties.
+    #[inline]
+    fn release(&mut self, price: u32) {
+        if let Ok(i) = self.find(price) {
+            let level = &mut self.levels[i].1;
+            level.live -= 1;
+            if level.live == 0 {
+                self.levels.remove(i);
+            }
+        }
     }
 }
 
-type RefMap<V> = HashMap<u64, V, BuildHasherDefault<RefHasher>>;
+/// A symbol's resting orders in slots that never move (freed slots are reused), so a level's
+/// queue can name its orders by slot and check them by reference.
+#[derive(Debug, Default)]
+struct Slab {
+    slots: Vec<Option<Live>>,
+    free: Vec<u32>,
+    live: usize,
+}
 
-#[derive(Debug, Clone, Copy)]
-struct Order {
-    sym: u32,
-    side: u8,
-    price: u32,
-    shares: u32,
-    /// Index in the symbol's `live` vector.
-    slot: u32,
+impl Slab {
+    fn insert(&mut self, o: Live) -> u32 {
+        self.live += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(o);
+                i
+            }
+            None => {
+                self.slots.push(Some(o));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize) -> Option<Live> {
+        let o = self.slots.get_mut(slot)?.take()?;
+        self.free.push(slot as u32);
+        self.live -= 1;
+        Some(o)
+    }
+
+    #[inline]
+    fn get(&self, slot: usize) -> Option<&Live> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    #[inline]
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Live> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// The slot of `reference` (a scan: only for the rare lookups by reference).
+    fn find(&self, reference: u64) -> Option<usize> {
+        self.slots.iter().rposition(|o| matches!(o, Some(o) if o.reference == reference))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,20 +311,20 @@ struct Sym {
     tick: u32,
     mid: u32,
     target_live: usize,
-    live: Vec<u64>,
-    bids: BTreeMap<u32, VecDeque<u64>>,
-    asks: BTreeMap<u32, VecDeque<u64>>,
+    live: Slab,
+    bids: Ladder,
+    asks: Ladder,
     state: State,
 }
 
 impl Sym {
     fn best_bid(&self) -> Option<u32> {
-        self.bids.last_key_value().map(|(&p, _)| p)
+        self.bids.best()
     }
     fn best_ask(&self) -> Option<u32> {
-        self.asks.first_key_value().map(|(&p, _)| p)
+        self.asks.best()
     }
-    fn side_mut(&mut self, side: u8) -> &mut BTreeMap<u32, VecDeque<u64>> {
+    fn side_mut(&mut self, side: u8) -> &mut Ladder {
         if side == b'B' { &mut self.bids } else { &mut self.asks }
     }
 }
@@ -486,7 +583,6 @@ struct Gen<W: Write> {
     rng: Rng,
     out: ItchWriter<W>,
     syms: Vec<Sym>,
-    orders: RefMap<Order>,
     next_ref: u64,
     next_match: u64,
     recent_matches: VecDeque<(u64, u16)>,
@@ -624,11 +720,9 @@ impl<W: Write> Gen<W> {
         let reference = self.next_ref;
         self.next_ref += 1;
         let s = &mut self.syms[sym];
-        let slot = s.live.len() as u32;
-        s.live.push(reference);
-        s.side_mut(side).entry(price).or_default().push_back(reference);
+        let slot = s.live.insert(Live { reference, price, shares, side });
+        s.side_mut(side).hold(price, slot, reference);
         let (locate, stock) = (s.locate, s.stock);
-        self.orders.insert(reference, Order { sym: sym as u32, side, price, shares, slot });
         self.live_total += 1;
         self.truth.peak_live_orders = self.truth.peak_live_orders.max(self.live_total as u64);
         let tracking = self.tracking();
@@ -658,49 +752,48 @@ impl<W: Write> Gen<W> {
         Ok(reference)
     }
 
-    /// Takes an order out of every structure (no message).
-    fn unlink(&mut self, reference: u64) -> Option<Order> {
-        let o = self.orders.remove(&reference)?;
-        let s = &mut self.syms[o.sym as usize];
-        let book = s.side_mut(o.side);
-        if let Some(q) = book.get_mut(&o.price) {
-            if let Some(i) = q.iter().position(|&r| r == reference) {
-                q.remove(i);
-            }
-            if q.is_empty() {
-                book.remove(&o.price);
-            }
-        }
-        let slot = o.slot as usize;
-        s.live.swap_remove(slot);
-        if let Some(&moved) = s.live.get(slot) {
-            if let Some(m) = self.orders.get_mut(&moved) {
-                m.slot = slot as u32;
-            }
-        }
+    /// Takes the order in `slot` out of the book (no message).
+    fn unlink(&mut self, sym: usize, slot: usize) -> Option<Live> {
+        let s = &mut self.syms[sym];
+        let o = s.live.remove(slot)?;
+        s.side_mut(o.side).release(o.price);
         self.live_total -= 1;
         Some(o)
     }
 
-    fn random_live(&mut self, sym: usize) -> Option<u64> {
-        let live = &self.syms[sym].live;
-        (!live.is_empty()).then(|| live[self.rng.below(live.len() as u64) as usize])
+    /// A uniformly random live order of `sym` (rejection sampling over the slots).
+    fn random_live(&mut self, sym: usize) -> Option<usize> {
+        let slab = &self.syms[sym].live;
+        if slab.live == 0 {
+            return None;
+        }
+        let n = slab.slots.len() as u64;
+        loop {
+            let i = self.rng.below(n) as usize;
+            if slab.slots[i].is_some() {
+                return Some(i);
+            }
+        }
+    }
+
+    fn slot_of(&self, sym: usize, reference: u64) -> Option<usize> {
+        self.syms[sym].live.find(reference)
     }
 
     fn header(&mut self, sym: usize) -> (u16, u16, u64) {
         (self.syms[sym].locate, self.tracking(), self.ts)
     }
 
-    fn delete(&mut self, reference: u64) -> Result<()> {
-        let Some(o) = self.unlink(reference) else { return Ok(()) };
-        let (locate, tracking, ts) = self.header(o.sym as usize);
-        self.write(OrderDelete { stock_locate: locate, tracking_number: tracking, timestamp: ts, order_reference_number: reference })
+    fn delete(&mut self, sym: usize, slot: usize) -> Result<()> {
+        let Some(o) = self.unlink(sym, slot) else { return Ok(()) };
+        let (locate, tracking, ts) = self.header(sym);
+        self.write(OrderDelete { stock_locate: locate, tracking_number: tracking, timestamp: ts, order_reference_number: o.reference })
     }
 
-    fn cancel(&mut self, reference: u64, shares: u32) -> Result<()> {
-        let Some(o) = self.orders.get_mut(&reference) else { return Ok(()) };
+    fn cancel(&mut self, sym: usize, slot: usize, shares: u32) -> Result<()> {
+        let Some(o) = self.syms[sym].live.get_mut(slot) else { return Ok(()) };
         o.shares -= shares;
-        let sym = o.sym as usize;
+        let reference = o.reference;
         let (locate, tracking, ts) = self.header(sym);
         self.write(OrderCancel { stock_locate: locate, tracking_number: tracking, timestamp: ts, order_reference_number: reference, cancelled_shares: shares })
     }
@@ -718,11 +811,11 @@ impl<W: Write> Gen<W> {
     }
 
     /// Executes `shares` of a resting order; `with_price` makes it a `C`.
-    fn execute(&mut self, reference: u64, shares: u32, with_price: Option<(u32, u8)>) -> Result<()> {
-        let Some(o) = self.orders.get_mut(&reference) else { return Ok(()) };
+    fn execute(&mut self, sym: usize, slot: usize, shares: u32, with_price: Option<(u32, u8)>) -> Result<()> {
+        let Some(o) = self.syms[sym].live.get_mut(slot) else { return Ok(()) };
         let shares = shares.min(o.shares);
         o.shares -= shares;
-        let (sym, left) = (o.sym as usize, o.shares);
+        let (reference, left) = (o.reference, o.shares);
         let m = self.new_match();
         let (locate, tracking, ts) = self.header(sym);
         match with_price {
@@ -747,15 +840,28 @@ impl<W: Write> Gen<W> {
             }
         }
         if left == 0 {
-            self.unlink(reference);
+            self.unlink(sym, slot);
         }
         Ok(())
     }
 
-    fn best_head(&self, sym: usize, side: u8) -> Option<u64> {
-        let s = &self.syms[sym];
-        let level = if side == b'B' { s.bids.last_key_value() } else { s.asks.first_key_value() };
-        level.and_then(|(_, q)| q.front().copied())
+    /// The slot of the order at the front of the best level on `side` (FIFO), dropping the
+    /// references of deleted orders that reached the front.
+    fn best_head(&mut self, sym: usize, side: u8) -> Option<usize> {
+        let s = &mut self.syms[sym];
+        let live = &s.live;
+        let ladder = if side == b'B' { &mut s.bids } else { &mut s.asks };
+        let price = ladder.best()?;
+        let queue = &mut ladder.levels.last_mut()?.1.queue;
+        while let Some(&(slot, r)) = queue.front() {
+            if let Some(o) = live.get(slot as usize) {
+                if o.reference == r && o.price == price && o.side == side {
+                    return Some(slot as usize);
+                }
+            }
+            queue.pop_front();
+        }
+        None
     }
 
     /// A price for a new order on `side`, never crossing the other side.
@@ -793,7 +899,7 @@ impl<W: Write> Gen<W> {
         let sym = self.pick_symbol();
         let (live, target, trading) = {
             let s = &self.syms[sym];
-            (s.live.len(), s.target_live, s.state == State::Trading)
+            (s.live.live, s.target_live, s.state == State::Trading)
         };
         let p_add = if live == 0 {
             1.0
@@ -813,31 +919,31 @@ impl<W: Write> Gen<W> {
             return Ok(());
         }
         let r = self.rng.unit();
-        let Some(reference) = self.random_live(sym) else { return Ok(()) };
+        let Some(slot) = self.random_live(sym) else { return Ok(()) };
         if r < 0.62 {
-            self.delete(reference)
+            self.delete(sym, slot)
         } else if r < 0.80 {
-            self.replace(reference)
+            self.replace(sym, slot)
         } else if r < 0.86 {
-            let shares = self.orders[&reference].shares;
+            let shares = self.syms[sym].live.get(slot).map_or(0, |o| o.shares);
             if shares > 1 {
                 let cut = self.rng.range(1, shares as u64 - 1) as u32;
-                self.cancel(reference, cut)
+                self.cancel(sym, slot, cut)
             } else {
-                self.delete(reference)
+                self.delete(sym, slot)
             }
         } else if !trading {
-            self.delete(reference)
+            self.delete(sym, slot)
         } else if r < 0.965 {
             self.execute_best(sym, None)
         } else if r < 0.975 {
             let side = if self.rng.chance(0.5) { b'B' } else { b'S' };
             let Some(head) = self.best_head(sym, side) else { return Ok(()) };
-            let o = self.orders[&head];
+            let Some(&o) = self.syms[sym].live.get(head) else { return Ok(()) };
             let price = if self.rng.chance(0.5) { o.price } else if side == b'B' { o.price + self.syms[sym].tick } else { o.price.saturating_sub(self.syms[sym].tick).max(1) };
             let printable = if self.rng.chance(0.9) { b'Y' } else { b'N' };
             let shares = self.fill_size(o.shares);
-            self.execute(head, shares, Some((price, printable)))
+            self.execute(sym, head, shares, Some((price, printable)))
         } else if r < 0.9985 {
             self.hidden_trade(sym)
         } else if r < 0.99995 {
@@ -857,13 +963,12 @@ impl<W: Write> Gen<W> {
     fn execute_best(&mut self, sym: usize, side: Option<u8>) -> Result<()> {
         let side = side.unwrap_or(if self.rng.chance(0.5) { b'B' } else { b'S' });
         let Some(head) = self.best_head(sym, side) else { return Ok(()) };
-        let shares = self.fill_size(self.orders[&head].shares);
-        self.execute(head, shares, None)
+        let shares = self.fill_size(self.syms[sym].live.get(head).map_or(0, |o| o.shares));
+        self.execute(sym, head, shares, None)
     }
 
-    fn replace(&mut self, reference: u64) -> Result<()> {
-        let Some(old) = self.unlink(reference) else { return Ok(()) };
-        let sym = old.sym as usize;
+    fn replace(&mut self, sym: usize, slot: usize) -> Result<()> {
+        let Some(old) = self.unlink(sym, slot) else { return Ok(()) };
         let t = self.syms[sym].tick;
         let mut price = match self.rng.below(5) {
             0 => old.price.saturating_sub(2 * t),
@@ -887,17 +992,15 @@ impl<W: Write> Gen<W> {
         let new_ref = self.next_ref;
         self.next_ref += 1;
         let s = &mut self.syms[sym];
-        let slot = s.live.len() as u32;
-        s.live.push(new_ref);
-        s.side_mut(old.side).entry(price).or_default().push_back(new_ref);
-        self.orders.insert(new_ref, Order { sym: old.sym, side: old.side, price, shares, slot });
+        let slot = s.live.insert(Live { reference: new_ref, price, shares, side: old.side });
+        s.side_mut(old.side).hold(price, slot, new_ref);
         self.live_total += 1;
         let (locate, tracking, ts) = self.header(sym);
         self.write(OrderReplace {
             stock_locate: locate,
             tracking_number: tracking,
             timestamp: ts,
-            original_order_reference_number: reference,
+            original_order_reference_number: old.reference,
             new_order_reference_number: new_ref,
             shares,
             price,
@@ -979,14 +1082,15 @@ impl<W: Write> Gen<W> {
         if happens {
             let bid = self.best_head(sym, b'B');
             let ask = self.best_head(sym, b'S');
-            let size = match (bid, ask) {
-                (Some(b), Some(a)) => self.orders[&b].shares.min(self.orders[&a].shares),
+            let live = &self.syms[sym].live;
+            let size = match (bid.and_then(|b| live.get(b)), ask.and_then(|a| live.get(a))) {
+                (Some(b), Some(a)) => b.shares.min(a.shares),
                 _ => 0,
             };
             if let (Some(b), Some(a)) = (bid, ask) {
                 if size > 0 {
-                    self.execute(b, size, Some((price, b'N')))?;
-                    self.execute(a, size, Some((price, b'N')))?;
+                    self.execute(sym, b, size, Some((price, b'N')))?;
+                    self.execute(sym, a, size, Some((price, b'N')))?;
                 }
             }
             shares = size as u64 + 100 * self.rng.range(1, 50);
@@ -1095,13 +1199,17 @@ impl<W: Write> Gen<W> {
                 adds += 1;
             } else {
                 let r = *open.front().expect("checked non-empty");
-                let partial = remaining > open.len() as u64 && self.orders[&r].shares > 1;
+                let Some(slot) = self.slot_of(sym, r) else {
+                    open.pop_front();
+                    continue;
+                };
+                let partial = remaining > open.len() as u64 && self.syms[sym].live.get(slot).is_some_and(|o| o.shares > 1);
                 if partial && self.rng.chance(0.12) {
-                    self.cancel(r, 1)?;
+                    self.cancel(sym, slot, 1)?;
                     cancels += 1;
                 } else {
                     open.pop_front();
-                    self.delete(r)?;
+                    self.delete(sym, slot)?;
                     deletes += 1;
                 }
             }
@@ -1213,15 +1321,18 @@ impl<W: Write> Gen<W> {
 /// Maps the fraction of background flow written so far to a time of day: 3 % pre-market
 /// (04:00–09:30), 94 % regular session, 3 % post-market (16:00–20:00).
 fn time_of(f: f64) -> u64 {
+    const PRE: (f64, f64) = ((hms(4, 0, 0) + 1_000) as f64, (hms(9, 30, 0) - hms(4, 0, 0) - 1_000) as f64 / 0.03);
+    const REG: (f64, f64) = ((hms(9, 30, 0) + 50_000) as f64, (hms(16, 0, 0) - hms(9, 30, 0) - 50_000) as f64 / 0.94);
+    const POST: (f64, f64) = ((hms(16, 0, 0) + 50_000) as f64, (hms(20, 0, 0) - SECOND - hms(16, 0, 0) - 50_000) as f64 / 0.03);
     let f = f.clamp(0.0, 0.999_999);
-    let seg = |f: f64, lo: f64, hi: f64, t0: u64, t1: u64| t0 + ((f - lo) / (hi - lo) * (t1 - t0) as f64) as u64;
-    if f < 0.03 {
-        seg(f, 0.0, 0.03, hms(4, 0, 0) + 1_000, hms(9, 30, 0))
+    let ((t0, per), lo) = if f < 0.03 {
+        (PRE, 0.0)
     } else if f < 0.97 {
-        seg(f, 0.03, 0.97, hms(9, 30, 0) + 50_000, hms(16, 0, 0))
+        (REG, 0.03)
     } else {
-        seg(f, 0.97, 1.0, hms(16, 0, 0) + 50_000, hms(20, 0, 0) - SECOND)
-    }
+        (POST, 0.97)
+    };
+    (t0 + (f - lo) * per) as u64
 }
 
 fn zipf_weights(rng: &mut Rng, n: usize) -> Vec<f64> {
@@ -1287,9 +1398,9 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
                 tick,
                 mid,
                 target_live: ((depth_total * weights[i]) as usize).max(2),
-                live: Vec::new(),
-                bids: BTreeMap::new(),
-                asks: BTreeMap::new(),
+                live: Slab::default(),
+                bids: Ladder::new(false),
+                asks: Ladder::new(true),
                 state: State::Trading,
             }
         })
@@ -1373,7 +1484,6 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
         rng,
         out: ItchWriter::new(out),
         syms,
-        orders: RefMap::default(),
         next_ref: 1,
         next_match: 0,
         recent_matches: VecDeque::new(),
@@ -1415,12 +1525,19 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
     g.system(b'E')?;
     // Orders left at the end of system hours are purged oldest first, across all symbols,
     // spread over four minutes (so no symbol sees a flood).
-    let mut left: Vec<u64> = g.syms.iter().flat_map(|s| s.live.iter().copied()).collect();
+    let mut left: Vec<(u64, usize, usize)> = g
+        .syms
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            s.live.slots.iter().enumerate().filter_map(move |(slot, o)| o.map(|o| (o.reference, i, slot)))
+        })
+        .collect();
     left.sort_unstable();
     let purge_step = (4 * MINUTE / (left.len() as u64 + 1)).max(1);
-    for r in left {
+    for (_, sym, slot) in left {
         g.ts += purge_step;
-        g.delete(r)?;
+        g.delete(sym, slot)?;
     }
     g.advance(hms(20, 5, 0));
     g.system(b'C')?;

@@ -143,6 +143,7 @@ impl Wire for U16 {
     fn load(m: &[u8], off: usize) -> u16 {
         load_u16(m, off)
     }
+    #[inline(always)]
     fn store(v: u16, out: &mut [u8], off: usize) {
         out[off..off + 2].copy_from_slice(&v.to_be_bytes());
     }
@@ -156,6 +157,7 @@ impl Wire for U32 {
     fn load(m: &[u8], off: usize) -> u32 {
         load_u32(m, off)
     }
+    #[inline(always)]
     fn store(v: u32, out: &mut [u8], off: usize) {
         out[off..off + 4].copy_from_slice(&v.to_be_bytes());
     }
@@ -169,6 +171,7 @@ impl Wire for U64 {
     fn load(m: &[u8], off: usize) -> u64 {
         load_u64(m, off)
     }
+    #[inline(always)]
     fn store(v: u64, out: &mut [u8], off: usize) {
         out[off..off + 8].copy_from_slice(&v.to_be_bytes());
     }
@@ -182,6 +185,7 @@ impl Wire for Char {
     fn load(m: &[u8], off: usize) -> u8 {
         m[off]
     }
+    #[inline(always)]
     fn store(v: u8, out: &mut [u8], off: usize) {
         out[off] = v;
     }
@@ -195,6 +199,7 @@ impl<const N: usize> Wire for Alpha<N> {
     fn load(m: &[u8], off: usize) -> [u8; N] {
         load_array(m, off)
     }
+    #[inline(always)]
     fn store(v: [u8; N], out: &mut [u8], off: usize) {
         out[off..off + N].copy_from_slice(&v);
     }
@@ -208,6 +213,7 @@ impl Wire for Stock {
     fn load(m: &[u8], off: usize) -> [u8; 8] {
         load_array(m, off)
     }
+    #[inline(always)]
     fn store(v: [u8; 8], out: &mut [u8], off: usize) {
         out[off..off + 8].copy_from_slice(&v);
     }
@@ -225,6 +231,7 @@ impl Wire for Price4 {
     fn load(m: &[u8], off: usize) -> u32 {
         load_u32(m, off)
     }
+    #[inline(always)]
     fn store(v: u32, out: &mut [u8], off: usize) {
         out[off..off + 4].copy_from_slice(&v.to_be_bytes());
     }
@@ -238,6 +245,7 @@ impl Wire for Price8 {
     fn load(m: &[u8], off: usize) -> u64 {
         load_u64(m, off)
     }
+    #[inline(always)]
     fn store(v: u64, out: &mut [u8], off: usize) {
         out[off..off + 8].copy_from_slice(&v.to_be_bytes());
     }

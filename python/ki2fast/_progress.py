@@ -1,0 +1,66 @@
+"""A small progress bar on stderr for long CLI work: drawn only on a terminal, at most ten
+times a second, and gone once the work is done."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+class Progress:
+    """``with Progress("reading", total=size) as bar: bar.update(done)``."""
+
+    def __init__(
+        self, label: str, total: int | None = None, *, stream: TextIO | None = None,
+        enabled: bool | None = None,
+    ):
+        self.label = label
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.start = time.perf_counter()
+        self._last = 0.0
+        self._width = 0
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def update(self, done: int, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        if self.total:
+            frac = min(done / self.total, 1.0)
+            filled = int(frac * 30)
+            eta = (self.total - done) / rate if rate > 0 else 0.0
+            line = (
+                f"{self.label} [{'#' * filled}{'.' * (30 - filled)}] {frac:4.0%} "
+                f"{human_bytes(done)}/{human_bytes(self.total)} {human_bytes(rate)}/s ETA {eta:4.0f}s"
+            )
+        else:
+            line = f"{self.label} {human_bytes(done)} {human_bytes(rate)}/s {elapsed:5.1f}s"
+        self.stream.write("\r" + line.ljust(self._width))
+        self._width = len(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()

@@ -1,0 +1,253 @@
+"""The ``ki2fast`` command line.
+
+ki2fast itch summary FILE                 messages per type, symbols, time span, integrity
+ki2fast itch to-parquet FILE OUTDIR       one zstd Parquet file per message type
+ki2fast itch synth OUT --messages N ...   a synthetic, valid trading day (+ truth JSON)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ki2fast as kf
+from ki2fast import _core
+from ki2fast._progress import Progress, human_bytes
+
+SUMMARY_EXAMPLE = """example:
+  ki2fast itch summary data/samples/03012024.NASDAQ_ITCH50.gz
+  ki2fast itch summary day.itch --json > summary.json
+  ki2fast itch summary capture.itch --allow-truncated   # a file still being written
+"""
+
+PARQUET_EXAMPLE = """example:
+  ki2fast itch to-parquet data/samples/03012024.NASDAQ_ITCH50.gz out/
+  ki2fast itch to-parquet day.itch.gz out/ --messages A F E C X D U --symbols AAPL MSFT
+"""
+
+SYNTH_EXAMPLE = """example:
+  ki2fast itch synth day.itch --messages 10000000 --symbols 5000 --seed 1 --depth 60
+  ki2fast itch synth 03012024.NASDAQ_ITCH50.gz --messages 100000 --symbols 200 --seed 7 --gzip
+"""
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+def _summary(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    scan = _core.SummaryScan(
+        str(path), allow_truncated=args.allow_truncated, errors="skip" if args.skip_bad else "raise"
+    )
+    t0 = time.perf_counter()
+    with Progress("scanning", total=path.stat().st_size, enabled=None if not args.json else False) as bar:
+        while scan.step():
+            bar.update(scan.progress[0])
+    elapsed = time.perf_counter() - t0
+    s = kf.ItchSummary._from_core(scan.result())
+    session = _core.session_date_from_name(str(path))
+    if args.json:
+        out: dict[str, Any] = {
+            "file": str(path),
+            "session_date": session,
+            "bytes": s.bytes,
+            "messages": s.messages,
+            "unknown_types": s.unknown_types,
+            "total_messages": s.total_messages,
+            "symbols": len(s.symbols),
+            "first_time": s.first_time,
+            "last_time": s.last_time,
+            "system_events": [{"code": c, "timestamp": t, "time": h} for c, t, h in s.system_events],
+            "checks": s.checks,
+            "seconds": elapsed,
+        }
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    stored = path.stat().st_size
+    print(f"file       {path} ({human_bytes(stored)} stored, {human_bytes(s.bytes)} of ITCH)")
+    print(f"session    {session or 'unknown (no date in the file name)'}")
+    print(f"time       {s.first_time or '-'} -> {s.last_time or '-'}")
+    print(f"symbols    {_count(len(s.symbols))}")
+    rate = s.total_messages / elapsed if elapsed > 0 else 0.0
+    print(
+        f"messages   {_count(s.total_messages)} in {elapsed:.2f} s "
+        f"({rate / 1e6:.1f} M msg/s, {human_bytes(s.bytes / elapsed if elapsed > 0 else 0)}/s)"
+    )
+    print()
+    print(f"{'message':<30}{'code':>5}{'count':>15}")
+    codes = {name: code for code, name in kf.MESSAGE_TYPES.items()}
+    for name, n in s.messages.items():
+        if n:
+            print(f"{name:<30}{codes[name]:>5}{_count(n):>15}")
+    for code, n in s.unknown_types.items():
+        print(f"{'unknown type ' + code:<30}{'':>5}{_count(n):>15}")
+    print()
+    events = "  ".join(f"{c} {h[:12]}" for c, _, h in s.system_events[:12])
+    print(f"system events  {events or '-'}")
+    print("integrity")
+    for name, n in s.checks.items():
+        print(f"  {name:<26}{_count(n):>12}")
+    return 0
+
+
+def _to_parquet(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    it = kf.iter_itch(
+        args.file,
+        messages=args.messages,
+        symbols=args.symbols,
+        prices=args.prices,
+        batch_size=args.batch_size,
+        allow_truncated=args.allow_truncated,
+    )
+    writers: dict[str, pq.ParquetWriter] = {}
+    rows: dict[str, int] = {}
+    t0 = time.perf_counter()
+    try:
+        with Progress("converting", total=it.progress[1]) as bar:
+            for name, batch in it:
+                writer = writers.get(name)
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        out / f"{name}.parquet", batch.schema, compression="zstd"
+                    )
+                    writers[name] = writer
+                writer.write_batch(batch)
+                rows[name] = rows.get(name, 0) + batch.num_rows
+                bar.update(it.progress[0])
+    finally:
+        for writer in writers.values():
+            writer.close()
+    elapsed = time.perf_counter() - t0
+    total = sum(rows.values())
+    for name in sorted(rows):
+        print(f"{out / (name + '.parquet')}  {_count(rows[name])} rows")
+    print(f"{_count(total)} rows in {elapsed:.2f} s ({total / max(elapsed, 1e-9) / 1e6:.1f} M rows/s)")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    expected = args.messages * 31
+    result: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.update(
+                kf.synth_itch(
+                    out, messages=args.messages, symbols=args.symbols, seed=args.seed,
+                    depth=args.depth, date=args.date, bursts=args.bursts, gzip=args.gzip,
+                )
+            )
+        except BaseException as e:  # re-raised on the main thread
+            errors.append(e)
+
+    t0 = time.perf_counter()
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    with Progress("writing", total=None if args.gzip else expected) as bar:
+        while thread.is_alive():
+            thread.join(0.1)
+            if out.exists():
+                bar.update(out.stat().st_size)
+    if errors:
+        raise errors[0]
+    elapsed = time.perf_counter() - t0
+    n = result["summary"]["messages"]
+    print(f"{out}: {_count(n)} messages, {args.symbols} symbols, seed {args.seed}, "
+          f"{human_bytes(out.stat().st_size)} in {elapsed:.2f} s ({n / elapsed / 1e6:.1f} M msg/s)")
+    print(f"{out}.truth.json: {len(result['bursts'])} planted bursts on {', '.join(result['stuffers'])}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ki2fast",
+        description="Market microstructure data into Arrow, fast.",
+        epilog="example:\n  ki2fast itch summary data/samples/03012024.NASDAQ_ITCH50.gz",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ki2fast {kf.__version__}")
+    top = parser.add_subparsers(dest="group", required=True)
+    itch = top.add_parser(
+        "itch", help="NASDAQ TotalView-ITCH 5.0 files",
+        description="NASDAQ TotalView-ITCH 5.0 day files (raw or gzip).",
+        epilog="example:\n  ki2fast itch summary data/samples/03012024.NASDAQ_ITCH50.gz",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmds = itch.add_subparsers(dest="command", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    p = cmds.add_parser("summary", help="messages per type, symbols, time span, integrity",
+                        description="Scan a whole ITCH file: messages per type, symbols, time "
+                        "span, system events, integrity counters and throughput.",
+                        epilog=SUMMARY_EXAMPLE, formatter_class=raw)
+    p.add_argument("file", help="ITCH 5.0 file, raw or gzip")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a report")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="stop cleanly at a partial last frame (a capture still being written)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="count and skip known types with a wrong length instead of failing")
+    p.set_defaults(func=_summary)
+
+    p = cmds.add_parser("to-parquet", help="one zstd Parquet file per message type",
+                        description="Decode an ITCH file into one zstd-compressed Parquet file "
+                        "per message type, streaming with bounded memory.",
+                        epilog=PARQUET_EXAMPLE, formatter_class=raw)
+    p.add_argument("file", help="ITCH 5.0 file, raw or gzip")
+    p.add_argument("outdir", help="directory for <message>.parquet files")
+    p.add_argument("--messages", nargs="+", metavar="TYPE",
+                   help="message names or codes to keep (default: all)")
+    p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
+    p.add_argument("--prices", choices=["int", "float"], default="int",
+                   help="integer 1/10000 $ (default) or float dollars")
+    p.add_argument("--batch-size", type=int, default=1 << 20, help="rows per row group batch")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="stop cleanly at a partial last frame")
+    p.set_defaults(func=_to_parquet)
+
+    p = cmds.add_parser("synth", help="write a synthetic, valid ITCH 5.0 day",
+                        description="Write a synthetic ITCH 5.0 trading day with every message "
+                        "type, consistent order lifecycles, halts, crosses and planted quote "
+                        "bursts, plus OUT.truth.json. Deterministic per seed.",
+                        epilog=SYNTH_EXAMPLE, formatter_class=raw)
+    p.add_argument("out", help="output file")
+    p.add_argument("--messages", type=int, required=True, help="messages in the day (about)")
+    p.add_argument("--symbols", type=int, required=True, help="symbols in the directory")
+    p.add_argument("--seed", type=int, required=True, help="random seed")
+    p.add_argument("--depth", type=int, default=25, help="average resting orders per symbol")
+    p.add_argument("--date", default="2024-03-01", help="session date for the truth file")
+    p.add_argument("--bursts", type=int, default=None, help="planted quote bursts (default: by size)")
+    p.add_argument("--gzip", action="store_true", help="gzip the output")
+    p.set_defaults(func=_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (kf.Ki2fastError, OSError, ValueError) as e:
+        print(f"ki2fast: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ki2fast: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
