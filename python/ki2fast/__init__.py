@@ -29,6 +29,7 @@ from ki2fast.itch import (
     read_order_events,
     scan_order_events,
     synth_itch,
+    write_itch,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "read_order_events",
     "scan_order_events",
     "synth_itch",
+    "write_itch",
 ]

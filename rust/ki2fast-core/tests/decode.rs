@@ -6,7 +6,7 @@ use std::io::Write;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt16Type, UInt32Type, UInt64Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use ki2fast_core::arrow::reader::{ItchReader, OrderEventReader, count};

@@ -37,5 +37,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(itch::session_midnight_ns, m)?)?;
     m.add_function(wrap_pyfunction!(itch::inflate_len, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_itch, m)?)?;
+    m.add_function(wrap_pyfunction!(synth::write_itch, m)?)?;
     Ok(())
 }

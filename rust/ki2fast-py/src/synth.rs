@@ -1,11 +1,18 @@
-//! The synthetic day generator, exported to Python (GIL released while it writes).
+//! Writing ITCH from Python: the synthetic day generator and the Arrow → ITCH encoder (GIL
+//! released while they work).
 
+use std::io::Write;
 use std::path::PathBuf;
 
+use ki2fast_core::arrow::writer::write_tables;
 use ki2fast_core::itch::encode::Destination;
+use ki2fast_core::itch::spec::MessageKind;
 use ki2fast_core::itch::synth::{SynthConfig, synth_day};
 use ki2fast_core::session;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use pyo3_arrow::PyTable;
 
 use crate::convert::to_py;
 
@@ -33,4 +40,32 @@ pub fn synth_itch(
         Ok(truth.to_json())
     })
     .map_err(|e| to_py(e, Some(&path)))
+}
+
+/// Encodes Arrow tables (message name, table) back to ITCH, merged by timestamp. Writes to
+/// `path` (gzip at `gzip_level` when given) or, without a path, returns the bytes.
+#[pyfunction]
+#[pyo3(signature = (path, tables, *, gzip_level=None))]
+pub fn write_itch<'py>(
+    py: Python<'py>,
+    path: Option<PathBuf>,
+    tables: Vec<(String, PyTable)>,
+    gzip_level: Option<u32>,
+) -> PyResult<(u64, Option<Bound<'py, PyBytes>>)> {
+    let mut typed = Vec::with_capacity(tables.len());
+    for (name, table) in tables {
+        let kind = MessageKind::parse(&name)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown ITCH message {name:?}")))?;
+        typed.push((kind, table.into_inner().0));
+    }
+    let result = py.detach(|| -> ki2fast_core::Result<(u64, Option<Vec<u8>>)> {
+        let mut out = match &path {
+            Some(p) => Destination::create(p, gzip_level)?,
+            None => Destination::Memory(Vec::new()),
+        };
+        let n = write_tables(&typed, |chunk| Ok(out.write_all(chunk)?))?;
+        Ok((n, out.finish()?))
+    });
+    let (n, bytes) = result.map_err(|e| to_py(e, path.as_ref()))?;
+    Ok((n, bytes.map(|b| PyBytes::new(py, &b))))
 }

@@ -4,3 +4,4 @@ pub mod alloc;
 pub mod builders;
 pub mod reader;
 pub mod schema;
+pub mod writer;

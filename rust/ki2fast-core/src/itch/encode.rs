@@ -228,3 +228,4 @@ impl Write for Destination {
         }
     }
 }
+
