@@ -28,17 +28,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (_, truth) = synth_day(&cfg, file)?;
             let secs = t.elapsed().as_secs_f64();
             let n = truth.total_messages();
-            println!("{n} messages in {secs:.2}s: {:.2} M msg/s; peak live {}", n as f64 / secs / 1e6, truth.peak_live_orders);
+            println!(
+                "{n} messages in {secs:.2}s: {:.2} M msg/s; peak live {}",
+                n as f64 / secs / 1e6,
+                truth.peak_live_orders
+            );
             std::fs::write(format!("{}.truth.json", args[1]), truth.to_json())?;
         }
         Some("read") => {
             let t = Instant::now();
-            let opts = DecodeOptions { batch_size: 1 << 20, grow_batches: true, ..DecodeOptions::default() };
+            let opts = DecodeOptions {
+                batch_size: 1 << 20,
+                grow_batches: true,
+                ..DecodeOptions::default()
+            };
             let reader = ItchReader::new(Input::open(Path::new(&args[1]))?, opts)?;
             let tables = reader.read_all()?;
             let secs = t.elapsed().as_secs_f64();
-            let n: usize = tables.iter().flat_map(|(_, b)| b.iter().map(|b| b.num_rows())).sum();
-            println!("{n} rows in {secs:.3}s: {:.1} M msg/s", n as f64 / secs / 1e6);
+            let n: usize = tables
+                .iter()
+                .flat_map(|(_, b)| b.iter().map(|b| b.num_rows()))
+                .sum();
+            println!(
+                "{n} rows in {secs:.3}s: {:.1} M msg/s",
+                n as f64 / secs / 1e6
+            );
         }
         _ => eprintln!("usage: itch_tool synth OUT [MESSAGES SYMBOLS SEED DEPTH] | read FILE"),
     }

@@ -4,10 +4,10 @@
 //! binding (`ki2fast-py`) is a thin layer over this crate; everything here is tested with plain
 //! `cargo test`.
 //!
-//! - [`source`]: inputs (mmap, shared buffers, multi-member gzip on a background thread)
-//! - [`itch`]: the message catalogue, framing, decoding, order events, encoding, synthetic days
-//! - [`arrow`]: schemas, column builders, lazy readers
-//! - [`session`]: session dates and the New York midnight behind the `ts` columns
+//! - [`source`] — inputs (mmap, shared buffers, multi-member gzip on a background thread)
+//! - [`itch`] — the message catalogue, framing, decoding, order events, encoding, synthetic days
+//! - [`arrow`] — schemas, column builders, lazy readers, the Arrow → ITCH writer
+//! - [`session`] — session dates and the New York midnight behind the `ts` columns
 
 pub mod arrow;
 pub mod error;

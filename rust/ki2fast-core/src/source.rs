@@ -74,7 +74,10 @@ impl Input {
         let got = read_up_to(&mut file, &mut magic)?;
         if is_gzip(&magic[..got]) {
             let file = File::open(path)?;
-            return Ok(Input::Gzip { reader: Box::new(file), compressed_len: Some(len) });
+            return Ok(Input::Gzip {
+                reader: Box::new(file),
+                compressed_len: Some(len),
+            });
         }
         // SAFETY: the mapping is read-only and private to this reader. Like every mmap-based
         // reader, it assumes no other process truncates the file while it is being read.
@@ -88,7 +91,10 @@ impl Input {
     pub fn from_shared(bytes: SharedBytes) -> Input {
         if is_gzip((*bytes).as_ref()) {
             let compressed_len = Some((*bytes).as_ref().len() as u64);
-            Input::Gzip { reader: Box::new(Cursor::new(Shared(bytes))), compressed_len }
+            Input::Gzip {
+                reader: Box::new(Cursor::new(Shared(bytes))),
+                compressed_len,
+            }
         } else {
             Input::Memory(bytes)
         }
@@ -147,7 +153,10 @@ impl Inflater {
     /// Starts inflating `reader` (every gzip member) on a new thread.
     pub fn spawn(reader: Box<dyn Read + Send>) -> Inflater {
         let compressed_read = Arc::new(AtomicU64::new(0));
-        let counted = Counting { inner: reader, count: compressed_read.clone() };
+        let counted = Counting {
+            inner: reader,
+            count: compressed_read.clone(),
+        };
         let (tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
         let (recycle, spare) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT + 2);
         let body = move || {
@@ -166,8 +175,15 @@ impl Inflater {
             }
         };
         // A failed spawn leaves the channel closed, which reads as an I/O error below.
-        let _ = thread::Builder::new().name("ki2fast-inflate".into()).spawn(body);
-        Inflater { chunks, recycle, compressed_read, delivered: 0 }
+        let _ = thread::Builder::new()
+            .name("ki2fast-inflate".into())
+            .spawn(body);
+        Inflater {
+            chunks,
+            recycle,
+            compressed_read,
+            delivered: 0,
+        }
     }
 
     /// The next decompressed chunk; `None` at the end of the last member.
@@ -178,8 +194,13 @@ impl Inflater {
                 self.delivered += chunk.len() as u64;
                 Ok(Some(chunk))
             }
-            Ok(Err(source)) => Err(Error::Gzip { offset: self.delivered, source }),
-            Err(_) => Err(Error::Io(io::Error::other("the inflate thread stopped unexpectedly"))),
+            Ok(Err(source)) => Err(Error::Gzip {
+                offset: self.delivered,
+                source,
+            }),
+            Err(_) => Err(Error::Io(io::Error::other(
+                "the inflate thread stopped unexpectedly",
+            ))),
         }
     }
 
@@ -206,7 +227,12 @@ pub fn inflate_len(path: &Path) -> Result<u64> {
             Ok(0) => return Ok(total),
             Ok(n) => total += n as u64,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(source) => return Err(Error::Gzip { offset: total, source }),
+            Err(source) => {
+                return Err(Error::Gzip {
+                    offset: total,
+                    source,
+                });
+            }
         }
     }
 }
@@ -225,7 +251,9 @@ mod tests {
     }
 
     fn inflate_all(input: Input) -> Result<Vec<u8>> {
-        let Input::Gzip { reader, .. } = input else { panic!("expected gzip") };
+        let Input::Gzip { reader, .. } = input else {
+            panic!("expected gzip")
+        };
         let mut inflater = Inflater::spawn(reader);
         let mut out = Vec::new();
         while let Some(chunk) = inflater.next_chunk()? {

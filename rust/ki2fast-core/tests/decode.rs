@@ -4,9 +4,9 @@
 
 use std::io::Write;
 
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt16Type, UInt32Type, UInt64Type};
-use arrow_array::RecordBatch;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use ki2fast_core::arrow::reader::{ItchReader, OrderEventReader, count};
@@ -20,7 +20,9 @@ use ki2fast_core::source::Input;
 use proptest::prelude::*;
 
 fn be(raw: &[u8], off: usize, width: usize) -> u64 {
-    raw[off..off + width].iter().fold(0u64, |acc, &b| acc << 8 | b as u64)
+    raw[off..off + width]
+        .iter()
+        .fold(0u64, |acc, &b| acc << 8 | b as u64)
 }
 
 fn text(raw: &[u8], off: usize, width: usize) -> String {
@@ -35,12 +37,20 @@ fn frame(msg: &[u8]) -> Vec<u8> {
     out
 }
 
-fn read(bytes: Vec<u8>, opts: DecodeOptions) -> Result<Vec<(MessageKind, Vec<RecordBatch>)>, Error> {
+fn read(
+    bytes: Vec<u8>,
+    opts: DecodeOptions,
+) -> Result<Vec<(MessageKind, Vec<RecordBatch>)>, Error> {
     ItchReader::new(Input::from_vec(bytes), opts)?.read_all()
 }
 
 /// Every column of `batches` equals the fields of `raws` read by offset.
-fn assert_columns_match(kind: MessageKind, batches: &[RecordBatch], raws: &[Vec<u8>], prices: PriceRepr) {
+fn assert_columns_match(
+    kind: MessageKind,
+    batches: &[RecordBatch],
+    raws: &[Vec<u8>],
+    prices: PriceRepr,
+) {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, raws.len(), "{kind}: row count");
     let mut i = 0;
@@ -48,10 +58,26 @@ fn assert_columns_match(kind: MessageKind, batches: &[RecordBatch], raws: &[Vec<
         for r in 0..batch.num_rows() {
             let raw = &raws[i];
             i += 1;
-            let col = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("{kind}: no column {name}")).clone();
-            assert_eq!(col("stock_locate").as_primitive::<UInt16Type>().value(r) as u64, be(raw, 1, 2));
-            assert_eq!(col("tracking_number").as_primitive::<UInt16Type>().value(r) as u64, be(raw, 3, 2));
-            assert_eq!(col("timestamp").as_primitive::<arrow_array::types::Int64Type>().value(r) as u64, be(raw, 5, 6));
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("{kind}: no column {name}"))
+                    .clone()
+            };
+            assert_eq!(
+                col("stock_locate").as_primitive::<UInt16Type>().value(r) as u64,
+                be(raw, 1, 2)
+            );
+            assert_eq!(
+                col("tracking_number").as_primitive::<UInt16Type>().value(r) as u64,
+                be(raw, 3, 2)
+            );
+            assert_eq!(
+                col("timestamp")
+                    .as_primitive::<arrow_array::types::Int64Type>()
+                    .value(r) as u64,
+                be(raw, 5, 6)
+            );
             for f in kind.fields() {
                 match f.kind {
                     FieldKind::Stock => {
@@ -59,21 +85,51 @@ fn assert_columns_match(kind: MessageKind, batches: &[RecordBatch], raws: &[Vec<
                         let dict = stock.as_dictionary::<UInt16Type>();
                         let key = dict.keys().value(r) as usize;
                         let values = dict.values().as_string::<i32>();
-                        assert_eq!(values.value(key), text(raw, f.offset, 8), "{kind}.stock row {r}");
+                        assert_eq!(
+                            values.value(key),
+                            text(raw, f.offset, 8),
+                            "{kind}.stock row {r}"
+                        );
                     }
-                    FieldKind::U16 => assert_eq!(col(f.name).as_primitive::<UInt16Type>().value(r) as u64, be(raw, f.offset, 2)),
-                    FieldKind::U32 => assert_eq!(col(f.name).as_primitive::<UInt32Type>().value(r) as u64, be(raw, f.offset, 4)),
-                    FieldKind::U64 => assert_eq!(col(f.name).as_primitive::<UInt64Type>().value(r), be(raw, f.offset, 8)),
+                    FieldKind::U16 => assert_eq!(
+                        col(f.name).as_primitive::<UInt16Type>().value(r) as u64,
+                        be(raw, f.offset, 2)
+                    ),
+                    FieldKind::U32 => assert_eq!(
+                        col(f.name).as_primitive::<UInt32Type>().value(r) as u64,
+                        be(raw, f.offset, 4)
+                    ),
+                    FieldKind::U64 => assert_eq!(
+                        col(f.name).as_primitive::<UInt64Type>().value(r),
+                        be(raw, f.offset, 8)
+                    ),
                     FieldKind::Char | FieldKind::Alpha(_) => {
-                        assert_eq!(col(f.name).as_string::<i32>().value(r), text(raw, f.offset, f.kind.width()), "{kind}.{}", f.name)
+                        assert_eq!(
+                            col(f.name).as_string::<i32>().value(r),
+                            text(raw, f.offset, f.kind.width()),
+                            "{kind}.{}",
+                            f.name
+                        )
                     }
                     FieldKind::Price4 | FieldKind::Price8 => {
-                        let (w, scale) = if f.kind == FieldKind::Price4 { (4, 1e4) } else { (8, 1e8) };
+                        let (w, scale) = if f.kind == FieldKind::Price4 {
+                            (4, 1e4)
+                        } else {
+                            (8, 1e8)
+                        };
                         let want = be(raw, f.offset, w);
                         match prices {
-                            PriceRepr::Int if w == 4 => assert_eq!(col(f.name).as_primitive::<UInt32Type>().value(r) as u64, want),
-                            PriceRepr::Int => assert_eq!(col(f.name).as_primitive::<UInt64Type>().value(r), want),
-                            PriceRepr::Float => assert_eq!(col(f.name).as_primitive::<Float64Type>().value(r), want as f64 / scale),
+                            PriceRepr::Int if w == 4 => assert_eq!(
+                                col(f.name).as_primitive::<UInt32Type>().value(r) as u64,
+                                want
+                            ),
+                            PriceRepr::Int => {
+                                assert_eq!(col(f.name).as_primitive::<UInt64Type>().value(r), want)
+                            }
+                            PriceRepr::Float => assert_eq!(
+                                col(f.name).as_primitive::<Float64Type>().value(r),
+                                want as f64 / scale
+                            ),
                         }
                     }
                 }
@@ -153,8 +209,24 @@ fn truncated_tail_is_an_error_or_a_counted_stop() {
     let mut bytes = frame(&add_order(1, "AAPL"));
     bytes.extend_from_slice(&frame(&add_order(2, "AAPL"))[..10]);
     let err = read(bytes.clone(), DecodeOptions::default()).unwrap_err();
-    assert!(matches!(err, Error::Truncated { offset: 38, needed: 38, available: 10 }), "{err:?}");
-    let opts = DecodeOptions { policy: FramePolicy { allow_truncated: true, ..FramePolicy::default() }, ..DecodeOptions::default() };
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                offset: 38,
+                needed: 38,
+                available: 10
+            }
+        ),
+        "{err:?}"
+    );
+    let opts = DecodeOptions {
+        policy: FramePolicy {
+            allow_truncated: true,
+            ..FramePolicy::default()
+        },
+        ..DecodeOptions::default()
+    };
     let reader = ItchReader::new(Input::from_vec(bytes), opts).unwrap();
     let mut reader = reader;
     while reader.step(1 << 20).unwrap() {}
@@ -168,39 +240,83 @@ fn wrong_length_names_the_type_and_offset() {
     bytes.extend(frame(&add_order(2, "AAPL")[..30]));
     let err = read(bytes.clone(), DecodeOptions::default()).unwrap_err();
     assert!(
-        matches!(err, Error::LengthMismatch { offset: 40, code: 'A', expected: 36, found: 30, .. }),
+        matches!(
+            err,
+            Error::LengthMismatch {
+                offset: 40,
+                code: 'A',
+                expected: 36,
+                found: 30,
+                ..
+            }
+        ),
         "{err:?}"
     );
-    let opts = DecodeOptions { policy: FramePolicy { skip_length_mismatch: true, ..FramePolicy::default() }, ..DecodeOptions::default() };
+    let opts = DecodeOptions {
+        policy: FramePolicy {
+            skip_length_mismatch: true,
+            ..FramePolicy::default()
+        },
+        ..DecodeOptions::default()
+    };
     let tables = read(bytes, opts).unwrap();
-    assert_eq!(tables.iter().find(|(k, _)| *k == MessageKind::AddOrder).unwrap().1[0].num_rows(), 1);
+    assert_eq!(
+        tables
+            .iter()
+            .find(|(k, _)| *k == MessageKind::AddOrder)
+            .unwrap()
+            .1[0]
+            .num_rows(),
+        1
+    );
 }
 
 #[test]
 fn empty_and_foreign_inputs_are_typed_errors() {
-    assert!(matches!(read(vec![], DecodeOptions::default()), Err(Error::Empty)));
+    assert!(matches!(
+        read(vec![], DecodeOptions::default()),
+        Err(Error::Empty)
+    ));
     let text = b"date,symbol,price\n2024-01-02,AAPL,185.1\n".to_vec();
-    assert!(matches!(read(text, DecodeOptions::default()), Err(Error::NotItch { .. })));
+    assert!(matches!(
+        read(text, DecodeOptions::default()),
+        Err(Error::NotItch { .. })
+    ));
     // Frames that walk cleanly but hold only unknown types are not ITCH either.
     let unknown = [frame(b"zzz"), frame(b"#1")].concat();
-    assert!(matches!(read(unknown, DecodeOptions::default()), Err(Error::NotItch { .. })));
+    assert!(matches!(
+        read(unknown, DecodeOptions::default()),
+        Err(Error::NotItch { .. })
+    ));
 }
 
 #[test]
 fn unknown_types_are_skipped_and_counted() {
-    let bytes = [frame(&add_order(1, "AAPL")), frame(b"z0123"), frame(b""), frame(&add_order(2, "MSFT"))].concat();
+    let bytes = [
+        frame(&add_order(1, "AAPL")),
+        frame(b"z0123"),
+        frame(b""),
+        frame(&add_order(2, "MSFT")),
+    ]
+    .concat();
     let checks = count(Input::from_vec(bytes.clone()), FramePolicy::default()).unwrap();
     assert_eq!(checks.messages(MessageKind::AddOrder), 2);
     assert_eq!(checks.unknown_codes().collect::<Vec<_>>(), [(b'z', 1)]);
     assert_eq!(checks.zero_length_frames, 1);
     let tables = read(bytes, DecodeOptions::default()).unwrap();
-    let adds = &tables.iter().find(|(k, _)| *k == MessageKind::AddOrder).unwrap().1;
+    let adds = &tables
+        .iter()
+        .find(|(k, _)| *k == MessageKind::AddOrder)
+        .unwrap()
+        .1;
     assert_eq!(adds.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
 }
 
 #[test]
 fn gzip_members_concatenate_and_equal_raw() {
-    let raws: Vec<Vec<u8>> = (0..90_000).map(|i| add_order(i, ["AAPL", "MSFT", "QQQ"][i as usize % 3])).collect();
+    let raws: Vec<Vec<u8>> = (0..90_000)
+        .map(|i| add_order(i, ["AAPL", "MSFT", "QQQ"][i as usize % 3]))
+        .collect();
     let raw: Vec<u8> = raws.iter().flat_map(|m| frame(m)).collect();
     let half = raw.len() / 2 + 7; // a member boundary in the middle of a frame
     let gz = |part: &[u8]| {
@@ -209,11 +325,18 @@ fn gzip_members_concatenate_and_equal_raw() {
         e.finish().unwrap()
     };
     let both = [gz(&raw[..half]), gz(&raw[half..])].concat();
-    let opts = DecodeOptions { batch_size: 10_000, ..DecodeOptions::default() };
+    let opts = DecodeOptions {
+        batch_size: 10_000,
+        ..DecodeOptions::default()
+    };
     let from_gz = read(both, opts.clone()).unwrap();
     let from_raw = read(raw, opts).unwrap();
     assert_eq!(from_gz, from_raw);
-    let adds = &from_gz.iter().find(|(k, _)| *k == MessageKind::AddOrder).unwrap().1;
+    let adds = &from_gz
+        .iter()
+        .find(|(k, _)| *k == MessageKind::AddOrder)
+        .unwrap()
+        .1;
     assert_columns_match(MessageKind::AddOrder, adds, &raws, PriceRepr::Int);
 }
 
@@ -225,14 +348,31 @@ fn filters_keep_selected_types_and_symbols_plus_market_wide_messages() {
     let mut delete = vec![0u8; 19];
     delete[0] = b'D';
     delete[1..3].copy_from_slice(&7u16.to_be_bytes());
-    let bytes = [frame(&system), frame(&add_order(1, "AAPL")), frame(&add_order(2, "MSFT")), frame(&delete)].concat();
+    let bytes = [
+        frame(&system),
+        frame(&add_order(1, "AAPL")),
+        frame(&add_order(2, "MSFT")),
+        frame(&delete),
+    ]
+    .concat();
     let opts = DecodeOptions {
-        messages: [MessageKind::AddOrder, MessageKind::SystemEvent, MessageKind::OrderDelete].into_iter().collect::<MessageSet>(),
+        messages: [
+            MessageKind::AddOrder,
+            MessageKind::SystemEvent,
+            MessageKind::OrderDelete,
+        ]
+        .into_iter()
+        .collect::<MessageSet>(),
         symbols: Some(vec!["AAPL".into()]),
         ..DecodeOptions::default()
     };
     let tables = read(bytes, opts).unwrap();
-    let rows = |k: MessageKind| tables.iter().find(|(x, _)| *x == k).map(|(_, b)| b.iter().map(|b| b.num_rows()).sum::<usize>());
+    let rows = |k: MessageKind| {
+        tables
+            .iter()
+            .find(|(x, _)| *x == k)
+            .map(|(_, b)| b.iter().map(|b| b.num_rows()).sum::<usize>())
+    };
     assert_eq!(rows(MessageKind::SystemEvent), Some(1));
     assert_eq!(rows(MessageKind::AddOrder), Some(1));
     // Locate 7 was learned as AAPL from the first add (no directory), so the delete passes.

@@ -10,8 +10,19 @@ use ki2fast_core::itch::spec::{Dispatch, Message, MessageKind};
 use ki2fast_core::itch::synth::{SynthConfig, synth_day};
 use ki2fast_core::source::Input;
 
-fn day(messages: u64, symbols: usize, seed: u64, depth: usize) -> (Vec<u8>, ki2fast_core::itch::synth::Truth) {
-    let cfg = SynthConfig { messages, symbols, seed, depth, ..SynthConfig::default() };
+fn day(
+    messages: u64,
+    symbols: usize,
+    seed: u64,
+    depth: usize,
+) -> (Vec<u8>, ki2fast_core::itch::synth::Truth) {
+    let cfg = SynthConfig {
+        messages,
+        symbols,
+        seed,
+        depth,
+        ..SynthConfig::default()
+    };
     synth_day(&cfg, Vec::new()).expect("valid config")
 }
 
@@ -43,7 +54,10 @@ fn a_day_is_consistent_and_complete() {
         assert_eq!(checks.messages(kind), truth.counts[kind.index()], "{kind}");
     }
     let total = checks.known_messages();
-    assert!(total.abs_diff(120_000) <= 50, "{total} messages for 120000 asked");
+    assert!(
+        total.abs_diff(120_000) <= 50,
+        "{total} messages for 120000 asked"
+    );
 
     let mut live: HashMap<u64, Live> = HashMap::new();
     let mut trading: HashMap<u16, bool> = HashMap::new();
@@ -53,22 +67,47 @@ fn a_day_is_consistent_and_complete() {
     let best = |live: &HashMap<u64, Live>, locate: u16, side: u8| {
         live.values()
             .filter(|o| o.locate == locate && o.side == side)
-            .map(|o| (if side == b'B' { u32::MAX - o.price } else { o.price }, o.seq))
+            .map(|o| {
+                (
+                    if side == b'B' {
+                        u32::MAX - o.price
+                    } else {
+                        o.price
+                    },
+                    o.seq,
+                )
+            })
             .min()
     };
     let crossed = |live: &HashMap<u64, Live>, locate: u16| {
-        let bid = live.values().filter(|o| o.locate == locate && o.side == b'B').map(|o| o.price).max();
-        let ask = live.values().filter(|o| o.locate == locate && o.side == b'S').map(|o| o.price).min();
+        let bid = live
+            .values()
+            .filter(|o| o.locate == locate && o.side == b'B')
+            .map(|o| o.price)
+            .max();
+        let ask = live
+            .values()
+            .filter(|o| o.locate == locate && o.side == b'S')
+            .map(|o| o.price)
+            .min();
         matches!((bid, ask), (Some(b), Some(a)) if b >= a)
     };
     for (_, raw) in Frames::new(&bytes) {
-        let Dispatch::Visited(m) = Message::parse(raw) else { panic!("malformed frame") };
+        let Dispatch::Visited(m) = Message::parse(raw) else {
+            panic!("malformed frame")
+        };
         let h = m.header();
-        assert!(h.timestamp >= last_ts, "time went backwards at {}", h.timestamp);
+        assert!(
+            h.timestamp >= last_ts,
+            "time went backwards at {}",
+            h.timestamp
+        );
         last_ts = h.timestamp;
         seq += 1;
         let exec = |live: &mut HashMap<u64, Live>, r: u64, shares: u32| {
-            let o = live.get_mut(&r).unwrap_or_else(|| panic!("execution of unknown order {r}"));
+            let o = live
+                .get_mut(&r)
+                .unwrap_or_else(|| panic!("execution of unknown order {r}"));
             assert!(shares <= o.shares && shares > 0);
             o.shares -= shares;
             if o.shares == 0 {
@@ -81,17 +120,49 @@ fn a_day_is_consistent_and_complete() {
                 trading.insert(a.stock_locate, a.trading_state == b'T');
             }
             Message::AddOrder(a) => {
-                assert!(live.insert(a.order_reference_number, Live { locate: a.stock_locate, side: a.buy_sell_indicator, price: a.price, shares: a.shares, seq }).is_none());
-                assert!(!crossed(&live, a.stock_locate), "add crossed the book of locate {}", a.stock_locate);
+                assert!(
+                    live.insert(
+                        a.order_reference_number,
+                        Live {
+                            locate: a.stock_locate,
+                            side: a.buy_sell_indicator,
+                            price: a.price,
+                            shares: a.shares,
+                            seq
+                        }
+                    )
+                    .is_none()
+                );
+                assert!(
+                    !crossed(&live, a.stock_locate),
+                    "add crossed the book of locate {}",
+                    a.stock_locate
+                );
                 in_cross = false;
             }
             Message::AddOrderMpid(a) => {
-                assert!(live.insert(a.order_reference_number, Live { locate: a.stock_locate, side: a.buy_sell_indicator, price: a.price, shares: a.shares, seq }).is_none());
+                assert!(
+                    live.insert(
+                        a.order_reference_number,
+                        Live {
+                            locate: a.stock_locate,
+                            side: a.buy_sell_indicator,
+                            price: a.price,
+                            shares: a.shares,
+                            seq
+                        }
+                    )
+                    .is_none()
+                );
                 in_cross = false;
             }
             Message::OrderExecuted(e) => {
                 let o = live[&e.order_reference_number];
-                assert_eq!(trading.get(&o.locate), Some(&true), "execution while halted");
+                assert_eq!(
+                    trading.get(&o.locate),
+                    Some(&true),
+                    "execution while halted"
+                );
                 executions += 1;
                 if best(&live, o.locate, o.side).map(|b| b.1) != Some(o.seq) {
                     fifo_violations += 1;
@@ -105,16 +176,34 @@ fn a_day_is_consistent_and_complete() {
                 exec(&mut live, c.order_reference_number, c.executed_shares);
             }
             Message::OrderCancel(x) => {
-                let o = live.get_mut(&x.order_reference_number).expect("cancel of a live order");
+                let o = live
+                    .get_mut(&x.order_reference_number)
+                    .expect("cancel of a live order");
                 assert!(x.cancelled_shares < o.shares);
                 o.shares -= x.cancelled_shares;
             }
             Message::OrderDelete(d) => {
-                assert!(live.remove(&d.order_reference_number).is_some(), "delete of unknown order");
+                assert!(
+                    live.remove(&d.order_reference_number).is_some(),
+                    "delete of unknown order"
+                );
             }
             Message::OrderReplace(u) => {
-                let old = live.remove(&u.original_order_reference_number).expect("replace of a live order");
-                assert!(live.insert(u.new_order_reference_number, Live { price: u.price, shares: u.shares, seq, ..old }).is_none());
+                let old = live
+                    .remove(&u.original_order_reference_number)
+                    .expect("replace of a live order");
+                assert!(
+                    live.insert(
+                        u.new_order_reference_number,
+                        Live {
+                            price: u.price,
+                            shares: u.shares,
+                            seq,
+                            ..old
+                        }
+                    )
+                    .is_none()
+                );
                 assert!(!crossed(&live, old.locate), "replace crossed the book");
             }
             Message::CrossTrade(_) => in_cross = false,
@@ -125,10 +214,16 @@ fn a_day_is_consistent_and_complete() {
     assert_eq!(events, b"OSQMEC");
     assert!(live.is_empty(), "{} orders left after S C", live.len());
     assert!(executions > 100);
-    assert_eq!(fifo_violations, 0, "executions must take the head of the best level");
+    assert_eq!(
+        fifo_violations, 0,
+        "executions must take the head of the best level"
+    );
     assert!(!truth.bursts.is_empty());
     assert_eq!(truth.halts.len(), 3);
-    assert!(truth.crosses.iter().any(|c| c.shares == 0), "one cross must not take place");
+    assert!(
+        truth.crosses.iter().any(|c| c.shares == 0),
+        "one cross must not take place"
+    );
 }
 
 #[test]
@@ -136,10 +231,20 @@ fn planted_bursts_are_dense_and_calm_symbols_are_not() {
     let (bytes, truth) = day(400_000, 120, 5, 25);
     let mut per_locate: HashMap<u16, Vec<u64>> = HashMap::new();
     for (_, raw) in Frames::new(&bytes) {
-        if let Dispatch::Visited(m) = Message::parse(raw) {
-            if matches!(m.kind(), MessageKind::AddOrder | MessageKind::AddOrderMpid | MessageKind::OrderCancel | MessageKind::OrderDelete | MessageKind::OrderReplace) {
-                per_locate.entry(m.header().stock_locate).or_default().push(m.header().timestamp);
-            }
+        if let Dispatch::Visited(m) = Message::parse(raw)
+            && matches!(
+                m.kind(),
+                MessageKind::AddOrder
+                    | MessageKind::AddOrderMpid
+                    | MessageKind::OrderCancel
+                    | MessageKind::OrderDelete
+                    | MessageKind::OrderReplace
+            )
+        {
+            per_locate
+                .entry(m.header().stock_locate)
+                .or_default()
+                .push(m.header().timestamp);
         }
     }
     // Densest 25 ms window per symbol.
@@ -155,13 +260,20 @@ fn planted_bursts_are_dense_and_calm_symbols_are_not() {
     };
     let stuffers: Vec<u16> = truth.bursts.iter().map(|b| b.locate).collect();
     for b in &truth.bursts {
-        assert!(b.messages >= 200 && b.end_ts - b.start_ts < 25_000_000, "{b:?}");
+        assert!(
+            b.messages >= 200 && b.end_ts - b.start_ts < 25_000_000,
+            "{b:?}"
+        );
         assert_eq!(b.adds + b.deletes + b.cancels, b.messages);
         assert!(densest(&per_locate[&b.locate]) as u64 >= b.messages);
     }
     for (locate, ts) in &per_locate {
         if !stuffers.contains(locate) {
-            assert!(densest(ts) < 100, "calm locate {locate} has {} quotes in 25 ms", densest(ts));
+            assert!(
+                densest(ts) < 100,
+                "calm locate {locate} has {} quotes in 25 ms",
+                densest(ts)
+            );
         }
     }
 }

@@ -40,7 +40,10 @@ pub fn source(src: &Bound<'_, PyAny>) -> PyResult<Source> {
     if src.is_instance_of::<PyString>() || src.hasattr("__fspath__")? {
         let path: PathBuf = src.extract()?;
         let input = Input::open(&path).map_err(|e| to_py(e, Some(&path)))?;
-        return Ok(Source { input, path: Some(path) });
+        return Ok(Source {
+            input,
+            path: Some(path),
+        });
     }
     let is_buffer = src.is_instance_of::<PyBytes>()
         || src.is_instance_of::<PyByteArray>()
@@ -70,7 +73,9 @@ pub fn source(src: &Bound<'_, PyAny>) -> PyResult<Source> {
 /// Core error → Python exception, naming the file when there is one.
 pub fn to_py(err: Error, path: Option<&PathBuf>) -> PyErr {
     Python::attach(|py| {
-        let where_ = path.map(|p| format!("{}: ", p.display())).unwrap_or_default();
+        let where_ = path
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default();
         match err {
             Error::Io(e) => {
                 let e = match path {
@@ -84,7 +89,9 @@ pub fn to_py(err: Error, path: Option<&PathBuf>) -> PyErr {
                 let offset = other.offset();
                 let message = format!("{where_}{other}");
                 let make = || -> PyResult<PyErr> {
-                    let cls = py.import("ki2fast.exceptions")?.getattr("ItchDecodeError")?;
+                    let cls = py
+                        .import("ki2fast.exceptions")?
+                        .getattr("ItchDecodeError")?;
                     let kwargs = PyDict::new(py);
                     kwargs.set_item("path", path.map(|p| p.display().to_string()))?;
                     kwargs.set_item("offset", offset)?;
@@ -99,13 +106,16 @@ pub fn to_py(err: Error, path: Option<&PathBuf>) -> PyErr {
 
 /// `"int"` / `"float"`.
 pub fn prices(text: &str) -> PyResult<PriceRepr> {
-    PriceRepr::parse(text)
-        .ok_or_else(|| PyValueError::new_err(format!("prices must be 'int' or 'float', not {text:?}")))
+    PriceRepr::parse(text).ok_or_else(|| {
+        PyValueError::new_err(format!("prices must be 'int' or 'float', not {text:?}"))
+    })
 }
 
 /// Message names or codes → set (all when `None`).
 pub fn messages(names: Option<Vec<String>>) -> PyResult<MessageSet> {
-    let Some(names) = names else { return Ok(MessageSet::ALL) };
+    let Some(names) = names else {
+        return Ok(MessageSet::ALL);
+    };
     names
         .iter()
         .map(|n| {
@@ -124,10 +134,15 @@ pub fn policy(allow_truncated: bool, errors: &str) -> PyResult<FramePolicy> {
         "raise" => false,
         "skip" => true,
         other => {
-            return Err(PyValueError::new_err(format!("errors must be 'raise' or 'skip', not {other:?}")));
+            return Err(PyValueError::new_err(format!(
+                "errors must be 'raise' or 'skip', not {other:?}"
+            )));
         }
     };
-    Ok(FramePolicy { allow_truncated, skip_length_mismatch })
+    Ok(FramePolicy {
+        allow_truncated,
+        skip_length_mismatch,
+    })
 }
 
 /// The session midnight: from `date` (YYYY-MM-DD) if given, else from the file name.
@@ -136,7 +151,9 @@ pub fn midnight(date: Option<&str>, path: Option<&PathBuf>) -> PyResult<Option<i
         Some(d) => Some(session::parse_date(d).map_err(|e| to_py(e, None))?),
         None => path.and_then(|p| session::date_from_file_name(p)),
     };
-    day.map(session::midnight_utc_ns).transpose().map_err(|e| to_py(e, None))
+    day.map(session::midnight_utc_ns)
+        .transpose()
+        .map_err(|e| to_py(e, None))
 }
 
 /// All decode options from keyword arguments.

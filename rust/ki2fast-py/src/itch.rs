@@ -80,10 +80,23 @@ impl ItchBatches {
         errors: &str,
     ) -> PyResult<Self> {
         let src = convert::source(src)?;
-        let opts = convert::decode_options(&src, messages, symbols, date, prices, batch_size, false, allow_truncated, errors)?;
+        let opts = convert::decode_options(
+            &src,
+            messages,
+            symbols,
+            date,
+            prices,
+            batch_size,
+            false,
+            allow_truncated,
+            errors,
+        )?;
         let Source { input, path } = src;
         let reader = ItchReader::new(input, opts).map_err(|e| to_py(e, path.as_ref()))?;
-        Ok(ItchBatches { reader: Mutex::new(reader), path })
+        Ok(ItchBatches {
+            reader: Mutex::new(reader),
+            path,
+        })
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -91,16 +104,23 @@ impl ItchBatches {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<(&'static str, PyRecordBatch)>> {
-        let mut guard = self.reader.lock().map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let mut guard = self
+            .reader
+            .lock()
+            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
         let reader: &mut ItchReader = &mut guard;
         loop {
             if let Some((kind, batch)) = reader.pop() {
                 return Ok(Some((kind.name(), PyRecordBatch::new(batch))));
             }
-            let more = py.detach(|| reader.step(DEFAULT_STEP)).map_err(|e| to_py(e, self.path.as_ref()))?;
+            let more = py
+                .detach(|| reader.step(DEFAULT_STEP))
+                .map_err(|e| to_py(e, self.path.as_ref()))?;
             py.check_signals()?;
             if !more {
-                return Ok(reader.pop().map(|(kind, batch)| (kind.name(), PyRecordBatch::new(batch))));
+                return Ok(reader
+                    .pop()
+                    .map(|(kind, batch)| (kind.name(), PyRecordBatch::new(batch))));
             }
         }
     }
@@ -108,14 +128,20 @@ impl ItchBatches {
     /// Framing counters so far (complete once the iterator is exhausted).
     #[getter]
     fn checks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let reader = self.reader.lock().map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
         checks_dict(py, reader.checks())
     }
 
     /// `(stored bytes read, stored size or None)`: compressed figures for gzip.
     #[getter]
     fn progress(&self) -> PyResult<(u64, Option<u64>)> {
-        let reader = self.reader.lock().map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
         Ok(reader.progress())
     }
 }
@@ -136,7 +162,17 @@ pub fn read_itch<'py>(
     errors: &str,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let src = convert::source(src)?;
-    let opts = convert::decode_options(&src, messages, symbols, date, prices, batch_size, true, allow_truncated, errors)?;
+    let opts = convert::decode_options(
+        &src,
+        messages,
+        symbols,
+        date,
+        prices,
+        batch_size,
+        true,
+        allow_truncated,
+        errors,
+    )?;
     let Source { input, path } = src;
     let with_ts = opts.midnight_utc_ns.is_some();
     let prices = opts.prices;
@@ -174,10 +210,23 @@ impl OrderEvents {
         errors: &str,
     ) -> PyResult<Self> {
         let src = convert::source(src)?;
-        let opts = convert::decode_options(&src, None, symbols, date, prices, batch_size, false, allow_truncated, errors)?;
+        let opts = convert::decode_options(
+            &src,
+            None,
+            symbols,
+            date,
+            prices,
+            batch_size,
+            false,
+            allow_truncated,
+            errors,
+        )?;
         let Source { input, path } = src;
         let reader = OrderEventReader::new(input, opts).map_err(|e| to_py(e, path.as_ref()))?;
-        Ok(OrderEvents { reader: Mutex::new(reader), path })
+        Ok(OrderEvents {
+            reader: Mutex::new(reader),
+            path,
+        })
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -185,13 +234,18 @@ impl OrderEvents {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
-        let mut guard = self.reader.lock().map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let mut guard = self
+            .reader
+            .lock()
+            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
         let reader: &mut OrderEventReader = &mut guard;
         loop {
             if let Some(batch) = reader.pop() {
                 return Ok(Some(PyRecordBatch::new(batch)));
             }
-            let more = py.detach(|| reader.step(DEFAULT_STEP)).map_err(|e| to_py(e, self.path.as_ref()))?;
+            let more = py
+                .detach(|| reader.step(DEFAULT_STEP))
+                .map_err(|e| to_py(e, self.path.as_ref()))?;
             py.check_signals()?;
             if !more {
                 return Ok(reader.pop().map(PyRecordBatch::new));
@@ -202,14 +256,20 @@ impl OrderEvents {
     /// Schema of every batch.
     #[getter]
     fn schema(&self) -> PyResult<PySchema> {
-        let reader = self.reader.lock().map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
         Ok(PySchema::new(reader.schema()))
     }
 
     /// Framing counters so far.
     #[getter]
     fn checks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let reader = self.reader.lock().map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
         checks_dict(py, reader.checks())
     }
 }
@@ -229,7 +289,17 @@ pub fn read_order_events<'py>(
     errors: &str,
 ) -> PyResult<(PyTable, Bound<'py, PyDict>)> {
     let src = convert::source(src)?;
-    let opts = convert::decode_options(&src, None, symbols, date, prices, batch_size, false, allow_truncated, errors)?;
+    let opts = convert::decode_options(
+        &src,
+        None,
+        symbols,
+        date,
+        prices,
+        batch_size,
+        false,
+        allow_truncated,
+        errors,
+    )?;
     let Source { input, path } = src;
     let mut reader = OrderEventReader::new(input, opts).map_err(|e| to_py(e, path.as_ref()))?;
     run_released(py, &mut reader, path.as_ref(), |r| r.step(DEFAULT_STEP))?;
@@ -272,8 +342,11 @@ fn summary_dict<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyDict
     d.set_item("last_time", s.last_timestamp.map(clock))?;
     d.set_item("timestamp_regressions", s.timestamp_regressions)?;
     d.set_item("timestamp_out_of_range", s.timestamp_out_of_range)?;
-    let events: Vec<(String, u64, String)> =
-        s.system_events.iter().map(|&(c, t)| ((c as char).to_string(), t, clock(t))).collect();
+    let events: Vec<(String, u64, String)> = s
+        .system_events
+        .iter()
+        .map(|&(c, t)| ((c as char).to_string(), t, clock(t)))
+        .collect();
     d.set_item("system_events", events)?;
     d.set_item("events_out_of_order", s.events_out_of_order)?;
     d.set_item("directory_entries", s.directory_entries)?;
@@ -298,14 +371,21 @@ impl SummaryScan {
     fn new(src: &Bound<'_, PyAny>, allow_truncated: bool, errors: &str) -> PyResult<Self> {
         let policy = convert::policy(allow_truncated, errors)?;
         let Source { input, path } = convert::source(src)?;
-        Ok(SummaryScan { driver: Mutex::new(Driver::new(input, SummarySink::new(policy))), path })
+        Ok(SummaryScan {
+            driver: Mutex::new(Driver::new(input, SummarySink::new(policy))),
+            path,
+        })
     }
 
     /// Scans about 16 MiB with the GIL released; returns False once the input is exhausted.
     fn step(&self, py: Python<'_>) -> PyResult<bool> {
-        let mut guard = self.driver.lock().map_err(|_| PyValueError::new_err("scan poisoned"))?;
+        let mut guard = self
+            .driver
+            .lock()
+            .map_err(|_| PyValueError::new_err("scan poisoned"))?;
         let driver: &mut Driver<SummarySink> = &mut guard;
-        py.detach(|| driver.step(DEFAULT_STEP)).map_err(|e| to_py(e, self.path.as_ref()))?;
+        py.detach(|| driver.step(DEFAULT_STEP))
+            .map_err(|e| to_py(e, self.path.as_ref()))?;
         py.check_signals()?;
         Ok(!driver.is_done())
     }
@@ -313,13 +393,19 @@ impl SummaryScan {
     /// `(stored bytes read, stored size or None)`.
     #[getter]
     fn progress(&self) -> PyResult<(u64, Option<u64>)> {
-        let guard = self.driver.lock().map_err(|_| PyValueError::new_err("scan poisoned"))?;
+        let guard = self
+            .driver
+            .lock()
+            .map_err(|_| PyValueError::new_err("scan poisoned"))?;
         Ok(guard.progress())
     }
 
     /// The summary so far (complete once `step` returned False).
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let guard = self.driver.lock().map_err(|_| PyValueError::new_err("scan poisoned"))?;
+        let guard = self
+            .driver
+            .lock()
+            .map_err(|_| PyValueError::new_err("scan poisoned"))?;
         summary_dict(py, &guard.sink.snapshot())
     }
 }
@@ -346,14 +432,21 @@ pub fn itch_schema(message: &str, prices: &str, with_ts: bool) -> PyResult<PySch
         .iter()
         .next()
         .ok_or_else(|| PyValueError::new_err("no message"))?;
-    Ok(PySchema::new(message_schema(kind, convert::prices(prices)?, with_ts)))
+    Ok(PySchema::new(message_schema(
+        kind,
+        convert::prices(prices)?,
+        with_ts,
+    )))
 }
 
 /// The order-event schema.
 #[pyfunction]
 #[pyo3(signature = (*, prices="int", with_ts=false))]
 pub fn order_events_schema(prices: &str, with_ts: bool) -> PyResult<PySchema> {
-    Ok(PySchema::new(order_event_schema(convert::prices(prices)?, with_ts)))
+    Ok(PySchema::new(order_event_schema(
+        convert::prices(prices)?,
+        with_ts,
+    )))
 }
 
 /// The session date a NASDAQ file name encodes, as `YYYY-MM-DD`.
@@ -365,11 +458,14 @@ pub fn session_date_from_name(path: PathBuf) -> Option<String> {
 /// UTC nanoseconds of New York midnight on `date` (`YYYY-MM-DD`).
 #[pyfunction]
 pub fn session_midnight_ns(date: &str) -> PyResult<i64> {
-    session::parse_date(date).and_then(session::midnight_utc_ns).map_err(|e| to_py(e, None))
+    session::parse_date(date)
+        .and_then(session::midnight_utc_ns)
+        .map_err(|e| to_py(e, None))
 }
 
 /// Inflates a gzip file and returns its decompressed size (the inflate-only baseline).
 #[pyfunction]
 pub fn inflate_len(py: Python<'_>, path: PathBuf) -> PyResult<u64> {
-    py.detach(|| source::inflate_len(&path)).map_err(|e| to_py(e, Some(&path)))
+    py.detach(|| source::inflate_len(&path))
+        .map_err(|e| to_py(e, Some(&path)))
 }

@@ -32,7 +32,14 @@ pub fn synth_itch(
     gzip_level: Option<u32>,
 ) -> PyResult<String> {
     let date = session::parse_date(date).map_err(|e| to_py(e, None))?;
-    let cfg = SynthConfig { messages, symbols, seed, depth, date, bursts };
+    let cfg = SynthConfig {
+        messages,
+        symbols,
+        seed,
+        depth,
+        date,
+        bursts,
+    };
     py.detach(|| {
         let out = Destination::create(&path, gzip_level)?;
         let (out, truth) = synth_day(&cfg, out)?;

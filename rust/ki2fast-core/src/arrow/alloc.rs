@@ -57,7 +57,12 @@ impl<T: ArrowNativeType> std::fmt::Debug for ColumnVec<T> {
             Owner::Heap(_) => "heap",
             Owner::Mapped(_) => "mapped",
         };
-        write!(f, "ColumnVec<{}>({} rows, {kind})", std::any::type_name::<T>(), self.cap)
+        write!(
+            f,
+            "ColumnVec<{}>({} rows, {kind})",
+            std::any::type_name::<T>(),
+            self.cap
+        )
     }
 }
 
@@ -65,20 +70,30 @@ impl<T: ArrowNativeType> ColumnVec<T> {
     /// `cap` zeroed values.
     pub fn zeroed(cap: usize) -> ColumnVec<T> {
         let bytes = cap * std::mem::size_of::<T>();
-        if bytes >= MAP_THRESHOLD {
-            if let Ok(mut map) = MmapMut::map_anon(bytes) {
-                #[cfg(target_os = "linux")]
-                if huge_pages() {
-                    let _ = map.advise(memmap2::Advice::HugePage);
-                }
-                // Page-aligned, so aligned for any native type.
-                let ptr = NonNull::new(map.as_mut_ptr().cast::<T>()).unwrap_or(NonNull::dangling());
-                return ColumnVec { owner: Owner::Mapped(Mapping(map)), ptr, cap, _t: PhantomData };
+        if bytes >= MAP_THRESHOLD
+            && let Ok(mut map) = MmapMut::map_anon(bytes)
+        {
+            #[cfg(target_os = "linux")]
+            if huge_pages() {
+                let _ = map.advise(memmap2::Advice::HugePage);
             }
+            // Page-aligned, so aligned for any native type.
+            let ptr = NonNull::new(map.as_mut_ptr().cast::<T>()).unwrap_or(NonNull::dangling());
+            return ColumnVec {
+                owner: Owner::Mapped(Mapping(map)),
+                ptr,
+                cap,
+                _t: PhantomData,
+            };
         }
         let mut v = vec![T::default(); cap];
         let ptr = NonNull::new(v.as_mut_ptr()).unwrap_or(NonNull::dangling());
-        ColumnVec { owner: Owner::Heap(v), ptr, cap, _t: PhantomData }
+        ColumnVec {
+            owner: Owner::Heap(v),
+            ptr,
+            cap,
+            _t: PhantomData,
+        }
     }
 
     /// Rows that fit.
@@ -123,7 +138,8 @@ impl<T: ArrowNativeType> ColumnVec<T> {
                 // SAFETY: `ptr` is the start of the mapping, valid for `cap >= rows` values,
                 // and the mapping moves into the buffer as its owner, so it lives as long as
                 // every buffer sliced from it.
-                let buffer = unsafe { Buffer::from_custom_allocation(self.ptr.cast(), len, Arc::new(map)) };
+                let buffer =
+                    unsafe { Buffer::from_custom_allocation(self.ptr.cast(), len, Arc::new(map)) };
                 ScalarBuffer::new(buffer, 0, rows)
             }
         }

@@ -52,7 +52,10 @@ macro_rules! primitive_column {
                 self.0.set(row, v);
             }
             fn finish(self, rows: usize, _: &FinishOptions) -> Option<ArrayRef> {
-                Some(Arc::new(PrimitiveArray::<$arrow>::new(self.0.into_buffer(rows), None)))
+                Some(Arc::new(PrimitiveArray::<$arrow>::new(
+                    self.0.into_buffer(rows),
+                    None,
+                )))
             }
         }
     };
@@ -219,7 +222,8 @@ pub(crate) fn price4_array(ticks: ScalarBuffer<u32>, repr: PriceRepr) -> ArrayRe
     match repr {
         PriceRepr::Int => Arc::new(PrimitiveArray::<UInt32Type>::new(ticks, None)),
         PriceRepr::Float => {
-            let dollars = ColumnVec::collect(ticks.len(), ticks.iter().map(|&t| t as f64 / 10_000.0));
+            let dollars =
+                ColumnVec::collect(ticks.len(), ticks.iter().map(|&t| t as f64 / 10_000.0));
             Arc::new(Float64Array::new(dollars, None))
         }
     }
@@ -230,14 +234,18 @@ pub(crate) fn price8_array(raw: ScalarBuffer<u64>, repr: PriceRepr) -> ArrayRef 
     match repr {
         PriceRepr::Int => Arc::new(PrimitiveArray::<UInt64Type>::new(raw, None)),
         PriceRepr::Float => {
-            let dollars = ColumnVec::collect(raw.len(), raw.iter().map(|&t| t as f64 / 100_000_000.0));
+            let dollars =
+                ColumnVec::collect(raw.len(), raw.iter().map(|&t| t as f64 / 100_000_000.0));
             Arc::new(Float64Array::new(dollars, None))
         }
     }
 }
 
 /// The raw `timestamp` column (ns since midnight) and, with a session date, the zoned `ts`.
-pub(crate) fn timestamp_arrays(ns: ScalarBuffer<i64>, midnight_utc_ns: Option<i64>) -> Vec<ArrayRef> {
+pub(crate) fn timestamp_arrays(
+    ns: ScalarBuffer<i64>,
+    midnight_utc_ns: Option<i64>,
+) -> Vec<ArrayRef> {
     let ts = midnight_utc_ns.map(|m| -> ArrayRef {
         let utc = ColumnVec::collect(ns.len(), ns.iter().map(|&t| t + m));
         Arc::new(TimestampNanosecondArray::new(utc, None).with_timezone(NEW_YORK))
@@ -255,7 +263,10 @@ pub const NO_SYMBOL: u16 = u16::MAX;
 pub(crate) fn stock_array(keys: ScalarBuffer<u16>, dictionary: &ArrayRef) -> ArrayRef {
     let keys = if keys.contains(&NO_SYMBOL) {
         let nulls = NullBuffer::from_iter(keys.iter().map(|&k| k != NO_SYMBOL));
-        let zeroed = ColumnVec::collect(keys.len(), keys.iter().map(|&k| if k == NO_SYMBOL { 0 } else { k }));
+        let zeroed = ColumnVec::collect(
+            keys.len(),
+            keys.iter().map(|&k| if k == NO_SYMBOL { 0 } else { k }),
+        );
         PrimitiveArray::<UInt16Type>::new(zeroed, Some(nulls))
     } else {
         PrimitiveArray::<UInt16Type>::new(keys, None)
@@ -322,10 +333,19 @@ impl HeaderColumns {
     pub fn finish(self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef> {
         let rows = self.rows;
         let mut out: Vec<ArrayRef> = vec![
-            Arc::new(PrimitiveArray::<UInt16Type>::new(self.stock_locate.into_buffer(rows), None)),
-            Arc::new(PrimitiveArray::<UInt16Type>::new(self.tracking_number.into_buffer(rows), None)),
+            Arc::new(PrimitiveArray::<UInt16Type>::new(
+                self.stock_locate.into_buffer(rows),
+                None,
+            )),
+            Arc::new(PrimitiveArray::<UInt16Type>::new(
+                self.tracking_number.into_buffer(rows),
+                None,
+            )),
         ];
-        out.extend(timestamp_arrays(self.timestamp.into_buffer(rows), opts.midnight_utc_ns));
+        out.extend(timestamp_arrays(
+            self.timestamp.into_buffer(rows),
+            opts.midnight_utc_ns,
+        ));
         out.push(stock_array(self.stock.into_buffer(rows), symbols));
         out
     }

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::itch::decode::{DecodeOptions, Decoder};
 use crate::itch::events::EventSink;
 use crate::itch::framing::{CountSink, FrameChecks, FramePolicy, FrameSink, feed, frame_needs};
-use crate::itch::summary::{Summary, SummarySink};
 use crate::itch::spec::MessageKind;
+use crate::itch::summary::{Summary, SummarySink};
 use crate::itch::symbols::Symbols;
 use crate::source::{Inflater, Input, SharedBytes};
 
@@ -24,8 +24,17 @@ use crate::source::{Inflater, Input, SharedBytes};
 pub const DEFAULT_STEP: usize = 16 << 20;
 
 enum Data {
-    Memory { bytes: SharedBytes, pos: usize },
-    Stream { inflater: Inflater, chunk: Vec<u8>, pos: usize, chunk_base: u64, carry: Vec<u8> },
+    Memory {
+        bytes: SharedBytes,
+        pos: usize,
+    },
+    Stream {
+        inflater: Inflater,
+        chunk: Vec<u8>,
+        pos: usize,
+        chunk_base: u64,
+        carry: Vec<u8>,
+    },
 }
 
 /// Drives a `FrameSink` over an `Input`: memory in place, gzip chunk by chunk with the frame
@@ -52,7 +61,12 @@ impl<S: FrameSink> Driver<S> {
                 carry: Vec::new(),
             },
         };
-        Driver { data, stored_len, sink, done: false }
+        Driver {
+            data,
+            stored_len,
+            sink,
+            done: false,
+        }
     }
 
     /// True once the input is exhausted (or failed).
@@ -95,12 +109,20 @@ impl<S: FrameSink> Driver<S> {
                 *pos += used;
                 if end == all.len() && !self.sink.has_output() {
                     let allow = self.sink.policy().allow_truncated;
-                    self.sink.checks_mut().finish(*pos as u64, &all[*pos..], allow)?;
+                    self.sink
+                        .checks_mut()
+                        .finish(*pos as u64, &all[*pos..], allow)?;
                     self.done = true;
                 }
                 Ok(())
             }
-            Data::Stream { inflater, chunk, pos, chunk_base, carry } => {
+            Data::Stream {
+                inflater,
+                chunk,
+                pos,
+                chunk_base,
+                carry,
+            } => {
                 let mut fed = 0;
                 while fed < budget && !self.sink.has_output() {
                     if *pos == chunk.len() {
@@ -149,7 +171,10 @@ impl<S: FrameSink> Driver<S> {
 
 impl<S> std::fmt::Debug for Driver<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver").field("stored_len", &self.stored_len).field("done", &self.done).finish()
+        f.debug_struct("Driver")
+            .field("stored_len", &self.stored_len)
+            .field("done", &self.done)
+            .finish()
     }
 }
 
@@ -249,8 +274,13 @@ impl ItchReader {
 /// Replaces the dictionary of a batch's `stock` column with `dictionary`, of which the old
 /// one is a prefix (keys are append-only), so every batch of a table shares one dictionary.
 pub fn with_dictionary(batch: RecordBatch, dictionary: &ArrayRef) -> Result<RecordBatch> {
-    let Some(idx) = batch.schema().index_of("stock").ok() else { return Ok(batch) };
-    let Some(old) = batch.column(idx).as_any().downcast_ref::<DictionaryArray<UInt16Type>>()
+    let Some(idx) = batch.schema().index_of("stock").ok() else {
+        return Ok(batch);
+    };
+    let Some(old) = batch
+        .column(idx)
+        .as_any()
+        .downcast_ref::<DictionaryArray<UInt16Type>>()
     else {
         return Ok(batch);
     };
@@ -277,9 +307,15 @@ impl OrderEventReader {
     /// Prepares to read `input`.
     pub fn new(input: Input, opts: DecodeOptions) -> Result<OrderEventReader> {
         if opts.batch_size == 0 {
-            return Err(Error::InvalidArgument("batch_size must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "batch_size must be at least 1".into(),
+            ));
         }
-        Ok(OrderEventReader { driver: Driver::new(input, EventSink::new(opts)), ready: VecDeque::new(), flushed: false })
+        Ok(OrderEventReader {
+            driver: Driver::new(input, EventSink::new(opts)),
+            ready: VecDeque::new(),
+            flushed: false,
+        })
     }
 
     /// Decodes about `budget` bytes; returns false once everything is decoded and queued.
@@ -321,7 +357,10 @@ impl OrderEventReader {
     pub fn read_all(mut self) -> Result<Vec<RecordBatch>> {
         while self.step(DEFAULT_STEP)? {}
         let dictionary = self.driver.sink.symbols_dictionary();
-        self.ready.drain(..).map(|b| with_dictionary(b, &dictionary)).collect()
+        self.ready
+            .drain(..)
+            .map(|b| with_dictionary(b, &dictionary))
+            .collect()
     }
 
     /// Schema of every batch.
@@ -343,7 +382,9 @@ impl OrderEventReader {
 impl Iterator for OrderEventReader {
     type Item = std::result::Result<RecordBatch, ArrowError>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_batch().map_err(|e| ArrowError::ExternalError(Box::new(e))).transpose()
+        self.next_batch()
+            .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+            .transpose()
     }
 }
 

@@ -56,7 +56,11 @@ pub fn stock_type() -> DataType {
 fn price_field(name: &str, scale: u8, repr: PriceRepr) -> Field {
     match repr {
         PriceRepr::Int => {
-            let ty = if scale == 4 { DataType::UInt32 } else { DataType::UInt64 };
+            let ty = if scale == 4 {
+                DataType::UInt32
+            } else {
+                DataType::UInt64
+            };
             Field::new(name, ty, false)
                 .with_metadata(HashMap::from([("scale".to_string(), scale.to_string())]))
         }
@@ -94,15 +98,24 @@ pub fn message_schema(kind: MessageKind, prices: PriceRepr, with_ts: bool) -> Sc
     }
     let metadata = HashMap::from([
         ("ki2fast.message".to_string(), kind.name().to_string()),
-        ("ki2fast.code".to_string(), (kind.code() as char).to_string()),
+        (
+            "ki2fast.code".to_string(),
+            (kind.code() as char).to_string(),
+        ),
         ("ki2fast.prices".to_string(), prices.as_str().to_string()),
     ]);
     Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
 /// Names of the order-event kinds, in dictionary order.
-pub const ORDER_EVENT_NAMES: [&str; 6] =
-    ["add", "execute", "execute_price", "cancel", "delete", "replace"];
+pub const ORDER_EVENT_NAMES: [&str; 6] = [
+    "add",
+    "execute",
+    "execute_price",
+    "cancel",
+    "delete",
+    "replace",
+];
 
 /// The canonical order-event stream: one row per A/F/E/C/X/D/U message in file order.
 ///

@@ -45,8 +45,18 @@ fn column<'a>(kind: MessageKind, batch: &'a RecordBatch, name: &str) -> Result<&
     Ok(col.as_ref())
 }
 
-fn typed<'a, T>(kind: MessageKind, name: &str, col: &'a dyn Array, cast: impl Fn(&'a dyn Array) -> Option<&'a T>) -> Result<&'a T> {
-    cast(col).ok_or_else(|| invalid(kind, format!("column {name:?} has type {}", col.data_type())))
+fn typed<'a, T>(
+    kind: MessageKind,
+    name: &str,
+    col: &'a dyn Array,
+    cast: impl Fn(&'a dyn Array) -> Option<&'a T>,
+) -> Result<&'a T> {
+    cast(col).ok_or_else(|| {
+        invalid(
+            kind,
+            format!("column {name:?} has type {}", col.data_type()),
+        )
+    })
 }
 
 fn prepare<'a>(kind: MessageKind, batch: &'a RecordBatch) -> Result<Prepared<'a>> {
@@ -55,28 +65,52 @@ fn prepare<'a>(kind: MessageKind, batch: &'a RecordBatch) -> Result<Prepared<'a>
     let timestamp = column(kind, batch, "timestamp")?;
     let mut fields = Vec::new();
     for f in kind.fields() {
-        let name = if f.kind == FieldKind::Stock { "stock" } else { f.name };
+        let name = if f.kind == FieldKind::Stock {
+            "stock"
+        } else {
+            f.name
+        };
         let col = column(kind, batch, name)?;
         let source = match f.kind {
-            FieldKind::U16 => Source::U16(typed(kind, name, col, |c| c.as_primitive_opt::<UInt16Type>())?),
-            FieldKind::U32 | FieldKind::Price4 => Source::U32(typed(kind, name, col, |c| c.as_primitive_opt::<UInt32Type>())?),
-            FieldKind::U64 | FieldKind::Price8 => Source::U64(typed(kind, name, col, |c| c.as_primitive_opt::<UInt64Type>())?),
-            FieldKind::Char | FieldKind::Alpha(_) => Source::Text(typed(kind, name, col, |c| c.as_string_opt::<i32>())?),
+            FieldKind::U16 => Source::U16(typed(kind, name, col, |c| {
+                c.as_primitive_opt::<UInt16Type>()
+            })?),
+            FieldKind::U32 | FieldKind::Price4 => Source::U32(typed(kind, name, col, |c| {
+                c.as_primitive_opt::<UInt32Type>()
+            })?),
+            FieldKind::U64 | FieldKind::Price8 => Source::U64(typed(kind, name, col, |c| {
+                c.as_primitive_opt::<UInt64Type>()
+            })?),
+            FieldKind::Char | FieldKind::Alpha(_) => {
+                Source::Text(typed(kind, name, col, |c| c.as_string_opt::<i32>())?)
+            }
             FieldKind::Stock => {
                 let dict = typed(kind, name, col, |c| c.as_dictionary_opt::<UInt16Type>())?;
                 if dict.values().data_type() != &DataType::Utf8 {
-                    return Err(invalid(kind, "stock must be dictionary<uint16, utf8>".into()));
+                    return Err(invalid(
+                        kind,
+                        "stock must be dictionary<uint16, utf8>".into(),
+                    ));
                 }
-                Source::Stock(dict.downcast_dict::<StringArray>().ok_or_else(|| invalid(kind, "stock values must be utf8".into()))?)
+                Source::Stock(
+                    dict.downcast_dict::<StringArray>()
+                        .ok_or_else(|| invalid(kind, "stock values must be utf8".into()))?,
+                )
             }
         };
         fields.push((f.offset, f.kind, name, source));
     }
     Ok(Prepared {
         kind,
-        locate: typed(kind, "stock_locate", locate, |c| c.as_primitive_opt::<UInt16Type>())?,
-        tracking: typed(kind, "tracking_number", tracking, |c| c.as_primitive_opt::<UInt16Type>())?,
-        timestamp: typed(kind, "timestamp", timestamp, |c| c.as_primitive_opt::<Int64Type>())?,
+        locate: typed(kind, "stock_locate", locate, |c| {
+            c.as_primitive_opt::<UInt16Type>()
+        })?,
+        tracking: typed(kind, "tracking_number", tracking, |c| {
+            c.as_primitive_opt::<UInt16Type>()
+        })?,
+        timestamp: typed(kind, "timestamp", timestamp, |c| {
+            c.as_primitive_opt::<Int64Type>()
+        })?,
         fields,
     })
 }
@@ -86,8 +120,10 @@ fn alpha_bytes(text: &str, out: &mut [u8]) -> std::result::Result<(), String> {
     let width = out.len();
     let mut n = 0;
     for c in text.chars() {
-        let b = u8::try_from(u32::from(c)).map_err(|_| format!("{c:?} is not a Latin-1 character"))?;
-        *out.get_mut(n).ok_or_else(|| format!("{text:?} is longer than {width} characters"))? = b;
+        let b =
+            u8::try_from(u32::from(c)).map_err(|_| format!("{c:?} is not a Latin-1 character"))?;
+        *out.get_mut(n)
+            .ok_or_else(|| format!("{text:?} is longer than {width} characters"))? = b;
         n += 1;
     }
     out[n..].fill(b' ');
@@ -100,7 +136,12 @@ impl Prepared<'_> {
         u64::try_from(t)
             .ok()
             .filter(|&t| t < 1 << 48)
-            .ok_or_else(|| invalid(self.kind, format!("timestamp {t} in row {row} does not fit 6 bytes")))
+            .ok_or_else(|| {
+                invalid(
+                    self.kind,
+                    format!("timestamp {t} in row {row} does not fit 6 bytes"),
+                )
+            })
     }
 
     fn encode(&self, row: usize, out: &mut Vec<u8>) -> Result<()> {
@@ -115,7 +156,8 @@ impl Prepared<'_> {
         store_u48(self.timestamp(row)?, m, 5);
         for (off, kind, name, source) in &self.fields {
             let dst = &mut m[*off..*off + kind.width()];
-            let text_err = |e: String| invalid(self.kind, format!("column {name:?}, row {row}: {e}"));
+            let text_err =
+                |e: String| invalid(self.kind, format!("column {name:?}, row {row}: {e}"));
             match source {
                 Source::U16(a) => dst.copy_from_slice(&a.value(row).to_be_bytes()),
                 Source::U32(a) => dst.copy_from_slice(&a.value(row).to_be_bytes()),
@@ -140,7 +182,8 @@ pub fn write_tables(
             prepared.push(prepare(*kind, batch)?);
         }
     }
-    let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(prepared.iter().map(|p| p.timestamp.len()).sum());
+    let mut order: Vec<(u64, u32, u32)> =
+        Vec::with_capacity(prepared.iter().map(|p| p.timestamp.len()).sum());
     for (i, p) in prepared.iter().enumerate() {
         for row in 0..p.timestamp.len() {
             order.push((p.timestamp(row)?, i as u32, row as u32));
@@ -169,9 +212,17 @@ mod tests {
 
     #[test]
     fn a_decoded_day_encodes_back_to_its_bytes() {
-        let cfg = SynthConfig { messages: 20_000, symbols: 20, seed: 4, ..SynthConfig::default() };
+        let cfg = SynthConfig {
+            messages: 20_000,
+            symbols: 20,
+            seed: 4,
+            ..SynthConfig::default()
+        };
         let (bytes, truth) = synth_day(&cfg, Vec::new()).unwrap();
-        let tables = ItchReader::new(Input::from_vec(bytes.clone()), DecodeOptions::default()).unwrap().read_all().unwrap();
+        let tables = ItchReader::new(Input::from_vec(bytes.clone()), DecodeOptions::default())
+            .unwrap()
+            .read_all()
+            .unwrap();
         let mut out = Vec::new();
         let n = write_tables(&tables, |b| {
             out.extend_from_slice(b);
@@ -182,7 +233,10 @@ mod tests {
         assert_eq!(out.len(), bytes.len());
         // Same bytes as a multiset of frames (ties across types may reorder), and the same
         // tables when decoded again.
-        let again = ItchReader::new(Input::from_vec(out), DecodeOptions::default()).unwrap().read_all().unwrap();
+        let again = ItchReader::new(Input::from_vec(out), DecodeOptions::default())
+            .unwrap()
+            .read_all()
+            .unwrap();
         assert_eq!(again, tables);
     }
 

@@ -52,7 +52,10 @@ impl Default for DecodeOptions {
 impl DecodeOptions {
     /// Shapes of finished arrays.
     pub fn finish_options(&self) -> FinishOptions {
-        FinishOptions { prices: self.prices, midnight_utc_ns: self.midnight_utc_ns }
+        FinishOptions {
+            prices: self.prices,
+            midnight_utc_ns: self.midnight_utc_ns,
+        }
     }
 }
 
@@ -72,7 +75,9 @@ impl Visitor for Decoder {
     #[inline(always)]
     fn visit<M: MessageDef>(&mut self, m: M) {
         let key = self.symbols.key_of(&m);
-        let Some(columns) = M::slot(&mut self.columns) else { return };
+        let Some(columns) = M::slot(&mut self.columns) else {
+            return;
+        };
         if self.symbols.filtering() && !self.symbols.allows(key, m.header().stock_locate) {
             return;
         }
@@ -87,7 +92,9 @@ impl Decoder {
     /// A decoder with empty column sets for the selected types.
     pub fn new(opts: DecodeOptions) -> Result<Decoder> {
         if opts.batch_size == 0 {
-            return Err(Error::InvalidArgument("batch_size must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "batch_size must be at least 1".into(),
+            ));
         }
         Ok(Decoder {
             columns: AllColumns::new(&opts.messages, opts.batch_size, opts.grow_batches),
@@ -122,7 +129,8 @@ impl Decoder {
             }
             let rows = self.columns.len_of(kind);
             if let Some(arrays) = self.columns.take(kind, &finish, &symbols) {
-                let schema = message_schema(kind, self.opts.prices, self.opts.midnight_utc_ns.is_some());
+                let schema =
+                    message_schema(kind, self.opts.prices, self.opts.midnight_utc_ns.is_some());
                 let batch = RecordBatch::try_new_with_options(
                     schema,
                     arrays,

@@ -28,7 +28,12 @@ pub struct ItchWriter<W: Write> {
 impl<W: Write> ItchWriter<W> {
     /// Writes frames to `out`.
     pub fn new(out: W) -> ItchWriter<W> {
-        ItchWriter { out, buf: Vec::with_capacity(FLUSH_AT + 64), counts: [0; COUNT], total: 0 }
+        ItchWriter {
+            out,
+            buf: Vec::with_capacity(FLUSH_AT + 64),
+            counts: [0; COUNT],
+            total: 0,
+        }
     }
 
     /// Appends one message.
@@ -106,14 +111,20 @@ impl GzipPipe {
     /// Compresses into `out` at `level` (0–9).
     pub fn new<W: Write + Send + 'static>(out: W, level: u32) -> io::Result<GzipPipe> {
         let (tx, rx) = sync_channel::<Vec<u8>>(4);
-        let worker = thread::Builder::new().name("ki2fast-gzip".into()).spawn(move || {
-            let mut gz = GzEncoder::new(out, Compression::new(level.min(9)));
-            for chunk in rx {
-                gz.write_all(&chunk)?;
-            }
-            gz.finish()?.flush()
-        })?;
-        Ok(GzipPipe { tx: Some(tx), worker: Some(worker), buf: Vec::with_capacity(FLUSH_AT) })
+        let worker = thread::Builder::new()
+            .name("ki2fast-gzip".into())
+            .spawn(move || {
+                let mut gz = GzEncoder::new(out, Compression::new(level.min(9)));
+                for chunk in rx {
+                    gz.write_all(&chunk)?;
+                }
+                gz.finish()?.flush()
+            })?;
+        Ok(GzipPipe {
+            tx: Some(tx),
+            worker: Some(worker),
+            buf: Vec::with_capacity(FLUSH_AT),
+        })
     }
 
     fn send(&mut self) -> io::Result<()> {
@@ -184,7 +195,10 @@ impl Destination {
     pub fn create(path: &Path, gzip_level: Option<u32>) -> Result<Destination> {
         let file = File::create(path)?;
         Ok(match gzip_level {
-            Some(level) => Destination::Gzip(GzipPipe::new(BufWriter::with_capacity(1 << 20, file), level)?),
+            Some(level) => Destination::Gzip(GzipPipe::new(
+                BufWriter::with_capacity(1 << 20, file),
+                level,
+            )?),
             None => Destination::File(file),
         })
     }
@@ -228,4 +242,3 @@ impl Write for Destination {
         }
     }
 }
-

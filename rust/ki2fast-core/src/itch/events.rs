@@ -104,37 +104,63 @@ impl EventColumns {
         let n = self.rows;
         let event = &self.event.as_slice()[..n];
         let valid = |pred: fn(i8) -> bool| -> Option<NullBuffer> {
-            Some(NullBuffer::new(BooleanBuffer::from_iter(event.iter().map(|&e| pred(e)))))
+            Some(NullBuffer::new(BooleanBuffer::from_iter(
+                event.iter().map(|&e| pred(e)),
+            )))
         };
         let new_ref_valid = valid(|e| e == REPLACE);
         let shares_valid = valid(|e| e != DELETE);
         let price_valid = valid(|e| matches!(e, ADD | EXECUTE_PRICE | REPLACE));
         let exec_valid = valid(|e| matches!(e, EXECUTE | EXECUTE_PRICE));
-        let attribution_valid =
-            Some(NullBuffer::new(BooleanBuffer::from_iter(self.attributed.as_slice()[..n].iter().map(|&a| a != 0))));
+        let attribution_valid = Some(NullBuffer::new(BooleanBuffer::from_iter(
+            self.attributed.as_slice()[..n].iter().map(|&a| a != 0),
+        )));
         let side_text = StringArray::from_iter(
             self.side.as_slice()[..n]
                 .iter()
                 .zip(event)
                 .map(|(&s, &e)| (e == ADD).then(|| char::from(s).to_string())),
         );
-        let printable = BooleanBuffer::from_iter(self.printable.as_slice()[..n].iter().map(|&p| p == b'Y'));
+        let printable =
+            BooleanBuffer::from_iter(self.printable.as_slice()[..n].iter().map(|&p| p == b'Y'));
 
-        let mut out: Vec<ArrayRef> = vec![Arc::new(UInt16Array::new(self.locate.into_buffer(n), None))];
-        out.extend(timestamp_arrays(self.timestamp.into_buffer(n), opts.midnight_utc_ns));
+        let mut out: Vec<ArrayRef> =
+            vec![Arc::new(UInt16Array::new(self.locate.into_buffer(n), None))];
+        out.extend(timestamp_arrays(
+            self.timestamp.into_buffer(n),
+            opts.midnight_utc_ns,
+        ));
         out.push(stock_array(self.stock.into_buffer(n), symbols));
         let names: ArrayRef = Arc::new(StringArray::from_iter_values(ORDER_EVENT_NAMES));
         let keys = Int8Array::new(self.event.into_buffer(n), None);
-        out.push(Arc::new(DictionaryArray::<Int8Type>::try_new(keys, names).expect("event keys are 0..6")));
+        out.push(Arc::new(
+            DictionaryArray::<Int8Type>::try_new(keys, names).expect("event keys are 0..6"),
+        ));
         out.push(Arc::new(side_text));
-        out.push(Arc::new(UInt64Array::new(self.reference.into_buffer(n), None)));
-        out.push(Arc::new(UInt64Array::new(self.new_reference.into_buffer(n), new_ref_valid)));
-        out.push(Arc::new(UInt32Array::new(self.shares.into_buffer(n), shares_valid)));
-        out.push(with_nulls(price4_array(self.price.into_buffer(n), opts.prices), price_valid));
+        out.push(Arc::new(UInt64Array::new(
+            self.reference.into_buffer(n),
+            None,
+        )));
+        out.push(Arc::new(UInt64Array::new(
+            self.new_reference.into_buffer(n),
+            new_ref_valid,
+        )));
+        out.push(Arc::new(UInt32Array::new(
+            self.shares.into_buffer(n),
+            shares_valid,
+        )));
+        out.push(with_nulls(
+            price4_array(self.price.into_buffer(n), opts.prices),
+            price_valid,
+        ));
         out.push(Arc::new(BooleanArray::new(printable, exec_valid.clone())));
-        out.push(Arc::new(UInt64Array::new(self.match_number.into_buffer(n), exec_valid)));
-        let attribution = <AlphaColumn<4> as FieldColumn<[u8; 4]>>::finish(self.attribution, n, opts)
-            .expect("text columns always finish");
+        out.push(Arc::new(UInt64Array::new(
+            self.match_number.into_buffer(n),
+            exec_valid,
+        )));
+        let attribution =
+            <AlphaColumn<4> as FieldColumn<[u8; 4]>>::finish(self.attribution, n, opts)
+                .expect("text columns always finish");
         out.push(with_nulls(attribution, attribution_valid));
         out
     }
@@ -177,10 +203,14 @@ impl EventSink {
 
     /// Finishes the waiting rows into a batch.
     pub fn take_batch(&mut self) -> RecordBatch {
-        let columns = std::mem::replace(&mut self.columns, EventColumns::with_capacity(self.opts.batch_size));
+        let columns = std::mem::replace(
+            &mut self.columns,
+            EventColumns::with_capacity(self.opts.batch_size),
+        );
         let symbols = self.symbols.dictionary();
         let arrays = columns.finish(&self.opts.finish_options(), &symbols);
-        RecordBatch::try_new(self.schema(), arrays).expect("event columns follow the order_events schema")
+        RecordBatch::try_new(self.schema(), arrays)
+            .expect("event columns follow the order_events schema")
     }
 
     /// The schema of the batches.
@@ -210,13 +240,25 @@ impl Visitor for EventSink {
         let keep = |s: &Symbols| !s.filtering() || s.allows(key, h.stock_locate);
         match m.into_message() {
             Message::AddOrder(a) if keep(&self.symbols) => {
-                let r = c.row(h.stock_locate, h.timestamp, key, ADD, a.order_reference_number);
+                let r = c.row(
+                    h.stock_locate,
+                    h.timestamp,
+                    key,
+                    ADD,
+                    a.order_reference_number,
+                );
                 c.side.set(r, a.buy_sell_indicator);
                 c.shares.set(r, a.shares);
                 c.price.set(r, a.price);
             }
             Message::AddOrderMpid(f) if keep(&self.symbols) => {
-                let r = c.row(h.stock_locate, h.timestamp, key, ADD, f.order_reference_number);
+                let r = c.row(
+                    h.stock_locate,
+                    h.timestamp,
+                    key,
+                    ADD,
+                    f.order_reference_number,
+                );
                 c.side.set(r, f.buy_sell_indicator);
                 c.shares.set(r, f.shares);
                 c.price.set(r, f.price);
@@ -224,27 +266,57 @@ impl Visitor for EventSink {
                 c.attributed.set(r, 1);
             }
             Message::OrderExecuted(e) if keep(&self.symbols) => {
-                let r = c.row(h.stock_locate, h.timestamp, key, EXECUTE, e.order_reference_number);
+                let r = c.row(
+                    h.stock_locate,
+                    h.timestamp,
+                    key,
+                    EXECUTE,
+                    e.order_reference_number,
+                );
                 c.shares.set(r, e.executed_shares);
                 c.printable.set(r, b'Y');
                 c.match_number.set(r, e.match_number);
             }
             Message::OrderExecutedWithPrice(e) if keep(&self.symbols) => {
-                let r = c.row(h.stock_locate, h.timestamp, key, EXECUTE_PRICE, e.order_reference_number);
+                let r = c.row(
+                    h.stock_locate,
+                    h.timestamp,
+                    key,
+                    EXECUTE_PRICE,
+                    e.order_reference_number,
+                );
                 c.shares.set(r, e.executed_shares);
                 c.price.set(r, e.execution_price);
                 c.printable.set(r, e.printable);
                 c.match_number.set(r, e.match_number);
             }
             Message::OrderCancel(x) if keep(&self.symbols) => {
-                let r = c.row(h.stock_locate, h.timestamp, key, EventKind::Cancel as i8, x.order_reference_number);
+                let r = c.row(
+                    h.stock_locate,
+                    h.timestamp,
+                    key,
+                    EventKind::Cancel as i8,
+                    x.order_reference_number,
+                );
                 c.shares.set(r, x.cancelled_shares);
             }
             Message::OrderDelete(d) if keep(&self.symbols) => {
-                c.row(h.stock_locate, h.timestamp, key, DELETE, d.order_reference_number);
+                c.row(
+                    h.stock_locate,
+                    h.timestamp,
+                    key,
+                    DELETE,
+                    d.order_reference_number,
+                );
             }
             Message::OrderReplace(u) if keep(&self.symbols) => {
-                let r = c.row(h.stock_locate, h.timestamp, key, REPLACE, u.original_order_reference_number);
+                let r = c.row(
+                    h.stock_locate,
+                    h.timestamp,
+                    key,
+                    REPLACE,
+                    u.original_order_reference_number,
+                );
                 c.new_reference.set(r, u.new_order_reference_number);
                 c.shares.set(r, u.shares);
                 c.price.set(r, u.price);

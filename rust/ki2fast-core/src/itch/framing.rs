@@ -154,7 +154,12 @@ impl FrameChecks {
 
     /// Handles the bytes left when the input ends: a clean end, a tolerated partial tail, or
     /// a truncation error. `offset` is where the remainder starts.
-    pub fn finish(&mut self, offset: u64, remainder: &[u8], allow_truncated: bool) -> Result<(), Error> {
+    pub fn finish(
+        &mut self,
+        offset: u64,
+        remainder: &[u8],
+        allow_truncated: bool,
+    ) -> Result<(), Error> {
         if remainder.is_empty() {
             return Ok(());
         }
@@ -216,7 +221,7 @@ pub trait FrameSink: Visitor<Output = ()> {
 #[inline(always)]
 pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> {
     let mut frames = Frames::new(buf);
-    while let Some((at, msg)) = frames.next() {
+    for (at, msg) in frames.by_ref() {
         match dispatch(msg, sink) {
             Dispatch::Visited(()) => {
                 sink.checks_mut().by_code[msg[0] as usize] += 1;
@@ -249,7 +254,10 @@ pub struct CountSink {
 impl CountSink {
     /// A counter with the given strictness.
     pub fn new(policy: FramePolicy) -> CountSink {
-        CountSink { checks: FrameChecks::default(), policy }
+        CountSink {
+            checks: FrameChecks::default(),
+            policy,
+        }
     }
 }
 
@@ -300,7 +308,14 @@ mod tests {
     fn truncation_is_an_error_unless_allowed() {
         let mut checks = FrameChecks::default();
         let err = checks.finish(100, &[0, 36, b'A'], false).unwrap_err();
-        assert!(matches!(err, Error::Truncated { offset: 100, needed: 38, available: 3 }));
+        assert!(matches!(
+            err,
+            Error::Truncated {
+                offset: 100,
+                needed: 38,
+                available: 3
+            }
+        ));
         checks.finish(100, &[0, 36, b'A'], true).unwrap();
         assert_eq!(checks.truncated_tail_bytes, 3);
     }
@@ -310,14 +325,27 @@ mod tests {
         let mut checks = FrameChecks::default();
         let err = checks.irregular(10, b"Axx", false).unwrap_err();
         assert!(
-            matches!(err, Error::LengthMismatch { offset: 12, code: 'A', expected: 36, found: 3, .. }),
+            matches!(
+                err,
+                Error::LengthMismatch {
+                    offset: 12,
+                    code: 'A',
+                    expected: 36,
+                    found: 3,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         checks.irregular(10, b"Axx", true).unwrap();
         checks.irregular(10, b"zq", true).unwrap();
         checks.irregular(10, b"", true).unwrap();
         assert_eq!(
-            (checks.length_mismatch, checks.by_code[b'z' as usize], checks.zero_length_frames),
+            (
+                checks.length_mismatch,
+                checks.by_code[b'z' as usize],
+                checks.zero_length_frames
+            ),
             (1, 1, 1)
         );
         assert_eq!(checks.unknown_codes().collect::<Vec<_>>(), [(b'z', 1)]);

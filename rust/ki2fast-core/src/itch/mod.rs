@@ -2,11 +2,11 @@
 //! writes it.
 
 pub mod decode;
+pub mod encode;
+pub mod events;
 pub mod framing;
 pub mod spec;
-pub mod symbols;
-pub mod wire;
-pub mod encode;
-pub mod synth;
-pub mod events;
 pub mod summary;
+pub mod symbols;
+pub mod synth;
+pub mod wire;

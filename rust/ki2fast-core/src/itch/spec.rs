@@ -226,6 +226,8 @@ macro_rules! itch_messages {
             )+
         }
 
+        // `len` is a message's length on the wire, not the size of a collection.
+        #[allow(clippy::len_without_is_empty)]
         impl MessageKind {
             /// Every type, in catalogue order.
             pub const ALL: [MessageKind; COUNT] = [$(MessageKind::$name),+];
@@ -613,7 +615,9 @@ impl MessageSet {
 
     /// Types in the set, in catalogue order.
     pub fn iter(self) -> impl Iterator<Item = MessageKind> {
-        MessageKind::ALL.into_iter().filter(move |k| self.contains(*k))
+        MessageKind::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
 }
 
@@ -633,7 +637,11 @@ mod tests {
         for kind in MessageKind::ALL {
             let mut next = 11;
             for f in kind.fields() {
-                assert_eq!(f.offset, next, "{kind}: field {} starts at {}", f.name, f.offset);
+                assert_eq!(
+                    f.offset, next,
+                    "{kind}: field {} starts at {}",
+                    f.name, f.offset
+                );
                 next += f.kind.width();
             }
             assert_eq!(next, kind.len(), "{kind}: fields end at {next}");
@@ -703,6 +711,6 @@ mod tests {
                 "dlcr_price_discovery",
             ]
         );
-        assert!(AddOrder::HAS_STOCK && !OrderExecuted::HAS_STOCK);
+        const { assert!(AddOrder::HAS_STOCK && !OrderExecuted::HAS_STOCK) };
     }
 }

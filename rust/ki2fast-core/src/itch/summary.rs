@@ -70,7 +70,10 @@ impl SummarySink {
 
     /// The result so far, leaving the pass usable.
     pub fn snapshot(&self) -> Summary {
-        Summary { symbols: self.symbols.names().to_vec(), ..self.summary.clone() }
+        Summary {
+            symbols: self.symbols.names().to_vec(),
+            ..self.summary.clone()
+        }
     }
 }
 
@@ -105,7 +108,10 @@ impl Visitor for SummarySink {
                 s.test_symbols += u64::from(r.authenticity == b'T');
                 self.assigned[h.stock_locate as usize] = true;
             }
-            _ if matches!(M::KIND, MessageKind::MwcbDeclineLevel | MessageKind::MwcbStatus) => {}
+            _ if matches!(
+                M::KIND,
+                MessageKind::MwcbDeclineLevel | MessageKind::MwcbStatus
+            ) => {}
             _ => {
                 if h.stock_locate != 0 && !self.assigned[h.stock_locate as usize] {
                     s.unknown_locate += 1;

@@ -57,7 +57,9 @@ impl Symbols {
         if !M::HAS_STOCK {
             return self.by_locate[locate];
         }
-        let Some(stock) = m.stock() else { return NO_SYMBOL };
+        let Some(stock) = m.stock() else {
+            return NO_SYMBOL;
+        };
         let known = self.by_locate[locate];
         if known != NO_SYMBOL && self.raw[known as usize] == stock {
             return known;
@@ -180,7 +182,12 @@ mod tests {
     }
 
     fn delete(locate: u16) -> OrderDelete {
-        OrderDelete { stock_locate: locate, tracking_number: 0, timestamp: 0, order_reference_number: 1 }
+        OrderDelete {
+            stock_locate: locate,
+            tracking_number: 0,
+            timestamp: 0,
+            order_reference_number: 1,
+        }
     }
 
     #[test]

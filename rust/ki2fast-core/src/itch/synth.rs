@@ -27,9 +27,9 @@ use crate::error::{Error, Result};
 use crate::itch::encode::ItchWriter;
 use crate::itch::spec::{
     AddOrder, AddOrderMpid, BrokenTrade, COUNT, CrossTrade, DlcrPriceDiscovery,
-    IpoQuotingPeriodUpdate, LuldAuctionCollar, MarketParticipantPosition, MessageDef,
-    MessageKind, MwcbDeclineLevel, MwcbStatus, Noii, OperationalHalt, OrderCancel, OrderDelete,
-    OrderExecuted, OrderExecutedWithPrice, OrderReplace, RegShoRestriction, Rpii, StockDirectory,
+    IpoQuotingPeriodUpdate, LuldAuctionCollar, MarketParticipantPosition, MessageDef, MessageKind,
+    MwcbDeclineLevel, MwcbStatus, Noii, OperationalHalt, OrderCancel, OrderDelete, OrderExecuted,
+    OrderExecutedWithPrice, OrderReplace, RegShoRestriction, Rpii, StockDirectory,
     StockTradingAction, SystemEvent, Trade,
 };
 use crate::itch::wire::alpha;
@@ -149,7 +149,8 @@ impl Alias {
         let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
         let mut alias = vec![0u32; n];
         let mut prob = vec![1.0; n];
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| scaled[i] < 1.0);
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
         while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
             prob[s] = scaled[s];
             alias[s] = l as u32;
@@ -165,7 +166,11 @@ impl Alias {
     #[inline]
     fn sample(&self, rng: &mut Rng) -> usize {
         let i = rng.below(self.prob.len() as u64) as usize;
-        if rng.unit() < self.prob[i] { i } else { self.alias[i] as usize }
+        if rng.unit() < self.prob[i] {
+            i
+        } else {
+            self.alias[i] as usize
+        }
     }
 }
 
@@ -197,7 +202,10 @@ struct Ladder {
 
 impl Ladder {
     fn new(asks: bool) -> Ladder {
-        Ladder { levels: Vec::new(), asks }
+        Ladder {
+            levels: Vec::new(),
+            asks,
+        }
     }
 
     #[inline]
@@ -293,7 +301,9 @@ impl Slab {
 
     /// The slot of `reference` (a scan: only for the rare lookups by reference).
     fn find(&self, reference: u64) -> Option<usize> {
-        self.slots.iter().rposition(|o| matches!(o, Some(o) if o.reference == reference))
+        self.slots
+            .iter()
+            .rposition(|o| matches!(o, Some(o) if o.reference == reference))
     }
 }
 
@@ -325,7 +335,11 @@ impl Sym {
         self.asks.best()
     }
     fn side_mut(&mut self, side: u8) -> &mut Ladder {
-        if side == b'B' { &mut self.bids } else { &mut self.asks }
+        if side == b'B' {
+            &mut self.bids
+        } else {
+            &mut self.asks
+        }
     }
 }
 
@@ -452,7 +466,9 @@ impl Truth {
                 format!("[\n    {}\n  ]", items.join(",\n    "))
             }
         };
-        let date = self.date.map_or("null".to_string(), |d| json_str(&d.to_string()));
+        let date = self
+            .date
+            .map_or("null".to_string(), |d| json_str(&d.to_string()));
         let bursts = self
             .bursts
             .iter()
@@ -547,21 +563,50 @@ impl Truth {
 #[derive(Debug, Clone, Copy)]
 enum Scheduled {
     System(u8),
-    Noii { cross_type: u8 },
-    Cross { cross_type: u8 },
-    HaltStart { sym: usize },
-    HaltQuote { sym: usize },
-    HaltEnd { sym: usize },
-    LuldStart { sym: usize },
-    LuldExtend { sym: usize },
-    LuldEnd { sym: usize },
-    OpHaltStart { sym: usize },
-    OpHaltEnd { sym: usize },
-    Ipo { sym: usize },
-    Dlcr { sym: usize, step: u64 },
+    Noii {
+        cross_type: u8,
+    },
+    Cross {
+        cross_type: u8,
+    },
+    HaltStart {
+        sym: usize,
+    },
+    HaltQuote {
+        sym: usize,
+    },
+    HaltEnd {
+        sym: usize,
+    },
+    LuldStart {
+        sym: usize,
+    },
+    LuldExtend {
+        sym: usize,
+    },
+    LuldEnd {
+        sym: usize,
+    },
+    OpHaltStart {
+        sym: usize,
+    },
+    OpHaltEnd {
+        sym: usize,
+    },
+    Ipo {
+        sym: usize,
+    },
+    Dlcr {
+        sym: usize,
+        step: u64,
+    },
     Break,
     Mwcb,
-    Burst { sym: usize, messages: u64, duration: u64 },
+    Burst {
+        sym: usize,
+        messages: u64,
+        duration: u64,
+    },
 }
 
 impl Scheduled {
@@ -602,7 +647,9 @@ fn make_symbols(rng: &mut Rng, n: usize) -> Vec<String> {
     }
     while set.len() < n {
         let len = [1, 2, 3, 3, 4, 4, 4, 4, 5][rng.below(9) as usize];
-        let mut s: String = (0..len).map(|_| (b'A' + rng.below(26) as u8) as char).collect();
+        let mut s: String = (0..len)
+            .map(|_| (b'A' + rng.below(26) as u8) as char)
+            .collect();
         if len >= 3 && rng.chance(0.02) {
             s.push(if rng.chance(0.5) { '.' } else { '-' });
             s.push((b'A' + rng.below(3) as u8) as char);
@@ -639,7 +686,12 @@ impl<W: Write> Gen<W> {
     fn system(&mut self, code: u8) -> Result<()> {
         let tracking = self.tracking();
         self.truth.events.push((code as char, self.ts));
-        self.write(SystemEvent { stock_locate: 0, tracking_number: tracking, timestamp: self.ts, event_code: code })
+        self.write(SystemEvent {
+            stock_locate: 0,
+            tracking_number: tracking,
+            timestamp: self.ts,
+            event_code: code,
+        })
     }
 
     fn spin(&mut self) -> Result<()> {
@@ -657,7 +709,8 @@ impl<W: Write> Gen<W> {
         self.write(v)?;
         for i in 0..self.syms.len() {
             self.ts += self.rng.range(200, 2_000);
-            let test = self.syms[i].name.starts_with("ZVZZT") || self.syms[i].name.starts_with("ZXZZT");
+            let test =
+                self.syms[i].name.starts_with("ZVZZT") || self.syms[i].name.starts_with("ZXZZT");
             let etf = self.rng.chance(0.12);
             let r = StockDirectory {
                 stock_locate: self.syms[i].locate,
@@ -665,18 +718,34 @@ impl<W: Write> Gen<W> {
                 timestamp: self.ts,
                 stock: self.syms[i].stock,
                 market_category: self.rng.pick(b"QQQGSNNPAZV"),
-                financial_status_indicator: if self.rng.chance(0.95) { b'N' } else { self.rng.pick(b"D E") },
+                financial_status_indicator: if self.rng.chance(0.95) {
+                    b'N'
+                } else {
+                    self.rng.pick(b"D E")
+                },
                 round_lot_size: 100,
                 round_lots_only: b'N',
-                issue_classification: if etf { b'Q' } else { self.rng.pick(b"CCCCCAOPWU") },
-                issue_sub_type: if etf { alpha("I") } else { alpha(["C", "Z", "A", "N"][self.rng.below(4) as usize]) },
+                issue_classification: if etf {
+                    b'Q'
+                } else {
+                    self.rng.pick(b"CCCCCAOPWU")
+                },
+                issue_sub_type: if etf {
+                    alpha("I")
+                } else {
+                    alpha(["C", "Z", "A", "N"][self.rng.below(4) as usize])
+                },
                 authenticity: if test { b'T' } else { b'P' },
                 short_sale_threshold_indicator: self.rng.pick(b"NNNNY "),
                 ipo_flag: self.rng.pick(b"NNNN "),
                 luld_reference_price_tier: self.rng.pick(b"1122 "),
                 etp_flag: if etf { b'Y' } else { b'N' },
                 etp_leverage_factor: if etf { self.rng.range(1, 3) as u32 } else { 0 },
-                inverse_indicator: if etf && self.rng.chance(0.2) { b'Y' } else { b'N' },
+                inverse_indicator: if etf && self.rng.chance(0.2) {
+                    b'Y'
+                } else {
+                    b'N'
+                },
             };
             self.write(r)?;
         }
@@ -695,7 +764,13 @@ impl<W: Write> Gen<W> {
             self.write(h)?;
             if self.rng.chance(0.06) {
                 let action = self.rng.pick(b"012");
-                self.write(RegShoRestriction { stock_locate: locate, tracking_number: 0, timestamp: self.ts, stock, reg_sho_action: action })?;
+                self.write(RegShoRestriction {
+                    stock_locate: locate,
+                    tracking_number: 0,
+                    timestamp: self.ts,
+                    stock,
+                    reg_sho_action: action,
+                })?;
             }
             if self.rng.chance(0.1) {
                 for _ in 0..self.rng.range(1, 3) {
@@ -716,11 +791,23 @@ impl<W: Write> Gen<W> {
         Ok(())
     }
 
-    fn add(&mut self, sym: usize, side: u8, price: u32, shares: u32, mpid: Option<&str>) -> Result<u64> {
+    fn add(
+        &mut self,
+        sym: usize,
+        side: u8,
+        price: u32,
+        shares: u32,
+        mpid: Option<&str>,
+    ) -> Result<u64> {
         let reference = self.next_ref;
         self.next_ref += 1;
         let s = &mut self.syms[sym];
-        let slot = s.live.insert(Live { reference, price, shares, side });
+        let slot = s.live.insert(Live {
+            reference,
+            price,
+            shares,
+            side,
+        });
         s.side_mut(side).hold(price, slot, reference);
         let (locate, stock) = (s.locate, s.stock);
         self.live_total += 1;
@@ -785,17 +872,32 @@ impl<W: Write> Gen<W> {
     }
 
     fn delete(&mut self, sym: usize, slot: usize) -> Result<()> {
-        let Some(o) = self.unlink(sym, slot) else { return Ok(()) };
+        let Some(o) = self.unlink(sym, slot) else {
+            return Ok(());
+        };
         let (locate, tracking, ts) = self.header(sym);
-        self.write(OrderDelete { stock_locate: locate, tracking_number: tracking, timestamp: ts, order_reference_number: o.reference })
+        self.write(OrderDelete {
+            stock_locate: locate,
+            tracking_number: tracking,
+            timestamp: ts,
+            order_reference_number: o.reference,
+        })
     }
 
     fn cancel(&mut self, sym: usize, slot: usize, shares: u32) -> Result<()> {
-        let Some(o) = self.syms[sym].live.get_mut(slot) else { return Ok(()) };
+        let Some(o) = self.syms[sym].live.get_mut(slot) else {
+            return Ok(());
+        };
         o.shares -= shares;
         let reference = o.reference;
         let (locate, tracking, ts) = self.header(sym);
-        self.write(OrderCancel { stock_locate: locate, tracking_number: tracking, timestamp: ts, order_reference_number: reference, cancelled_shares: shares })
+        self.write(OrderCancel {
+            stock_locate: locate,
+            tracking_number: tracking,
+            timestamp: ts,
+            order_reference_number: reference,
+            cancelled_shares: shares,
+        })
     }
 
     fn new_match(&mut self) -> u64 {
@@ -811,8 +913,16 @@ impl<W: Write> Gen<W> {
     }
 
     /// Executes `shares` of a resting order; `with_price` makes it a `C`.
-    fn execute(&mut self, sym: usize, slot: usize, shares: u32, with_price: Option<(u32, u8)>) -> Result<()> {
-        let Some(o) = self.syms[sym].live.get_mut(slot) else { return Ok(()) };
+    fn execute(
+        &mut self,
+        sym: usize,
+        slot: usize,
+        shares: u32,
+        with_price: Option<(u32, u8)>,
+    ) -> Result<()> {
+        let Some(o) = self.syms[sym].live.get_mut(slot) else {
+            return Ok(());
+        };
         let shares = shares.min(o.shares);
         o.shares -= shares;
         let (reference, left) = (o.reference, o.shares);
@@ -821,7 +931,14 @@ impl<W: Write> Gen<W> {
         match with_price {
             None => {
                 self.remember(m, locate);
-                self.write(OrderExecuted { stock_locate: locate, tracking_number: tracking, timestamp: ts, order_reference_number: reference, executed_shares: shares, match_number: m })?;
+                self.write(OrderExecuted {
+                    stock_locate: locate,
+                    tracking_number: tracking,
+                    timestamp: ts,
+                    order_reference_number: reference,
+                    executed_shares: shares,
+                    match_number: m,
+                })?;
             }
             Some((price, printable)) => {
                 if printable == b'Y' {
@@ -850,14 +967,20 @@ impl<W: Write> Gen<W> {
     fn best_head(&mut self, sym: usize, side: u8) -> Option<usize> {
         let s = &mut self.syms[sym];
         let live = &s.live;
-        let ladder = if side == b'B' { &mut s.bids } else { &mut s.asks };
+        let ladder = if side == b'B' {
+            &mut s.bids
+        } else {
+            &mut s.asks
+        };
         let price = ladder.best()?;
         let queue = &mut ladder.levels.last_mut()?.1.queue;
         while let Some(&(slot, r)) = queue.front() {
-            if let Some(o) = live.get(slot as usize) {
-                if o.reference == r && o.price == price && o.side == side {
-                    return Some(slot as usize);
-                }
+            if let Some(o) = live.get(slot as usize)
+                && o.reference == r
+                && o.price == price
+                && o.side == side
+            {
+                return Some(slot as usize);
             }
             queue.pop_front();
         }
@@ -876,7 +999,11 @@ impl<W: Write> Gen<W> {
         if self.rng.chance(0.03) {
             let s = &mut self.syms[sym];
             let step = s.tick;
-            if self.rng.chance(0.5) { s.mid = s.mid.saturating_add(step) } else { s.mid = s.mid.saturating_sub(step).max(20 * step) }
+            if self.rng.chance(0.5) {
+                s.mid = s.mid.saturating_add(step)
+            } else {
+                s.mid = s.mid.saturating_sub(step).max(20 * step)
+            }
         }
         let s = &self.syms[sym];
         let t = s.tick;
@@ -919,7 +1046,9 @@ impl<W: Write> Gen<W> {
             return Ok(());
         }
         let r = self.rng.unit();
-        let Some(slot) = self.random_live(sym) else { return Ok(()) };
+        let Some(slot) = self.random_live(sym) else {
+            return Ok(());
+        };
         if r < 0.62 {
             self.delete(sym, slot)
         } else if r < 0.80 {
@@ -938,9 +1067,19 @@ impl<W: Write> Gen<W> {
             self.execute_best(sym, None)
         } else if r < 0.975 {
             let side = if self.rng.chance(0.5) { b'B' } else { b'S' };
-            let Some(head) = self.best_head(sym, side) else { return Ok(()) };
-            let Some(&o) = self.syms[sym].live.get(head) else { return Ok(()) };
-            let price = if self.rng.chance(0.5) { o.price } else if side == b'B' { o.price + self.syms[sym].tick } else { o.price.saturating_sub(self.syms[sym].tick).max(1) };
+            let Some(head) = self.best_head(sym, side) else {
+                return Ok(());
+            };
+            let Some(&o) = self.syms[sym].live.get(head) else {
+                return Ok(());
+            };
+            let price = if self.rng.chance(0.5) {
+                o.price
+            } else if side == b'B' {
+                o.price + self.syms[sym].tick
+            } else {
+                o.price.saturating_sub(self.syms[sym].tick).max(1)
+            };
             let printable = if self.rng.chance(0.9) { b'Y' } else { b'N' };
             let shares = self.fill_size(o.shares);
             self.execute(sym, head, shares, Some((price, printable)))
@@ -950,25 +1089,39 @@ impl<W: Write> Gen<W> {
             let (locate, tracking, ts) = self.header(sym);
             let stock = self.syms[sym].stock;
             let flag = self.rng.pick(b"BSAN");
-            self.write(Rpii { stock_locate: locate, tracking_number: tracking, timestamp: ts, stock, interest_flag: flag })
+            self.write(Rpii {
+                stock_locate: locate,
+                tracking_number: tracking,
+                timestamp: ts,
+                stock,
+                interest_flag: flag,
+            })
         } else {
             self.broken_trade()
         }
     }
 
     fn fill_size(&mut self, shares: u32) -> u32 {
-        if shares <= 1 || self.rng.chance(0.55) { shares } else { self.rng.range(1, shares as u64 - 1) as u32 }
+        if shares <= 1 || self.rng.chance(0.55) {
+            shares
+        } else {
+            self.rng.range(1, shares as u64 - 1) as u32
+        }
     }
 
     fn execute_best(&mut self, sym: usize, side: Option<u8>) -> Result<()> {
         let side = side.unwrap_or(if self.rng.chance(0.5) { b'B' } else { b'S' });
-        let Some(head) = self.best_head(sym, side) else { return Ok(()) };
+        let Some(head) = self.best_head(sym, side) else {
+            return Ok(());
+        };
         let shares = self.fill_size(self.syms[sym].live.get(head).map_or(0, |o| o.shares));
         self.execute(sym, head, shares, None)
     }
 
     fn replace(&mut self, sym: usize, slot: usize) -> Result<()> {
-        let Some(old) = self.unlink(sym, slot) else { return Ok(()) };
+        let Some(old) = self.unlink(sym, slot) else {
+            return Ok(());
+        };
         let t = self.syms[sym].tick;
         let mut price = match self.rng.below(5) {
             0 => old.price.saturating_sub(2 * t),
@@ -988,11 +1141,20 @@ impl<W: Write> Gen<W> {
                 price = price.max(b + t);
             }
         }
-        let shares = if self.rng.chance(0.5) { old.shares } else { self.shares() };
+        let shares = if self.rng.chance(0.5) {
+            old.shares
+        } else {
+            self.shares()
+        };
         let new_ref = self.next_ref;
         self.next_ref += 1;
         let s = &mut self.syms[sym];
-        let slot = s.live.insert(Live { reference: new_ref, price, shares, side: old.side });
+        let slot = s.live.insert(Live {
+            reference: new_ref,
+            price,
+            shares,
+            side: old.side,
+        });
         s.side_mut(old.side).hold(price, slot, new_ref);
         self.live_total += 1;
         let (locate, tracking, ts) = self.header(sym);
@@ -1032,9 +1194,16 @@ impl<W: Write> Gen<W> {
     }
 
     fn broken_trade(&mut self) -> Result<()> {
-        let Some((m, locate)) = self.recent_matches.pop_back() else { return Ok(()) };
+        let Some((m, locate)) = self.recent_matches.pop_back() else {
+            return Ok(());
+        };
         let tracking = self.tracking();
-        self.write(BrokenTrade { stock_locate: locate, tracking_number: tracking, timestamp: self.ts, match_number: m })
+        self.write(BrokenTrade {
+            stock_locate: locate,
+            tracking_number: tracking,
+            timestamp: self.ts,
+            match_number: m,
+        })
     }
 
     #[inline]
@@ -1051,7 +1220,11 @@ impl<W: Write> Gen<W> {
         let direction = self.rng.pick(b"BBSSNO");
         let far = if self.rng.chance(0.3) { 0 } else { mid };
         let paired = 100 * self.rng.range(0, 500);
-        let imbalance = if direction == b'N' { 0 } else { 100 * self.rng.range(1, 200) };
+        let imbalance = if direction == b'N' {
+            0
+        } else {
+            100 * self.rng.range(1, 200)
+        };
         let variation = self.rng.pick(b"L123A ");
         self.write(Noii {
             stock_locate: locate,
@@ -1087,11 +1260,11 @@ impl<W: Write> Gen<W> {
                 (Some(b), Some(a)) => b.shares.min(a.shares),
                 _ => 0,
             };
-            if let (Some(b), Some(a)) = (bid, ask) {
-                if size > 0 {
-                    self.execute(sym, b, size, Some((price, b'N')))?;
-                    self.execute(sym, a, size, Some((price, b'N')))?;
-                }
+            if let (Some(b), Some(a)) = (bid, ask)
+                && size > 0
+            {
+                self.execute(sym, b, size, Some((price, b'N')))?;
+                self.execute(sym, a, size, Some((price, b'N')))?;
             }
             shares = size as u64 + 100 * self.rng.range(1, 50);
         }
@@ -1121,7 +1294,11 @@ impl<W: Write> Gen<W> {
     fn trading_action(&mut self, sym: usize, state: u8, reason: &str) -> Result<()> {
         let (locate, tracking, ts) = self.header(sym);
         let stock = self.syms[sym].stock;
-        self.syms[sym].state = if state == b'T' { State::Trading } else { State::Halted };
+        self.syms[sym].state = if state == b'T' {
+            State::Trading
+        } else {
+            State::Halted
+        };
         self.write(StockTradingAction {
             stock_locate: locate,
             tracking_number: tracking,
@@ -1164,7 +1341,13 @@ impl<W: Write> Gen<W> {
     fn halt_end(&mut self, sym: usize) {
         let locate = self.syms[sym].locate;
         let ts = self.ts;
-        if let Some(h) = self.truth.halts.iter_mut().rev().find(|h| h.locate == locate) {
+        if let Some(h) = self
+            .truth
+            .halts
+            .iter_mut()
+            .rev()
+            .find(|h| h.locate == locate)
+        {
             h.end_ts = ts;
         }
     }
@@ -1172,7 +1355,11 @@ impl<W: Write> Gen<W> {
     fn operational_halt(&mut self, sym: usize, action: u8) -> Result<()> {
         let (locate, tracking, ts) = self.header(sym);
         let stock = self.syms[sym].stock;
-        self.syms[sym].state = if action == b'T' { State::Trading } else { State::Halted };
+        self.syms[sym].state = if action == b'T' {
+            State::Trading
+        } else {
+            State::Halted
+        };
         self.write(OperationalHalt {
             stock_locate: locate,
             tracking_number: tracking,
@@ -1203,7 +1390,8 @@ impl<W: Write> Gen<W> {
                     open.pop_front();
                     continue;
                 };
-                let partial = remaining > open.len() as u64 && self.syms[sym].live.get(slot).is_some_and(|o| o.shares > 1);
+                let partial = remaining > open.len() as u64
+                    && self.syms[sym].live.get(slot).is_some_and(|o| o.shares > 1);
                 if partial && self.rng.chance(0.12) {
                     self.cancel(sym, slot, 1)?;
                     cancels += 1;
@@ -1231,7 +1419,11 @@ impl<W: Write> Gen<W> {
         match ev {
             Scheduled::System(code) => self.system(code)?,
             Scheduled::Noii { cross_type } => {
-                let syms = if cross_type == b'A' { self.cross_syms[..1].to_vec() } else { self.cross_syms.clone() };
+                let syms = if cross_type == b'A' {
+                    self.cross_syms[..1].to_vec()
+                } else {
+                    self.cross_syms.clone()
+                };
                 for sym in syms {
                     self.noii(sym, cross_type)?;
                 }
@@ -1254,7 +1446,11 @@ impl<W: Write> Gen<W> {
             Scheduled::HaltEnd { sym } | Scheduled::LuldEnd { sym } => {
                 self.noii(sym, b'H')?;
                 self.cross(sym, b'H', true)?;
-                let reason = if matches!(ev, Scheduled::HaltEnd { .. }) { "T3" } else { "LUDP" };
+                let reason = if matches!(ev, Scheduled::HaltEnd { .. }) {
+                    "T3"
+                } else {
+                    "LUDP"
+                };
                 self.trading_action(sym, b'T', reason)?;
                 self.halt_end(sym);
             }
@@ -1287,7 +1483,11 @@ impl<W: Write> Gen<W> {
             }
             Scheduled::Dlcr { sym, step } => {
                 let (locate, tracking, ts) = self.header(sym);
-                let (stock, mid, t) = (self.syms[sym].stock, self.syms[sym].mid, self.syms[sym].tick);
+                let (stock, mid, t) = (
+                    self.syms[sym].stock,
+                    self.syms[sym].mid,
+                    self.syms[sym].tick,
+                );
                 let near = mid + (step as u32 % 3) * t;
                 self.write(DlcrPriceDiscovery {
                     stock_locate: locate,
@@ -1306,24 +1506,44 @@ impl<W: Write> Gen<W> {
             Scheduled::Break => self.broken_trade()?,
             Scheduled::Mwcb => {
                 let tracking = self.tracking();
-                self.write(MwcbStatus { stock_locate: 0, tracking_number: tracking, timestamp: self.ts, breached_level: b'1' })?;
+                self.write(MwcbStatus {
+                    stock_locate: 0,
+                    tracking_number: tracking,
+                    timestamp: self.ts,
+                    breached_level: b'1',
+                })?;
             }
-            Scheduled::Burst { sym, messages, duration } => self.burst(sym, messages, duration)?,
+            Scheduled::Burst {
+                sym,
+                messages,
+                duration,
+            } => self.burst(sym, messages, duration)?,
         }
         Ok(())
     }
 
     fn no_cross_sym(&self) -> usize {
-        (0..self.syms.len()).find(|i| !self.cross_syms.contains(i)).unwrap_or(0)
+        (0..self.syms.len())
+            .find(|i| !self.cross_syms.contains(i))
+            .unwrap_or(0)
     }
 }
 
 /// Maps the fraction of background flow written so far to a time of day: 3 % pre-market
 /// (04:00–09:30), 94 % regular session, 3 % post-market (16:00–20:00).
 fn time_of(f: f64) -> u64 {
-    const PRE: (f64, f64) = ((hms(4, 0, 0) + 1_000) as f64, (hms(9, 30, 0) - hms(4, 0, 0) - 1_000) as f64 / 0.03);
-    const REG: (f64, f64) = ((hms(9, 30, 0) + 50_000) as f64, (hms(16, 0, 0) - hms(9, 30, 0) - 50_000) as f64 / 0.94);
-    const POST: (f64, f64) = ((hms(16, 0, 0) + 50_000) as f64, (hms(20, 0, 0) - SECOND - hms(16, 0, 0) - 50_000) as f64 / 0.03);
+    const PRE: (f64, f64) = (
+        (hms(4, 0, 0) + 1_000) as f64,
+        (hms(9, 30, 0) - hms(4, 0, 0) - 1_000) as f64 / 0.03,
+    );
+    const REG: (f64, f64) = (
+        (hms(9, 30, 0) + 50_000) as f64,
+        (hms(16, 0, 0) - hms(9, 30, 0) - 50_000) as f64 / 0.94,
+    );
+    const POST: (f64, f64) = (
+        (hms(16, 0, 0) + 50_000) as f64,
+        (hms(20, 0, 0) - SECOND - hms(16, 0, 0) - 50_000) as f64 / 0.03,
+    );
     let f = f.clamp(0.0, 0.999_999);
     let ((t0, per), lo) = if f < 0.03 {
         (PRE, 0.0)
@@ -1366,7 +1586,9 @@ fn by_activity(w: &[f64]) -> Vec<usize> {
 pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
     let n = cfg.symbols;
     if !(8..=60_000).contains(&n) {
-        return Err(Error::InvalidArgument(format!("symbols must be between 8 and 60000, got {n}")));
+        return Err(Error::InvalidArgument(format!(
+            "symbols must be between 8 and 60000, got {n}"
+        )));
     }
     let minimum = 4 * n as u64 + 2_000;
     if cfg.messages < minimum {
@@ -1410,14 +1632,24 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
     let cross_syms: Vec<usize> = ranked[..cross_n].to_vec();
     // Special roles go to symbols of middling activity, each to a different one.
     let mut middle = ranked[cross_n + 1..].iter().copied();
-    let mut role = || middle.next().expect("at least 8 symbols leave room for every role");
+    let mut role = || {
+        middle
+            .next()
+            .expect("at least 8 symbols leave room for every role")
+    };
     let test_symbol = names.iter().position(|s| s == "ZVZZT");
     let (halt_sym, op_sym, ipo_sym, dlcr_sym) = (role(), role(), role(), role());
     let luld_sym = match test_symbol {
-        Some(t) if !cross_syms.contains(&t) && ![halt_sym, op_sym, ipo_sym, dlcr_sym].contains(&t) => t,
+        Some(t)
+            if !cross_syms.contains(&t) && ![halt_sym, op_sym, ipo_sym, dlcr_sym].contains(&t) =>
+        {
+            t
+        }
         _ => role(),
     };
-    let bursts = cfg.bursts.unwrap_or(((cfg.messages / 25_000) as usize).clamp(1, 6));
+    let bursts = cfg
+        .bursts
+        .unwrap_or(((cfg.messages / 25_000) as usize).clamp(1, 6));
     let stuffer_count = bursts.div_ceil(2);
     let stuffers: Vec<usize> = (0..stuffer_count)
         .map(|_| {
@@ -1433,7 +1665,10 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
         (hms(4, 0, 0), Scheduled::System(b'S')),
         (hms(7, 30, 0), Scheduled::Ipo { sym: ipo_sym }),
         (hms(9, 30, 0), Scheduled::System(b'Q')),
-        (hms(9, 30, 0) + 20_000, Scheduled::Cross { cross_type: b'O' }),
+        (
+            hms(9, 30, 0) + 20_000,
+            Scheduled::Cross { cross_type: b'O' },
+        ),
         (hms(10, 30, 0), Scheduled::Break),
         (hms(10, 45, 0), Scheduled::HaltStart { sym: halt_sym }),
         (hms(11, 0, 0), Scheduled::HaltQuote { sym: halt_sym }),
@@ -1445,28 +1680,53 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
         (hms(14, 3, 0), Scheduled::OpHaltEnd { sym: op_sym }),
         (hms(15, 40, 0), Scheduled::Mwcb),
         (hms(16, 0, 0), Scheduled::System(b'M')),
-        (hms(16, 0, 0) + 20_000, Scheduled::Cross { cross_type: b'C' }),
+        (
+            hms(16, 0, 0) + 20_000,
+            Scheduled::Cross { cross_type: b'C' },
+        ),
     ];
     for step in 0..=10 {
-        schedule.push((hms(12, 0, step), Scheduled::Dlcr { sym: dlcr_sym, step }));
+        schedule.push((
+            hms(12, 0, step),
+            Scheduled::Dlcr {
+                sym: dlcr_sym,
+                step,
+            },
+        ));
     }
     for (open, cross_type) in [(hms(9, 25, 0), b'O'), (hms(15, 50, 0), b'C')] {
         let mut t = open;
         while t < open + 5 * MINUTE {
             schedule.push((t, Scheduled::Noii { cross_type }));
-            t += if t < open + 3 * MINUTE { 10 * SECOND } else { SECOND };
+            t += if t < open + 3 * MINUTE {
+                10 * SECOND
+            } else {
+                SECOND
+            };
         }
     }
     for k in 1..=60 {
-        schedule.push((hms(16, 0, 0) + 5 * k * SECOND, Scheduled::Noii { cross_type: b'A' }));
+        schedule.push((
+            hms(16, 0, 0) + 5 * k * SECOND,
+            Scheduled::Noii { cross_type: b'A' },
+        ));
     }
     let max_size = (cfg.messages / 40).clamp(200, 1_600);
-    let mut burst_times: Vec<u64> = (0..bursts).map(|_| rng.range(hms(10, 0, 0), hms(15, 30, 0))).collect();
+    let mut burst_times: Vec<u64> = (0..bursts)
+        .map(|_| rng.range(hms(10, 0, 0), hms(15, 30, 0)))
+        .collect();
     burst_times.sort_unstable();
     for (k, t) in burst_times.into_iter().enumerate() {
         let messages = rng.range(200, max_size);
         let duration = rng.range(1_500_000, 12_000_000);
-        schedule.push((t, Scheduled::Burst { sym: stuffers[k % stuffers.len()], messages, duration }));
+        schedule.push((
+            t,
+            Scheduled::Burst {
+                sym: stuffers[k % stuffers.len()],
+                messages,
+                duration,
+            },
+        ));
     }
     schedule.sort_by_key(|&(t, _)| t);
 
@@ -1530,7 +1790,11 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
-            s.live.slots.iter().enumerate().filter_map(move |(slot, o)| o.map(|o| (o.reference, i, slot)))
+            s.live
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(move |(slot, o)| o.map(|o| (o.reference, i, slot)))
         })
         .collect();
     left.sort_unstable();
