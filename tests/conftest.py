@@ -13,7 +13,9 @@ import pytest
 import ki2fast as kf
 
 SHARED_REAL = Path(
-    os.environ.get("KI2FAST_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
+    os.environ.get(
+        "KI2FAST_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+    )
 )
 
 

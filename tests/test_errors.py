@@ -3,6 +3,7 @@ wrong answer; missing files stay `FileNotFoundError`; unknown types are skipped 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 
 import pytest
@@ -17,9 +18,16 @@ from tests.conftest import frame
 def add_order(ref: int, stock: str = "AAPL") -> bytes:
     return reference.encode_message(
         "A",
-        dict(stock_locate=7, tracking_number=0, timestamp=34_200_000_000_000,
-             order_reference_number=ref, buy_sell_indicator="B", shares=100, stock=stock,
-             price=1_234_500),
+        dict(
+            stock_locate=7,
+            tracking_number=0,
+            timestamp=34_200_000_000_000,
+            order_reference_number=ref,
+            buy_sell_indicator="B",
+            shares=100,
+            stock=stock,
+            price=1_234_500,
+        ),
     )
 
 
@@ -70,7 +78,7 @@ def test_empty_missing_and_foreign_inputs(tmp_path):
     text = tmp_path / "prices.csv.gz"
     with gzip.open(text, "wb") as f:
         f.write(b"date,symbol,price\n2024-01-02,AAPL,185.10\n" * 50)
-    with pytest.raises(kf.ItchDecodeError, match="not an ITCH 5.0 stream"):
+    with pytest.raises(kf.ItchDecodeError, match=r"not an ITCH 5\.0 stream"):
         kf.read_itch(text)
     with pytest.raises(kf.ItchDecodeError):
         list(kf.iter_itch(text))
@@ -111,7 +119,5 @@ def test_bad_arguments_are_value_errors(small_day):
 def test_random_bytes_raise_only_itch_decode_error(data, lenient):
     opts = dict(allow_truncated=lenient, errors="skip" if lenient else "raise")
     for call in (kf.read_itch, kf.count_itch, kf.read_order_events, kf.itch_summary):
-        try:
+        with contextlib.suppress(kf.ItchDecodeError):
             call(data, **opts)
-        except kf.ItchDecodeError:
-            pass

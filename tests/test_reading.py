@@ -66,8 +66,12 @@ def test_float_prices_are_the_integer_prices_scaled(small_day):
     ints = kf.read_itch(small_day, messages=["A", "V"])
     floats = kf.read_itch(small_day, messages=["A", "V"], prices="float")
     assert ints["add_order"].schema.field("price").metadata == {b"scale": b"4"}
-    assert pc.all(pc.equal(pc.divide(ints["add_order"].column("price").cast(pa.float64()), 10_000),
-                           floats["add_order"].column("price"))).as_py()
+    assert pc.all(
+        pc.equal(
+            pc.divide(ints["add_order"].column("price").cast(pa.float64()), 10_000),
+            floats["add_order"].column("price"),
+        )
+    ).as_py()
     level = floats["mwcb_decline_level"].column("level_1")[0].as_py()
     assert level == ints["mwcb_decline_level"].column("level_1")[0].as_py() / 1e8
 
@@ -93,7 +97,8 @@ def test_order_events_follow_the_book_messages(small_day):
     counts = kf.count_itch(small_day)
     events = kf.read_order_events(small_day)
     assert events.schema.equals(kf.order_events_schema(with_ts=True))
-    per_event = dict(zip(*[c.to_pylist() for c in pc.value_counts(events.column("event").cast(pa.string())).flatten()]))
+    names, numbers = pc.value_counts(events.column("event").cast(pa.string())).flatten()
+    per_event = dict(zip(names.to_pylist(), numbers.to_pylist(), strict=True))
     assert per_event == {
         "add": counts["add_order"] + counts["add_order_mpid"],
         "execute": counts["order_executed"],
@@ -105,17 +110,26 @@ def test_order_events_follow_the_book_messages(small_day):
     tables = kf.read_itch(small_day, messages=["A", "U", "C"])
     adds = events.filter(pc.equal(events.column("event").cast(pa.string()), "add"))
     plain = adds.filter(pc.is_null(adds.column("attribution")))
-    assert plain.column("order_reference_number").equals(tables["add_order"].column("order_reference_number"))
+    assert plain.column("order_reference_number").equals(
+        tables["add_order"].column("order_reference_number")
+    )
     assert plain.column("side").equals(tables["add_order"].column("buy_sell_indicator"))
     assert plain.column("shares").equals(tables["add_order"].column("shares"))
     replaces = events.filter(pc.equal(events.column("event").cast(pa.string()), "replace"))
-    assert replaces.column("new_order_reference_number").to_pylist() == tables["order_replace"].column("new_order_reference_number").to_pylist()
-    assert replaces.column("price").to_pylist() == tables["order_replace"].column("price").to_pylist()
+    assert (
+        replaces.column("new_order_reference_number").to_pylist()
+        == tables["order_replace"].column("new_order_reference_number").to_pylist()
+    )
+    assert (
+        replaces.column("price").to_pylist() == tables["order_replace"].column("price").to_pylist()
+    )
     deletes = events.filter(pc.equal(events.column("event").cast(pa.string()), "delete"))
     assert deletes.column("shares").null_count == deletes.num_rows
     assert deletes.column("side").null_count == deletes.num_rows
     execs = events.filter(pc.equal(events.column("event").cast(pa.string()), "execute_price"))
-    assert execs.column("printable").to_pylist() == [p == "Y" for p in tables["order_executed_with_price"].column("printable").to_pylist()]
+    assert execs.column("printable").to_pylist() == [
+        p == "Y" for p in tables["order_executed_with_price"].column("printable").to_pylist()
+    ]
     # Timestamps are in file order, i.e. non-decreasing on a generated day.
     ts = events.column("timestamp").to_numpy()
     assert (ts[1:] >= ts[:-1]).all()

@@ -31,7 +31,9 @@ def test_concatenated_gzip_members_are_all_read(tmp_path, small_day):
         assert joined[name].equals(raw[name]), name
 
 
-@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview, lambda b: np.frombuffer(b, dtype=np.uint8)])
+@pytest.mark.parametrize(
+    "wrap", [bytes, bytearray, memoryview, lambda b: np.frombuffer(b, dtype=np.uint8)]
+)
 def test_buffers_decode_like_files(small_day, plain_day, wrap):
     from_file = kf.read_itch(plain_day)
     from_buffer = kf.read_itch(wrap(small_day.read_bytes()))

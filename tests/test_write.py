@@ -52,7 +52,9 @@ def test_random_messages_round_trip_through_encode_and_decode(msgs):
         assert table.num_rows == len(rows)
         for col in table.column_names:
             got = table.column(col).to_pylist()
-            want = [r[col] if col != "stock" or "stock" in r else got[i] for i, r in enumerate(rows)]
+            want = [
+                r[col] if col != "stock" or "stock" in r else got[i] for i, r in enumerate(rows)
+            ]
             assert got == want, (name, col)
     # The Rust writer, given the decoded tables, produces the same frames.
     written = kf.write_itch(None, tables)
@@ -82,7 +84,11 @@ def test_filtered_day_is_a_valid_smaller_day(tmp_path, small_day):
     day = kf.read_itch(small_day, prices="float")
     symbol = day["stock_directory"].column("stock")[3].as_py()
     keep = {
-        name: t.filter(pc.fill_null(pc.equal(t.column("stock").cast(pa.string()), symbol), name == "system_event"))
+        name: t.filter(
+            pc.fill_null(
+                pc.equal(t.column("stock").cast(pa.string()), symbol), name == "system_event"
+            )
+        )
         for name, t in day.items()
     }
     path = tmp_path / "one.itch"
@@ -99,7 +105,8 @@ def test_bad_tables_are_refused(small_day):
         kf.write_itch(None, {"add_order": adds.drop_columns(["price"])})
     long_mpid = kf.read_itch(small_day, messages=["F"])["add_order_mpid"]
     long_mpid = long_mpid.set_column(
-        long_mpid.schema.get_field_index("attribution"), "attribution",
+        long_mpid.schema.get_field_index("attribution"),
+        "attribution",
         pa.array(["TOOLONG"] * long_mpid.num_rows),
     )
     with pytest.raises(ValueError, match="longer than 4"):

@@ -20,7 +20,11 @@ class Progress:
     """``with Progress("reading", total=size) as bar: bar.update(done)``."""
 
     def __init__(
-        self, label: str, total: int | None = None, *, stream: TextIO | None = None,
+        self,
+        label: str,
+        total: int | None = None,
+        *,
+        stream: TextIO | None = None,
         enabled: bool | None = None,
     ):
         self.label = label
@@ -52,7 +56,8 @@ class Progress:
             eta = (self.total - done) / rate if rate > 0 else 0.0
             line = (
                 f"{self.label} [{'#' * filled}{'.' * (30 - filled)}] {frac:4.0%} "
-                f"{human_bytes(done)}/{human_bytes(self.total)} {human_bytes(rate)}/s ETA {eta:4.0f}s"
+                f"{human_bytes(done)}/{human_bytes(self.total)} "
+                f"{human_bytes(rate)}/s ETA {eta:4.0f}s"
             )
         else:
             line = f"{self.label} {human_bytes(done)} {human_bytes(rate)}/s {elapsed:5.1f}s"

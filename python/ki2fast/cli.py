@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -48,7 +47,9 @@ def _summary(args: argparse.Namespace) -> int:
         str(path), allow_truncated=args.allow_truncated, errors="skip" if args.skip_bad else "raise"
     )
     t0 = time.perf_counter()
-    with Progress("scanning", total=path.stat().st_size, enabled=None if not args.json else False) as bar:
+    with Progress(
+        "scanning", total=path.stat().st_size, enabled=None if not args.json else False
+    ) as bar:
         while scan.step():
             bar.update(scan.progress[0])
     elapsed = time.perf_counter() - t0
@@ -65,7 +66,9 @@ def _summary(args: argparse.Namespace) -> int:
             "symbols": len(s.symbols),
             "first_time": s.first_time,
             "last_time": s.last_time,
-            "system_events": [{"code": c, "timestamp": t, "time": h} for c, t, h in s.system_events],
+            "system_events": [
+                {"code": c, "timestamp": t, "time": h} for c, t, h in s.system_events
+            ],
             "checks": s.checks,
             "seconds": elapsed,
         }
@@ -134,7 +137,9 @@ def _to_parquet(args: argparse.Namespace) -> int:
     total = sum(rows.values())
     for name in sorted(rows):
         print(f"{out / (name + '.parquet')}  {_count(rows[name])} rows")
-    print(f"{_count(total)} rows in {elapsed:.2f} s ({total / max(elapsed, 1e-9) / 1e6:.1f} M rows/s)")
+    print(
+        f"{_count(total)} rows in {elapsed:.2f} s ({total / max(elapsed, 1e-9) / 1e6:.1f} M rows/s)"
+    )
     return 0
 
 
@@ -148,8 +153,14 @@ def _synth(args: argparse.Namespace) -> int:
         try:
             result.update(
                 kf.synth_itch(
-                    out, messages=args.messages, symbols=args.symbols, seed=args.seed,
-                    depth=args.depth, date=args.date, bursts=args.bursts, gzip=args.gzip,
+                    out,
+                    messages=args.messages,
+                    symbols=args.symbols,
+                    seed=args.seed,
+                    depth=args.depth,
+                    date=args.date,
+                    bursts=args.bursts,
+                    gzip=args.gzip,
                 )
             )
         except BaseException as e:  # re-raised on the main thread
@@ -167,9 +178,14 @@ def _synth(args: argparse.Namespace) -> int:
         raise errors[0]
     elapsed = time.perf_counter() - t0
     n = result["summary"]["messages"]
-    print(f"{out}: {_count(n)} messages, {args.symbols} symbols, seed {args.seed}, "
-          f"{human_bytes(out.stat().st_size)} in {elapsed:.2f} s ({n / elapsed / 1e6:.1f} M msg/s)")
-    print(f"{out}.truth.json: {len(result['bursts'])} planted bursts on {', '.join(result['stuffers'])}")
+    print(
+        f"{out}: {_count(n)} messages, {args.symbols} symbols, seed {args.seed}, "
+        f"{human_bytes(out.stat().st_size)} in {elapsed:.2f} s ({n / elapsed / 1e6:.1f} M msg/s)"
+    )
+    print(
+        f"{out}.truth.json: {len(result['bursts'])} planted bursts "
+        f"on {', '.join(result['stuffers'])}"
+    )
     return 0
 
 
@@ -183,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ki2fast {kf.__version__}")
     top = parser.add_subparsers(dest="group", required=True)
     itch = top.add_parser(
-        "itch", help="NASDAQ TotalView-ITCH 5.0 files",
+        "itch",
+        help="NASDAQ TotalView-ITCH 5.0 files",
         description="NASDAQ TotalView-ITCH 5.0 day files (raw or gzip).",
         epilog="example:\n  ki2fast itch summary data/samples/03012024.NASDAQ_ITCH50.gz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -191,46 +208,75 @@ def build_parser() -> argparse.ArgumentParser:
     cmds = itch.add_subparsers(dest="command", required=True)
     raw = argparse.RawDescriptionHelpFormatter
 
-    p = cmds.add_parser("summary", help="messages per type, symbols, time span, integrity",
-                        description="Scan a whole ITCH file: messages per type, symbols, time "
-                        "span, system events, integrity counters and throughput.",
-                        epilog=SUMMARY_EXAMPLE, formatter_class=raw)
+    p = cmds.add_parser(
+        "summary",
+        help="messages per type, symbols, time span, integrity",
+        description="Scan a whole ITCH file: messages per type, symbols, time "
+        "span, system events, integrity counters and throughput.",
+        epilog=SUMMARY_EXAMPLE,
+        formatter_class=raw,
+    )
     p.add_argument("file", help="ITCH 5.0 file, raw or gzip")
     p.add_argument("--json", action="store_true", help="print JSON instead of a report")
-    p.add_argument("--allow-truncated", action="store_true",
-                   help="stop cleanly at a partial last frame (a capture still being written)")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="count and skip known types with a wrong length instead of failing")
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="stop cleanly at a partial last frame (a capture still being written)",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="count and skip known types with a wrong length instead of failing",
+    )
     p.set_defaults(func=_summary)
 
-    p = cmds.add_parser("to-parquet", help="one zstd Parquet file per message type",
-                        description="Decode an ITCH file into one zstd-compressed Parquet file "
-                        "per message type, streaming with bounded memory.",
-                        epilog=PARQUET_EXAMPLE, formatter_class=raw)
+    p = cmds.add_parser(
+        "to-parquet",
+        help="one zstd Parquet file per message type",
+        description="Decode an ITCH file into one zstd-compressed Parquet file "
+        "per message type, streaming with bounded memory.",
+        epilog=PARQUET_EXAMPLE,
+        formatter_class=raw,
+    )
     p.add_argument("file", help="ITCH 5.0 file, raw or gzip")
     p.add_argument("outdir", help="directory for <message>.parquet files")
-    p.add_argument("--messages", nargs="+", metavar="TYPE",
-                   help="message names or codes to keep (default: all)")
+    p.add_argument(
+        "--messages",
+        nargs="+",
+        metavar="TYPE",
+        help="message names or codes to keep (default: all)",
+    )
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
-    p.add_argument("--prices", choices=["int", "float"], default="int",
-                   help="integer 1/10000 $ (default) or float dollars")
+    p.add_argument(
+        "--prices",
+        choices=["int", "float"],
+        default="int",
+        help="integer 1/10000 $ (default) or float dollars",
+    )
     p.add_argument("--batch-size", type=int, default=1 << 20, help="rows per row group batch")
-    p.add_argument("--allow-truncated", action="store_true",
-                   help="stop cleanly at a partial last frame")
+    p.add_argument(
+        "--allow-truncated", action="store_true", help="stop cleanly at a partial last frame"
+    )
     p.set_defaults(func=_to_parquet)
 
-    p = cmds.add_parser("synth", help="write a synthetic, valid ITCH 5.0 day",
-                        description="Write a synthetic ITCH 5.0 trading day with every message "
-                        "type, consistent order lifecycles, halts, crosses and planted quote "
-                        "bursts, plus OUT.truth.json. Deterministic per seed.",
-                        epilog=SYNTH_EXAMPLE, formatter_class=raw)
+    p = cmds.add_parser(
+        "synth",
+        help="write a synthetic, valid ITCH 5.0 day",
+        description="Write a synthetic ITCH 5.0 trading day with every message "
+        "type, consistent order lifecycles, halts, crosses and planted quote "
+        "bursts, plus OUT.truth.json. Deterministic per seed.",
+        epilog=SYNTH_EXAMPLE,
+        formatter_class=raw,
+    )
     p.add_argument("out", help="output file")
     p.add_argument("--messages", type=int, required=True, help="messages in the day (about)")
     p.add_argument("--symbols", type=int, required=True, help="symbols in the directory")
     p.add_argument("--seed", type=int, required=True, help="random seed")
     p.add_argument("--depth", type=int, default=25, help="average resting orders per symbol")
     p.add_argument("--date", default="2024-03-01", help="session date for the truth file")
-    p.add_argument("--bursts", type=int, default=None, help="planted quote bursts (default: by size)")
+    p.add_argument(
+        "--bursts", type=int, default=None, help="planted quote bursts (default: by size)"
+    )
     p.add_argument("--gzip", action="store_true", help="gzip the output")
     p.set_defaults(func=_synth)
     return parser

@@ -48,7 +48,7 @@ __all__ = [
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
 Prices = Literal["int", "float"]
 Errors = Literal["raise", "skip"]
-DateLike = Union[_dt.date, str, None]
+DateLike = Union[_dt.date, str, None]  # noqa: UP007 (a runtime alias on 3.10)
 
 #: Type code → snake_case message name, for all 23 ITCH 5.0 message types.
 MESSAGE_TYPES: dict[str, str] = dict(_core.MESSAGE_TYPES)
@@ -72,8 +72,8 @@ def _session_date(src: Source, date: DateLike) -> str | None:
             _dt.date.fromisoformat(text)
         except ValueError:
             raise ValueError(f"session date {date!r} is not a calendar date YYYY-MM-DD") from None
-    if _is_path(src):
-        named = _core.session_date_from_name(os.fspath(src))
+    if isinstance(src, (str, os.PathLike)):
+        named = _core.session_date_from_name(src)
         if named is not None and named != text:
             warnings.warn(
                 f"session date {text} given for {os.fspath(src)!r}, whose name says {named}; "
@@ -465,14 +465,14 @@ def _itch_table(name: str, table: Any) -> pa.Table:
     if not isinstance(table, pa.Table):
         table = pa.table(table)
     columns = []
-    for field in schema:
-        if field.name not in table.column_names:
-            raise ValueError(f"{name}: missing column {field.name!r}")
-        col = table.column(field.name)
-        scale = (field.metadata or {}).get(b"scale")
+    for target in schema:
+        if target.name not in table.column_names:
+            raise ValueError(f"{name}: missing column {target.name!r}")
+        col = table.column(target.name)
+        scale = (target.metadata or {}).get(b"scale")
         if scale is not None and pa.types.is_floating(col.type):
             col = pc.round(pc.multiply(col, 10 ** int(scale)))
-        columns.append(col.cast(field.type))
+        columns.append(col.cast(target.type))
     return pa.Table.from_arrays(columns, schema=schema)
 
 

@@ -1,0 +1,148 @@
+"""Type stubs of the Rust extension `ki2fast._core` (checked by mypy.stubtest).
+
+Functions here return Arrow objects that implement the PyCapsule interface
+(``__arrow_c_stream__`` / ``__arrow_c_array__`` / ``__arrow_c_schema__``); the Python layer
+wraps them as pyarrow objects.
+"""
+
+from collections.abc import Iterator
+from os import PathLike
+from typing import Any, Protocol, final
+
+class _ArrowStream(Protocol):
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+class _ArrowArray(Protocol):
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+
+class _ArrowSchema(Protocol):
+    def __arrow_c_schema__(self) -> object: ...
+
+_Source = str | PathLike[str] | bytes | bytearray | memoryview | Any
+
+__all__ = [
+    "MESSAGE_LENGTHS",
+    "MESSAGE_TYPES",
+    "ItchBatches",
+    "OrderEvents",
+    "SummaryScan",
+    "__version__",
+    "count_itch",
+    "inflate_len",
+    "itch_schema",
+    "order_events_schema",
+    "read_itch",
+    "read_order_events",
+    "session_date_from_name",
+    "session_midnight_ns",
+    "summarize_itch",
+    "synth_itch",
+    "write_itch",
+]
+
+__version__: str
+MESSAGE_TYPES: dict[str, str]
+MESSAGE_LENGTHS: dict[str, int]
+
+@final
+class ItchBatches(Iterator[tuple[str, _ArrowArray]]):
+    def __new__(
+        cls,
+        src: _Source,
+        *,
+        messages: list[str] | None = None,
+        symbols: list[str] | None = None,
+        date: str | None = None,
+        prices: str = "int",
+        batch_size: int = 65536,
+        allow_truncated: bool = False,
+        errors: str = "raise",
+    ) -> ItchBatches: ...
+    def __iter__(self) -> ItchBatches: ...
+    def __next__(self) -> tuple[str, _ArrowArray]: ...
+    @property
+    def checks(self) -> dict[str, Any]: ...
+    @property
+    def progress(self) -> tuple[int, int | None]: ...
+
+@final
+class OrderEvents(Iterator[_ArrowArray]):
+    def __new__(
+        cls,
+        src: _Source,
+        *,
+        symbols: list[str] | None = None,
+        date: str | None = None,
+        prices: str = "int",
+        batch_size: int = 65536,
+        allow_truncated: bool = False,
+        errors: str = "raise",
+    ) -> OrderEvents: ...
+    def __iter__(self) -> OrderEvents: ...
+    def __next__(self) -> _ArrowArray: ...
+    @property
+    def schema(self) -> _ArrowSchema: ...
+    @property
+    def checks(self) -> dict[str, Any]: ...
+
+@final
+class SummaryScan:
+    def __new__(
+        cls, src: _Source, *, allow_truncated: bool = False, errors: str = "raise"
+    ) -> SummaryScan: ...
+    def step(self) -> bool: ...
+    @property
+    def progress(self) -> tuple[int, int | None]: ...
+    def result(self) -> dict[str, Any]: ...
+
+def read_itch(
+    src: _Source,
+    *,
+    messages: list[str] | None = None,
+    symbols: list[str] | None = None,
+    date: str | None = None,
+    prices: str = "int",
+    batch_size: int = 1048576,
+    allow_truncated: bool = False,
+    errors: str = "raise",
+) -> tuple[dict[str, _ArrowStream], dict[str, Any]]: ...
+def read_order_events(
+    src: _Source,
+    *,
+    symbols: list[str] | None = None,
+    date: str | None = None,
+    prices: str = "int",
+    batch_size: int = 1048576,
+    allow_truncated: bool = False,
+    errors: str = "raise",
+) -> tuple[_ArrowStream, dict[str, Any]]: ...
+def count_itch(
+    src: _Source, *, allow_truncated: bool = False, errors: str = "raise"
+) -> dict[str, Any]: ...
+def summarize_itch(
+    src: _Source, *, allow_truncated: bool = False, errors: str = "raise"
+) -> dict[str, Any]: ...
+def itch_schema(message: str, *, prices: str = "int", with_ts: bool = False) -> _ArrowSchema: ...
+def order_events_schema(*, prices: str = "int", with_ts: bool = False) -> _ArrowSchema: ...
+def session_date_from_name(path: str | PathLike[str]) -> str | None: ...
+def session_midnight_ns(date: str) -> int: ...
+def inflate_len(path: str | PathLike[str]) -> int: ...
+def synth_itch(
+    path: str | PathLike[str],
+    *,
+    messages: int,
+    symbols: int,
+    seed: int,
+    depth: int = 25,
+    date: str = "2024-03-01",
+    bursts: int | None = None,
+    gzip_level: int | None = None,
+) -> str: ...
+def write_itch(
+    path: str | PathLike[str] | None,
+    tables: list[tuple[str, _ArrowStream]],
+    *,
+    gzip_level: int | None = None,
+) -> tuple[int, bytes | None]: ...
