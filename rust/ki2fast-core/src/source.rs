@@ -14,6 +14,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
 use flate2::bufread::MultiGzDecoder;
+use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
@@ -28,6 +29,8 @@ const CHUNKS_IN_FLIGHT: usize = 3;
 pub enum Input {
     /// The whole stream is addressable memory.
     Memory(SharedBytes),
+    /// A memory-mapped raw file (pages already read can be handed back to the kernel).
+    Mapped(Arc<Mmap>),
     /// A gzip stream, inflated on the fly.
     Gzip {
         /// The compressed bytes.
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Input::Memory(b) => write!(f, "Input::Memory({} bytes)", (**b).as_ref().len()),
+            Input::Mapped(m) => write!(f, "Input::Mapped({} bytes)", m.len()),
             Input::Gzip { compressed_len, .. } => {
                 write!(f, "Input::Gzip({compressed_len:?} compressed bytes)")
             }
@@ -81,10 +85,10 @@ impl Input {
         }
         // SAFETY: the mapping is read-only and private to this reader. Like every mmap-based
         // reader, it assumes no other process truncates the file while it is being read.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
+        let map = unsafe { Mmap::map(&file)? };
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Sequential);
-        Ok(Input::Memory(Arc::new(map)))
+        Ok(Input::Mapped(Arc::new(map)))
     }
 
     /// Wraps bytes already in memory; gzip bytes are inflated, raw bytes are used in place.
@@ -109,6 +113,7 @@ impl Input {
     pub fn stored_len(&self) -> Option<u64> {
         match self {
             Input::Memory(b) => Some((**b).as_ref().len() as u64),
+            Input::Mapped(m) => Some(m.len() as u64),
             Input::Gzip { compressed_len, .. } => *compressed_len,
         }
     }
@@ -213,6 +218,28 @@ impl Inflater {
     pub fn compressed_read(&self) -> u64 {
         self.compressed_read.load(Ordering::Relaxed)
     }
+}
+
+/// Hands the pages of `map` before `upto` back to the kernel, from `released` on, in steps of
+/// at least `RELEASE_STEP`; returns the new released offset. Keeps a streaming read of a
+/// multi-gigabyte file from growing its resident set with pages it will not read again.
+pub fn release_read_pages(map: &Mmap, released: usize, upto: usize) -> usize {
+    const RELEASE_STEP: usize = 64 << 20;
+    const PAGE: usize = 4096;
+    let end = upto / PAGE * PAGE;
+    if end < released + RELEASE_STEP {
+        return released;
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: the mapping is a private, read-only view of a file; dropping its pages only
+        // makes a later access fault them in again from the file, and the reader never goes
+        // back before `upto`.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, released, end - released)
+        };
+    }
+    end
 }
 
 /// Inflates a whole gzip file (every member) and returns the decompressed size: the

@@ -18,7 +18,8 @@ use crate::itch::framing::{CountSink, FrameChecks, FramePolicy, FrameSink, feed,
 use crate::itch::spec::MessageKind;
 use crate::itch::summary::{Summary, SummarySink};
 use crate::itch::symbols::Symbols;
-use crate::source::{Inflater, Input, SharedBytes};
+use crate::source::{Inflater, Input, SharedBytes, release_read_pages};
+use memmap2::Mmap;
 
 /// Bytes decoded per step when the caller does not say.
 pub const DEFAULT_STEP: usize = 16 << 20;
@@ -27,6 +28,8 @@ enum Data {
     Memory {
         bytes: SharedBytes,
         pos: usize,
+        map: Option<Arc<Mmap>>,
+        released: usize,
     },
     Stream {
         inflater: Inflater,
@@ -52,7 +55,10 @@ impl<S: FrameSink> Driver<S> {
     pub fn new(input: Input, sink: S) -> Driver<S> {
         let stored_len = input.stored_len();
         let data = match input {
-            Input::Memory(bytes) => Data::Memory { bytes, pos: 0 },
+            Input::Memory(bytes) => Data::Memory { bytes, pos: 0, map: None, released: 0 },
+            Input::Mapped(map) => {
+                Data::Memory { bytes: map.clone(), pos: 0, map: Some(map), released: 0 }
+            }
             Input::Gzip { reader, .. } => Data::Stream {
                 inflater: Inflater::spawn(reader),
                 chunk: Vec::new(),
@@ -102,11 +108,14 @@ impl<S: FrameSink> Driver<S> {
 
     fn step_inner(&mut self, budget: usize) -> Result<()> {
         match &mut self.data {
-            Data::Memory { bytes, pos } => {
+            Data::Memory { bytes, pos, map, released } => {
                 let all = (**bytes).as_ref();
                 let end = all.len().min(*pos + budget);
                 let used = feed(&mut self.sink, &all[*pos..end], *pos as u64)?;
                 *pos += used;
+                if let Some(map) = map {
+                    *released = release_read_pages(map, *released, *pos);
+                }
                 if end == all.len() && !self.sink.has_output() {
                     let allow = self.sink.policy().allow_truncated;
                     self.sink
