@@ -296,7 +296,7 @@ pub fn read_order_events<'py>(
         date,
         prices,
         batch_size,
-        false,
+        true,
         allow_truncated,
         errors,
     )?;

@@ -55,10 +55,18 @@ impl<S: FrameSink> Driver<S> {
     pub fn new(input: Input, sink: S) -> Driver<S> {
         let stored_len = input.stored_len();
         let data = match input {
-            Input::Memory(bytes) => Data::Memory { bytes, pos: 0, map: None, released: 0 },
-            Input::Mapped(map) => {
-                Data::Memory { bytes: map.clone(), pos: 0, map: Some(map), released: 0 }
-            }
+            Input::Memory(bytes) => Data::Memory {
+                bytes,
+                pos: 0,
+                map: None,
+                released: 0,
+            },
+            Input::Mapped(map) => Data::Memory {
+                bytes: map.clone(),
+                pos: 0,
+                map: Some(map),
+                released: 0,
+            },
             Input::Gzip { reader, .. } => Data::Stream {
                 inflater: Inflater::spawn(reader),
                 chunk: Vec::new(),
@@ -108,7 +116,12 @@ impl<S: FrameSink> Driver<S> {
 
     fn step_inner(&mut self, budget: usize) -> Result<()> {
         match &mut self.data {
-            Data::Memory { bytes, pos, map, released } => {
+            Data::Memory {
+                bytes,
+                pos,
+                map,
+                released,
+            } => {
                 let all = (**bytes).as_ref();
                 let end = all.len().min(*pos + budget);
                 let used = feed(&mut self.sink, &all[*pos..end], *pos as u64)?;

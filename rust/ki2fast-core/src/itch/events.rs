@@ -22,7 +22,7 @@ use crate::arrow::builders::{
 use crate::arrow::schema::{ORDER_EVENT_NAMES, order_event_schema};
 use crate::itch::decode::DecodeOptions;
 use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink};
-use crate::itch::spec::{Message, MessageDef, Visitor};
+use crate::itch::spec::{FIRST_BATCH_ROWS, Message, MessageDef, Visitor};
 use crate::itch::symbols::Symbols;
 
 /// Order-event kinds (the dictionary keys of the `event` column).
@@ -53,6 +53,7 @@ const REPLACE: i8 = EventKind::Replace as i8;
 #[derive(Debug)]
 struct EventColumns {
     rows: usize,
+    capacity: usize,
     locate: ColumnVec<u16>,
     timestamp: ColumnVec<i64>,
     stock: ColumnVec<u16>,
@@ -72,6 +73,7 @@ impl EventColumns {
     fn with_capacity(n: usize) -> EventColumns {
         EventColumns {
             rows: 0,
+            capacity: n,
             locate: ColumnVec::zeroed(n),
             timestamp: ColumnVec::zeroed(n),
             stock: ColumnVec::zeroed(n),
@@ -176,6 +178,7 @@ fn with_nulls(array: ArrayRef, nulls: Option<NullBuffer>) -> ArrayRef {
 pub struct EventSink {
     opts: DecodeOptions,
     columns: EventColumns,
+    next_rows: usize,
     symbols: Symbols,
     checks: FrameChecks,
 }
@@ -183,8 +186,14 @@ pub struct EventSink {
 impl EventSink {
     /// A builder with the given options (`messages` is ignored: the seven book messages).
     pub fn new(opts: DecodeOptions) -> EventSink {
+        let first = if opts.grow_batches {
+            opts.batch_size.min(FIRST_BATCH_ROWS)
+        } else {
+            opts.batch_size
+        };
         EventSink {
-            columns: EventColumns::with_capacity(opts.batch_size),
+            columns: EventColumns::with_capacity(first),
+            next_rows: first,
             symbols: Symbols::new(opts.symbols.as_deref()),
             checks: FrameChecks::default(),
             opts,
@@ -203,9 +212,12 @@ impl EventSink {
 
     /// Finishes the waiting rows into a batch.
     pub fn take_batch(&mut self) -> RecordBatch {
+        if self.opts.grow_batches {
+            self.next_rows = (self.next_rows * 2).min(self.opts.batch_size);
+        }
         let columns = std::mem::replace(
             &mut self.columns,
-            EventColumns::with_capacity(self.opts.batch_size),
+            EventColumns::with_capacity(self.next_rows),
         );
         let symbols = self.symbols.dictionary();
         let arrays = columns.finish(&self.opts.finish_options(), &symbols);
@@ -338,6 +350,6 @@ impl FrameSink for EventSink {
     }
     #[inline(always)]
     fn has_output(&self) -> bool {
-        self.columns.rows >= self.opts.batch_size
+        self.columns.rows >= self.columns.capacity
     }
 }
