@@ -494,10 +494,12 @@ def write_itch(
 
     Examples
     --------
+    >>> import pyarrow.compute as pc
     >>> import ki2fast as kf
     >>> day = kf.read_itch("data/samples/03012024.NASDAQ_ITCH50.gz")
-    >>> aapl = {name: t.filter(t.column("stock_locate") == 1) for name, t in day.items()}
-    >>> n = kf.write_itch("/tmp/locate1.itch", aapl)
+    >>> one = {name: t.filter(pc.equal(t["stock_locate"], 1)) for name, t in day.items()}
+    >>> kf.write_itch("/tmp/locate1.itch", one) == sum(t.num_rows for t in one.values())
+    True
     """
     items = list(tables.items()) if isinstance(tables, dict) else list(tables)
     prepared = []

@@ -1,0 +1,21 @@
+"""The examples in the docstrings run as written (from the repository root)."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+import pytest
+
+import ki2fast
+import ki2fast.itch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("module", [ki2fast, ki2fast.itch])
+def test_docstring_examples(module, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
