@@ -1,12 +1,13 @@
 //! Small command-line harness over the core, for profiling without Python:
 //! `cargo run --release --example itch_tool -- synth OUT MESSAGES SYMBOLS SEED DEPTH`
 //! `cargo run --release --example itch_tool -- read FILE`
+//! `cargo run --release --example itch_tool -- events FILE`
 
 use std::io::BufWriter;
 use std::path::Path;
 use std::time::Instant;
 
-use ki2fast_core::arrow::reader::ItchReader;
+use ki2fast_core::arrow::reader::{ItchReader, OrderEventReader};
 use ki2fast_core::itch::decode::DecodeOptions;
 use ki2fast_core::itch::synth::{SynthConfig, synth_day};
 use ki2fast_core::source::Input;
@@ -54,7 +55,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 n as f64 / secs / 1e6
             );
         }
-        _ => eprintln!("usage: itch_tool synth OUT [MESSAGES SYMBOLS SEED DEPTH] | read FILE"),
+        Some("events") => {
+            let t = Instant::now();
+            let opts = DecodeOptions {
+                batch_size: 1 << 20,
+                grow_batches: true,
+                ..DecodeOptions::default()
+            };
+            let batches =
+                OrderEventReader::new(Input::open(Path::new(&args[1]))?, opts)?.read_all()?;
+            let secs = t.elapsed().as_secs_f64();
+            let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+            println!(
+                "{n} events in {secs:.3}s: {:.1} M events/s",
+                n as f64 / secs / 1e6
+            );
+        }
+        _ => eprintln!(
+            "usage: itch_tool synth OUT [MESSAGES SYMBOLS SEED DEPTH] | read FILE | events FILE"
+        ),
     }
     Ok(())
 }

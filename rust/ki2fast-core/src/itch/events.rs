@@ -13,11 +13,12 @@ use arrow_array::{
     ArrayRef, BooleanArray, DictionaryArray, Int8Array, RecordBatch, StringArray, UInt16Array,
     UInt32Array, UInt64Array,
 };
-use arrow_buffer::{BooleanBuffer, NullBuffer};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
 
 use crate::arrow::alloc::ColumnVec;
 use crate::arrow::builders::{
-    AlphaColumn, FieldColumn, FinishOptions, price4_array, stock_array, timestamp_arrays,
+    AlphaColumn, FieldColumn, FinishOptions, price4_array, stock_array, text_array,
+    timestamp_arrays,
 };
 use crate::arrow::schema::{ORDER_EVENT_NAMES, order_event_schema};
 use crate::itch::decode::DecodeOptions;
@@ -117,12 +118,20 @@ impl EventColumns {
         let attribution_valid = Some(NullBuffer::new(BooleanBuffer::from_iter(
             self.attributed.as_slice()[..n].iter().map(|&a| a != 0),
         )));
-        let side_text = StringArray::from_iter(
-            self.side.as_slice()[..n]
-                .iter()
-                .zip(event)
-                .map(|(&s, &e)| (e == ADD).then(|| char::from(s).to_string())),
-        );
+        let side_text = {
+            // One character on adds, null elsewhere: values and offsets built directly.
+            let mut values = Vec::with_capacity(n);
+            let mut offsets = Vec::with_capacity(n + 1);
+            offsets.push(0i32);
+            for (&s, &e) in self.side.as_slice()[..n].iter().zip(event) {
+                if e == ADD {
+                    values.push(s);
+                }
+                offsets.push(values.len() as i32);
+            }
+            let text = text_array(Buffer::from_vec(values), ScalarBuffer::from(offsets));
+            with_nulls(Arc::new(text), valid(|e| e == ADD))
+        };
         let printable =
             BooleanBuffer::from_iter(self.printable.as_slice()[..n].iter().map(|&p| p == b'Y'));
 
@@ -138,7 +147,7 @@ impl EventColumns {
         out.push(Arc::new(
             DictionaryArray::<Int8Type>::try_new(keys, names).expect("event keys are 0..6"),
         ));
-        out.push(Arc::new(side_text));
+        out.push(side_text);
         out.push(Arc::new(UInt64Array::new(
             self.reference.into_buffer(n),
             None,
