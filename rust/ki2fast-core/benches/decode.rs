@@ -2,6 +2,8 @@
 //! the generator, on a synthetic day held in memory (`KI2FAST_BENCH_MESSAGES`, default 2 M).
 //! `cargo bench -p ki2fast-core --bench decode`
 
+#![allow(clippy::unwrap_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -3,6 +3,8 @@
 //! `cargo run --release --example itch_tool -- read FILE`
 //! `cargo run --release --example itch_tool -- events FILE`
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::BufWriter;
 use std::path::Path;
 use std::time::Instant;

@@ -9,6 +9,9 @@
 //! - [`arrow`] — schemas, column builders, lazy readers, the Arrow → ITCH writer
 //! - [`session`] — session dates and the New York midnight behind the `ts` columns
 
+// Tests may unwrap: a panic is how they fail.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod arrow;
 pub mod error;
 pub mod itch;

@@ -2,6 +2,8 @@
 //! parse/encode, and every column of every decoded batch equals the field read straight from
 //! the raw message by its spec offset. Bad input fails with a typed error, never a panic.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 
 use arrow_array::RecordBatch;

@@ -2,6 +2,8 @@
 //! order lifecycles, FIFO executions at the best level, uncrossed books while trading,
 //! system events in order, non-decreasing time, all 23 types, and a truth file that matches.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 
 use ki2fast_core::arrow::reader::count;
