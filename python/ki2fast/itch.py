@@ -79,25 +79,35 @@ def _session_date(src: Source, date: DateLike) -> str | None:
                 f"session date {text} given for {os.fspath(src)!r}, whose name says {named}; "
                 f"using {text}",
                 SessionDateWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
     return text
 
 
-def _names(messages: Iterable[str] | str | None) -> list[str] | None:
-    if messages is None:
+def _names(names: Iterable[str] | str | None) -> list[str] | None:
+    if names is None:
         return None
-    if isinstance(messages, str):
-        return [messages]
-    return list(messages)
+    if isinstance(names, str):
+        return [names]
+    return list(names)
 
 
-def _symbols(symbols: Iterable[str] | str | None) -> list[str] | None:
-    if symbols is None:
-        return None
-    if isinstance(symbols, str):
-        return [symbols]
-    return list(symbols)
+def _options(
+    src: Source,
+    symbols: Iterable[str] | str | None,
+    date: DateLike,
+    prices: Prices,
+    allow_truncated: bool,
+    errors: Errors,
+) -> dict[str, Any]:
+    """The keyword arguments every `_core` reader takes, normalised."""
+    return {
+        "symbols": _names(symbols),
+        "date": _session_date(src, date),
+        "prices": prices,
+        "allow_truncated": allow_truncated,
+        "errors": errors,
+    }
 
 
 class ItchTables(dict[str, "pa.Table"]):
@@ -160,15 +170,8 @@ def read_itch(
     """
     import pyarrow as pa
 
-    raw, checks = _core.read_itch(
-        src,
-        messages=_names(messages),
-        symbols=_symbols(symbols),
-        date=_session_date(src, date),
-        prices=prices,
-        allow_truncated=allow_truncated,
-        errors=errors,
-    )
+    opts = _options(src, symbols, date, prices, allow_truncated, errors)
+    raw, checks = _core.read_itch(src, messages=_names(messages), **opts)
     out = ItchTables((name, pa.table(table)) for name, table in raw.items())
     out.checks = checks
     return out
@@ -226,16 +229,8 @@ def iter_itch(
     >>> for name, batch in kf.iter_itch("data/samples/03012024.NASDAQ_ITCH50.gz"):
     ...     rows[name] = rows.get(name, 0) + batch.num_rows
     """
-    inner = _core.ItchBatches(
-        src,
-        messages=_names(messages),
-        symbols=_symbols(symbols),
-        date=_session_date(src, date),
-        prices=prices,
-        batch_size=batch_size,
-        allow_truncated=allow_truncated,
-        errors=errors,
-    )
+    opts = _options(src, symbols, date, prices, allow_truncated, errors)
+    inner = _core.ItchBatches(src, messages=_names(messages), batch_size=batch_size, **opts)
     return ItchBatchIterator(inner)
 
 
@@ -299,14 +294,8 @@ def read_order_events(
     """
     import pyarrow as pa
 
-    table, _checks = _core.read_order_events(
-        src,
-        symbols=_symbols(symbols),
-        date=_session_date(src, date),
-        prices=prices,
-        allow_truncated=allow_truncated,
-        errors=errors,
-    )
+    opts = _options(src, symbols, date, prices, allow_truncated, errors)
+    table, _checks = _core.read_order_events(src, **opts)
     return pa.table(table)
 
 
@@ -326,15 +315,8 @@ def scan_order_events(
     """
     import pyarrow as pa
 
-    inner = _core.OrderEvents(
-        src,
-        symbols=_symbols(symbols),
-        date=_session_date(src, date),
-        prices=prices,
-        batch_size=batch_size,
-        allow_truncated=allow_truncated,
-        errors=errors,
-    )
+    opts = _options(src, symbols, date, prices, allow_truncated, errors)
+    inner = _core.OrderEvents(src, batch_size=batch_size, **opts)
     schema = pa.schema(inner.schema)
     return pa.RecordBatchReader.from_batches(schema, (pa.record_batch(b) for b in inner))
 

@@ -3,9 +3,11 @@
 //! (`__arrow_c_stream__` / `__arrow_c_array__`), never as Python rows.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
-use ki2fast_core::arrow::reader::{DEFAULT_STEP, Driver, ItchReader, OrderEventReader};
+use ki2fast_core::arrow::reader::{
+    BatchReader, BatchSink, DEFAULT_STEP, Driver, ItchReader, OrderEventReader,
+};
 use ki2fast_core::arrow::schema::{message_schema, order_event_schema};
 use ki2fast_core::itch::framing::{CountSink, FrameChecks, FrameSink};
 use ki2fast_core::itch::spec::MessageKind;
@@ -56,6 +58,36 @@ fn run_released<T: Send>(
     }
 }
 
+/// The next batch of `reader`, decoding with the GIL released as needed.
+fn next_released<S>(
+    py: Python<'_>,
+    reader: &mut BatchReader<S>,
+    path: Option<&PathBuf>,
+) -> PyResult<Option<S::Item>>
+where
+    S: BatchSink + Send,
+    S::Item: Send,
+{
+    loop {
+        if let Some(batch) = reader.pop() {
+            return Ok(Some(batch));
+        }
+        let more = py
+            .detach(|| reader.step(DEFAULT_STEP))
+            .map_err(|e| to_py(e, path))?;
+        py.check_signals()?;
+        if !more {
+            return Ok(reader.pop());
+        }
+    }
+}
+
+/// A reader held by a Python object (one caller at a time).
+fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| PyValueError::new_err("the reader failed earlier and cannot be used"))
+}
+
 /// Lazy `(message name, record batch)` iterator over an ITCH source.
 #[pyclass(module = "ki2fast._core", name = "ItchBatches")]
 #[derive(Debug)]
@@ -104,44 +136,22 @@ impl ItchBatches {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<(&'static str, PyRecordBatch)>> {
-        let mut guard = self
-            .reader
-            .lock()
-            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
-        let reader: &mut ItchReader = &mut guard;
-        loop {
-            if let Some((kind, batch)) = reader.pop() {
-                return Ok(Some((kind.name(), PyRecordBatch::new(batch))));
-            }
-            let more = py
-                .detach(|| reader.step(DEFAULT_STEP))
-                .map_err(|e| to_py(e, self.path.as_ref()))?;
-            py.check_signals()?;
-            if !more {
-                return Ok(reader
-                    .pop()
-                    .map(|(kind, batch)| (kind.name(), PyRecordBatch::new(batch))));
-            }
-        }
+        let mut reader = lock(&self.reader)?;
+        let next = next_released(py, &mut reader, self.path.as_ref())?;
+        Ok(next.map(|(kind, batch)| (kind.name(), PyRecordBatch::new(batch))))
     }
 
     /// Framing counters so far (complete once the iterator is exhausted).
     #[getter]
     fn checks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let reader = self
-            .reader
-            .lock()
-            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let reader = lock(&self.reader)?;
         checks_dict(py, reader.checks())
     }
 
     /// `(stored bytes read, stored size or None)`: compressed figures for gzip.
     #[getter]
     fn progress(&self) -> PyResult<(u64, Option<u64>)> {
-        let reader = self
-            .reader
-            .lock()
-            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let reader = lock(&self.reader)?;
         Ok(reader.progress())
     }
 }
@@ -234,42 +244,21 @@ impl OrderEvents {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
-        let mut guard = self
-            .reader
-            .lock()
-            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
-        let reader: &mut OrderEventReader = &mut guard;
-        loop {
-            if let Some(batch) = reader.pop() {
-                return Ok(Some(PyRecordBatch::new(batch)));
-            }
-            let more = py
-                .detach(|| reader.step(DEFAULT_STEP))
-                .map_err(|e| to_py(e, self.path.as_ref()))?;
-            py.check_signals()?;
-            if !more {
-                return Ok(reader.pop().map(PyRecordBatch::new));
-            }
-        }
+        let mut reader = lock(&self.reader)?;
+        Ok(next_released(py, &mut reader, self.path.as_ref())?.map(PyRecordBatch::new))
     }
 
     /// Schema of every batch.
     #[getter]
     fn schema(&self) -> PyResult<PySchema> {
-        let reader = self
-            .reader
-            .lock()
-            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let reader = lock(&self.reader)?;
         Ok(PySchema::new(reader.schema()))
     }
 
     /// Framing counters so far.
     #[getter]
     fn checks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let reader = self
-            .reader
-            .lock()
-            .map_err(|_| PyValueError::new_err("reader poisoned"))?;
+        let reader = lock(&self.reader)?;
         checks_dict(py, reader.checks())
     }
 }
@@ -379,10 +368,7 @@ impl SummaryScan {
 
     /// Scans about 16 MiB with the GIL released; returns False once the input is exhausted.
     fn step(&self, py: Python<'_>) -> PyResult<bool> {
-        let mut guard = self
-            .driver
-            .lock()
-            .map_err(|_| PyValueError::new_err("scan poisoned"))?;
+        let mut guard = lock(&self.driver)?;
         let driver: &mut Driver<SummarySink> = &mut guard;
         py.detach(|| driver.step(DEFAULT_STEP))
             .map_err(|e| to_py(e, self.path.as_ref()))?;
@@ -393,19 +379,13 @@ impl SummaryScan {
     /// `(stored bytes read, stored size or None)`.
     #[getter]
     fn progress(&self) -> PyResult<(u64, Option<u64>)> {
-        let guard = self
-            .driver
-            .lock()
-            .map_err(|_| PyValueError::new_err("scan poisoned"))?;
+        let guard = lock(&self.driver)?;
         Ok(guard.progress())
     }
 
     /// The summary so far (complete once `step` returned False).
     fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let guard = self
-            .driver
-            .lock()
-            .map_err(|_| PyValueError::new_err("scan poisoned"))?;
+        let guard = lock(&self.driver)?;
         summary_dict(py, &guard.sink.snapshot())
     }
 }

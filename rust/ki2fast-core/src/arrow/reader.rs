@@ -200,26 +200,59 @@ impl<S> std::fmt::Debug for Driver<S> {
     }
 }
 
-/// Lazy `(type, batch)` reader over a whole ITCH stream.
+/// A frame sink that produces output batches.
+pub trait BatchSink: FrameSink {
+    /// One unit of output.
+    type Item;
+    /// Finishes the batches that are full (and, with `all`, every partial one).
+    fn take(&mut self, all: bool) -> Vec<Self::Item>;
+}
+
+impl BatchSink for Decoder {
+    type Item = (MessageKind, RecordBatch);
+    fn take(&mut self, all: bool) -> Vec<(MessageKind, RecordBatch)> {
+        self.take_batches(all)
+    }
+}
+
+impl BatchSink for EventSink {
+    type Item = RecordBatch;
+    fn take(&mut self, all: bool) -> Vec<RecordBatch> {
+        if self.has_output() || (all && !self.is_empty()) {
+            vec![self.take_batch()]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Lazy batches from a whole input: decodes a bounded step at a time and queues the batches
+/// that fill up (the partial ones too, at the end).
 #[derive(Debug)]
-pub struct ItchReader {
-    driver: Driver<Decoder>,
-    ready: VecDeque<(MessageKind, RecordBatch)>,
+pub struct BatchReader<S: BatchSink> {
+    driver: Driver<S>,
+    ready: VecDeque<S::Item>,
     flushed: bool,
 }
 
-impl ItchReader {
-    /// Prepares to read `input`; nothing is decoded yet.
-    pub fn new(input: Input, opts: DecodeOptions) -> Result<ItchReader> {
-        Ok(ItchReader {
-            driver: Driver::new(input, Decoder::new(opts)?),
+/// `(message type, batch)` pairs over an ITCH stream.
+pub type ItchReader = BatchReader<Decoder>;
+
+/// The order-event stream (`A F E C X D U` as one table).
+pub type OrderEventReader = BatchReader<EventSink>;
+
+impl<S: BatchSink> BatchReader<S> {
+    /// Prepares to feed `input` into `sink`; nothing is decoded yet.
+    pub fn with_sink(input: Input, sink: S) -> BatchReader<S> {
+        BatchReader {
+            driver: Driver::new(input, sink),
             ready: VecDeque::new(),
             flushed: false,
-        })
+        }
     }
 
-    /// Decodes about `budget` bytes, queueing any batches that fill up (and, at the end, the
-    /// partial ones). Returns false once everything has been decoded and queued.
+    /// Decodes about `budget` bytes, queueing finished batches. Returns false once everything
+    /// has been decoded and queued (or after an error, which is returned once).
     pub fn step(&mut self, budget: usize) -> Result<bool> {
         if self.flushed {
             return Ok(false);
@@ -229,21 +262,20 @@ impl ItchReader {
             return Err(e);
         }
         let done = self.driver.is_done();
-        let decoder = &mut self.driver.sink;
-        if decoder.has_full() || done {
-            self.ready.extend(decoder.take_batches(done));
+        if self.driver.sink.has_output() || done {
+            self.ready.extend(self.driver.sink.take(done));
         }
         self.flushed = done;
         Ok(!done)
     }
 
-    /// A decoded batch, if one is queued.
-    pub fn pop(&mut self) -> Option<(MessageKind, RecordBatch)> {
+    /// A finished batch, if one is queued.
+    pub fn pop(&mut self) -> Option<S::Item> {
         self.ready.pop_front()
     }
 
     /// The next batch, decoding as much as needed.
-    pub fn next_batch(&mut self) -> Result<Option<(MessageKind, RecordBatch)>> {
+    pub fn next_batch(&mut self) -> Result<Option<S::Item>> {
         loop {
             if let Some(b) = self.pop() {
                 return Ok(Some(b));
@@ -254,27 +286,49 @@ impl ItchReader {
         }
     }
 
-    /// Everything, grouped by type (every selected type, empty ones included), with one
-    /// shared symbol dictionary across all batches. Call after stepping to the end (or
-    /// instead of it).
-    pub fn read_all(mut self) -> Result<Vec<(MessageKind, Vec<RecordBatch>)>> {
+    /// Steps to the end and returns every queued batch.
+    fn drain(&mut self) -> Result<Vec<S::Item>> {
         while self.step(DEFAULT_STEP)? {}
-        let selected = self.driver.sink.options().messages;
-        let mut grouped: Vec<(MessageKind, Vec<RecordBatch>)> =
-            selected.iter().map(|k| (k, Vec::new())).collect();
-        let dictionary = self.driver.sink.symbols().dictionary();
-        while let Some((kind, batch)) = self.pop() {
-            let batch = with_dictionary(batch, &dictionary)?;
-            if let Some((_, batches)) = grouped.iter_mut().find(|(k, _)| *k == kind) {
-                batches.push(batch);
-            }
-        }
-        Ok(grouped)
+        Ok(self.ready.drain(..).collect())
     }
 
     /// Framing counters so far.
     pub fn checks(&self) -> &FrameChecks {
         FrameSink::checks(&self.driver.sink)
+    }
+
+    /// Progress in stored bytes (compressed for gzip).
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        self.driver.progress()
+    }
+
+    /// The sink.
+    pub fn sink(&mut self) -> &mut S {
+        &mut self.driver.sink
+    }
+}
+
+impl BatchReader<Decoder> {
+    /// Prepares to read `input` into per-type tables.
+    pub fn new(input: Input, opts: DecodeOptions) -> Result<ItchReader> {
+        Ok(BatchReader::with_sink(input, Decoder::new(opts)?))
+    }
+
+    /// Everything, grouped by type (every selected type, empty ones included), with one
+    /// shared symbol dictionary across all batches.
+    pub fn read_all(mut self) -> Result<Vec<(MessageKind, Vec<RecordBatch>)>> {
+        let batches = self.drain()?;
+        let selected = self.driver.sink.options().messages;
+        let mut grouped: Vec<(MessageKind, Vec<RecordBatch>)> =
+            selected.iter().map(|k| (k, Vec::new())).collect();
+        let dictionary = self.driver.sink.symbols().dictionary();
+        for (kind, batch) in batches {
+            let batch = with_dictionary(batch, &dictionary)?;
+            if let Some((_, list)) = grouped.iter_mut().find(|(k, _)| *k == kind) {
+                list.push(batch);
+            }
+        }
+        Ok(grouped)
     }
 
     /// Symbols so far.
@@ -286,10 +340,47 @@ impl ItchReader {
     pub fn options(&self) -> &DecodeOptions {
         self.driver.sink.options()
     }
+}
 
-    /// Progress in stored bytes.
-    pub fn progress(&self) -> (u64, Option<u64>) {
-        self.driver.progress()
+impl BatchReader<EventSink> {
+    /// Prepares to read `input` as order events.
+    pub fn new(input: Input, opts: DecodeOptions) -> Result<OrderEventReader> {
+        if opts.batch_size == 0 {
+            return Err(Error::InvalidArgument(
+                "batch_size must be at least 1".into(),
+            ));
+        }
+        Ok(BatchReader::with_sink(input, EventSink::new(opts)))
+    }
+
+    /// Every batch, sharing one symbol dictionary.
+    pub fn read_all(mut self) -> Result<Vec<RecordBatch>> {
+        let batches = self.drain()?;
+        let dictionary = self.driver.sink.symbols_dictionary();
+        batches
+            .into_iter()
+            .map(|b| with_dictionary(b, &dictionary))
+            .collect()
+    }
+
+    /// Schema of every batch.
+    pub fn schema(&self) -> SchemaRef {
+        self.driver.sink.schema()
+    }
+}
+
+impl Iterator for BatchReader<EventSink> {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch()
+            .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+            .transpose()
+    }
+}
+
+impl RecordBatchReader for BatchReader<EventSink> {
+    fn schema(&self) -> SchemaRef {
+        self.driver.sink.schema()
     }
 }
 
@@ -315,105 +406,6 @@ pub fn with_dictionary(batch: RecordBatch, dictionary: &ArrayRef) -> Result<Reco
     columns[idx] = Arc::new(rebased);
     RecordBatch::try_new(batch.schema(), columns)
         .map_err(|e| Error::InvalidArgument(format!("symbol dictionary: {e}")))
-}
-
-/// Lazy reader of the order-event stream (`A F E C X D U` as one table).
-#[derive(Debug)]
-pub struct OrderEventReader {
-    driver: Driver<EventSink>,
-    ready: VecDeque<RecordBatch>,
-    flushed: bool,
-}
-
-impl OrderEventReader {
-    /// Prepares to read `input`.
-    pub fn new(input: Input, opts: DecodeOptions) -> Result<OrderEventReader> {
-        if opts.batch_size == 0 {
-            return Err(Error::InvalidArgument(
-                "batch_size must be at least 1".into(),
-            ));
-        }
-        Ok(OrderEventReader {
-            driver: Driver::new(input, EventSink::new(opts)),
-            ready: VecDeque::new(),
-            flushed: false,
-        })
-    }
-
-    /// Decodes about `budget` bytes; returns false once everything is decoded and queued.
-    pub fn step(&mut self, budget: usize) -> Result<bool> {
-        if self.flushed {
-            return Ok(false);
-        }
-        if let Err(e) = self.driver.step(budget) {
-            self.flushed = true;
-            return Err(e);
-        }
-        let done = self.driver.is_done();
-        let sink = &mut self.driver.sink;
-        if sink.has_output() || (done && !sink.is_empty()) {
-            self.ready.push_back(sink.take_batch());
-        }
-        self.flushed = done;
-        Ok(!done)
-    }
-
-    /// A queued batch.
-    pub fn pop(&mut self) -> Option<RecordBatch> {
-        self.ready.pop_front()
-    }
-
-    /// The next batch, decoding as needed.
-    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        loop {
-            if let Some(b) = self.pop() {
-                return Ok(Some(b));
-            }
-            if !self.step(DEFAULT_STEP)? {
-                return Ok(self.pop());
-            }
-        }
-    }
-
-    /// Every batch, sharing one symbol dictionary.
-    pub fn read_all(mut self) -> Result<Vec<RecordBatch>> {
-        while self.step(DEFAULT_STEP)? {}
-        let dictionary = self.driver.sink.symbols_dictionary();
-        self.ready
-            .drain(..)
-            .map(|b| with_dictionary(b, &dictionary))
-            .collect()
-    }
-
-    /// Schema of every batch.
-    pub fn schema(&self) -> SchemaRef {
-        self.driver.sink.schema()
-    }
-
-    /// Framing counters so far.
-    pub fn checks(&self) -> &FrameChecks {
-        FrameSink::checks(&self.driver.sink)
-    }
-
-    /// Progress in stored bytes.
-    pub fn progress(&self) -> (u64, Option<u64>) {
-        self.driver.progress()
-    }
-}
-
-impl Iterator for OrderEventReader {
-    type Item = std::result::Result<RecordBatch, ArrowError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_batch()
-            .map_err(|e| ArrowError::ExternalError(Box::new(e)))
-            .transpose()
-    }
-}
-
-impl RecordBatchReader for OrderEventReader {
-    fn schema(&self) -> SchemaRef {
-        OrderEventReader::schema(self)
-    }
 }
 
 /// Runs a sink over a whole input (no output besides the sink's own state).

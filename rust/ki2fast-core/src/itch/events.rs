@@ -23,7 +23,7 @@ use crate::arrow::builders::{
 use crate::arrow::schema::{ORDER_EVENT_NAMES, order_event_schema};
 use crate::itch::decode::DecodeOptions;
 use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink};
-use crate::itch::spec::{FIRST_BATCH_ROWS, Message, MessageDef, Visitor};
+use crate::itch::spec::{FIRST_BATCH_ROWS, Header, Message, MessageDef, Visitor};
 use crate::itch::symbols::Symbols;
 
 /// Order-event kinds (the dictionary keys of the `event` column).
@@ -47,6 +47,7 @@ pub enum EventKind {
 const ADD: i8 = EventKind::Add as i8;
 const EXECUTE: i8 = EventKind::Execute as i8;
 const EXECUTE_PRICE: i8 = EventKind::ExecutePrice as i8;
+const CANCEL: i8 = EventKind::Cancel as i8;
 const DELETE: i8 = EventKind::Delete as i8;
 const REPLACE: i8 = EventKind::Replace as i8;
 
@@ -91,16 +92,31 @@ impl EventColumns {
         }
     }
 
+    /// Starts the next row: the columns every event has.
     #[inline(always)]
-    fn row(&mut self, locate: u16, timestamp: u64, key: u16, event: i8, reference: u64) -> usize {
+    fn row(&mut self, h: Header, key: u16, event: i8, reference: u64) -> usize {
         let r = self.rows;
-        self.locate.set(r, locate);
-        self.timestamp.set(r, timestamp as i64);
+        self.locate.set(r, h.stock_locate);
+        self.timestamp.set(r, h.timestamp as i64);
         self.stock.set(r, key);
         self.event.set(r, event);
         self.reference.set(r, reference);
         self.rows = r + 1;
         r
+    }
+
+    #[inline(always)]
+    fn add(&mut self, r: usize, side: u8, shares: u32, price: u32) {
+        self.side.set(r, side);
+        self.shares.set(r, shares);
+        self.price.set(r, price);
+    }
+
+    #[inline(always)]
+    fn execution(&mut self, r: usize, shares: u32, printable: u8, match_number: u64) {
+        self.shares.set(r, shares);
+        self.printable.set(r, printable);
+        self.match_number.set(r, match_number);
     }
 
     fn finish(self, opts: &FinishOptions, symbols: &ArrayRef) -> Vec<ArrayRef> {
@@ -257,87 +273,39 @@ impl Visitor for EventSink {
     fn visit<M: MessageDef>(&mut self, m: M) {
         let key = self.symbols.key_of(&m);
         let h = m.header();
+        if self.symbols.filtering() && !self.symbols.allows(key, h.stock_locate) {
+            return;
+        }
         let c = &mut self.columns;
-        let keep = |s: &Symbols| !s.filtering() || s.allows(key, h.stock_locate);
         match m.into_message() {
-            Message::AddOrder(a) if keep(&self.symbols) => {
-                let r = c.row(
-                    h.stock_locate,
-                    h.timestamp,
-                    key,
-                    ADD,
-                    a.order_reference_number,
-                );
-                c.side.set(r, a.buy_sell_indicator);
-                c.shares.set(r, a.shares);
-                c.price.set(r, a.price);
+            Message::AddOrder(a) => {
+                let r = c.row(h, key, ADD, a.order_reference_number);
+                c.add(r, a.buy_sell_indicator, a.shares, a.price);
             }
-            Message::AddOrderMpid(f) if keep(&self.symbols) => {
-                let r = c.row(
-                    h.stock_locate,
-                    h.timestamp,
-                    key,
-                    ADD,
-                    f.order_reference_number,
-                );
-                c.side.set(r, f.buy_sell_indicator);
-                c.shares.set(r, f.shares);
-                c.price.set(r, f.price);
+            Message::AddOrderMpid(f) => {
+                let r = c.row(h, key, ADD, f.order_reference_number);
+                c.add(r, f.buy_sell_indicator, f.shares, f.price);
                 c.attribution.set(r, f.attribution);
                 c.attributed.set(r, 1);
             }
-            Message::OrderExecuted(e) if keep(&self.symbols) => {
-                let r = c.row(
-                    h.stock_locate,
-                    h.timestamp,
-                    key,
-                    EXECUTE,
-                    e.order_reference_number,
-                );
-                c.shares.set(r, e.executed_shares);
-                c.printable.set(r, b'Y');
-                c.match_number.set(r, e.match_number);
+            Message::OrderExecuted(e) => {
+                let r = c.row(h, key, EXECUTE, e.order_reference_number);
+                c.execution(r, e.executed_shares, b'Y', e.match_number);
             }
-            Message::OrderExecutedWithPrice(e) if keep(&self.symbols) => {
-                let r = c.row(
-                    h.stock_locate,
-                    h.timestamp,
-                    key,
-                    EXECUTE_PRICE,
-                    e.order_reference_number,
-                );
-                c.shares.set(r, e.executed_shares);
+            Message::OrderExecutedWithPrice(e) => {
+                let r = c.row(h, key, EXECUTE_PRICE, e.order_reference_number);
+                c.execution(r, e.executed_shares, e.printable, e.match_number);
                 c.price.set(r, e.execution_price);
-                c.printable.set(r, e.printable);
-                c.match_number.set(r, e.match_number);
             }
-            Message::OrderCancel(x) if keep(&self.symbols) => {
-                let r = c.row(
-                    h.stock_locate,
-                    h.timestamp,
-                    key,
-                    EventKind::Cancel as i8,
-                    x.order_reference_number,
-                );
+            Message::OrderCancel(x) => {
+                let r = c.row(h, key, CANCEL, x.order_reference_number);
                 c.shares.set(r, x.cancelled_shares);
             }
-            Message::OrderDelete(d) if keep(&self.symbols) => {
-                c.row(
-                    h.stock_locate,
-                    h.timestamp,
-                    key,
-                    DELETE,
-                    d.order_reference_number,
-                );
+            Message::OrderDelete(d) => {
+                c.row(h, key, DELETE, d.order_reference_number);
             }
-            Message::OrderReplace(u) if keep(&self.symbols) => {
-                let r = c.row(
-                    h.stock_locate,
-                    h.timestamp,
-                    key,
-                    REPLACE,
-                    u.original_order_reference_number,
-                );
+            Message::OrderReplace(u) => {
+                let r = c.row(h, key, REPLACE, u.original_order_reference_number);
                 c.new_reference.set(r, u.new_order_reference_number);
                 c.shares.set(r, u.shares);
                 c.price.set(r, u.price);
