@@ -37,7 +37,6 @@ __all__ = [
     "read_order_events",
     "session_date_from_name",
     "session_midnight_ns",
-    "summarize_itch",
     "synth_itch",
     "write_itch",
 ]
@@ -119,9 +118,6 @@ def read_order_events(
     errors: str = "raise",
 ) -> tuple[_ArrowStream, dict[str, Any]]: ...
 def count_itch(
-    src: _Source, *, allow_truncated: bool = False, errors: str = "raise"
-) -> dict[str, Any]: ...
-def summarize_itch(
     src: _Source, *, allow_truncated: bool = False, errors: str = "raise"
 ) -> dict[str, Any]: ...
 def itch_schema(message: str, *, prices: str = "int", with_ts: bool = False) -> _ArrowSchema: ...

@@ -56,10 +56,6 @@ MESSAGE_TYPES: dict[str, str] = dict(_core.MESSAGE_TYPES)
 MESSAGE_LENGTHS: dict[str, int] = dict(_core.MESSAGE_LENGTHS)
 
 
-def _is_path(src: Source) -> bool:
-    return isinstance(src, (str, os.PathLike))
-
-
 def _session_date(src: Source, date: DateLike) -> str | None:
     """Normalises ``date`` to ``YYYY-MM-DD``; warns when the file name says otherwise."""
     if date is None:

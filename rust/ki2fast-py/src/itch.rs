@@ -390,20 +390,6 @@ impl SummaryScan {
     }
 }
 
-/// Whole-stream integrity pass.
-#[pyfunction]
-#[pyo3(signature = (src, *, allow_truncated=false, errors="raise"))]
-pub fn summarize_itch<'py>(
-    py: Python<'py>,
-    src: &Bound<'py, PyAny>,
-    allow_truncated: bool,
-    errors: &str,
-) -> PyResult<Bound<'py, PyDict>> {
-    let policy = convert::policy(allow_truncated, errors)?;
-    let sink = drive(py, convert::source(src)?, SummarySink::new(policy))?;
-    summary_dict(py, &sink.finish())
-}
-
 /// The Arrow schema of one message type's table.
 #[pyfunction]
 #[pyo3(signature = (message, *, prices="int", with_ts=false))]

@@ -30,7 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(itch::read_itch, m)?)?;
     m.add_function(wrap_pyfunction!(itch::read_order_events, m)?)?;
     m.add_function(wrap_pyfunction!(itch::count_itch, m)?)?;
-    m.add_function(wrap_pyfunction!(itch::summarize_itch, m)?)?;
     m.add_function(wrap_pyfunction!(itch::itch_schema, m)?)?;
     m.add_function(wrap_pyfunction!(itch::order_events_schema, m)?)?;
     m.add_function(wrap_pyfunction!(itch::session_date_from_name, m)?)?;

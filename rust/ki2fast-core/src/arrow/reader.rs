@@ -16,7 +16,6 @@ use crate::itch::decode::{DecodeOptions, Decoder};
 use crate::itch::events::EventSink;
 use crate::itch::framing::{CountSink, FrameChecks, FramePolicy, FrameSink, feed, frame_needs};
 use crate::itch::spec::MessageKind;
-use crate::itch::summary::{Summary, SummarySink};
 use crate::itch::symbols::Symbols;
 use crate::source::{Inflater, Input, SharedBytes, release_read_pages};
 use memmap2::Mmap;
@@ -420,9 +419,4 @@ pub fn drive<S: FrameSink>(input: Input, sink: S) -> Result<S> {
 /// Messages per type (framing walk only).
 pub fn count(input: Input, policy: FramePolicy) -> Result<FrameChecks> {
     Ok(drive(input, CountSink::new(policy))?.checks().clone())
-}
-
-/// The integrity summary of a whole input.
-pub fn summarize(input: Input, policy: FramePolicy) -> Result<Summary> {
-    Ok(drive(input, SummarySink::new(policy))?.finish())
 }

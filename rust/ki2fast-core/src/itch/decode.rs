@@ -8,7 +8,7 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use crate::arrow::builders::FinishOptions;
 use crate::arrow::schema::{PriceRepr, message_schema};
 use crate::error::{Error, Result};
-use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink, feed};
+use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink};
 use crate::itch::spec::{AllColumns, MessageColumns, MessageDef, MessageKind, MessageSet, Visitor};
 use crate::itch::symbols::Symbols;
 
@@ -103,13 +103,6 @@ impl Decoder {
             full: 0,
             opts,
         })
-    }
-
-    /// Decodes whole frames of `buf` (at stream offset `base`) until the buffer holds no
-    /// whole frame or a column set is full; returns bytes consumed.
-    #[inline(never)]
-    pub fn decode(&mut self, buf: &[u8], base: u64) -> Result<usize> {
-        feed(self, buf, base)
     }
 
     /// True when some column set has reached the batch size.
