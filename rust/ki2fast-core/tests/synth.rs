@@ -65,7 +65,6 @@ fn a_day_is_consistent_and_complete() {
     let mut trading: HashMap<u16, bool> = HashMap::new();
     let (mut seq, mut last_ts, mut events) = (0u64, 0u64, Vec::new());
     let (mut executions, mut fifo_violations) = (0u64, 0u64);
-    let mut in_cross = false;
     let best = |live: &HashMap<u64, Live>, locate: u16, side: u8| {
         live.values()
             .filter(|o| o.locate == locate && o.side == side)
@@ -121,42 +120,39 @@ fn a_day_is_consistent_and_complete() {
             Message::StockTradingAction(a) => {
                 trading.insert(a.stock_locate, a.trading_state == b'T');
             }
-            Message::AddOrder(a) => {
-                assert!(
-                    live.insert(
+            Message::AddOrder(_) | Message::AddOrderMpid(_) => {
+                let (reference, o) = match m {
+                    Message::AddOrder(a) => (
                         a.order_reference_number,
                         Live {
                             locate: a.stock_locate,
                             side: a.buy_sell_indicator,
                             price: a.price,
                             shares: a.shares,
-                            seq
-                        }
-                    )
-                    .is_none()
+                            seq,
+                        },
+                    ),
+                    Message::AddOrderMpid(f) => (
+                        f.order_reference_number,
+                        Live {
+                            locate: f.stock_locate,
+                            side: f.buy_sell_indicator,
+                            price: f.price,
+                            shares: f.shares,
+                            seq,
+                        },
+                    ),
+                    _ => unreachable!(),
+                };
+                assert!(
+                    live.insert(reference, o).is_none(),
+                    "reference {reference} added twice"
                 );
                 assert!(
-                    !crossed(&live, a.stock_locate),
+                    !crossed(&live, o.locate),
                     "add crossed the book of locate {}",
-                    a.stock_locate
+                    o.locate
                 );
-                in_cross = false;
-            }
-            Message::AddOrderMpid(a) => {
-                assert!(
-                    live.insert(
-                        a.order_reference_number,
-                        Live {
-                            locate: a.stock_locate,
-                            side: a.buy_sell_indicator,
-                            price: a.price,
-                            shares: a.shares,
-                            seq
-                        }
-                    )
-                    .is_none()
-                );
-                in_cross = false;
             }
             Message::OrderExecuted(e) => {
                 let o = live[&e.order_reference_number];
@@ -172,9 +168,6 @@ fn a_day_is_consistent_and_complete() {
                 exec(&mut live, e.order_reference_number, e.executed_shares);
             }
             Message::OrderExecutedWithPrice(c) => {
-                if c.printable == b'N' {
-                    in_cross = true;
-                }
                 exec(&mut live, c.order_reference_number, c.executed_shares);
             }
             Message::OrderCancel(x) => {
@@ -208,10 +201,8 @@ fn a_day_is_consistent_and_complete() {
                 );
                 assert!(!crossed(&live, old.locate), "replace crossed the book");
             }
-            Message::CrossTrade(_) => in_cross = false,
             _ => {}
         }
-        let _ = in_cross;
     }
     assert_eq!(events, b"OSQMEC");
     assert!(live.is_empty(), "{} orders left after S C", live.len());

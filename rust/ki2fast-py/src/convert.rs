@@ -15,7 +15,7 @@ use ki2fast_core::source::{Input, is_gzip};
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyString};
+use pyo3::types::{PyDict, PyString};
 
 /// A Python buffer held for as long as the core reads it. Holding the export pins the
 /// memory (a `bytearray` cannot be resized while exported).
@@ -45,17 +45,12 @@ pub fn source(src: &Bound<'_, PyAny>) -> PyResult<Source> {
             path: Some(path),
         });
     }
-    let is_buffer = src.is_instance_of::<PyBytes>()
-        || src.is_instance_of::<PyByteArray>()
-        || src.is_instance_of::<PyMemoryView>()
-        || PyUntypedBuffer::get(src).is_ok();
-    if !is_buffer {
+    let Ok(buffer) = PyUntypedBuffer::get(src) else {
         return Err(PyTypeError::new_err(format!(
             "src must be a path or a bytes-like object, not {}",
             src.get_type().name()?
         )));
-    }
-    let buffer = PyUntypedBuffer::get(src)?;
+    };
     if !buffer.is_c_contiguous() {
         return Err(PyValueError::new_err("src buffer must be C-contiguous"));
     }

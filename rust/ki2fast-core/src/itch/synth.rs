@@ -1291,14 +1291,19 @@ impl<W: Write> Gen<W> {
         })
     }
 
-    fn trading_action(&mut self, sym: usize, state: u8, reason: &str) -> Result<()> {
-        let (locate, tracking, ts) = self.header(sym);
-        let stock = self.syms[sym].stock;
-        self.syms[sym].state = if state == b'T' {
+    /// `T` resumes trading on `sym`; any other code halts it (no executions meanwhile).
+    fn set_state(&mut self, sym: usize, code: u8) {
+        self.syms[sym].state = if code == b'T' {
             State::Trading
         } else {
             State::Halted
         };
+    }
+
+    fn trading_action(&mut self, sym: usize, state: u8, reason: &str) -> Result<()> {
+        let (locate, tracking, ts) = self.header(sym);
+        let stock = self.syms[sym].stock;
+        self.set_state(sym, state);
         self.write(StockTradingAction {
             stock_locate: locate,
             tracking_number: tracking,
@@ -1355,11 +1360,7 @@ impl<W: Write> Gen<W> {
     fn operational_halt(&mut self, sym: usize, action: u8) -> Result<()> {
         let (locate, tracking, ts) = self.header(sym);
         let stock = self.syms[sym].stock;
-        self.syms[sym].state = if action == b'T' {
-            State::Trading
-        } else {
-            State::Halted
-        };
+        self.set_state(sym, action);
         self.write(OperationalHalt {
             stock_locate: locate,
             tracking_number: tracking,
