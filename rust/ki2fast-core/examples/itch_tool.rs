@@ -2,6 +2,7 @@
 //! `cargo run --release --example itch_tool -- synth OUT MESSAGES SYMBOLS SEED DEPTH`
 //! `cargo run --release --example itch_tool -- read FILE`
 //! `cargo run --release --example itch_tool -- events FILE`
+//! `cargo run --release --example itch_tool -- replay FILE`
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,9 +10,12 @@ use std::io::BufWriter;
 use std::path::Path;
 use std::time::Instant;
 
-use ki2fast_core::arrow::reader::{ItchReader, OrderEventReader};
+use ki2fast_core::arrow::reader::{DEFAULT_STEP, Driver, ItchReader, OrderEventReader};
+use ki2fast_core::arrow::schema::PriceRepr;
 use ki2fast_core::itch::decode::DecodeOptions;
+use ki2fast_core::itch::framing::FrameSink;
 use ki2fast_core::itch::synth::{SynthConfig, synth_day};
+use ki2fast_core::replay::{Replay, ReplayOptions};
 use ki2fast_core::source::Input;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -73,8 +77,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 n as f64 / secs / 1e6
             );
         }
+        Some("replay") => {
+            let t = Instant::now();
+            let mut driver = Driver::new(
+                Input::open(Path::new(&args[1]))?,
+                Replay::new(if args.get(2).map(String::as_str) == Some("book") {
+                    ReplayOptions {
+                        trades: false,
+                        bar_ns: None,
+                        ..ReplayOptions::default()
+                    }
+                } else {
+                    ReplayOptions::default()
+                }),
+            );
+            while !driver.is_done() {
+                driver.step(DEFAULT_STEP)?;
+            }
+            let n = driver.sink.checks().known_messages();
+            let fed = t.elapsed().as_secs_f64();
+            let out = driver.sink.finish(None, PriceRepr::Int);
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "{n} messages in {secs:.3}s ({fed:.3}s replaying): {:.1} M msg/s; {} trades, {} bars, {} report rows; live at end {}",
+                n as f64 / secs / 1e6,
+                out.trades.as_ref().map_or(0, |b| b.num_rows()),
+                out.bars.as_ref().map_or(0, |b| b.num_rows()),
+                out.hourly_vwap.num_rows(),
+                out.book_checks.live_orders_at_end,
+            );
+            for (k, v) in out.book_checks.items() {
+                if v > 0 {
+                    println!("  {k}: {v}");
+                }
+            }
+        }
         _ => eprintln!(
-            "usage: itch_tool synth OUT [MESSAGES SYMBOLS SEED DEPTH] | read FILE | events FILE"
+            "usage: itch_tool synth OUT [MESSAGES SYMBOLS SEED DEPTH] | read FILE | events FILE | replay FILE"
         ),
     }
     Ok(())

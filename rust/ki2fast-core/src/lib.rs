@@ -7,14 +7,20 @@
 //! - [`source`] — inputs (mmap, shared buffers, multi-member gzip on a background thread)
 //! - [`itch`] — the message catalogue, framing, decoding, order events, encoding, synthetic days
 //! - [`arrow`] — schemas, column builders, lazy readers, the Arrow → ITCH writer
+//! - [`book`] — full-depth order books for every instrument
+//! - [`analytics`] — trades, the hourly VWAP report, time bars
+//! - [`replay`] — the fused one-pass replay of a day
 //! - [`session`] — session dates and the New York midnight behind the `ts` columns
 
 // Tests may unwrap: a panic is how they fail.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod analytics;
 pub mod arrow;
+pub mod book;
 pub mod error;
 pub mod itch;
+pub mod replay;
 pub mod session;
 pub mod source;
 

@@ -4,4 +4,5 @@ pub mod alloc;
 pub mod builders;
 pub mod reader;
 pub mod schema;
+pub mod table;
 pub mod writer;

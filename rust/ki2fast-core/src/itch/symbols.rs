@@ -120,6 +120,11 @@ impl Symbols {
         (key != NO_SYMBOL).then(|| self.names[key as usize].as_str())
     }
 
+    /// The dictionary key a locate maps to (`NO_SYMBOL` if none).
+    pub fn key_of_locate(&self, locate: u16) -> u16 {
+        self.by_locate[locate as usize]
+    }
+
     /// Every symbol seen, in key order.
     pub fn names(&self) -> &[String] {
         &self.names

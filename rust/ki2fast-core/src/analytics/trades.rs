@@ -1,0 +1,258 @@
+//! The trades table: every execution and print in file order, with its exact aggressor
+//! where ITCH gives one and the Nasdaq best bid/offer just before it.
+
+use std::sync::Arc;
+
+use arrow_array::types::{UInt16Type, UInt64Type};
+use arrow_array::{ArrayRef, RecordBatch};
+
+use crate::arrow::schema::PriceRepr;
+use crate::arrow::table::{TableBuilder, keys_of};
+
+/// Top of book before a print: prices 0 when a side is empty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quote {
+    /// Best bid (1/10 000 $), 0 if none.
+    pub bid: u32,
+    /// Shares at the best bid.
+    pub bid_size: u64,
+    /// Best ask, 0 if none.
+    pub ask: u32,
+    /// Shares at the best ask.
+    pub ask_size: u64,
+}
+
+impl Quote {
+    /// Both sides present and not locked or crossed.
+    #[inline(always)]
+    pub fn valid(&self) -> bool {
+        self.bid > 0 && self.ask > 0 && self.ask > self.bid
+    }
+
+    /// Trade position code 0–7 of a print at `price` (`detection.md` §5.2).
+    #[inline]
+    pub fn position(&self, price: u32) -> u8 {
+        if !self.valid() {
+            return 0;
+        }
+        let (p2, mid2) = (
+            u64::from(price) * 2,
+            u64::from(self.bid) + u64::from(self.ask),
+        );
+        match price {
+            p if p < self.bid => 1,
+            p if p == self.bid => 2,
+            p if p > self.ask => 7,
+            p if p == self.ask => 6,
+            _ if p2 < mid2 => 3,
+            _ if p2 == mid2 => 4,
+            _ => 5,
+        }
+    }
+}
+
+/// One print as the replay records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Print {
+    /// ns since midnight.
+    pub timestamp: u64,
+    /// Book (stock locate).
+    pub locate: u16,
+    /// `E`, `C`, `P` or `Q`.
+    pub kind: u8,
+    /// Price (1/10 000 $).
+    pub price: u32,
+    /// Shares.
+    pub shares: u64,
+    /// `B` buyer-initiated, `S` seller-initiated, 0 unknown.
+    pub aggressor: u8,
+    /// Match number.
+    pub match_number: u64,
+    /// Counts in volume (non-printable `C` do not).
+    pub printable: bool,
+    /// The resting order (`E`, `C`), 0 otherwise.
+    pub order_reference: u64,
+    /// Cross type of a `Q`, 0 otherwise.
+    pub cross_type: u8,
+    /// Nasdaq BBO before the print.
+    pub quote: Quote,
+}
+
+/// Trades in columns.
+#[derive(Debug, Default)]
+pub struct Trades {
+    /// ns since midnight.
+    pub timestamp: Vec<i64>,
+    /// Stock locate.
+    pub locate: Vec<u16>,
+    /// Kind.
+    pub kind: Vec<u8>,
+    /// Price.
+    pub price: Vec<u32>,
+    /// Shares.
+    pub shares: Vec<u64>,
+    /// Aggressor.
+    pub aggressor: Vec<u8>,
+    /// Match number.
+    pub match_number: Vec<u64>,
+    /// Printable.
+    pub printable: Vec<bool>,
+    /// Order reference.
+    pub order_reference: Vec<u64>,
+    /// Cross type.
+    pub cross_type: Vec<u8>,
+    /// BBO before.
+    pub quote: Vec<Quote>,
+    /// Voided by a later `B`.
+    pub broken: Vec<bool>,
+}
+
+impl Trades {
+    /// Appends one print.
+    #[inline]
+    pub fn push(&mut self, p: Print) {
+        self.timestamp.push(p.timestamp as i64);
+        self.locate.push(p.locate);
+        self.kind.push(p.kind);
+        self.price.push(p.price);
+        self.shares.push(p.shares);
+        self.aggressor.push(p.aggressor);
+        self.match_number.push(p.match_number);
+        self.printable.push(p.printable);
+        self.order_reference.push(p.order_reference);
+        self.cross_type.push(p.cross_type);
+        self.quote.push(p.quote);
+        self.broken.push(false);
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.timestamp.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.timestamp.is_empty()
+    }
+
+    /// Marks the prints of broken match numbers; returns how many breaks matched no print.
+    pub fn apply_breaks(&mut self, breaks: &[u64]) -> u64 {
+        if breaks.is_empty() {
+            return 0;
+        }
+        let mut wanted: Vec<u64> = breaks.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut seen = vec![false; wanted.len()];
+        for (i, m) in self.match_number.iter().enumerate() {
+            if let Ok(k) = wanted.binary_search(m) {
+                self.broken[i] = true;
+                seen[k] = true;
+            }
+        }
+        seen.iter().filter(|&&s| !s).count() as u64
+    }
+
+    /// True when row `i` counts in volume, VWAP and bars.
+    #[inline(always)]
+    pub fn counts(&self, i: usize) -> bool {
+        self.printable[i] && !self.broken[i]
+    }
+
+    /// The trades table (canonical trades schema plus ITCH detail).
+    pub fn to_batch(
+        self,
+        key_of_locate: &[u16],
+        dictionary: &ArrayRef,
+        midnight: Option<i64>,
+        prices: PriceRepr,
+    ) -> RecordBatch {
+        let keys = keys_of(&self.locate, key_of_locate);
+        let position: Vec<u8> = self
+            .quote
+            .iter()
+            .zip(&self.price)
+            .map(|(q, &p)| q.position(p))
+            .collect();
+        let is_execution: Vec<bool> = self
+            .kind
+            .iter()
+            .map(|&k| matches!(k, b'E' | b'C'))
+            .collect();
+        let mut t = TableBuilder::new();
+        t.times("timestamp", "ts", self.timestamp, midnight);
+        t.values::<UInt16Type>("stock_locate", self.locate);
+        t.stock(keys, dictionary);
+        t.price("price", self.price, prices, None);
+        t.values::<UInt64Type>("shares", self.shares);
+        t.chars("aggressor", &self.aggressor);
+        t.chars("kind", &self.kind);
+        t.values::<UInt64Type>("match_number", self.match_number);
+        t.flags("printable", self.printable);
+        t.flags("broken", self.broken);
+        t.values_or_null::<UInt64Type>(
+            "order_reference_number",
+            self.order_reference,
+            is_execution.into_iter(),
+        );
+        t.chars("cross_type", &self.cross_type);
+        quote_columns(&mut t, &self.quote, prices);
+        t.column(
+            "position",
+            Arc::new(arrow_array::UInt8Array::from(position)),
+            false,
+        );
+        t.finish()
+    }
+}
+
+/// `bid, bid_size, ask, ask_size` columns, null where a side was empty.
+pub fn quote_columns(t: &mut TableBuilder, quotes: &[Quote], prices: PriceRepr) {
+    let bid_valid: Vec<bool> = quotes.iter().map(|q| q.bid > 0).collect();
+    let ask_valid: Vec<bool> = quotes.iter().map(|q| q.ask > 0).collect();
+    t.price(
+        "bid",
+        quotes.iter().map(|q| q.bid).collect(),
+        prices,
+        Some(bid_valid.clone()),
+    );
+    t.values_or_null::<UInt64Type>(
+        "bid_size",
+        quotes.iter().map(|q| q.bid_size).collect(),
+        bid_valid.into_iter(),
+    );
+    t.price(
+        "ask",
+        quotes.iter().map(|q| q.ask).collect(),
+        prices,
+        Some(ask_valid.clone()),
+    );
+    t.values_or_null::<UInt64Type>(
+        "ask_size",
+        quotes.iter().map(|q| q.ask_size).collect(),
+        ask_valid.into_iter(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_codes_follow_the_bbo() {
+        let q = Quote {
+            bid: 100,
+            bid_size: 1,
+            ask: 110,
+            ask_size: 1,
+        };
+        let codes: Vec<u8> = [99, 100, 101, 105, 109, 110, 111]
+            .iter()
+            .map(|&p| q.position(p))
+            .collect();
+        assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7]);
+        let locked = Quote { ask: 100, ..q };
+        assert_eq!(locked.position(100), 0);
+        assert_eq!(Quote::default().position(5), 0);
+    }
+}

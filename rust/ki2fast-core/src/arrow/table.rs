@@ -1,0 +1,172 @@
+//! A small builder for the analytics tables (trades, quotes, bars, reports): columns are
+//! named and typed where they are made, and the schema follows from them, so an empty table
+//! has the same schema as a full one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt32Array, types::ArrowPrimitiveType,
+};
+use arrow_buffer::{NullBuffer, ScalarBuffer};
+use arrow_schema::{Field, Schema};
+
+use crate::arrow::builders::NO_SYMBOL;
+use crate::arrow::schema::{NEW_YORK, PriceRepr};
+
+/// Columns of a table being assembled.
+#[derive(Debug, Default)]
+pub struct TableBuilder {
+    fields: Vec<Field>,
+    arrays: Vec<ArrayRef>,
+}
+
+impl TableBuilder {
+    /// No columns yet.
+    pub fn new() -> TableBuilder {
+        TableBuilder::default()
+    }
+
+    /// Adds a column; nullable when the array may hold nulls.
+    pub fn column(&mut self, name: &str, array: ArrayRef, nullable: bool) -> &mut Self {
+        self.fields
+            .push(Field::new(name, array.data_type().clone(), nullable));
+        self.arrays.push(array);
+        self
+    }
+
+    /// Adds a column with field metadata.
+    pub fn column_with(
+        &mut self,
+        name: &str,
+        array: ArrayRef,
+        nullable: bool,
+        metadata: &[(&str, &str)],
+    ) -> &mut Self {
+        let md: HashMap<String, String> = metadata
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.fields
+            .push(Field::new(name, array.data_type().clone(), nullable).with_metadata(md));
+        self.arrays.push(array);
+        self
+    }
+
+    /// A primitive column from a vector, without copying.
+    pub fn values<T: ArrowPrimitiveType>(&mut self, name: &str, v: Vec<T::Native>) -> &mut Self {
+        self.column(
+            name,
+            Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), None)),
+            false,
+        )
+    }
+
+    /// A primitive column with nulls where `valid` is false.
+    pub fn values_or_null<T: ArrowPrimitiveType>(
+        &mut self,
+        name: &str,
+        v: Vec<T::Native>,
+        valid: impl Iterator<Item = bool>,
+    ) -> &mut Self {
+        let nulls = NullBuffer::from_iter(valid);
+        self.column(
+            name,
+            Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), Some(nulls))),
+            true,
+        )
+    }
+
+    /// `timestamp` (ns since midnight) and, with a session midnight, the zoned `ts` column.
+    pub fn times(
+        &mut self,
+        name_raw: &str,
+        name_ts: &str,
+        ns: Vec<i64>,
+        midnight: Option<i64>,
+    ) -> &mut Self {
+        if let Some(m) = midnight {
+            let utc: Vec<i64> = ns.iter().map(|&t| t + m).collect();
+            self.column(
+                name_ts,
+                Arc::new(TimestampNanosecondArray::from(utc).with_timezone(NEW_YORK)),
+                false,
+            );
+        }
+        self.column(name_raw, Arc::new(Int64Array::from(ns)), false)
+    }
+
+    /// A price column (1/10 000 $ ticks) as exact integers or float dollars; `valid` marks
+    /// non-null cells (None: all valid).
+    pub fn price(
+        &mut self,
+        name: &str,
+        ticks: Vec<u32>,
+        repr: PriceRepr,
+        valid: Option<Vec<bool>>,
+    ) -> &mut Self {
+        let nulls = valid.map(NullBuffer::from);
+        let nullable = nulls.is_some();
+        match repr {
+            PriceRepr::Int => self.column_with(
+                name,
+                Arc::new(UInt32Array::new(ScalarBuffer::from(ticks), nulls)),
+                nullable,
+                &[("scale", "4")],
+            ),
+            PriceRepr::Float => {
+                let d: Vec<f64> = ticks.iter().map(|&t| f64::from(t) / 10_000.0).collect();
+                self.column(
+                    name,
+                    Arc::new(Float64Array::new(ScalarBuffer::from(d), nulls)),
+                    nullable,
+                )
+            }
+        }
+    }
+
+    /// A float column with nulls where the value is NaN.
+    pub fn float_or_null(&mut self, name: &str, v: Vec<f64>) -> &mut Self {
+        let nulls = NullBuffer::from_iter(v.iter().map(|x| !x.is_nan()));
+        self.column(
+            name,
+            Arc::new(Float64Array::new(ScalarBuffer::from(v), Some(nulls))),
+            true,
+        )
+    }
+
+    /// A one-character text column; byte 0 becomes null.
+    pub fn chars(&mut self, name: &str, v: &[u8]) -> &mut Self {
+        let array: StringArray = v
+            .iter()
+            .map(|&c| (c != 0).then(|| (c as char).to_string()))
+            .collect();
+        self.column(name, Arc::new(array), true)
+    }
+
+    /// A boolean column.
+    pub fn flags(&mut self, name: &str, v: Vec<bool>) -> &mut Self {
+        self.column(name, Arc::new(BooleanArray::from(v)), false)
+    }
+
+    /// The dictionary-encoded `stock` column from symbol keys.
+    pub fn stock(&mut self, keys: Vec<u16>, dictionary: &ArrayRef) -> &mut Self {
+        let array = crate::arrow::builders::stock_array(ScalarBuffer::from(keys), dictionary);
+        self.column("stock", array, true)
+    }
+
+    /// Finishes into a record batch.
+    pub fn finish(self) -> RecordBatch {
+        let schema = Arc::new(Schema::new(self.fields));
+        RecordBatch::try_new(schema, self.arrays).expect("columns are built with equal lengths")
+    }
+}
+
+/// Keys of `stock` columns built from per-row locates through a locate → key table.
+pub fn keys_of(locates: &[u16], key_of_locate: &[u16]) -> Vec<u16> {
+    locates
+        .iter()
+        .map(|&l| key_of_locate.get(l as usize).copied().unwrap_or(NO_SYMBOL))
+        .collect()
+}

@@ -1,0 +1,871 @@
+//! The fused replay: one pass over ITCH bytes keeps every book, records every print, cuts
+//! the hourly VWAP report, integrates spreads for bars and, on request, streams top-of-book
+//! changes and depth snapshots. Book semantics and counters follow `itch50.md` §6–7.
+
+use std::collections::BTreeMap;
+
+use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
+use arrow_array::{ArrayRef, Decimal128Array, Float64Array, RecordBatch};
+use std::sync::Arc;
+
+use crate::analytics::bars::{BarTable, SpreadTracker, bars};
+use crate::analytics::trades::{Print, Quote, Trades, quote_columns};
+use crate::analytics::vwap::HourlyVwap;
+use crate::arrow::schema::PriceRepr;
+use crate::arrow::table::{TableBuilder, keys_of};
+use crate::book::{Books, Side};
+use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink};
+use crate::itch::spec::{Message, MessageDef, Visitor};
+use crate::itch::symbols::Symbols;
+
+const DAY_NS: u64 = 86_400 * 1_000_000_000;
+const SECOND: u64 = 1_000_000_000;
+/// Offending messages kept per counter.
+pub const EXAMPLES_PER_COUNTER: usize = 20;
+
+/// What a replay computes.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Only these symbols (None: all).
+    pub symbols: Option<Vec<String>>,
+    /// Framing strictness.
+    pub policy: FramePolicy,
+    /// Record the trades table.
+    pub trades: bool,
+    /// Bar length in ns (None: no bars).
+    pub bar_ns: Option<u64>,
+    /// Hourly report boundaries at whole clock hours instead of open + k h.
+    pub clock_hours: bool,
+    /// Record every change of a book's top (price or size).
+    pub bbo: bool,
+    /// Depth snapshot interval in ns (None: none).
+    pub snapshot_ns: Option<u64>,
+    /// Levels per side in snapshots.
+    pub depth: usize,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            symbols: None,
+            policy: FramePolicy::default(),
+            trades: true,
+            bar_ns: Some(60 * SECOND),
+            clock_hours: false,
+            bbo: false,
+            snapshot_ns: None,
+            depth: 5,
+        }
+    }
+}
+
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])+ $name:ident,)+) => {
+        /// Integrity counters of a replay (`itch50.md` §7).
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct BookChecks {
+            $($(#[doc = $doc])+ pub $name: u64,)+
+        }
+
+        impl BookChecks {
+            /// `(name, value)` of every counter.
+            pub fn items(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name)),+]
+            }
+        }
+    };
+}
+
+counters! {
+    /// `E` `C` `X` `D` `U` on a reference that is not live.
+    unknown_ref,
+    /// An add (or a replace's new reference) with a live reference.
+    duplicate_add_ref,
+    /// `E`/`C` for more shares than remain (clamped).
+    over_execution,
+    /// `X` for more shares than remain (clamped).
+    over_cancel,
+    /// Adds of zero shares.
+    zero_shares_add,
+    /// Adds at price zero.
+    zero_price_add,
+    /// Adds whose side is neither `B` nor `S` (not entered into a book).
+    bad_side,
+    /// `C` whose printable flag is neither `Y` nor `N` (no print).
+    bad_printable,
+    /// `B` for a match number never printed.
+    unmatched_break,
+    /// Executions not on the head order of the best level.
+    non_fifo_executions,
+    /// Header locate differs from the order's locate (the order's wins).
+    locate_mismatch,
+    /// Adds that left a trading book crossed during the regular session.
+    crossed_book_events,
+    /// Adds that left a trading book locked during the regular session.
+    locked_book_events,
+    /// Books crossed at the end.
+    crossed_books_at_end,
+    /// Books locked at the end.
+    locked_books_at_end,
+    /// Orders still live at the end.
+    live_orders_at_end,
+    /// Messages stamped earlier than an earlier message.
+    timestamp_regressions,
+    /// Messages stamped at or after 24:00.
+    timestamp_out_of_range,
+    /// System events out of the order `O S Q M E C`.
+    events_out_of_order,
+    /// Breaks applied to prints.
+    broken_trades,
+}
+
+/// One offending message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// Counter name.
+    pub counter: &'static str,
+    /// Its timestamp.
+    pub timestamp: u64,
+    /// Its stock locate.
+    pub locate: u16,
+    /// The order reference (or match number) involved.
+    pub reference: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Trading {
+    state: u8,
+    operational_halt: bool,
+    since: u64,
+}
+
+#[derive(Debug, Default)]
+struct QuoteColumns {
+    timestamp: Vec<i64>,
+    locate: Vec<u16>,
+    quote: Vec<Quote>,
+}
+
+#[derive(Debug, Default)]
+struct SnapshotColumns {
+    timestamp: Vec<i64>,
+    locate: Vec<u16>,
+    /// `depth` prices, sizes and order counts per side and row.
+    bid: Vec<(u32, u64, u32)>,
+    ask: Vec<(u32, u64, u32)>,
+}
+
+/// The replay sink.
+#[derive(Debug)]
+pub struct Replay {
+    opts: ReplayOptions,
+    checks: FrameChecks,
+    symbols: Symbols,
+    /// The books.
+    pub books: Books,
+    book_checks: BookChecks,
+    examples: BTreeMap<&'static str, Vec<Example>>,
+    trading: Vec<Trading>,
+    in_session: bool,
+    last_ts: Option<u64>,
+    max_ts: u64,
+    event_rank: i32,
+    vwap: HourlyVwap,
+    trades: Trades,
+    breaks: Vec<u64>,
+    spreads: Option<SpreadTracker>,
+    tops: Vec<Quote>,
+    quotes: QuoteColumns,
+    next_snapshot: u64,
+    snapshots: SnapshotColumns,
+}
+
+impl Replay {
+    /// A replay with the given options.
+    pub fn new(opts: ReplayOptions) -> Replay {
+        Replay {
+            checks: FrameChecks::default(),
+            symbols: Symbols::new(opts.symbols.as_deref()),
+            books: Books::new(),
+            book_checks: BookChecks::default(),
+            examples: BTreeMap::new(),
+            trading: vec![
+                Trading {
+                    state: b'T',
+                    operational_halt: false,
+                    since: 0,
+                };
+                1 << 16
+            ],
+            in_session: false,
+            last_ts: None,
+            max_ts: 0,
+            event_rank: -1,
+            vwap: HourlyVwap::new(opts.clock_hours),
+            trades: Trades::default(),
+            breaks: Vec::new(),
+            spreads: opts.bar_ns.map(SpreadTracker::new),
+            tops: vec![Quote::default(); 1 << 16],
+            quotes: QuoteColumns::default(),
+            next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
+            snapshots: SnapshotColumns::default(),
+            opts,
+        }
+    }
+
+    #[cold]
+    fn flag(&mut self, counter: &'static str, timestamp: u64, locate: u16, reference: u64) {
+        let list = self.examples.entry(counter).or_default();
+        if list.len() < EXAMPLES_PER_COUNTER {
+            list.push(Example {
+                counter,
+                timestamp,
+                locate,
+                reference,
+            });
+        }
+    }
+
+    /// Top of book changed (maybe): record it for bars, the BBO stream and the crossed-book
+    /// check. Returns true when the best prices changed.
+    #[inline(always)]
+    fn touched(&mut self, locate: u16, ts: u64) -> bool {
+        let top = self.books.top(u32::from(locate));
+        let q = Quote {
+            bid: top.bid.map_or(0, |l| l.price),
+            bid_size: top.bid.map_or(0, |l| l.shares),
+            ask: top.ask.map_or(0, |l| l.price),
+            ask_size: top.ask.map_or(0, |l| l.shares),
+        };
+        let old = self.tops[locate as usize];
+        if q == old {
+            return false;
+        }
+        self.tops[locate as usize] = q;
+        if self.opts.bbo {
+            self.quotes.timestamp.push(ts as i64);
+            self.quotes.locate.push(locate);
+            self.quotes.quote.push(q);
+        }
+        let moved = q.bid != old.bid || q.ask != old.ask;
+        if moved && let Some(s) = &mut self.spreads {
+            s.quote(locate, ts, q.bid, q.ask);
+        }
+        moved
+    }
+
+    /// True when a change at `price` on `side` can move the cached top of `locate`: only
+    /// those changes pay for a top-of-book lookup.
+    #[inline(always)]
+    fn at_top(&self, locate: u16, side: Side, price: u32) -> bool {
+        let q = &self.tops[locate as usize];
+        match side {
+            Side::Bid => q.bid == 0 || price >= q.bid,
+            Side::Ask => q.ask == 0 || price <= q.ask,
+        }
+    }
+
+    #[inline(always)]
+    fn touched_at(&mut self, locate: u16, ts: u64, side: Side, price: u32) -> bool {
+        self.at_top(locate, side, price) && self.touched(locate, ts)
+    }
+
+    #[inline(always)]
+    fn quote_before(&self, locate: u16) -> Quote {
+        self.tops[locate as usize]
+    }
+
+    #[inline(always)]
+    fn print(&mut self, p: Print) {
+        if p.printable {
+            self.vwap.print(p.locate, p.shares, p.price);
+            if let Some(s) = &mut self.spreads {
+                s.trade(p.locate, p.timestamp);
+            }
+        }
+        if self.opts.trades || self.opts.bar_ns.is_some() {
+            self.trades.push(p);
+        }
+    }
+
+    fn check_crossed(&mut self, locate: u16, ts: u64) {
+        if !self.in_session {
+            return;
+        }
+        let t = self.trading[locate as usize];
+        if t.state != b'T' || t.operational_halt || ts <= t.since.saturating_add(SECOND) {
+            return;
+        }
+        let Quote { bid, ask, .. } = self.tops[locate as usize];
+        if bid == 0 || ask == 0 || bid < ask {
+            return;
+        }
+        if bid > ask {
+            self.book_checks.crossed_book_events += 1;
+            self.flag("crossed_book_events", ts, locate, u64::from(bid));
+        } else {
+            self.book_checks.locked_book_events += 1;
+            self.flag("locked_book_events", ts, locate, u64::from(bid));
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        locate: u16,
+        ts: u64,
+        reference: u64,
+        side: u8,
+        shares: u32,
+        price: u32,
+        mpid: [u8; 4],
+    ) {
+        if shares == 0 {
+            self.book_checks.zero_shares_add += 1;
+            self.flag("zero_shares_add", ts, locate, reference);
+        }
+        if price == 0 {
+            self.book_checks.zero_price_add += 1;
+            self.flag("zero_price_add", ts, locate, reference);
+        }
+        let Some(side) = Side::from_itch(side) else {
+            self.book_checks.bad_side += 1;
+            self.flag("bad_side", ts, locate, reference);
+            return;
+        };
+        if let Some(old) =
+            self.books
+                .add(u32::from(locate), reference, side, price, shares, ts, mpid)
+        {
+            self.book_checks.duplicate_add_ref += 1;
+            self.flag("duplicate_add_ref", ts, locate, reference);
+            let _ = self.touched_at(old.book as u16, ts, old.side, old.price);
+        }
+        if self.touched_at(locate, ts, side, price) {
+            self.check_crossed(locate, ts);
+        }
+    }
+
+    #[inline(always)]
+    fn unknown_ref(&mut self, ts: u64, locate: u16, reference: u64) {
+        self.book_checks.unknown_ref += 1;
+        self.flag("unknown_ref", ts, locate, reference);
+    }
+
+    #[inline(always)]
+    fn mismatch(&mut self, ts: u64, header: u16, book: u32, reference: u64) {
+        if u32::from(header) != book {
+            self.book_checks.locate_mismatch += 1;
+            self.flag("locate_mismatch", ts, header, reference);
+        }
+    }
+
+    /// `E` or `C`: the reduction and the print. Returns false for an unknown reference.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &mut self,
+        ts: u64,
+        header_locate: u16,
+        reference: u64,
+        shares: u32,
+        match_number: u64,
+        with_price: Option<(u8, u32)>,
+    ) {
+        let book = match self.books.order(reference) {
+            Some(o) => o.book as u16,
+            None => {
+                self.unknown_ref(ts, header_locate, reference);
+                // A printable C still prints: its price is in the message.
+                if let Some((b'Y', price)) = with_price {
+                    let quote = self.quote_before(header_locate);
+                    self.print(Print {
+                        timestamp: ts,
+                        locate: header_locate,
+                        kind: b'C',
+                        price,
+                        shares: u64::from(shares),
+                        aggressor: 0,
+                        match_number,
+                        printable: true,
+                        order_reference: reference,
+                        cross_type: 0,
+                        quote,
+                    });
+                } else if let Some((flag, _)) = with_price
+                    && flag != b'N'
+                {
+                    self.book_checks.bad_printable += 1;
+                    self.flag("bad_printable", ts, header_locate, match_number);
+                }
+                return;
+            }
+        };
+        let quote = self.quote_before(book);
+        let Some(r) = self.books.reduce(reference, shares) else {
+            return;
+        };
+        self.mismatch(ts, header_locate, r.order.book, reference);
+        if r.over {
+            self.book_checks.over_execution += 1;
+            self.flag("over_execution", ts, book, reference);
+        }
+        if !r.at_front {
+            self.book_checks.non_fifo_executions += 1;
+        }
+        let (kind, price, printable) = match with_price {
+            None => (b'E', r.order.price, true),
+            Some((flag, price)) => {
+                if flag != b'Y' && flag != b'N' {
+                    self.book_checks.bad_printable += 1;
+                    self.flag("bad_printable", ts, book, match_number);
+                }
+                (b'C', price, flag == b'Y')
+            }
+        };
+        self.print(Print {
+            timestamp: ts,
+            locate: book,
+            kind,
+            price,
+            shares: u64::from(shares),
+            aggressor: r.order.side.aggressor(),
+            match_number,
+            printable,
+            order_reference: reference,
+            cross_type: 0,
+            quote,
+        });
+        let _ = self.touched_at(book, ts, r.order.side, r.order.price);
+    }
+
+    fn system_event(&mut self, code: u8, ts: u64) {
+        if let Some(rank) = b"OSQMEC".iter().position(|&c| c == code) {
+            let rank = rank as i32;
+            if rank <= self.event_rank {
+                self.book_checks.events_out_of_order += 1;
+                self.flag("events_out_of_order", ts, 0, u64::from(code));
+            }
+            self.event_rank = rank;
+        }
+        match code {
+            b'Q' => {
+                self.in_session = true;
+                self.vwap.open(ts);
+            }
+            b'M' => {
+                self.in_session = false;
+                self.vwap.close(ts);
+            }
+            _ => {}
+        }
+    }
+
+    #[cold]
+    fn snapshot(&mut self, ts: u64) {
+        let every = self.opts.snapshot_ns.unwrap_or(u64::MAX);
+        while ts >= self.next_snapshot {
+            let at = self.next_snapshot;
+            let depth = self.opts.depth;
+            let live: Vec<u32> = self.books.non_empty().collect();
+            for book in live {
+                self.snapshots.timestamp.push(at as i64);
+                self.snapshots.locate.push(book as u16);
+                for (side, out) in [
+                    (Side::Bid, &mut self.snapshots.bid),
+                    (Side::Ask, &mut self.snapshots.ask),
+                ] {
+                    let mut n = 0;
+                    for lv in self.books.levels(book, side).take(depth) {
+                        out.push((lv.price, lv.shares, lv.orders));
+                        n += 1;
+                    }
+                    out.extend(std::iter::repeat_n((0, 0, 0), depth - n));
+                }
+            }
+            self.next_snapshot = at.saturating_add(every);
+        }
+    }
+
+    /// Ends the replay: end-of-day report, breaks, end-of-day book counters, output tables.
+    pub fn finish(mut self, midnight: Option<i64>, prices: PriceRepr) -> ReplayOutput {
+        let last_ts = self.last_ts.unwrap_or(0).max(self.max_ts);
+        self.vwap.end(last_ts);
+        let unmatched = self.trades.apply_breaks(&self.breaks);
+        self.book_checks.unmatched_break = unmatched;
+        self.book_checks.broken_trades = self.trades.broken.iter().filter(|&&b| b).count() as u64;
+        self.book_checks.live_orders_at_end = self.books.live_orders() as u64;
+        let non_empty: Vec<u32> = self.books.non_empty().collect();
+        for book in non_empty {
+            let (bid, ask) = self.books.best_prices(book);
+            if bid > 0 && ask > 0 {
+                if bid > ask {
+                    self.book_checks.crossed_books_at_end += 1;
+                } else if bid == ask {
+                    self.book_checks.locked_books_at_end += 1;
+                }
+            }
+        }
+        let dictionary = self.symbols.dictionary();
+        let key_of_locate: Vec<u16> = (0..=u16::MAX)
+            .map(|l| self.symbols.key_of_locate(l))
+            .collect();
+        let bars_table = self.opts.bar_ns.map(|every| {
+            let spreads = self
+                .spreads
+                .take()
+                .map(SpreadTracker::finish)
+                .unwrap_or_default();
+            bars(&self.trades, &spreads, every)
+        });
+        let hourly = hourly_table(&self.vwap, &self.symbols, midnight);
+        let trades = self.opts.trades.then(|| {
+            std::mem::take(&mut self.trades).to_batch(&key_of_locate, &dictionary, midnight, prices)
+        });
+        let bars =
+            bars_table.map(|b: BarTable| b.to_batch(&key_of_locate, &dictionary, midnight, prices));
+        let bbo = self.opts.bbo.then(|| {
+            quotes_table(
+                std::mem::take(&mut self.quotes),
+                &key_of_locate,
+                &dictionary,
+                midnight,
+                prices,
+            )
+        });
+        let snapshots = self.opts.snapshot_ns.map(|_| {
+            snapshot_table(
+                &self.snapshots,
+                self.opts.depth,
+                &key_of_locate,
+                &dictionary,
+                midnight,
+                prices,
+            )
+        });
+        let examples = self.examples.into_values().flatten().collect();
+        ReplayOutput {
+            hourly_vwap: hourly,
+            trades,
+            bars,
+            bbo,
+            snapshots,
+            checks: self.checks,
+            book_checks: self.book_checks,
+            examples,
+            books: self.books,
+            symbols: self.symbols,
+            key_of_locate,
+        }
+    }
+}
+
+/// Everything a replay produced.
+#[derive(Debug)]
+pub struct ReplayOutput {
+    /// The hourly VWAP report.
+    pub hourly_vwap: RecordBatch,
+    /// Every print.
+    pub trades: Option<RecordBatch>,
+    /// Time bars.
+    pub bars: Option<RecordBatch>,
+    /// Top-of-book changes.
+    pub bbo: Option<RecordBatch>,
+    /// Depth snapshots.
+    pub snapshots: Option<RecordBatch>,
+    /// Framing counters.
+    pub checks: FrameChecks,
+    /// Book counters.
+    pub book_checks: BookChecks,
+    /// The first offending messages per counter.
+    pub examples: Vec<Example>,
+    /// The final books.
+    pub books: Books,
+    /// The day's symbols.
+    pub symbols: Symbols,
+    /// Dictionary key of each locate's symbol.
+    pub key_of_locate: Vec<u16>,
+}
+
+fn hourly_table(v: &HourlyVwap, symbols: &Symbols, midnight: Option<i64>) -> RecordBatch {
+    let name = |l: u16| {
+        symbols
+            .symbol_of_locate(l)
+            .map_or_else(|| format!("#{l}"), str::to_string)
+    };
+    let mut rows: Vec<_> = v
+        .rows
+        .iter()
+        .map(|r| (r.report, name(r.locate), *r))
+        .collect();
+    rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut t = TableBuilder::new();
+    let symbol: arrow_array::StringArray = rows.iter().map(|r| Some(r.1.as_str())).collect();
+    t.column("symbol", Arc::new(symbol), false);
+    let times: Vec<i64> = rows
+        .iter()
+        .map(|r| v.reports[r.0 as usize].timestamp as i64)
+        .collect();
+    t.times("timestamp", "time", times, midnight);
+    let vwap: Vec<f64> = rows
+        .iter()
+        .map(|r| r.2.notional as f64 / r.2.volume as f64 / 10_000.0)
+        .collect();
+    t.column("vwap", Arc::new(Float64Array::from(vwap)), false);
+    t.values::<UInt64Type>("volume", rows.iter().map(|r| r.2.volume).collect());
+    let notional = Decimal128Array::from(
+        rows.iter()
+            .map(|r| i128::try_from(r.2.notional).unwrap_or(i128::MAX))
+            .collect::<Vec<i128>>(),
+    )
+    .with_precision_and_scale(38, 4)
+    .expect("38, 4 is a valid decimal type");
+    t.column("notional", Arc::new(notional), false);
+    let label: arrow_array::StringArray = rows
+        .iter()
+        .map(|r| Some(v.reports[r.0 as usize].label.as_str()))
+        .collect();
+    t.column("label", Arc::new(label), false);
+    t.values::<UInt16Type>("stock_locate", rows.iter().map(|r| r.2.locate).collect());
+    t.finish()
+}
+
+fn quotes_table(
+    q: QuoteColumns,
+    key_of_locate: &[u16],
+    dictionary: &ArrayRef,
+    midnight: Option<i64>,
+    prices: PriceRepr,
+) -> RecordBatch {
+    let mut t = TableBuilder::new();
+    let keys = keys_of(&q.locate, key_of_locate);
+    t.times("timestamp", "ts", q.timestamp, midnight);
+    t.values::<UInt16Type>("stock_locate", q.locate);
+    t.stock(keys, dictionary);
+    quote_columns(&mut t, &q.quote, prices);
+    t.finish()
+}
+
+fn snapshot_table(
+    s: &SnapshotColumns,
+    depth: usize,
+    key_of_locate: &[u16],
+    dictionary: &ArrayRef,
+    midnight: Option<i64>,
+    prices: PriceRepr,
+) -> RecordBatch {
+    let mut t = TableBuilder::new();
+    t.times("timestamp", "ts", s.timestamp.clone(), midnight);
+    t.values::<UInt16Type>("stock_locate", s.locate.clone());
+    t.stock(keys_of(&s.locate, key_of_locate), dictionary);
+    let rows = s.timestamp.len();
+    for (name, cells) in [("bid", &s.bid), ("ask", &s.ask)] {
+        for k in 0..depth {
+            let at = |r: usize| cells[r * depth + k];
+            let valid: Vec<bool> = (0..rows).map(|r| at(r).2 > 0).collect();
+            t.price(
+                &format!("{name}_price_{}", k + 1),
+                (0..rows).map(|r| at(r).0).collect(),
+                prices,
+                Some(valid.clone()),
+            );
+            t.values_or_null::<UInt64Type>(
+                &format!("{name}_size_{}", k + 1),
+                (0..rows).map(|r| at(r).1).collect(),
+                valid.clone().into_iter(),
+            );
+            t.values_or_null::<UInt32Type>(
+                &format!("{name}_orders_{}", k + 1),
+                (0..rows).map(|r| at(r).2).collect(),
+                valid.into_iter(),
+            );
+        }
+    }
+    t.finish()
+}
+
+impl Visitor for Replay {
+    type Output = ();
+
+    #[inline(always)]
+    fn visit<M: MessageDef>(&mut self, m: M) {
+        let h = m.header();
+        let ts = h.timestamp;
+        let locate = h.stock_locate;
+        if M::HAS_STOCK || self.symbols.filtering() {
+            let key = self.symbols.key_of(&m);
+            if self.symbols.filtering() && !self.symbols.allows(key, locate) {
+                return;
+            }
+        }
+        if ts < self.max_ts {
+            self.book_checks.timestamp_regressions += 1;
+        } else {
+            self.max_ts = ts;
+        }
+        if ts >= DAY_NS {
+            self.book_checks.timestamp_out_of_range += 1;
+        }
+        self.last_ts = Some(ts);
+        self.vwap.before(ts);
+        if ts >= self.next_snapshot {
+            self.snapshot(ts);
+        }
+        match m.into_message() {
+            Message::AddOrder(a) => self.add(
+                locate,
+                ts,
+                a.order_reference_number,
+                a.buy_sell_indicator,
+                a.shares,
+                a.price,
+                *b"    ",
+            ),
+            Message::AddOrderMpid(f) => self.add(
+                locate,
+                ts,
+                f.order_reference_number,
+                f.buy_sell_indicator,
+                f.shares,
+                f.price,
+                f.attribution,
+            ),
+            Message::OrderExecuted(e) => self.execute(
+                ts,
+                locate,
+                e.order_reference_number,
+                e.executed_shares,
+                e.match_number,
+                None,
+            ),
+            Message::OrderExecutedWithPrice(c) => self.execute(
+                ts,
+                locate,
+                c.order_reference_number,
+                c.executed_shares,
+                c.match_number,
+                Some((c.printable, c.execution_price)),
+            ),
+            Message::OrderCancel(x) => {
+                match self
+                    .books
+                    .reduce(x.order_reference_number, x.cancelled_shares)
+                {
+                    Some(r) => {
+                        self.mismatch(ts, locate, r.order.book, x.order_reference_number);
+                        if r.over {
+                            self.book_checks.over_cancel += 1;
+                            self.flag("over_cancel", ts, locate, x.order_reference_number);
+                        }
+                        let _ =
+                            self.touched_at(r.order.book as u16, ts, r.order.side, r.order.price);
+                    }
+                    None => self.unknown_ref(ts, locate, x.order_reference_number),
+                }
+            }
+            Message::OrderDelete(d) => match self.books.delete(d.order_reference_number) {
+                Some(o) => {
+                    self.mismatch(ts, locate, o.book, d.order_reference_number);
+                    let _ = self.touched_at(o.book as u16, ts, o.side, o.price);
+                }
+                None => self.unknown_ref(ts, locate, d.order_reference_number),
+            },
+            Message::OrderReplace(u) => {
+                match self.books.replace(
+                    u.original_order_reference_number,
+                    u.new_order_reference_number,
+                    u.shares,
+                    u.price,
+                    ts,
+                ) {
+                    Some((old, displaced)) => {
+                        self.mismatch(ts, locate, old.book, u.original_order_reference_number);
+                        if let Some(d) = displaced {
+                            self.book_checks.duplicate_add_ref += 1;
+                            self.flag(
+                                "duplicate_add_ref",
+                                ts,
+                                locate,
+                                u.new_order_reference_number,
+                            );
+                            let _ = self.touched_at(d.book as u16, ts, d.side, d.price);
+                        }
+                        let book = old.book as u16;
+                        if (self.at_top(book, old.side, old.price)
+                            || self.at_top(book, old.side, u.price))
+                            && self.touched(book, ts)
+                        {
+                            self.check_crossed(book, ts);
+                        }
+                    }
+                    None => self.unknown_ref(ts, locate, u.original_order_reference_number),
+                }
+            }
+            Message::Trade(p) => {
+                let quote = self.quote_before(locate);
+                self.print(Print {
+                    timestamp: ts,
+                    locate,
+                    kind: b'P',
+                    price: p.price,
+                    shares: u64::from(p.shares),
+                    aggressor: 0,
+                    match_number: p.match_number,
+                    printable: true,
+                    order_reference: 0,
+                    cross_type: 0,
+                    quote,
+                });
+            }
+            Message::CrossTrade(q) => {
+                if q.shares > 0 {
+                    let quote = self.quote_before(locate);
+                    self.print(Print {
+                        timestamp: ts,
+                        locate,
+                        kind: b'Q',
+                        price: q.cross_price,
+                        shares: q.shares,
+                        aggressor: 0,
+                        match_number: q.match_number,
+                        printable: true,
+                        order_reference: 0,
+                        cross_type: q.cross_type,
+                        quote,
+                    });
+                }
+            }
+            Message::BrokenTrade(b) => self.breaks.push(b.match_number),
+            Message::SystemEvent(s) => self.system_event(s.event_code, ts),
+            Message::StockTradingAction(a) => {
+                let t = &mut self.trading[locate as usize];
+                if a.trading_state == b'T' && t.state != b'T' {
+                    t.since = ts;
+                }
+                t.state = a.trading_state;
+            }
+            Message::OperationalHalt(o) => {
+                let t = &mut self.trading[locate as usize];
+                let halted = o.operational_halt_action == b'H';
+                if t.operational_halt && !halted {
+                    t.since = ts;
+                }
+                t.operational_halt = halted;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl FrameSink for Replay {
+    fn checks(&self) -> &FrameChecks {
+        &self.checks
+    }
+    fn checks_mut(&mut self) -> &mut FrameChecks {
+        &mut self.checks
+    }
+    fn policy(&self) -> FramePolicy {
+        self.opts.policy
+    }
+}
