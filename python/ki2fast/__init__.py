@@ -13,6 +13,8 @@ True
 from __future__ import annotations
 
 from ki2fast._core import __version__
+from ki2fast.analytics import Replay, bars, hourly_vwap, level1, replay_itch, vwap
+from ki2fast.book import OrderBook
 from ki2fast.exceptions import ItchDecodeError, Ki2fastError, SessionDateWarning
 from ki2fast.itch import (
     MESSAGE_LENGTHS,
@@ -40,16 +42,23 @@ __all__ = [
     "ItchSummary",
     "ItchTables",
     "Ki2fastError",
+    "OrderBook",
+    "Replay",
     "SessionDateWarning",
     "__version__",
+    "bars",
     "count_itch",
+    "hourly_vwap",
     "itch_schema",
     "itch_summary",
     "iter_itch",
+    "level1",
     "order_events_schema",
     "read_itch",
     "read_order_events",
+    "replay_itch",
     "scan_order_events",
     "synth_itch",
+    "vwap",
     "write_itch",
 ]

@@ -421,3 +421,156 @@ def encode_message(code: str, values: dict[str, Any]) -> bytes:
     body = _STRUCTS[code].pack(*args)
     assert len(body) == length
     return struct.pack(">H", length) + body
+
+
+# --- Reference book and hourly VWAP (itch50.md §6 and §8), plain dicts and lists ------------
+
+_HOUR_NS = 3_600 * 1_000_000_000
+
+
+class ReferenceBook:
+    """Every live order in a dict; levels are derived on demand. Slow and obviously right."""
+
+    def __init__(self) -> None:
+        # reference -> [locate, side, price, shares, seq]; seq orders the FIFO queue
+        self.orders: dict[int, list[Any]] = {}
+        self.seq = 0
+        self.unknown_ref = 0
+
+    def add(self, locate: int, ref: int, side: str, price: int, shares: int) -> None:
+        self.seq += 1
+        self.orders[ref] = [locate, side, price, shares, self.seq]
+
+    def reduce(self, ref: int, shares: int) -> list[Any] | None:
+        order = self.orders.get(ref)
+        if order is None:
+            self.unknown_ref += 1
+            return None
+        before = list(order)
+        order[3] -= min(shares, order[3])
+        if order[3] == 0:
+            del self.orders[ref]
+        return before
+
+    def delete(self, ref: int) -> list[Any] | None:
+        order = self.orders.pop(ref, None)
+        if order is None:
+            self.unknown_ref += 1
+        return order
+
+    def replace(self, ref: int, new_ref: int, shares: int, price: int) -> None:
+        old = self.orders.pop(ref, None)
+        if old is None:
+            self.unknown_ref += 1
+            return
+        self.add(old[0], new_ref, old[1], price, shares)
+
+    def book(self, locate: int) -> dict[str, list[tuple[int, int]]]:
+        """``{"B": [(price, shares), …] best first in queue order, "S": …}`` per order."""
+        out: dict[str, list[tuple[int, int, int, int]]] = {"B": [], "S": []}
+        for ref, (loc, side, price, shares, seq) in self.orders.items():
+            if loc == locate:
+                key = -price if side == "B" else price
+                out[side].append((key, seq, price, shares))
+        return {s: [(p, q) for _, _, p, q in sorted(rows)] for s, rows in out.items()}
+
+    def locates(self) -> set[int]:
+        return {o[0] for o in self.orders.values()}
+
+
+def _clock(ns: int) -> str:
+    s = ns // 1_000_000_000
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def replay(src: Any, *, clock_hours: bool = False) -> tuple[list[dict[str, Any]], ReferenceBook]:
+    """The hourly VWAP report rows (``label, timestamp, stock_locate, symbol, volume,
+    notional, vwap``; notional in exact 1/10 000 $) and the final book, by the rules of
+    itch50.md §8, message by message."""
+    data = _open(src)
+    book = ReferenceBook()
+    volume: dict[int, int] = {}
+    notional: dict[int, int] = {}
+    symbols: dict[int, str] = {}
+    rows: list[dict[str, Any]] = []
+    next_report: int | None = None
+    opened = closed = False
+    last_ts = 0
+
+    def report(label: str, ts: int) -> None:
+        batch = []
+        for loc, v in volume.items():
+            if v > 0:
+                n = notional[loc]
+                batch.append(
+                    {
+                        "label": label,
+                        "timestamp": ts,
+                        "stock_locate": loc,
+                        "symbol": symbols.get(loc, f"#{loc}"),
+                        "volume": v,
+                        "notional": n,
+                        "vwap": n / v / 10_000,
+                    }
+                )
+        rows.extend(sorted(batch, key=lambda r: r["symbol"]))
+
+    def prints(loc: int, shares: int, price: int) -> None:
+        if shares > 0:
+            volume[loc] = volume.get(loc, 0) + shares
+            notional[loc] = notional.get(loc, 0) + shares * price
+
+    for _, msg in frames(data):
+        code = chr(msg[0])
+        locate, _, ts_hi, ts_lo = struct.unpack_from(">HHHI", msg, 1)
+        ts = (ts_hi << 32) | ts_lo
+        last_ts = max(last_ts, ts)
+        while next_report is not None and ts >= next_report:
+            report(_clock(next_report), next_report)
+            next_report += _HOUR_NS
+        if code == "S":
+            event = chr(msg[11])
+            if event == "Q" and not opened and not closed:
+                opened = True
+                report("open", ts)
+                next_report = (ts // _HOUR_NS + 1) * _HOUR_NS if clock_hours else ts + _HOUR_NS
+            elif event == "M" and not closed:
+                closed = True
+                next_report = None
+                report("close", ts)
+        elif code == "R":
+            symbols[locate] = _text(msg[11:19])
+        elif code in "AF":
+            ref, side, shares = struct.unpack_from(">QcI", msg, 11)
+            (price,) = struct.unpack_from(">I", msg, 32)
+            if side in (b"B", b"S"):
+                book.add(locate, ref, side.decode(), price, shares)
+        elif code == "E":
+            ref, shares = struct.unpack_from(">QI", msg, 11)
+            before = book.reduce(ref, shares)
+            if before is not None:
+                prints(before[0], shares, before[2])
+        elif code == "C":
+            ref, shares, _match, printable, price = struct.unpack_from(">QIQcI", msg, 11)
+            before = book.reduce(ref, shares)
+            if printable == b"Y":
+                prints(before[0] if before is not None else locate, shares, price)
+        elif code == "X":
+            ref, shares = struct.unpack_from(">QI", msg, 11)
+            book.reduce(ref, shares)
+        elif code == "D":
+            (ref,) = struct.unpack_from(">Q", msg, 11)
+            book.delete(ref)
+        elif code == "U":
+            ref, new_ref, shares, price = struct.unpack_from(">QQII", msg, 11)
+            book.replace(ref, new_ref, shares, price)
+        elif code == "P":
+            (shares,) = struct.unpack_from(">I", msg, 20)
+            (price,) = struct.unpack_from(">I", msg, 32)
+            prints(locate, shares, price)
+        elif code == "Q":
+            (shares,) = struct.unpack_from(">Q", msg, 11)
+            (price,) = struct.unpack_from(">I", msg, 27)
+            prints(locate, shares, price)
+    report("eod", last_ts)
+    return rows, book

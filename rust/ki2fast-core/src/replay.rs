@@ -178,6 +178,7 @@ pub struct Replay {
     quotes: QuoteColumns,
     next_snapshot: u64,
     snapshots: SnapshotColumns,
+    directory: BTreeMap<u16, String>,
 }
 
 impl Replay {
@@ -209,6 +210,7 @@ impl Replay {
             quotes: QuoteColumns::default(),
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
             snapshots: SnapshotColumns::default(),
+            directory: BTreeMap::new(),
             opts,
         }
     }
@@ -519,7 +521,7 @@ impl Replay {
                 .unwrap_or_default();
             bars(&self.trades, &spreads, every)
         });
-        let hourly = hourly_table(&self.vwap, &self.symbols, midnight);
+        let hourly = hourly_table(&self.vwap, &self.directory, midnight);
         let trades = self.opts.trades.then(|| {
             std::mem::take(&mut self.trades).to_batch(&key_of_locate, &dictionary, midnight, prices)
         });
@@ -588,12 +590,13 @@ pub struct ReplayOutput {
     pub key_of_locate: Vec<u16>,
 }
 
-fn hourly_table(v: &HourlyVwap, symbols: &Symbols, midnight: Option<i64>) -> RecordBatch {
-    let name = |l: u16| {
-        symbols
-            .symbol_of_locate(l)
-            .map_or_else(|| format!("#{l}"), str::to_string)
-    };
+/// The report names symbols as the directory (`R`) does, `#<locate>` without one.
+fn hourly_table(
+    v: &HourlyVwap,
+    directory: &BTreeMap<u16, String>,
+    midnight: Option<i64>,
+) -> RecordBatch {
+    let name = |l: u16| directory.get(&l).cloned().unwrap_or_else(|| format!("#{l}"));
     let mut rows: Vec<_> = v
         .rows
         .iter()
@@ -838,6 +841,10 @@ impl Visitor for Replay {
             }
             Message::BrokenTrade(b) => self.breaks.push(b.match_number),
             Message::SystemEvent(s) => self.system_event(s.event_code, ts),
+            Message::StockDirectory(r) => {
+                let name = crate::arrow::builders::alpha_to_string(&r.stock);
+                self.directory.insert(locate, name);
+            }
             Message::StockTradingAction(a) => {
                 let t = &mut self.trading[locate as usize];
                 if a.trading_state == b'T' && t.state != b'T' {

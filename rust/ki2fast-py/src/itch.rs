@@ -83,7 +83,7 @@ where
 }
 
 /// A reader held by a Python object (one caller at a time).
-fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
+pub fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
     m.lock()
         .map_err(|_| PyValueError::new_err("the reader failed earlier and cannot be used"))
 }

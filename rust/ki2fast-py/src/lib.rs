@@ -4,6 +4,7 @@
 
 mod convert;
 mod itch;
+mod replay;
 mod synth;
 
 use ki2fast_core::itch::spec::MessageKind;
@@ -27,6 +28,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<itch::ItchBatches>()?;
     m.add_class::<itch::OrderEvents>()?;
     m.add_class::<itch::SummaryScan>()?;
+    m.add_class::<replay::ReplayRun>()?;
+    m.add_class::<replay::OrderBook>()?;
     m.add_function(wrap_pyfunction!(itch::read_itch, m)?)?;
     m.add_function(wrap_pyfunction!(itch::read_order_events, m)?)?;
     m.add_function(wrap_pyfunction!(itch::count_itch, m)?)?;

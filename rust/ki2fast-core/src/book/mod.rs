@@ -13,6 +13,7 @@
 //! Books are numbered: by stock locate for ITCH, by an interned symbol id for other sources.
 
 pub mod index;
+pub mod tables;
 
 use index::{NONE, OrderIndex};
 

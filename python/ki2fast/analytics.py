@@ -1,0 +1,457 @@
+"""Replay, VWAP, bars and the level-one view.
+
+``replay_itch`` runs the Rust core over an ITCH day once: every book, every print, the hourly
+VWAP report, time bars and, on request, the top-of-book stream and depth snapshots. Results
+are polars frames over the core's Arrow buffers.
+
+``vwap``, ``bars`` and ``level1`` take any table in the canonical trades / quotes schemas
+(``ts`` or ``timestamp``, ``stock``, ``price``, ``shares`` …), so feeds other than ITCH get
+the same analytics.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
+
+from ki2fast import _core
+from ki2fast._progress import Progress
+from ki2fast.book import OrderBook
+from ki2fast.itch import DateLike, Errors, Prices, Source, _names, _session_date
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["Replay", "bars", "hourly_vwap", "level1", "parse_every", "replay_itch", "vwap"]
+
+Every = Union[str, int, _dt.timedelta]  # noqa: UP007 (a runtime alias on 3.10)
+
+_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def parse_every(every: Every) -> int:
+    """An interval in nanoseconds from ``"1m"``, ``"30s"``, ``"1h"``, ``"250ms"``, an int (ns)
+    or a ``timedelta``."""
+    if isinstance(every, _dt.timedelta):
+        ns = round(every.total_seconds() * 1e9)
+    elif isinstance(every, int):
+        ns = every
+    else:
+        text = str(every).strip()
+        for unit in sorted(_UNITS, key=len, reverse=True):
+            if text.endswith(unit) and text[: -len(unit)].strip().isdigit():
+                ns = int(text[: -len(unit)]) * _UNITS[unit]
+                break
+        else:
+            raise ValueError(f"interval {every!r} is not like '1m', '30s', '1h' or '250ms'")
+    if ns <= 0:
+        raise ValueError(f"interval {every!r} must be positive")
+    return ns
+
+
+def _pl(table: Any) -> pl.DataFrame:
+    """A polars frame over an Arrow table's buffers (no copy)."""
+    import polars as pl
+    import pyarrow as pa
+
+    if not isinstance(table, pa.Table):
+        table = pa.table(table)
+    return pl.from_arrow(table, rechunk=False)  # type: ignore[return-value]
+
+
+@dataclass
+class Replay:
+    """What ``replay_itch`` produced.
+
+    - ``hourly_vwap``: the reference report (``symbol, time, vwap, volume, notional, label``).
+    - ``trades``: every execution and print in file order: ``kind`` E/C/P/Q, exact
+      ``aggressor`` for E/C (B = buyer-initiated), ``match_number``, ``printable``,
+      ``broken`` (voided by a later B), the Nasdaq BBO just before the print and the trade's
+      ``position`` code (0 no valid BBO, 1 below bid … 4 at mid … 7 above ask).
+    - ``bars``: time bars of printable, unbroken prints.
+    - ``bbo``: every change of a book's top (with ``bbo=True``).
+    - ``snapshots``: top ``depth`` levels per side of every non-empty book every
+      ``snapshot_every`` (with ``snapshot_every``).
+    - ``book``: the final books; ``stats``: the integrity counters; ``checks``: framing
+      counters; ``examples``: the first offending messages per counter.
+    """
+
+    hourly_vwap: pl.DataFrame
+    trades: pl.DataFrame | None
+    bars: pl.DataFrame | None
+    bbo: pl.DataFrame | None
+    snapshots: pl.DataFrame | None
+    book: OrderBook
+    stats: dict[str, int]
+    checks: dict[str, Any]
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def level1(self) -> pl.DataFrame:
+        """The level-one view at every print (see ``level1``)."""
+        if self.trades is None:
+            raise ValueError("the replay ran with trades=False")
+        return level1(self.trades)
+
+
+def replay_itch(
+    src: Source,
+    *,
+    symbols: Iterable[str] | str | None = None,
+    date: DateLike = None,
+    prices: Prices = "float",
+    trades: bool = True,
+    bar_every: Every | None = "1m",
+    clock_hours: bool = False,
+    bbo: bool = False,
+    snapshot_every: Every | None = None,
+    depth: int = 5,
+    allow_truncated: bool = False,
+    errors: Errors = "raise",
+    progress: bool = False,
+) -> Replay:
+    """Replay an ITCH 5.0 day in one pass (GIL released; Ctrl-C interrupts).
+
+    Books follow the ITCH rules exactly (E at the resting price, C at its own price and only
+    printable ones print, X partial, D rest, U new reference inheriting side, stock and MPID,
+    P and Q never touch the book); unknown references, over-executions and the like are
+    counted in ``stats`` and never raise. ``bar_every=None`` skips bars; ``trades=False``
+    skips the trades table.
+
+    >>> import ki2fast as kf
+    >>> r = kf.replay_itch("data/samples/03012024.NASDAQ_ITCH50.gz")
+    >>> r.hourly_vwap.columns[:5]
+    ['symbol', 'time', 'timestamp', 'vwap', 'volume']
+    """
+    run = _core.ReplayRun(
+        src,
+        symbols=_names(symbols),
+        date=_session_date(src, date),
+        prices=prices,
+        trades=trades,
+        bar_every_ns=None if bar_every is None else parse_every(bar_every),
+        clock_hours=clock_hours,
+        bbo=bbo,
+        snapshot_every_ns=None if snapshot_every is None else parse_every(snapshot_every),
+        depth=depth,
+        allow_truncated=allow_truncated,
+        errors=errors,
+    )
+    with Progress("replay", total=run.progress[1], enabled=progress) as bar:
+        while run.step():
+            bar.update(run.progress[0])
+    out = run.finish()
+
+    def frame(name: str) -> pl.DataFrame | None:
+        table = out[name]
+        return None if table is None else _pl(table)
+
+    hourly = frame("hourly_vwap")
+    assert hourly is not None
+    return Replay(
+        hourly_vwap=hourly,
+        trades=frame("trades"),
+        bars=frame("bars"),
+        bbo=frame("bbo"),
+        snapshots=frame("snapshots"),
+        book=OrderBook._wrap(out["book"]),
+        stats=dict(out["stats"]),
+        checks=dict(out["checks"]),
+        examples=list(out["examples"]),
+    )
+
+
+def hourly_vwap(
+    src: Source,
+    *,
+    symbols: Iterable[str] | str | None = None,
+    date: DateLike = None,
+    clock_hours: bool = False,
+) -> pl.DataFrame:
+    """The classic hourly VWAP report: cumulative VWAP per symbol at the market open
+    (``S Q``), every hour after it (or at whole clock hours with ``clock_hours=True``), at
+    the close (``S M``) and at the end of the file. Each report holds the prints strictly
+    before its time; ``notional`` is exact (decimal, 1/10 000 $).
+
+    >>> import ki2fast as kf
+    >>> report = kf.hourly_vwap("data/samples/03012024.NASDAQ_ITCH50.gz")
+    >>> report["label"].unique(maintain_order=True).to_list()[:2]
+    ['open', '10:30:00']
+    """
+    return replay_itch(
+        src, symbols=symbols, date=date, trades=False, bar_every=None, clock_hours=clock_hours
+    ).hourly_vwap
+
+
+def _time_col(df: pl.DataFrame) -> str:
+    for name in ("ts", "timestamp"):
+        if name in df.columns:
+            return name
+    raise ValueError("a trades or quotes table needs a 'ts' or 'timestamp' column")
+
+
+def _frame(table: Any) -> pl.DataFrame:
+    import polars as pl
+
+    if isinstance(table, pl.DataFrame):
+        return table
+    return _pl(table)
+
+
+def _counting(trades: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    keep = pl.col("shares") > 0
+    if "printable" in trades.columns:
+        keep &= pl.col("printable")
+    if "broken" in trades.columns:
+        keep &= ~pl.col("broken")
+    return trades.filter(keep)
+
+
+def _bucket(time: str, every_ns: int) -> pl.Expr:
+    import polars as pl
+
+    col = pl.col(time)
+    if time == "timestamp":
+        return (col // every_ns) * every_ns
+    return col.dt.truncate(f"{every_ns}ns")
+
+
+def _dollars(trades: pl.DataFrame, name: str) -> pl.Expr:
+    """Prices as float dollars whatever their representation (ticks carry scale 4)."""
+    import polars as pl
+
+    if trades.schema[name].is_integer():
+        return pl.col(name).cast(pl.Float64) / 10_000
+    return pl.col(name).cast(pl.Float64)
+
+
+def vwap(trades: Any, *, every: Every | None = None, by: str | Sequence[str] = "stock") -> pl.DataFrame:
+    """VWAP, volume and notional per ``by`` (and per ``every`` interval), over printable,
+    unbroken prints of any canonical trades table. Integer prices accumulate exactly.
+
+    >>> import polars as pl, ki2fast as kf
+    >>> t = pl.DataFrame({"timestamp": [1, 2], "stock": ["A", "A"],
+    ...                   "price": [10.0, 20.0], "shares": [100, 300]})
+    >>> kf.vwap(t)["vwap"].to_list()
+    [17.5]
+    """
+    import polars as pl
+
+    df = _counting(_frame(trades))
+    keys = [by] if isinstance(by, str) else list(by)
+    if every is not None:
+        time = _time_col(df)
+        df = df.with_columns(_bucket(time, parse_every(every)).alias(time))
+        keys = [*keys, time]
+    notional = (
+        (pl.col("price").cast(pl.Int128) * pl.col("shares").cast(pl.Int128))
+        if df.schema["price"].is_integer()
+        else pl.col("price") * pl.col("shares")
+    )
+    out = (
+        df.group_by(keys, maintain_order=True)
+        .agg(notional.sum().alias("notional"), pl.col("shares").sum().alias("volume"))
+        .with_columns(
+            (pl.col("notional").cast(pl.Float64) / pl.col("volume")).alias("vwap")
+        )
+    )
+    if df.schema["price"].is_integer():
+        out = out.with_columns(
+            pl.col("vwap") / 10_000,
+            pl.col("notional").cast(pl.Decimal(38, 0)).cast(pl.Decimal(38, 4)) / 10_000,
+        )
+    return out.sort(keys).select(*keys, "vwap", "volume", "notional")
+
+
+def bars(trades: Any, quotes: Any | None = None, *, every: Every = "1m") -> pl.DataFrame:
+    """Time bars per symbol from any canonical trades table (printable, unbroken prints):
+    ``open high low close volume count vwap first_trade_time last_trade_time``, plus
+    ``askvol``/``bidvol`` (volume at or above the ask / at or below the bid just before each
+    print) and the time-weighted ``spread`` when quotes are given (or when the trades carry
+    ``bid``/``ask`` columns, for the volumes).
+
+    >>> import polars as pl, ki2fast as kf
+    >>> t = pl.DataFrame({"timestamp": [0, 10, 70_000_000_000], "stock": ["A"] * 3,
+    ...                   "price": [10.0, 11.0, 9.0], "shares": [1, 2, 3]})
+    >>> kf.bars(t)["close"].to_list()
+    [11.0, 9.0]
+    """
+    import polars as pl
+
+    every_ns = parse_every(every)
+    df = _counting(_frame(trades))
+    time = _time_col(df)
+    if quotes is not None:
+        q = _frame(quotes)
+        qt = _time_col(q)
+        if qt != time:
+            raise ValueError(f"trades are keyed by {time!r} but quotes by {qt!r}")
+        df = (
+            df.drop([c for c in ("bid", "ask", "bid_size", "ask_size") if c in df.columns])
+            .sort(time)
+            .join_asof(
+                q.select(time, "stock", "bid", "ask").sort(time),
+                on=time,
+                by="stock",
+                strategy="backward",
+                allow_exact_matches=False,
+            )
+        )
+    price = _dollars(df, "price")
+    aggs = [
+        price.first().alias("open"),
+        price.max().alias("high"),
+        price.min().alias("low"),
+        price.last().alias("close"),
+        pl.col("shares").sum().alias("volume"),
+        pl.len().alias("count"),
+        ((price * pl.col("shares")).sum() / pl.col("shares").sum()).alias("vwap"),
+        pl.col(time).first().alias("first_trade_time"),
+        pl.col(time).last().alias("last_trade_time"),
+    ]
+    if "bid" in df.columns and "ask" in df.columns:
+        bid, ask = _dollars(df, "bid"), _dollars(df, "ask")
+        valid = bid.is_not_null() & ask.is_not_null() & (ask > bid)
+        aggs += [
+            pl.col("shares").filter(valid & (price >= ask)).sum().alias("askvol"),
+            pl.col("shares").filter(valid & (price <= bid)).sum().alias("bidvol"),
+        ]
+    out = (
+        df.with_columns(_bucket(time, every_ns).alias("bar"))
+        .group_by("stock", "bar", maintain_order=True)
+        .agg(aggs)
+        .sort("stock", "bar")
+        .rename({"bar": time})
+    )
+    if quotes is not None:
+        out = out.join(_spreads(_frame(quotes), out, time, every_ns), on=["stock", time], how="left")
+    return out
+
+
+def _spreads(quotes: pl.DataFrame, bars: pl.DataFrame, time: str, every_ns: int) -> pl.DataFrame:
+    """Time-weighted spread per (stock, bar) over the bars' intervals: quote intervals are
+    cut at every bar start and end, and the quote in force carries over."""
+    import polars as pl
+
+    q = quotes.select(time, "stock", _dollars(quotes, "bid").alias("bid"), _dollars(quotes, "ask").alias("ask"))
+    starts = bars.select(time, "stock")
+    if time == "timestamp":
+        ends = starts.with_columns(pl.col(time) + every_ns)
+    else:
+        ends = starts.with_columns(pl.col(time) + pl.duration(nanoseconds=every_ns))
+    cuts = pl.concat([starts, ends]).unique().with_columns(
+        pl.lit(None, pl.Float64).alias("bid"), pl.lit(None, pl.Float64).alias("ask"), pl.lit(1).alias("cut")
+    )
+    rows = (
+        pl.concat([q.with_columns(pl.lit(0).alias("cut")), cuts.select(q.columns + ["cut"])])
+        .sort("stock", time, "cut")
+        .with_columns(pl.col("bid", "ask").forward_fill().over("stock"))
+        .with_columns(
+            (pl.col(time).shift(-1).over("stock") - pl.col(time)).alias("dt"),
+            _bucket(time, every_ns).alias("bar"),
+        )
+    )
+    if time != "timestamp":
+        rows = rows.with_columns(pl.col("dt").dt.total_nanoseconds())
+    valid = pl.col("bid").is_not_null() & pl.col("ask").is_not_null() & (pl.col("ask") > pl.col("bid"))
+    w = pl.when(valid).then(pl.col("dt")).otherwise(0).fill_null(0).cast(pl.Float64)
+    return (
+        rows.group_by("stock", "bar")
+        .agg(
+            ((pl.col("ask") - pl.col("bid")).fill_null(0) * w).sum().alias("s"),
+            w.sum().alias("w"),
+        )
+        .select(
+            "stock",
+            pl.col("bar").alias(time),
+            pl.when(pl.col("w") > 0).then(pl.col("s") / pl.col("w")).alias("spread"),
+        )
+    )
+
+
+def _cum_where(cond: pl.Expr, by: str) -> pl.Expr:
+    import polars as pl
+
+    return pl.when(cond).then(pl.col("shares")).otherwise(0).cum_sum().over(by)
+
+
+def level1(trades: Any, quotes: Any | None = None, *, at: Any | None = None) -> pl.DataFrame:
+    """A level-one view per symbol, in the spirit of CloudQuant's ``md.L1``: at every print,
+    or at the times in ``at`` (a list of datetimes/ns, carried forward per symbol).
+
+    Columns: ``last, last_size, last_position, open, daily_high, daily_high_time,
+    daily_low, daily_low_time, daily_vwap, daily_count, acc_volume, daily_bidvol,
+    daily_askvol, change_from_open, percent_change_from_open`` and ``bid, bid_size, ask,
+    ask_size`` (the Nasdaq BBO before the print, or from ``quotes`` at the ``at`` times).
+    ``open`` is the opening-cross price when the trades hold one (``kind`` Q, ``cross_type``
+    O), else the first print.
+    """
+    import polars as pl
+
+    df = _counting(_frame(trades))
+    time = _time_col(df)
+    price = _dollars(df, "price").alias("_p")
+    df = df.with_columns(price)
+    cum = pl.col("_p")
+    open_expr = cum.first()
+    if "kind" in df.columns and "cross_type" in df.columns:
+        is_open = (pl.col("kind") == "Q") & (pl.col("cross_type") == "O")
+        open_expr = pl.when(is_open.any()).then(cum.filter(is_open).first()).otherwise(cum.first())
+    by = "stock"
+    cols = [
+        pl.col("_p").alias("last"),
+        pl.col("shares").alias("last_size"),
+        cum.cum_max().over(by).alias("daily_high"),
+        cum.cum_min().over(by).alias("daily_low"),
+        ((cum * pl.col("shares")).cum_sum().over(by) / pl.col("shares").cum_sum().over(by)).alias("daily_vwap"),
+        pl.int_range(1, pl.len() + 1).over(by).alias("daily_count"),
+        pl.col("shares").cum_sum().over(by).alias("acc_volume"),
+        open_expr.over(by).alias("open"),
+    ]
+    if "position" in df.columns:
+        cols += [
+            pl.col("position").alias("last_position"),
+            _cum_where(pl.col("position").is_in([1, 2]), by).alias("daily_bidvol"),
+            _cum_where(pl.col("position").is_in([6, 7]), by).alias("daily_askvol"),
+        ]
+    out = df.with_columns(cols)
+    # First time each running extreme was reached.
+    out = out.with_columns(
+        pl.when(pl.col("_p") == pl.col("daily_high")).then(pl.col(time)).otherwise(None).alias("_ht"),
+        pl.when(pl.col("_p") == pl.col("daily_low")).then(pl.col(time)).otherwise(None).alias("_lt"),
+        (pl.col("daily_high") != pl.col("daily_high").shift(1).over(by)).fill_null(True).alias("_hn"),
+        (pl.col("daily_low") != pl.col("daily_low").shift(1).over(by)).fill_null(True).alias("_ln"),
+    ).with_columns(
+        pl.when(pl.col("_hn")).then(pl.col("_ht")).otherwise(None).forward_fill().over(by).alias("daily_high_time"),
+        pl.when(pl.col("_ln")).then(pl.col("_lt")).otherwise(None).forward_fill().over(by).alias("daily_low_time"),
+    ).with_columns(
+        (pl.col("last") - pl.col("open")).alias("change_from_open"),
+        (100 * (pl.col("last") - pl.col("open")) / pl.col("open")).alias("percent_change_from_open"),
+    )
+    keep = [time, "stock", "last", "last_size"]
+    keep += [c for c in ("last_position",) if c in out.columns]
+    keep += ["open", "daily_high", "daily_high_time", "daily_low", "daily_low_time", "daily_vwap",
+             "daily_count", "acc_volume"]
+    keep += [c for c in ("daily_bidvol", "daily_askvol") if c in out.columns]
+    keep += ["change_from_open", "percent_change_from_open"]
+    quote_cols = [c for c in ("bid", "bid_size", "ask", "ask_size") if c in out.columns]
+    out = out.select(keep + quote_cols)
+    if at is None:
+        return out
+    times = pl.Series(time, list(at))
+    if time != "timestamp":
+        times = times.cast(out.schema[time])
+    grid = (
+        out.select(pl.col("stock").unique().sort())
+        .join(pl.DataFrame(times).sort(time), how="cross")
+        .sort(time)
+    )
+    snap = grid.join_asof(out.drop(quote_cols).sort(time), on=time, by="stock", strategy="backward")
+    if quotes is not None:
+        q = _frame(quotes).sort(time)
+        snap = snap.join_asof(q.select(time, "stock", "bid", "bid_size", "ask", "ask_size"), on=time, by="stock")
+    return snap.sort("stock", time)
