@@ -18,23 +18,37 @@ OPEN = 9 * HOUR + 30 * 60 * 10**9
 
 def _report_rows(frame: pl.DataFrame) -> list[tuple]:
     return [
-        (r["label"], r["timestamp"], r["stock_locate"], r["symbol"], r["volume"],
-         int(r["notional"] * 10_000), r["vwap"])
+        (
+            r["label"],
+            r["timestamp"],
+            r["stock_locate"],
+            r["symbol"],
+            r["volume"],
+            int(r["notional"] * 10_000),
+            r["vwap"],
+        )
         for r in frame.iter_rows(named=True)
     ]
 
 
 def _reference_rows(rows: list[dict]) -> list[tuple]:
     return [
-        (r["label"], r["timestamp"], r["stock_locate"], r["symbol"], r["volume"], r["notional"],
-         r["vwap"])
+        (
+            r["label"],
+            r["timestamp"],
+            r["stock_locate"],
+            r["symbol"],
+            r["volume"],
+            r["notional"],
+            r["vwap"],
+        )
         for r in rows
     ]
 
 
 def _assert_reports_equal(got: list[tuple], want: list[tuple]) -> None:
     assert len(got) == len(want)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g[:6] == w[:6]  # exact: labels, times, symbols, volume, notional to 1/10 000 $
         assert g[6] == pytest.approx(w[6], rel=1e-12)
 
@@ -69,7 +83,9 @@ def test_books_mid_day_equal_the_reference(small_day: Path, fraction: float):
     replay = kf.replay_itch(data, prices="int")
     rows, book = ref.replay(data)
     _assert_reports_equal(_report_rows(replay.hourly_vwap), _reference_rows(rows))
-    symbols = {r["stock_locate"]: r["stock"] for r in kf.read_itch(data)["stock_directory"].to_pylist()}
+    symbols = {
+        r["stock_locate"]: r["stock"] for r in kf.read_itch(data)["stock_directory"].to_pylist()
+    }
     assert replay.book.live_orders == len(book.orders) > 0
     assert sorted(replay.book.symbols()) == sorted(symbols[loc] for loc in book.locates())
     for locate in book.locates():
@@ -77,7 +93,7 @@ def test_books_mid_day_equal_the_reference(small_day: Path, fraction: float):
         got = replay.book.orders(symbols[locate])
         for side in "BS":
             side_rows = got.filter(pl.col("side") == side)
-            assert list(zip(side_rows["price"], side_rows["shares"])) == want[side]
+            assert list(zip(side_rows["price"], side_rows["shares"], strict=True)) == want[side]
         top = replay.book.bbo(symbols[locate])
         if want["B"]:
             assert top["bid"] == want["B"][0][0]
@@ -98,7 +114,10 @@ def test_replay_is_clean_on_a_generated_day(small_day: Path):
     crosses = kf.read_itch(small_day, messages="Q")["cross_trade"]
     non_empty_q = sum(1 for s in crosses.column("shares").to_pylist() if s > 0)
     assert trades.height == (
-        counts["order_executed"] + counts["order_executed_with_price"] + counts["trade"] + non_empty_q
+        counts["order_executed"]
+        + counts["order_executed_with_price"]
+        + counts["trade"]
+        + non_empty_q
     )
     assert trades.filter(pl.col("kind") == "E")["aggressor"].null_count() == 0
     # Bars hold exactly the counting prints.
@@ -123,7 +142,9 @@ def test_generic_bars_and_vwap_agree_with_the_replay(small_day: Path):
     last = r.hourly_vwap.filter(pl.col("label") == "eod")
     # Analytics VWAP removes broken prints; the reference report does not. Unbroken symbols agree.
     broken = set(r.trades.filter(pl.col("broken"))["stock"].cast(pl.String))
-    joined = last.join(v.with_columns(pl.col("stock").cast(pl.String)), left_on="symbol", right_on="stock")
+    joined = last.join(
+        v.with_columns(pl.col("stock").cast(pl.String)), left_on="symbol", right_on="stock"
+    )
     clean = joined.filter(~pl.col("symbol").is_in(list(broken)))
     assert clean.height > 0
     assert (clean["vwap"] - clean["vwap_right"]).abs().max() < 1e-9
@@ -144,6 +165,7 @@ def test_level1_tracks_running_figures(small_day: Path):
 
 # --- hand-checked cases --------------------------------------------------------------------
 
+
 def _msg(code: str, ts: int, locate: int = 1, **fields) -> bytes:
     layout = ref.LAYOUTS[code]
     values = {"stock_locate": locate, "tracking_number": 0, "timestamp": ts}
@@ -154,28 +176,90 @@ def _msg(code: str, ts: int, locate: int = 1, **fields) -> bytes:
 
 
 def _day(*msgs: bytes) -> bytes:
-    head = _msg("S", 1, 0, event_code="O") + _msg("R", 2, 1, stock="AAA") + _msg("R", 2, 2, stock="BBB")
+    head = (
+        _msg("S", 1, 0, event_code="O")
+        + _msg("R", 2, 1, stock="AAA")
+        + _msg("R", 2, 2, stock="BBB")
+    )
     return head + b"".join(msgs)
 
 
 def test_every_book_message_by_hand():
     t = OPEN - 10**9
     day = _day(
-        _msg("A", t, order_reference_number=1, buy_sell_indicator="B", shares=300, stock="AAA", price=100_000),
-        _msg("F", t + 1, order_reference_number=2, buy_sell_indicator="S", shares=200, stock="AAA", price=101_000, attribution="MPID"),
+        _msg(
+            "A",
+            t,
+            order_reference_number=1,
+            buy_sell_indicator="B",
+            shares=300,
+            stock="AAA",
+            price=100_000,
+        ),
+        _msg(
+            "F",
+            t + 1,
+            order_reference_number=2,
+            buy_sell_indicator="S",
+            shares=200,
+            stock="AAA",
+            price=101_000,
+            attribution="MPID",
+        ),
         _msg("S", OPEN, 0, event_code="Q"),
         # E at the resting price: seller hits the bid.
         _msg("E", OPEN + 1, order_reference_number=1, executed_shares=100, match_number=10),
         # C printable at its own price, then a non-printable one.
-        _msg("C", OPEN + 2, order_reference_number=2, executed_shares=50, match_number=11, printable="Y", execution_price=100_900),
-        _msg("C", OPEN + 3, order_reference_number=2, executed_shares=10, match_number=12, printable="N", execution_price=100_900),
+        _msg(
+            "C",
+            OPEN + 2,
+            order_reference_number=2,
+            executed_shares=50,
+            match_number=11,
+            printable="Y",
+            execution_price=100_900,
+        ),
+        _msg(
+            "C",
+            OPEN + 3,
+            order_reference_number=2,
+            executed_shares=10,
+            match_number=12,
+            printable="N",
+            execution_price=100_900,
+        ),
         _msg("X", OPEN + 4, order_reference_number=1, cancelled_shares=50),
         # U: new reference keeps side and stock, new price and absolute shares.
-        _msg("U", OPEN + 5, original_order_reference_number=1, new_order_reference_number=3, shares=500, price=99_000),
+        _msg(
+            "U",
+            OPEN + 5,
+            original_order_reference_number=1,
+            new_order_reference_number=3,
+            shares=500,
+            price=99_000,
+        ),
         _msg("E", OPEN + 6, order_reference_number=3, executed_shares=20, match_number=13),
-        _msg("P", OPEN + 7, order_reference_number=0, buy_sell_indicator="B", shares=70, stock="AAA", price=100_500, match_number=14),
+        _msg(
+            "P",
+            OPEN + 7,
+            order_reference_number=0,
+            buy_sell_indicator="B",
+            shares=70,
+            stock="AAA",
+            price=100_500,
+            match_number=14,
+        ),
         _msg("Q", OPEN + 8, shares=0, stock="AAA", cross_price=0, match_number=15, cross_type="O"),
-        _msg("Q", OPEN + 9, 2, shares=1000, stock="BBB", cross_price=50_000, match_number=16, cross_type="O"),
+        _msg(
+            "Q",
+            OPEN + 9,
+            2,
+            shares=1000,
+            stock="BBB",
+            cross_price=50_000,
+            match_number=16,
+            cross_type="O",
+        ),
         _msg("B", OPEN + 10, 1, match_number=13),
         _msg("E", OPEN + 11, order_reference_number=999, executed_shares=5, match_number=17),
         _msg("D", OPEN + 12, order_reference_number=2),
@@ -185,7 +269,9 @@ def test_every_book_message_by_hand():
     r = kf.replay_itch(day, prices="int")
     trades = r.trades
     assert trades is not None
-    rows = trades.select("kind", "price", "shares", "aggressor", "printable", "broken", "match_number").rows()
+    rows = trades.select(
+        "kind", "price", "shares", "aggressor", "printable", "broken", "match_number"
+    ).rows()
     assert rows == [
         ("E", 100_000, 100, "S", True, False, 10),
         ("C", 100_900, 50, "B", True, False, 11),
@@ -196,14 +282,22 @@ def test_every_book_message_by_hand():
     ]
     # BBO before the first E: bid 10.00 x 300, ask 10.10 x 200; the E is at the bid (code 2).
     first = trades.row(0, named=True)
-    assert (first["bid"], first["bid_size"], first["ask"], first["ask_size"], first["position"]) == (
-        100_000, 300, 101_000, 200, 2)
+    assert (
+        first["bid"],
+        first["bid_size"],
+        first["ask"],
+        first["ask_size"],
+        first["position"],
+    ) == (100_000, 300, 101_000, 200, 2)
     assert r.stats["unknown_ref"] == 1 and r.stats["over_cancel"] == 1
     assert r.stats["broken_trades"] == 1 and r.stats["live_orders_at_end"] == 0
     report = r.hourly_vwap
     # No print precedes the open, so the open report has no rows.
     assert report["label"].unique(maintain_order=True).to_list() == ["10:30:00", "close", "eod"]
-    close = {row["symbol"]: row for row in report.filter(pl.col("label") == "close").iter_rows(named=True)}
+    close = {
+        row["symbol"]: row
+        for row in report.filter(pl.col("label") == "close").iter_rows(named=True)
+    }
     # Reference report: E + printable C + P, breaks not backed out; zero-share Q ignored.
     aaa_notional = 100 * 100_000 + 50 * 100_900 + 20 * 99_000 + 70 * 100_500
     assert close["AAA"]["volume"] == 240
@@ -219,7 +313,11 @@ def test_every_book_message_by_hand():
 
 
 def test_replay_errors_are_typed(tmp_path: Path):
-    day = _day(_msg("A", 5, order_reference_number=1, buy_sell_indicator="B", shares=1, stock="AAA", price=1))
+    day = _day(
+        _msg(
+            "A", 5, order_reference_number=1, buy_sell_indicator="B", shares=1, stock="AAA", price=1
+        )
+    )
     with pytest.raises(kf.ItchDecodeError) as info:
         kf.replay_itch(day[:-3])
     assert info.value.offset == len(day) - _msg("A", 0).__len__()
@@ -243,8 +341,11 @@ def test_symbol_filter_keeps_only_those_books(small_day: Path):
 
 
 def test_real_bytes_replay_without_anomalies(real_dir: Path):
-    for name in ("nasdaq_head1000_B-Bekele.itch", "omi_nasdaq_itch50_messages.itch",
-                 "nasdaq_head4096B_LukeFasanello.itch"):
+    for name in (
+        "nasdaq_head1000_B-Bekele.itch",
+        "omi_nasdaq_itch50_messages.itch",
+        "nasdaq_head4096B_LukeFasanello.itch",
+    ):
         path = real_dir / name
         r = kf.replay_itch(path, allow_truncated=True)
         rows, book = ref.replay(path.read_bytes()[: r.checks["bytes"]])

@@ -26,7 +26,9 @@ __all__ = [
     "MESSAGE_LENGTHS",
     "MESSAGE_TYPES",
     "ItchBatches",
+    "OrderBook",
     "OrderEvents",
+    "ReplayRun",
     "SummaryScan",
     "__version__",
     "count_itch",
@@ -95,6 +97,42 @@ class SummaryScan:
     @property
     def progress(self) -> tuple[int, int | None]: ...
     def result(self) -> dict[str, Any]: ...
+
+@final
+class ReplayRun:
+    def __new__(
+        cls,
+        src: _Source,
+        *,
+        symbols: list[str] | None = None,
+        date: str | None = None,
+        prices: str = "float",
+        trades: bool = True,
+        bar_every_ns: int | None = ...,
+        clock_hours: bool = False,
+        bbo: bool = False,
+        snapshot_every_ns: int | None = None,
+        depth: int = 5,
+        allow_truncated: bool = False,
+        errors: str = "raise",
+    ) -> ReplayRun: ...
+    def step(self) -> bool: ...
+    @property
+    def progress(self) -> tuple[int, int | None]: ...
+    def finish(self) -> dict[str, Any]: ...
+
+@final
+class OrderBook:
+    def __new__(cls, *, prices: str = "float") -> OrderBook: ...
+    def apply(self, events: _ArrowStream) -> None: ...
+    def bbo(self, symbol: str) -> dict[str, Any]: ...
+    def depth(self, symbol: str, levels: int = 10) -> _ArrowStream: ...
+    def orders(self, symbol: str) -> _ArrowStream: ...
+    def symbols(self) -> list[str]: ...
+    @property
+    def live_orders(self) -> int: ...
+    @property
+    def stats(self) -> dict[str, int]: ...
 
 def read_itch(
     src: _Source,

@@ -229,7 +229,9 @@ def _dollars(trades: pl.DataFrame, name: str) -> pl.Expr:
     return pl.col(name).cast(pl.Float64)
 
 
-def vwap(trades: Any, *, every: Every | None = None, by: str | Sequence[str] = "stock") -> pl.DataFrame:
+def vwap(
+    trades: Any, *, every: Every | None = None, by: str | Sequence[str] = "stock"
+) -> pl.DataFrame:
     """VWAP, volume and notional per ``by`` (and per ``every`` interval), over printable,
     unbroken prints of any canonical trades table. Integer prices accumulate exactly.
 
@@ -255,9 +257,7 @@ def vwap(trades: Any, *, every: Every | None = None, by: str | Sequence[str] = "
     out = (
         df.group_by(keys, maintain_order=True)
         .agg(notional.sum().alias("notional"), pl.col("shares").sum().alias("volume"))
-        .with_columns(
-            (pl.col("notional").cast(pl.Float64) / pl.col("volume")).alias("vwap")
-        )
+        .with_columns((pl.col("notional").cast(pl.Float64) / pl.col("volume")).alias("vwap"))
     )
     if df.schema["price"].is_integer():
         out = out.with_columns(
@@ -328,7 +328,9 @@ def bars(trades: Any, quotes: Any | None = None, *, every: Every = "1m") -> pl.D
         .rename({"bar": time})
     )
     if quotes is not None:
-        out = out.join(_spreads(_frame(quotes), out, time, every_ns), on=["stock", time], how="left")
+        out = out.join(
+            _spreads(_frame(quotes), out, time, every_ns), on=["stock", time], how="left"
+        )
     return out
 
 
@@ -337,17 +339,25 @@ def _spreads(quotes: pl.DataFrame, bars: pl.DataFrame, time: str, every_ns: int)
     cut at every bar start and end, and the quote in force carries over."""
     import polars as pl
 
-    q = quotes.select(time, "stock", _dollars(quotes, "bid").alias("bid"), _dollars(quotes, "ask").alias("ask"))
+    q = quotes.select(
+        time, "stock", _dollars(quotes, "bid").alias("bid"), _dollars(quotes, "ask").alias("ask")
+    )
     starts = bars.select(time, "stock")
     if time == "timestamp":
         ends = starts.with_columns(pl.col(time) + every_ns)
     else:
         ends = starts.with_columns(pl.col(time) + pl.duration(nanoseconds=every_ns))
-    cuts = pl.concat([starts, ends]).unique().with_columns(
-        pl.lit(None, pl.Float64).alias("bid"), pl.lit(None, pl.Float64).alias("ask"), pl.lit(1).alias("cut")
+    cuts = (
+        pl.concat([starts, ends])
+        .unique()
+        .with_columns(
+            pl.lit(None, pl.Float64).alias("bid"),
+            pl.lit(None, pl.Float64).alias("ask"),
+            pl.lit(1).alias("cut"),
+        )
     )
     rows = (
-        pl.concat([q.with_columns(pl.lit(0).alias("cut")), cuts.select(q.columns + ["cut"])])
+        pl.concat([q.with_columns(pl.lit(0).alias("cut")), cuts.select([*q.columns, "cut"])])
         .sort("stock", time, "cut")
         .with_columns(pl.col("bid", "ask").forward_fill().over("stock"))
         .with_columns(
@@ -357,7 +367,9 @@ def _spreads(quotes: pl.DataFrame, bars: pl.DataFrame, time: str, every_ns: int)
     )
     if time != "timestamp":
         rows = rows.with_columns(pl.col("dt").dt.total_nanoseconds())
-    valid = pl.col("bid").is_not_null() & pl.col("ask").is_not_null() & (pl.col("ask") > pl.col("bid"))
+    valid = (
+        pl.col("bid").is_not_null() & pl.col("ask").is_not_null() & (pl.col("ask") > pl.col("bid"))
+    )
     w = pl.when(valid).then(pl.col("dt")).otherwise(0).fill_null(0).cast(pl.Float64)
     return (
         rows.group_by("stock", "bar")
@@ -407,7 +419,9 @@ def level1(trades: Any, quotes: Any | None = None, *, at: Any | None = None) -> 
         pl.col("shares").alias("last_size"),
         cum.cum_max().over(by).alias("daily_high"),
         cum.cum_min().over(by).alias("daily_low"),
-        ((cum * pl.col("shares")).cum_sum().over(by) / pl.col("shares").cum_sum().over(by)).alias("daily_vwap"),
+        ((cum * pl.col("shares")).cum_sum().over(by) / pl.col("shares").cum_sum().over(by)).alias(
+            "daily_vwap"
+        ),
         pl.int_range(1, pl.len() + 1).over(by).alias("daily_count"),
         pl.col("shares").cum_sum().over(by).alias("acc_volume"),
         open_expr.over(by).alias("open"),
@@ -420,26 +434,60 @@ def level1(trades: Any, quotes: Any | None = None, *, at: Any | None = None) -> 
         ]
     out = df.with_columns(cols)
     # First time each running extreme was reached.
-    out = out.with_columns(
-        pl.when(pl.col("_p") == pl.col("daily_high")).then(pl.col(time)).otherwise(None).alias("_ht"),
-        pl.when(pl.col("_p") == pl.col("daily_low")).then(pl.col(time)).otherwise(None).alias("_lt"),
-        (pl.col("daily_high") != pl.col("daily_high").shift(1).over(by)).fill_null(True).alias("_hn"),
-        (pl.col("daily_low") != pl.col("daily_low").shift(1).over(by)).fill_null(True).alias("_ln"),
-    ).with_columns(
-        pl.when(pl.col("_hn")).then(pl.col("_ht")).otherwise(None).forward_fill().over(by).alias("daily_high_time"),
-        pl.when(pl.col("_ln")).then(pl.col("_lt")).otherwise(None).forward_fill().over(by).alias("daily_low_time"),
-    ).with_columns(
-        (pl.col("last") - pl.col("open")).alias("change_from_open"),
-        (100 * (pl.col("last") - pl.col("open")) / pl.col("open")).alias("percent_change_from_open"),
+    out = (
+        out.with_columns(
+            pl.when(pl.col("_p") == pl.col("daily_high"))
+            .then(pl.col(time))
+            .otherwise(None)
+            .alias("_ht"),
+            pl.when(pl.col("_p") == pl.col("daily_low"))
+            .then(pl.col(time))
+            .otherwise(None)
+            .alias("_lt"),
+            (pl.col("daily_high") != pl.col("daily_high").shift(1).over(by))
+            .fill_null(True)
+            .alias("_hn"),
+            (pl.col("daily_low") != pl.col("daily_low").shift(1).over(by))
+            .fill_null(True)
+            .alias("_ln"),
+        )
+        .with_columns(
+            pl.when(pl.col("_hn"))
+            .then(pl.col("_ht"))
+            .otherwise(None)
+            .forward_fill()
+            .over(by)
+            .alias("daily_high_time"),
+            pl.when(pl.col("_ln"))
+            .then(pl.col("_lt"))
+            .otherwise(None)
+            .forward_fill()
+            .over(by)
+            .alias("daily_low_time"),
+        )
+        .with_columns(
+            (pl.col("last") - pl.col("open")).alias("change_from_open"),
+            (100 * (pl.col("last") - pl.col("open")) / pl.col("open")).alias(
+                "percent_change_from_open"
+            ),
+        )
     )
     keep = [time, "stock", "last", "last_size"]
     keep += [c for c in ("last_position",) if c in out.columns]
-    keep += ["open", "daily_high", "daily_high_time", "daily_low", "daily_low_time", "daily_vwap",
-             "daily_count", "acc_volume"]
+    keep += [
+        "open",
+        "daily_high",
+        "daily_high_time",
+        "daily_low",
+        "daily_low_time",
+        "daily_vwap",
+        "daily_count",
+        "acc_volume",
+    ]
     keep += [c for c in ("daily_bidvol", "daily_askvol") if c in out.columns]
     keep += ["change_from_open", "percent_change_from_open"]
     quote_cols = [c for c in ("bid", "bid_size", "ask", "ask_size") if c in out.columns]
-    out = out.select(keep + quote_cols)
+    out = out.select([*keep, *quote_cols])
     if at is None:
         return out
     times = pl.Series(time, list(at))
@@ -453,5 +501,7 @@ def level1(trades: Any, quotes: Any | None = None, *, at: Any | None = None) -> 
     snap = grid.join_asof(out.drop(quote_cols).sort(time), on=time, by="stock", strategy="backward")
     if quotes is not None:
         q = _frame(quotes).sort(time)
-        snap = snap.join_asof(q.select(time, "stock", "bid", "bid_size", "ask", "ask_size"), on=time, by="stock")
+        snap = snap.join_asof(
+            q.select(time, "stock", "bid", "bid_size", "ask", "ask_size"), on=time, by="stock"
+        )
     return snap.sort("stock", time)

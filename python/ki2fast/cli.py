@@ -189,6 +189,100 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+VWAP_EXAMPLE = """example:
+  ki2fast itch vwap data/samples/03012024.NASDAQ_ITCH50.gz --symbols A BE
+  ki2fast itch vwap data/samples/03012024.NASDAQ_ITCH50.gz --out report.parquet"""
+
+BOOK_EXAMPLE = """example:
+  ki2fast itch book data/samples/03012024.NASDAQ_ITCH50.gz --symbol A --at 10:00:00 --levels 5"""
+
+BARS_EXAMPLE = """example:
+  ki2fast itch bars data/samples/03012024.NASDAQ_ITCH50.gz --out bars/ --every 5m"""
+
+
+def _write_frame(frame: Any, out: str) -> None:
+    if out.endswith(".csv"):
+        frame.write_csv(out)
+    elif out.endswith(".parquet"):
+        frame.write_parquet(out)
+    else:
+        raise ValueError(f"--out {out!r}: use a .parquet or .csv file name")
+
+
+def _vwap(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    report = kf.replay_itch(
+        args.file,
+        symbols=args.symbols,
+        trades=False,
+        bar_every=None,
+        clock_hours=args.clock_hours,
+        progress=sys.stderr.isatty(),
+    ).hourly_vwap
+    if args.out:
+        _write_frame(report, args.out)
+        print(f"{args.out}: {report.height} rows")
+        return 0
+    labels = report["label"].unique(maintain_order=True).to_list()
+    pivot = report.pivot(on="label", index="symbol", values="vwap", sort_columns=False).sort(
+        "symbol"
+    )
+    pivot = pivot.select("symbol", *[c for c in labels if c in pivot.columns])
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, float_precision=4):
+        print(pivot)
+    return 0
+
+
+def _clock_ns(text: str) -> int:
+    parts = [float(p) for p in text.split(":")]
+    while len(parts) < 3:
+        parts.append(0.0)
+    h, m, sec = parts
+    return round((h * 3600 + m * 60 + sec) * 1e9)
+
+
+def _book(args: argparse.Namespace) -> int:
+    import polars as pl
+    import pyarrow.compute as pc
+
+    events = kf.read_order_events(args.file, symbols=[args.symbol])
+    if args.at:
+        events = events.filter(pc.less(events.column("timestamp"), _clock_ns(args.at)))
+    book = kf.OrderBook()
+    book.apply(events)
+    when = f"before {args.at}" if args.at else "at the end of the file"
+    if args.symbol not in book.symbols():
+        print(f"{args.symbol}: empty book {when} ({events.num_rows} events)")
+        return 0
+    top = book.bbo(args.symbol)
+    print(
+        f"{args.symbol} {when}: bid {top['bid']} x {top['bid_size']}, "
+        f"ask {top['ask']} x {top['ask_size']} (Nasdaq book)"
+    )
+    with pl.Config(tbl_rows=-1):
+        print(book.depth(args.symbol, levels=args.levels))
+    return 0
+
+
+def _bars(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    r = kf.replay_itch(
+        args.file,
+        symbols=args.symbols,
+        bar_every=args.every,
+        progress=sys.stderr.isatty(),
+    )
+    assert r.bars is not None and r.trades is not None
+    r.bars.write_parquet(out / "bars.parquet")
+    r.trades.write_parquet(out / "trades.parquet")
+    print(
+        f"{out}/bars.parquet: {r.bars.height} bars; {out}/trades.parquet: {r.trades.height} trades"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ki2fast",
@@ -279,6 +373,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gzip", action="store_true", help="gzip the output")
     p.set_defaults(func=_synth)
+
+    p = cmds.add_parser(
+        "vwap",
+        help="the hourly VWAP report (symbols x report times)",
+        description="Replay the file and print the hourly VWAP report: cumulative VWAP per "
+        "symbol at the open, every hour after it, at the close and at the end of the file.",
+        epilog=VWAP_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("file", help="ITCH 5.0 file, raw or gzip")
+    p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
+    p.add_argument("--clock-hours", action="store_true", help="report at whole clock hours")
+    p.add_argument("--out", help="write the long report to a .parquet or .csv file instead")
+    p.set_defaults(func=_vwap)
+
+    p = cmds.add_parser(
+        "book",
+        help="one symbol's book at a time of day",
+        description="Rebuild one symbol's full-depth book from the file's order events "
+        "and print its top levels.",
+        epilog=BOOK_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("file", help="ITCH 5.0 file, raw or gzip")
+    p.add_argument("--symbol", required=True, help="the symbol")
+    p.add_argument("--at", help="time of day HH:MM[:SS[.fff]] (default: end of file)")
+    p.add_argument("--levels", type=int, default=10, help="price levels per side")
+    p.set_defaults(func=_book)
+
+    p = cmds.add_parser(
+        "bars",
+        help="time bars and trades as Parquet",
+        description="Replay the file and write bars.parquet (OHLCV, VWAP, volume at bid/ask, "
+        "spread, ...) and trades.parquet into a directory.",
+        epilog=BARS_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("file", help="ITCH 5.0 file, raw or gzip")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--every", default="1m", help="bar length, e.g. 1m, 5m, 30s (default 1m)")
+    p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
+    p.set_defaults(func=_bars)
     return parser
 
 

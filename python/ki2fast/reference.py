@@ -468,7 +468,7 @@ class ReferenceBook:
     def book(self, locate: int) -> dict[str, list[tuple[int, int]]]:
         """``{"B": [(price, shares), …] best first in queue order, "S": …}`` per order."""
         out: dict[str, list[tuple[int, int, int, int]]] = {"B": [], "S": []}
-        for ref, (loc, side, price, shares, seq) in self.orders.items():
+        for loc, side, price, shares, seq in self.orders.values():
             if loc == locate:
                 key = -price if side == "B" else price
                 out[side].append((key, seq, price, shares))

@@ -596,7 +596,12 @@ fn hourly_table(
     directory: &BTreeMap<u16, String>,
     midnight: Option<i64>,
 ) -> RecordBatch {
-    let name = |l: u16| directory.get(&l).cloned().unwrap_or_else(|| format!("#{l}"));
+    let name = |l: u16| {
+        directory
+            .get(&l)
+            .cloned()
+            .unwrap_or_else(|| format!("#{l}"))
+    };
     let mut rows: Vec<_> = v
         .rows
         .iter()
@@ -821,6 +826,7 @@ impl Visitor for Replay {
                     quote,
                 });
             }
+            #[allow(clippy::collapsible_match)]
             Message::CrossTrade(q) => {
                 if q.shares > 0 {
                     let quote = self.quote_before(locate);

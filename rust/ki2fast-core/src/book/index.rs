@@ -24,6 +24,7 @@ struct Page {
 
 /// The paged direct index with its overflow map.
 #[derive(Debug, Default)]
+#[allow(clippy::vec_box)] // pages are 16 KiB: recycled pages move as pointers
 pub struct OrderIndex {
     pages: Vec<Option<Box<Page>>>,
     spare: Vec<Box<Page>>,

@@ -221,6 +221,7 @@ impl Books {
     /// Adds an order at the back of its level's queue. A reference that is already live is
     /// first removed from its level; its old state is returned.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         book: u32,

@@ -1,0 +1,120 @@
+"""Book replay side by side, one session, same files: ki2fast's fused replay (books + trades +
+hourly VWAP + minute bars) against itch-book's book-only pass (`Feed.batches(tables=())`),
+itchcpp's `BookManager.process_stream`, and ki2fast's pure-Python reference (book + hourly
+VWAP, on the first 1/10 of the shallow day: it runs at well under 1 M msg/s).
+
+Peak resident memory is measured per peer in a fresh process (VmHWM).
+
+    KI2FAST_BENCH_MESSAGES=10000000 KI2FAST_BENCH_DIR=bench-data \\
+        pytest benches/bench_replay.py --benchmark-json benches/results/replay.json
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ki2fast as kf
+from ki2fast import reference
+
+from .conftest import MESSAGES, _day, run
+
+DATE = dt.date(2024, 3, 1)
+
+_HWM = (
+    "def hwm():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            return int(line.split()[1])\n"
+)
+
+_PEERS = {
+    "ki2fast": "import ki2fast as kf\nr = kf.replay_itch(path)\nassert r.bars is not None\n",
+    "itch_book": (
+        "import datetime, itch_book\n"
+        "f = itch_book.Feed(path, date=datetime.date(2024, 3, 1))\n"
+        "for _ in f.batches(tables=()): pass\n"
+    ),
+    "itchcpp": (
+        "from itchcpp.book import BookManager\n"
+        "data = open(path, 'rb').read()\nBookManager().process_stream(data)\n"
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def deep(bench_dir: Path) -> Path:
+    """About 5 000 symbols and a few hundred thousand resting orders: the deep day."""
+    return _day(bench_dir, f"deep-{MESSAGES}.itch", symbols=5000, depth=63)
+
+
+@pytest.fixture(scope="session")
+def shallow_raw(shallow: Path) -> Path:
+    return shallow
+
+
+def _peak_rss_mb(peer: str, path: Path) -> float:
+    code = _HWM + f"path = {str(path)!r}\n" + _PEERS[peer] + "print(hwm())\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def _messages(path: Path) -> int:
+    return sum(v for k, v in kf.count_itch(path).items() if not k.startswith("unknown"))
+
+
+@pytest.mark.parametrize("day", ["shallow_raw", "deep"])
+def test_replay_ki2fast(benchmark, request, day):
+    path = request.getfixturevalue(day)
+    n = _messages(path)
+    r = run(benchmark, lambda: kf.replay_itch(path), messages=n, nbytes=path.stat().st_size)
+    assert r.stats["unknown_ref"] == 0 and r.bars is not None and r.trades is not None
+    benchmark.extra_info.update(day=day, peak_rss_mb=_peak_rss_mb("ki2fast", path))
+
+
+@pytest.mark.parametrize("day", ["shallow_raw", "deep"])
+def test_replay_peer_itch_book(benchmark, request, day):
+    itch_book = pytest.importorskip("itch_book")
+    path = request.getfixturevalue(day)
+    n = _messages(path)
+
+    def replay() -> dict:
+        feed = itch_book.Feed(str(path), date=DATE)
+        for _ in feed.batches(tables=()):
+            pass
+        assert feed.stats is not None
+        return feed.stats
+
+    stats = run(benchmark, replay, messages=n, nbytes=path.stat().st_size)
+    assert stats["messages"] == n and stats["missing_ref"] == 0
+    benchmark.extra_info.update(day=day, peak_rss_mb=_peak_rss_mb("itch_book", path))
+
+
+@pytest.mark.parametrize("day", ["shallow_raw", "deep"])
+def test_replay_peer_itchcpp(benchmark, request, day):
+    book = pytest.importorskip("itchcpp.book")
+    path = request.getfixturevalue(day)
+    n = _messages(path)
+
+    def replay() -> int:
+        manager = book.BookManager()
+        manager.process_stream(path.read_bytes())
+        return int(manager.book_count())
+
+    books = run(benchmark, replay, messages=n, nbytes=path.stat().st_size, rounds=1)
+    assert books > 0
+    benchmark.extra_info.update(day=day, peak_rss_mb=_peak_rss_mb("itchcpp", path))
+
+
+def test_replay_reference_python(benchmark, shallow):
+    data = shallow.read_bytes()
+    offsets = [at for at, _ in reference.frames(data[: len(data) // 10], allow_truncated=True)]
+    part = data[: offsets[-1]]
+    n = len(offsets) - 1
+    rows, _ = run(benchmark, lambda: reference.replay(part), messages=n, nbytes=len(part), rounds=1)
+    assert rows
+    benchmark.extra_info.update(day="shallow_raw (first tenth)")

@@ -1,0 +1,148 @@
+"""Random valid order-event sequences through kf.OrderBook and a dict model."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ki2fast as kf
+from ki2fast.reference import ReferenceBook
+
+SYMBOLS = ["AAA", "BBB", "CCC"]
+
+
+@st.composite
+def event_sequences(draw):
+    live: list[int] = []
+    next_ref = 1
+    events = []
+    for _ in range(draw(st.integers(1, 120))):
+        kind = draw(
+            st.sampled_from(["add", "add", "execute", "cancel", "delete", "replace", "bogus"])
+        )
+        if kind == "add" or not live:
+            events.append(
+                dict(
+                    event="add",
+                    stock=draw(st.sampled_from(SYMBOLS)),
+                    side=draw(st.sampled_from("BS")),
+                    order_reference_number=next_ref,
+                    shares=draw(st.integers(1, 500)),
+                    price=draw(st.integers(9_990, 10_010)),
+                )
+            )
+            live.append(next_ref)
+            next_ref += 1
+        elif kind == "bogus":
+            events.append(dict(event="delete", order_reference_number=10**9 + next_ref))
+        else:
+            ref = draw(st.sampled_from(live))
+            if kind in ("execute", "cancel"):
+                events.append(
+                    dict(event=kind, order_reference_number=ref, shares=draw(st.integers(1, 600)))
+                )
+            elif kind == "delete":
+                events.append(dict(event="delete", order_reference_number=ref))
+                live.remove(ref)
+            else:
+                events.append(
+                    dict(
+                        event="replace",
+                        order_reference_number=ref,
+                        new_order_reference_number=next_ref,
+                        shares=draw(st.integers(1, 500)),
+                        price=draw(st.integers(9_990, 10_010)),
+                    )
+                )
+                live.remove(ref)
+                live.append(next_ref)
+                next_ref += 1
+    return events
+
+
+def _table(events: list[dict]) -> pa.Table:
+    cols = [
+        "event",
+        "stock",
+        "side",
+        "order_reference_number",
+        "new_order_reference_number",
+        "shares",
+        "price",
+    ]
+    return pa.table({c: [e.get(c) for e in events] for c in cols}).cast(
+        pa.schema(
+            [
+                ("event", pa.string()),
+                ("stock", pa.string()),
+                ("side", pa.string()),
+                ("order_reference_number", pa.uint64()),
+                ("new_order_reference_number", pa.uint64()),
+                ("shares", pa.uint32()),
+                ("price", pa.uint32()),
+            ]
+        )
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(event_sequences())
+def test_order_book_matches_a_dict_model(events):
+    model = ReferenceBook()
+    locate = {s: i for i, s in enumerate(SYMBOLS)}
+    for e in events:
+        r = e["order_reference_number"]
+        if e["event"] == "add":
+            model.add(locate[e["stock"]], r, e["side"], e["price"], e["shares"])
+        elif e["event"] in ("execute", "cancel"):
+            model.reduce(r, e["shares"])
+        elif e["event"] == "delete":
+            model.delete(r)
+        else:
+            model.replace(r, e["new_order_reference_number"], e["shares"], e["price"])
+    book = kf.OrderBook(prices="int")
+    # Applied in two halves: the book carries state across calls.
+    half = len(events) // 2
+    book.apply(_table(events[:half]))
+    book.apply(_table(events[half:]))
+    assert book.live_orders == len(model.orders)
+    assert book.stats["unknown_ref"] == model.unknown_ref
+    assert book.symbols() == sorted(SYMBOLS[i] for i in model.locates())
+    for symbol in book.symbols():
+        want = model.book(locate[symbol])
+        orders = book.orders(symbol)
+        for side in "BS":
+            got = orders.filter(orders["side"] == side)
+            assert list(zip(got["price"], got["shares"], strict=True)) == want[side]
+        depth = book.depth(symbol, levels=3)
+        for side in "BS":
+            levels: dict[int, int] = {}
+            for p, q in want[side]:
+                levels[p] = levels.get(p, 0) + q
+            best = list(levels.items())[:3]
+            got = depth.filter(depth["side"] == side)
+            assert list(zip(got["price"], got["shares"], strict=True)) == best
+        top = book.bbo(symbol)
+        assert top["bid"] == (want["B"][0][0] if want["B"] else None)
+
+
+def test_float_prices_and_dictionary_columns_are_normalised():
+    t = _table(
+        [dict(event="add", stock="AAA", side="B", order_reference_number=1, shares=5, price=10_000)]
+    )
+    t = t.set_column(6, "price", pa.array([1.0], pa.float64()))
+    t = t.set_column(1, "stock", t.column("stock").dictionary_encode())
+    book = kf.OrderBook()
+    book.apply(t)
+    assert book.bbo("AAA")["bid"] == 1.0
+    with pytest.raises(KeyError):
+        book.bbo("ZZZ")
+    with pytest.raises(ValueError, match="side"):
+        bad = _table(
+            [dict(event="add", stock="AAA", side="X", order_reference_number=2, shares=5, price=1)]
+        )
+        book.apply(bad)
+    with pytest.raises(ValueError, match="order_reference_number"):
+        book.apply(pa.table({"event": ["delete"]}))

@@ -1,0 +1,47 @@
+"""The replay commands of the CLI on the shipped sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ki2fast.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "03012024.NASDAQ_ITCH50.gz"
+
+
+def test_vwap_prints_the_pivot_and_writes_files(tmp_path: Path, capsys):
+    assert main(["itch", "vwap", str(SAMPLE), "--symbols", "A", "BE"]) == 0
+    out = capsys.readouterr().out
+    assert "10:30:00" in out and "close" in out and "BE" in out
+    target = tmp_path / "report.csv"
+    assert main(["itch", "vwap", str(SAMPLE), "--out", str(target)]) == 0
+    report = pl.read_csv(target)
+    assert {"symbol", "vwap", "volume", "notional", "label"} <= set(report.columns)
+    assert main(["itch", "vwap", str(SAMPLE), "--out", str(tmp_path / "x.txt")]) == 1
+
+
+def test_book_at_a_time(capsys):
+    assert (
+        main(["itch", "book", str(SAMPLE), "--symbol", "A", "--at", "10:00:00", "--levels", "3"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "A before 10:00:00: bid" in out and "level" in out
+
+
+def test_bars_writes_parquet(tmp_path: Path):
+    assert main(["itch", "bars", str(SAMPLE), "--out", str(tmp_path), "--every", "5m"]) == 0
+    bars = pl.read_parquet(tmp_path / "bars.parquet")
+    trades = pl.read_parquet(tmp_path / "trades.parquet")
+    counted = trades.filter(pl.col("printable") & ~pl.col("broken"))
+    assert bars["volume"].sum() == counted["shares"].sum()
+
+
+@pytest.mark.parametrize("cmd", ["vwap", "book", "bars"])
+def test_help_has_an_example(cmd, capsys):
+    with pytest.raises(SystemExit):
+        main(["itch", cmd, "--help"])
+    assert "example:" in capsys.readouterr().out
