@@ -16,6 +16,7 @@ use crate::arrow::table::{TableBuilder, keys_of};
 use crate::book::{Books, Side};
 use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink};
 use crate::itch::spec::{Message, MessageDef, Visitor};
+use crate::itch::summary::event_rank;
 use crate::itch::symbols::Symbols;
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
@@ -167,7 +168,6 @@ pub struct Replay {
     examples: BTreeMap<&'static str, Vec<Example>>,
     trading: Vec<Trading>,
     in_session: bool,
-    last_ts: Option<u64>,
     max_ts: u64,
     event_rank: i32,
     vwap: HourlyVwap,
@@ -199,7 +199,6 @@ impl Replay {
                 1 << 16
             ],
             in_session: false,
-            last_ts: None,
             max_ts: 0,
             event_rank: -1,
             vwap: HourlyVwap::new(opts.clock_hours),
@@ -443,8 +442,7 @@ impl Replay {
     }
 
     fn system_event(&mut self, code: u8, ts: u64) {
-        if let Some(rank) = b"OSQMEC".iter().position(|&c| c == code) {
-            let rank = rank as i32;
+        if let Some(rank) = event_rank(code) {
             if rank <= self.event_rank {
                 self.book_checks.events_out_of_order += 1;
                 self.flag("events_out_of_order", ts, 0, u64::from(code));
@@ -492,8 +490,7 @@ impl Replay {
 
     /// Ends the replay: end-of-day report, breaks, end-of-day book counters, output tables.
     pub fn finish(mut self, midnight: Option<i64>, prices: PriceRepr) -> ReplayOutput {
-        let last_ts = self.last_ts.unwrap_or(0).max(self.max_ts);
-        self.vwap.end(last_ts);
+        self.vwap.end(self.max_ts);
         let unmatched = self.trades.apply_breaks(&self.breaks);
         self.book_checks.unmatched_break = unmatched;
         self.book_checks.broken_trades = self.trades.broken.iter().filter(|&&b| b).count() as u64;
@@ -715,7 +712,6 @@ impl Visitor for Replay {
         if ts >= DAY_NS {
             self.book_checks.timestamp_out_of_range += 1;
         }
-        self.last_ts = Some(ts);
         self.vwap.before(ts);
         if ts >= self.next_snapshot {
             self.snapshot(ts);

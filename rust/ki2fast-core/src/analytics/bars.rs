@@ -325,16 +325,6 @@ pub fn bars(trades: &Trades, spreads: &Spreads, every: u64) -> BarTable {
 pub struct BarTable(BarColumns);
 
 impl BarTable {
-    /// Number of bars.
-    pub fn len(&self) -> usize {
-        self.0.bucket.len()
-    }
-
-    /// True when there is no bar.
-    pub fn is_empty(&self) -> bool {
-        self.0.bucket.is_empty()
-    }
-
     /// The bars table.
     pub fn to_batch(
         self,

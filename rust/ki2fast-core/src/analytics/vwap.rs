@@ -144,11 +144,6 @@ impl HourlyVwap {
             }
         }
     }
-
-    /// Cumulative `(volume, notional)` of a locate so far.
-    pub fn totals(&self, locate: u16) -> (u64, u128) {
-        (self.volume[locate as usize], self.notional[locate as usize])
-    }
 }
 
 #[cfg(test)]

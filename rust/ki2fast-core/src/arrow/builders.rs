@@ -217,6 +217,12 @@ fn latin1_to_utf8(values: &[u8], offsets: &[i32]) -> (Vec<u8>, Vec<i32>) {
     (out, out_offsets)
 }
 
+/// `array` with `nulls` as its validity.
+pub(crate) fn with_nulls(array: ArrayRef, nulls: Option<NullBuffer>) -> ArrayRef {
+    let data = array.to_data().into_builder().nulls(nulls);
+    arrow_array::make_array(data.build().expect("null buffer has the array's length"))
+}
+
 /// A Price(4) column: raw ticks (1/10 000 $) or float64 dollars at finish.
 pub(crate) fn price4_array(ticks: ScalarBuffer<u32>, repr: PriceRepr) -> ArrayRef {
     match repr {

@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
-    TimestampNanosecondArray, UInt32Array, types::ArrowPrimitiveType,
+    ArrayRef, BooleanArray, Float64Array, PrimitiveArray, RecordBatch, StringArray,
+    types::ArrowPrimitiveType,
 };
 use arrow_buffer::{NullBuffer, ScalarBuffer};
 use arrow_schema::{Field, Schema};
 
-use crate::arrow::builders::NO_SYMBOL;
-use crate::arrow::schema::{NEW_YORK, PriceRepr};
+use crate::arrow::builders::{NO_SYMBOL, price4_array, timestamp_arrays, with_nulls};
+use crate::arrow::schema::PriceRepr;
 
 /// Columns of a table being assembled.
 #[derive(Debug, Default)]
@@ -78,7 +78,8 @@ impl TableBuilder {
         )
     }
 
-    /// `timestamp` (ns since midnight) and, with a session midnight, the zoned `ts` column.
+    /// `timestamp` (ns since midnight) and, with a session midnight, the zoned `ts` column
+    /// (placed first).
     pub fn times(
         &mut self,
         name_raw: &str,
@@ -86,15 +87,14 @@ impl TableBuilder {
         ns: Vec<i64>,
         midnight: Option<i64>,
     ) -> &mut Self {
-        if let Some(m) = midnight {
-            let utc: Vec<i64> = ns.iter().map(|&t| t + m).collect();
-            self.column(
-                name_ts,
-                Arc::new(TimestampNanosecondArray::from(utc).with_timezone(NEW_YORK)),
-                false,
-            );
+        let mut arrays = timestamp_arrays(ScalarBuffer::from(ns), midnight).into_iter();
+        let raw = arrays
+            .next()
+            .expect("the raw timestamp column is always built");
+        if let Some(ts) = arrays.next() {
+            self.column(name_ts, ts, false);
         }
-        self.column(name_raw, Arc::new(Int64Array::from(ns)), false)
+        self.column(name_raw, raw, false)
     }
 
     /// A price column (1/10 000 $ ticks) as exact integers or float dollars; `valid` marks
@@ -106,23 +106,15 @@ impl TableBuilder {
         repr: PriceRepr,
         valid: Option<Vec<bool>>,
     ) -> &mut Self {
-        let nulls = valid.map(NullBuffer::from);
-        let nullable = nulls.is_some();
+        let nullable = valid.is_some();
+        let array = price4_array(ScalarBuffer::from(ticks), repr);
+        let array = match valid {
+            Some(v) => with_nulls(array, Some(NullBuffer::from(v))),
+            None => array,
+        };
         match repr {
-            PriceRepr::Int => self.column_with(
-                name,
-                Arc::new(UInt32Array::new(ScalarBuffer::from(ticks), nulls)),
-                nullable,
-                &[("scale", "4")],
-            ),
-            PriceRepr::Float => {
-                let d: Vec<f64> = ticks.iter().map(|&t| f64::from(t) / 10_000.0).collect();
-                self.column(
-                    name,
-                    Arc::new(Float64Array::new(ScalarBuffer::from(d), nulls)),
-                    nullable,
-                )
-            }
+            PriceRepr::Int => self.column_with(name, array, nullable, &[("scale", "4")]),
+            PriceRepr::Float => self.column(name, array, nullable),
         }
     }
 

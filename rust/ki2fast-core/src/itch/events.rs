@@ -18,7 +18,7 @@ use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
 use crate::arrow::alloc::ColumnVec;
 use crate::arrow::builders::{
     AlphaColumn, FieldColumn, FinishOptions, price4_array, stock_array, text_array,
-    timestamp_arrays,
+    timestamp_arrays, with_nulls,
 };
 use crate::arrow::schema::{ORDER_EVENT_NAMES, order_event_schema};
 use crate::itch::decode::DecodeOptions;
@@ -191,11 +191,6 @@ impl EventColumns {
         out.push(with_nulls(attribution, attribution_valid));
         out
     }
-}
-
-fn with_nulls(array: ArrayRef, nulls: Option<NullBuffer>) -> ArrayRef {
-    let data = array.to_data().into_builder().nulls(nulls);
-    arrow_array::make_array(data.build().expect("null buffer has the array's length"))
 }
 
 /// Builds order-event batches from frames.

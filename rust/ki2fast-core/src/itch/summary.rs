@@ -46,7 +46,8 @@ pub struct SummarySink {
     event_rank: i32,
 }
 
-fn event_rank(code: u8) -> Option<i32> {
+/// Position of a system event code in the day's order `O S Q M E C`.
+pub(crate) fn event_rank(code: u8) -> Option<i32> {
     b"OSQMEC".iter().position(|&c| c == code).map(|p| p as i32)
 }
 
