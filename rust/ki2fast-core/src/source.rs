@@ -224,7 +224,7 @@ impl Inflater {
 /// at least `RELEASE_STEP`; returns the new released offset. Keeps a streaming read of a
 /// multi-gigabyte file from growing its resident set with pages it will not read again.
 pub fn release_read_pages(map: &Mmap, released: usize, upto: usize) -> usize {
-    const RELEASE_STEP: usize = 64 << 20;
+    const RELEASE_STEP: usize = 8 << 20;
     const PAGE: usize = 4096;
     let end = upto / PAGE * PAGE;
     if end < released + RELEASE_STEP {

@@ -15,7 +15,7 @@
 pub mod index;
 pub mod tables;
 
-use index::{NONE, OrderIndex};
+use index::{NONE, OrderIndex, prefetch};
 
 /// Bid or ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -216,6 +216,41 @@ impl Books {
     pub fn order(&self, reference: u64) -> Option<&Order> {
         let h = self.index.get(reference)?;
         Some(&self.orders.items[h as usize])
+    }
+
+    /// First lookahead stage for a message about `reference`: the cache line of its index
+    /// slot.
+    #[inline(always)]
+    pub fn prefetch_slot(&self, reference: u64) {
+        self.index.prefetch(reference);
+    }
+
+    /// Second lookahead stage: the order itself (its slot should be cached by now).
+    #[inline(always)]
+    pub fn prefetch_order(&self, reference: u64) {
+        if let Some(h) = self.index.get(reference) {
+            prefetch(self.orders.items.as_ptr().wrapping_add(h as usize));
+        }
+    }
+
+    /// Third lookahead stage: what removing or reducing the order touches (its level and
+    /// its queue neighbours).
+    #[inline(always)]
+    pub fn prefetch_neighbours(&self, reference: u64) {
+        if let Some(o) = self.order(reference) {
+            prefetch(self.levels.items.as_ptr().wrapping_add(o.level as usize));
+            prefetch(self.orders.items.as_ptr().wrapping_add(o.prev as usize));
+            prefetch(self.orders.items.as_ptr().wrapping_add(o.next as usize));
+        }
+    }
+
+    /// Lookahead for an add: the top of the side's ladder, where the scan starts.
+    #[inline(always)]
+    pub fn prefetch_ladder(&self, book: u32, side: Side) {
+        if let Some(b) = self.books.get(book as usize) {
+            let rungs = &b.sides[side as usize];
+            prefetch(rungs.as_ptr().wrapping_add(rungs.len().saturating_sub(1)));
+        }
     }
 
     /// Adds an order at the back of its level's queue. A reference that is already live is

@@ -213,7 +213,18 @@ pub trait FrameSink: Visitor<Output = ()> {
     fn has_output(&self) -> bool {
         false
     }
+    /// True when the sink wants to see messages ahead of time ([`FrameSink::ahead`]).
+    const LOOKAHEAD: bool = false;
+    /// Called with the message `LOOKAHEAD_DISTANCES[stage]` frames ahead of the one about
+    /// to be visited, so the sink can prefetch what that message will touch, one dependent
+    /// load per stage. A hint: it must not change any state.
+    #[inline(always)]
+    fn ahead(&self, _msg: &[u8], _stage: usize) {}
 }
+
+/// How far ahead [`FrameSink::ahead`] sees, farthest first: a pipeline of dependent loads
+/// (index slot, then the order, then its neighbours) each issued a few messages before use.
+pub const LOOKAHEAD_DISTANCES: [usize; 3] = [12, 6, 2];
 
 /// The one frame loop: decodes whole frames of `buf` (at stream offset `base`) into `sink`
 /// until the buffer holds no whole frame or the sink has output. Returns bytes consumed;
@@ -221,7 +232,24 @@ pub trait FrameSink: Visitor<Output = ()> {
 #[inline(always)]
 pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> {
     let mut frames = Frames::new(buf);
+    // Lookahead cursors, each `distance` whole frames in front of the visiting cursor.
+    let mut ahead = LOOKAHEAD_DISTANCES.map(|d| {
+        let mut f = Frames::new(buf);
+        if S::LOOKAHEAD {
+            for _ in 0..d {
+                f.next();
+            }
+        }
+        f
+    });
     for (at, msg) in frames.by_ref() {
+        if S::LOOKAHEAD {
+            for (stage, cursor) in ahead.iter_mut().enumerate() {
+                if let Some((_, m)) = cursor.next() {
+                    sink.ahead(m, stage);
+                }
+            }
+        }
         match dispatch(msg, sink) {
             Dispatch::Visited(()) => {
                 sink.checks_mut().by_code[msg[0] as usize] += 1;
