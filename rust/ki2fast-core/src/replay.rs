@@ -8,7 +8,7 @@ use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, Decimal128Array, Float64Array, RecordBatch};
 use std::sync::Arc;
 
-use crate::analytics::bars::{BarTable, SpreadTracker, bars};
+use crate::analytics::bars::{BarBuilder, BarTable};
 use crate::analytics::trades::{Print, Quote, Trades, quote_columns};
 use crate::analytics::vwap::HourlyVwap;
 use crate::arrow::schema::PriceRepr;
@@ -173,7 +173,7 @@ pub struct Replay {
     vwap: HourlyVwap,
     trades: Trades,
     breaks: Vec<u64>,
-    spreads: Option<SpreadTracker>,
+    bars: Option<BarBuilder>,
     tops: Vec<Quote>,
     quotes: QuoteColumns,
     next_snapshot: u64,
@@ -204,7 +204,7 @@ impl Replay {
             vwap: HourlyVwap::new(opts.clock_hours),
             trades: Trades::default(),
             breaks: Vec::new(),
-            spreads: opts.bar_ns.map(SpreadTracker::new),
+            bars: opts.bar_ns.map(BarBuilder::new),
             tops: vec![Quote::default(); 1 << 16],
             quotes: QuoteColumns::default(),
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
@@ -249,8 +249,8 @@ impl Replay {
             self.quotes.quote.push(q);
         }
         let moved = q.bid != old.bid || q.ask != old.ask;
-        if moved && let Some(s) = &mut self.spreads {
-            s.quote(locate, ts, q.bid, q.ask);
+        if moved && let Some(b) = &mut self.bars {
+            b.quote(locate, ts, q.bid, q.ask);
         }
         moved
     }
@@ -280,8 +280,8 @@ impl Replay {
     fn print(&mut self, p: Print) {
         if p.printable {
             self.vwap.print(p.locate, p.shares, p.price);
-            if let Some(s) = &mut self.spreads {
-                s.trade(p.locate, p.timestamp);
+            if let Some(b) = &mut self.bars {
+                b.print(&p);
             }
         }
         if self.opts.trades || self.opts.bar_ns.is_some() {
@@ -510,14 +510,7 @@ impl Replay {
         let key_of_locate: Vec<u16> = (0..=u16::MAX)
             .map(|l| self.symbols.key_of_locate(l))
             .collect();
-        let bars_table = self.opts.bar_ns.map(|every| {
-            let spreads = self
-                .spreads
-                .take()
-                .map(SpreadTracker::finish)
-                .unwrap_or_default();
-            bars(&self.trades, &spreads, every)
-        });
+        let bars_table = self.bars.take().map(|b| b.finish(&self.trades));
         let hourly = hourly_table(&self.vwap, &self.directory, midnight);
         let trades = self.opts.trades.then(|| {
             std::mem::take(&mut self.trades).to_batch(&key_of_locate, &dictionary, midnight, prices)

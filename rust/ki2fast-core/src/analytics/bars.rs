@@ -2,55 +2,209 @@
 //! and at the ask, aggressor and tick-rule volumes, hidden (`P`) volume, the time-weighted
 //! spread, first and last trade time.
 //!
-//! Two parts: a [`SpreadTracker`] that integrates the spread over time while the book (or a
-//! quote feed) moves, and [`bars`], which folds the trades (after breaks are known) into bars.
-//! The replay feeds both during its one pass; other sources feed them from quote and trade
-//! tables.
+//! [`BarBuilder`] builds them online while a replay (or a quote and trade feed) runs: each
+//! symbol holds its open bar, which integrates the spread over time as the top of book moves
+//! and folds prints in as they come, and is written out when the symbol's next event falls
+//! in a later bar. Nothing is gathered at the end. Two things only the end of the day knows
+//! are repaired then, symbol by symbol, by folding the recorded prints again:
+//! prints voided by a later `B`, and prints stamped before an earlier bar of their symbol.
+
+use std::cmp::Ordering;
 
 use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 
-use crate::analytics::trades::Trades;
+use crate::analytics::trades::{Print, Quote, Trades};
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::{TableBuilder, keys_of};
 
 /// Time-weighted spread sums of one bar.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SpreadSum {
+struct SpreadSum {
     /// Σ (ask − bid) · dt, in ticks · ns.
-    pub spread_ns: f64,
+    spread_ns: f64,
     /// Σ (ask − bid) / mid · 10⁴ · dt.
-    pub bps_ns: f64,
+    bps_ns: f64,
     /// Σ dt over which the book had both sides and ask > bid.
-    pub valid_ns: u64,
+    valid_ns: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct SpreadState {
-    bucket: u64,
-    last: u64,
-    bid: u32,
-    ask: u32,
-    sum: SpreadSum,
-    traded: bool,
-}
-
-const NO_BUCKET: u64 = u64::MAX;
-
-impl Default for SpreadState {
-    fn default() -> Self {
-        SpreadState {
-            bucket: NO_BUCKET,
-            last: 0,
-            bid: 0,
-            ask: 0,
-            sum: SpreadSum::default(),
-            traded: false,
+impl SpreadSum {
+    /// `(average spread in dollars, average spread in bps)`, NaN when never valid.
+    fn averages(&self) -> (f64, f64) {
+        if self.valid_ns > 0 {
+            let w = self.valid_ns as f64;
+            (self.spread_ns / w / 10_000.0, self.bps_ns / w)
+        } else {
+            (f64::NAN, f64::NAN)
         }
     }
 }
 
-impl SpreadState {
+/// The prints of one bar so far.
+#[derive(Debug, Clone, Copy)]
+struct Fold {
+    count: u32,
+    open: u32,
+    high: u32,
+    low: u32,
+    close: u32,
+    volume: u64,
+    notional: u128,
+    askvol: u64,
+    bidvol: u64,
+    buy: u64,
+    sell: u64,
+    tick_buy: u64,
+    tick_sell: u64,
+    hidden: u64,
+    first: i64,
+    last: i64,
+}
+
+impl Default for Fold {
+    fn default() -> Self {
+        Fold {
+            count: 0,
+            open: 0,
+            high: 0,
+            low: u32::MAX,
+            close: 0,
+            volume: 0,
+            notional: 0,
+            askvol: 0,
+            bidvol: 0,
+            buy: 0,
+            sell: 0,
+            tick_buy: 0,
+            tick_sell: 0,
+            hidden: 0,
+            first: 0,
+            last: 0,
+        }
+    }
+}
+
+/// The tick rule's memory: the last counted price of a symbol and its sign.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tick {
+    price: u32,
+    sign: i8,
+}
+
+impl Tick {
+    /// The sign of a print at `price`, remembered for the next one.
+    #[inline(always)]
+    fn sign(&mut self, price: u32) -> i8 {
+        let d = if self.price == 0 {
+            0
+        } else {
+            match price.cmp(&self.price) {
+                Ordering::Greater => 1,
+                Ordering::Less => -1,
+                Ordering::Equal => self.sign,
+            }
+        };
+        *self = Tick { price, sign: d };
+        d
+    }
+}
+
+impl Fold {
+    /// Adds one counting print (printable, not voided, shares > 0).
+    #[inline(always)]
+    fn add(
+        &mut self,
+        ts: i64,
+        kind: u8,
+        aggressor: u8,
+        price: u32,
+        q: u64,
+        quote: &Quote,
+        tick: i8,
+    ) {
+        if self.count == 0 {
+            self.open = price;
+            self.first = ts;
+        }
+        self.count += 1;
+        self.high = self.high.max(price);
+        self.low = self.low.min(price);
+        self.close = price;
+        self.last = ts;
+        self.volume += q;
+        self.notional += u128::from(q) * u128::from(price);
+        match quote.position(price) {
+            6 | 7 => self.askvol += q,
+            1 | 2 => self.bidvol += q,
+            _ => {}
+        }
+        // Exact for executions; the quote rule, then the tick rule, for P and Q.
+        let side = match kind {
+            b'E' | b'C' => match aggressor {
+                b'B' => 1,
+                b'S' => -1,
+                _ => 0,
+            },
+            _ if quote.valid() => {
+                let mid2 = u64::from(quote.bid) + u64::from(quote.ask);
+                match (u64::from(price) * 2).cmp(&mid2) {
+                    Ordering::Greater => 1,
+                    Ordering::Less => -1,
+                    Ordering::Equal => tick,
+                }
+            }
+            _ => tick,
+        };
+        match side {
+            1 => self.buy += q,
+            -1 => self.sell += q,
+            _ => {}
+        }
+        match tick {
+            1 => self.tick_buy += q,
+            -1 => self.tick_sell += q,
+            _ => {}
+        }
+        if kind == b'P' {
+            self.hidden += q;
+        }
+    }
+}
+
+const NO_BUCKET: u64 = u64::MAX;
+
+/// One symbol's open bar.
+#[derive(Debug, Clone, Copy)]
+struct BarState {
+    bucket: u64,
+    last: u64,
+    bid: u32,
+    ask: u32,
+    spread: SpreadSum,
+    fold: Fold,
+    tick: Tick,
+    /// A print arrived stamped in an earlier bar than one already open.
+    disordered: bool,
+}
+
+impl Default for BarState {
+    fn default() -> Self {
+        BarState {
+            bucket: NO_BUCKET,
+            last: 0,
+            bid: 0,
+            ask: 0,
+            spread: SpreadSum::default(),
+            fold: Fold::default(),
+            tick: Tick::default(),
+            disordered: false,
+        }
+    }
+}
+
+impl BarState {
+    /// Integrates the current spread up to `until`.
     #[inline(always)]
     fn accumulate(&mut self, until: u64) {
         if until <= self.last {
@@ -62,50 +216,38 @@ impl SpreadState {
             let spread = f64::from(self.ask - self.bid);
             let mid = (f64::from(self.ask) + f64::from(self.bid)) / 2.0;
             let w = dt as f64;
-            self.sum.spread_ns += spread * w;
-            self.sum.bps_ns += spread / mid * 10_000.0 * w;
-            self.sum.valid_ns += dt;
+            self.spread.spread_ns += spread * w;
+            self.spread.bps_ns += spread / mid * 10_000.0 * w;
+            self.spread.valid_ns += dt;
         }
     }
 }
 
-/// Integrates each symbol's spread bar by bar; keeps the sums of bars that saw a trade.
+/// Builds bars online from top-of-book changes and prints, in time order per symbol.
 #[derive(Debug)]
-pub struct SpreadTracker {
+pub struct BarBuilder {
     every: u64,
-    state: Vec<SpreadState>,
-    records: Vec<((u16, u64), SpreadSum)>,
+    state: Vec<BarState>,
+    rows: BarColumns,
 }
 
-/// Spread sums by `(locate, bucket)`, sorted for lookup.
-#[derive(Debug, Default)]
-pub struct Spreads(Vec<((u16, u64), SpreadSum)>);
-
-impl Spreads {
-    /// The sums of one bar.
-    pub fn get(&self, locate: u16, bucket: u64) -> Option<SpreadSum> {
-        self.0
-            .binary_search_by_key(&(locate, bucket), |r| r.0)
-            .ok()
-            .map(|k| self.0[k].1)
-    }
-}
-
-impl SpreadTracker {
+impl BarBuilder {
     /// Bars of `every` ns.
-    pub fn new(every: u64) -> SpreadTracker {
-        SpreadTracker {
+    pub fn new(every: u64) -> BarBuilder {
+        BarBuilder {
             every: every.max(1),
             state: Vec::new(),
-            records: Vec::new(),
+            rows: BarColumns::default(),
         }
     }
 
+    /// Moves `locate`'s open bar to `ts`: writes it out and opens a new one when `ts` is in
+    /// a later bar, then integrates the spread up to `ts`.
     #[inline(always)]
-    fn advance(&mut self, locate: u16, ts: u64) -> &mut SpreadState {
+    fn advance(&mut self, locate: u16, ts: u64) -> &mut BarState {
         let l = locate as usize;
         if l >= self.state.len() {
-            self.state.resize(l + 1, SpreadState::default());
+            self.state.resize(l + 1, BarState::default());
         }
         let every = self.every;
         let st = &mut self.state[l];
@@ -115,13 +257,14 @@ impl SpreadTracker {
             st.last = ts;
         } else if bucket > st.bucket {
             st.accumulate((st.bucket + 1) * every);
-            if st.traded {
-                self.records.push(((locate, st.bucket), st.sum));
+            if st.fold.count > 0 {
+                self.rows
+                    .push(locate, st.bucket * every, &st.fold, st.spread.averages());
             }
             st.bucket = bucket;
             st.last = bucket * every;
-            st.sum = SpreadSum::default();
-            st.traded = false;
+            st.spread = SpreadSum::default();
+            st.fold = Fold::default();
         }
         st.accumulate(ts);
         st
@@ -135,23 +278,87 @@ impl SpreadTracker {
         st.ask = ask;
     }
 
-    /// A print of `locate` at `ts`: its bar's spread is kept.
+    /// A printable print (voided ones are repaired in [`BarBuilder::finish`]).
     #[inline]
-    pub fn trade(&mut self, locate: u16, ts: u64) {
-        self.advance(locate, ts).traded = true;
+    pub fn print(&mut self, p: &Print) {
+        let bucket = p.timestamp / self.every;
+        let st = self.advance(p.locate, p.timestamp);
+        if bucket < st.bucket {
+            st.disordered = true;
+        }
+        if p.shares > 0 && !st.disordered {
+            let tick = st.tick.sign(p.price);
+            st.fold.add(
+                p.timestamp as i64,
+                p.kind,
+                p.aggressor,
+                p.price,
+                p.shares,
+                &p.quote,
+                tick,
+            );
+        }
     }
 
-    /// Closes every open bar at its end; returns the sums by `(locate, bucket)`.
-    pub fn finish(mut self) -> Spreads {
+    /// Closes every open bar, re-folds the symbols that had voided or out-of-order prints
+    /// from `trades` (breaks applied), and returns the bars by locate, then bar start.
+    pub fn finish(mut self, trades: &Trades) -> BarTable {
         let every = self.every;
+        // Per locate, the first bar to fold again (NO_BUCKET: none) and whether its prints
+        // must be put in time order first.
+        let mut from = vec![NO_BUCKET; self.state.len()];
+        let mut disordered = vec![false; self.state.len()];
         for (l, st) in self.state.iter_mut().enumerate() {
-            if st.bucket != NO_BUCKET && st.traded {
-                st.accumulate((st.bucket + 1) * every);
-                self.records.push(((l as u16, st.bucket), st.sum));
+            if st.bucket == NO_BUCKET {
+                continue;
+            }
+            st.accumulate((st.bucket + 1) * every);
+            if st.fold.count > 0 {
+                self.rows
+                    .push(l as u16, st.bucket * every, &st.fold, st.spread.averages());
+            }
+            if st.disordered {
+                from[l] = 0;
+                disordered[l] = true;
             }
         }
-        self.records.sort_unstable_by_key(|r| r.0);
-        Spreads(self.records)
+        // A voided print changes its bar and, through the tick rule, possibly later ones;
+        // bars before it stand.
+        for i in 0..trades.len() {
+            if trades.broken[i] && trades.printable[i] {
+                let l = trades.locate[i] as usize;
+                from[l] = from[l].min(trades.timestamp[i] as u64 / every);
+            }
+        }
+        let mut rows = self.rows;
+        if from.iter().any(|&f| f != NO_BUCKET) {
+            let redone = |l: u16, start: i64| {
+                from.get(l as usize)
+                    .is_some_and(|&f| f != NO_BUCKET && start as u64 / every >= f)
+            };
+            // The spread of a bar does not depend on its prints: keep it from the online rows.
+            let keep: Vec<bool> = (0..rows.locate.len())
+                .map(|i| !redone(rows.locate[i], rows.bucket[i]))
+                .collect();
+            let mut spreads: Vec<((u16, i64), (f64, f64))> = (0..keep.len())
+                .filter(|&i| !keep[i])
+                .map(|i| {
+                    (
+                        (rows.locate[i], rows.bucket[i]),
+                        (rows.spread[i], rows.spread_bps[i]),
+                    )
+                })
+                .collect();
+            spreads.sort_unstable_by_key(|r| r.0);
+            rows = rows.select(&keep);
+            let spread_of = |locate: u16, start: i64| {
+                spreads
+                    .binary_search_by_key(&(locate, start), |r| r.0)
+                    .map_or((f64::NAN, f64::NAN), |k| spreads[k].1)
+            };
+            refold(trades, every, &from, &disordered, spread_of, &mut rows);
+        }
+        BarTable(rows.sorted())
     }
 }
 
@@ -179,145 +386,214 @@ struct BarColumns {
     last: Vec<i64>,
 }
 
-/// Folds the counting prints of `trades` (printable, not broken) into bars of `every` ns,
-/// ordered by locate then bar start.
-pub fn bars(trades: &Trades, spreads: &Spreads, every: u64) -> BarTable {
-    let every = every.max(1);
-    // Counting prints grouped by locate, file order kept within a locate.
-    let counting = |i: usize| trades.counts(i) && trades.shares[i] > 0;
-    let mut starts = vec![0u32; (1 << 16) + 1];
-    for i in (0..trades.len()).filter(|&i| counting(i)) {
-        starts[trades.locate[i] as usize + 1] += 1;
-    }
-    for l in 1..starts.len() {
-        starts[l] += starts[l - 1];
-    }
-    let mut idx = vec![0u32; starts[1 << 16] as usize];
-    for i in (0..trades.len()).filter(|&i| counting(i)) {
-        let at = &mut starts[trades.locate[i] as usize];
-        idx[*at as usize] = i as u32;
-        *at += 1;
-    }
-    // Tick signs, per symbol in file order.
-    let mut tick = vec![0i8; trades.len()];
-    let mut prev: Option<(u16, u32, i8)> = None;
-    for &i in &idx {
-        let i = i as usize;
-        let (l, p) = (trades.locate[i], trades.price[i]);
-        let d = match prev {
-            Some((pl, pp, pd)) if pl == l => match p.cmp(&pp) {
-                std::cmp::Ordering::Greater => 1,
-                std::cmp::Ordering::Less => -1,
-                std::cmp::Ordering::Equal => pd,
+/// Applies one operation to every column of a [`BarColumns`].
+macro_rules! each_column {
+    ($c:expr, |$col:ident| $body:expr) => {{
+        let c = $c;
+        BarColumns {
+            bucket: {
+                let $col = &c.bucket;
+                $body
             },
-            _ => 0,
-        };
-        tick[i] = d;
-        prev = Some((l, p, d));
-    }
-    // Within a locate, file order is time order unless timestamps went backwards.
-    let key = |i: &u32| {
-        let i = *i as usize;
-        (trades.locate[i], trades.timestamp[i] as u64 / every)
-    };
-    if !idx.is_sorted_by_key(key) {
-        idx.sort_by_key(key);
-    }
-    let mut c = BarColumns::default();
-    let mut k = 0;
-    while k < idx.len() {
-        let first = idx[k] as usize;
-        let locate = trades.locate[first];
-        let bucket = trades.timestamp[first] as u64 / every;
-        let mut end = k;
-        let (mut high, mut low) = (0u32, u32::MAX);
-        let (mut volume, mut notional) = (0u64, 0u128);
-        let (mut askvol, mut bidvol, mut buy, mut sell) = (0u64, 0u64, 0u64, 0u64);
-        let (mut tick_buy, mut tick_sell, mut hidden) = (0u64, 0u64, 0u64);
-        let mut last_ts = 0i64;
-        let mut close = 0u32;
-        while end < idx.len() {
-            let i = idx[end] as usize;
-            if trades.locate[i] != locate || trades.timestamp[i] as u64 / every != bucket {
-                break;
-            }
-            let (p, q) = (trades.price[i], trades.shares[i]);
-            high = high.max(p);
-            low = low.min(p);
-            close = p;
-            last_ts = trades.timestamp[i];
-            volume += q;
-            notional += u128::from(q) * u128::from(p);
-            let quote = trades.quote[i];
-            match quote.position(p) {
-                6 | 7 => askvol += q,
-                1 | 2 => bidvol += q,
-                _ => {}
-            }
-            let side = match trades.kind[i] {
-                b'E' | b'C' => match trades.aggressor[i] {
-                    b'B' => 1,
-                    b'S' => -1,
-                    _ => 0,
-                },
-                _ if quote.valid() => {
-                    let (p2, mid2) = (
-                        u64::from(p) * 2,
-                        u64::from(quote.bid) + u64::from(quote.ask),
-                    );
-                    match p2.cmp(&mid2) {
-                        std::cmp::Ordering::Greater => 1,
-                        std::cmp::Ordering::Less => -1,
-                        std::cmp::Ordering::Equal => tick[i],
-                    }
-                }
-                _ => tick[i],
-            };
-            match side {
-                1 => buy += q,
-                -1 => sell += q,
-                _ => {}
-            }
-            match tick[i] {
-                1 => tick_buy += q,
-                -1 => tick_sell += q,
-                _ => {}
-            }
-            if trades.kind[i] == b'P' {
-                hidden += q;
-            }
-            end += 1;
+            locate: {
+                let $col = &c.locate;
+                $body
+            },
+            open: {
+                let $col = &c.open;
+                $body
+            },
+            high: {
+                let $col = &c.high;
+                $body
+            },
+            low: {
+                let $col = &c.low;
+                $body
+            },
+            close: {
+                let $col = &c.close;
+                $body
+            },
+            volume: {
+                let $col = &c.volume;
+                $body
+            },
+            count: {
+                let $col = &c.count;
+                $body
+            },
+            vwap: {
+                let $col = &c.vwap;
+                $body
+            },
+            askvol: {
+                let $col = &c.askvol;
+                $body
+            },
+            bidvol: {
+                let $col = &c.bidvol;
+                $body
+            },
+            spread: {
+                let $col = &c.spread;
+                $body
+            },
+            spread_bps: {
+                let $col = &c.spread_bps;
+                $body
+            },
+            buy_aggr: {
+                let $col = &c.buy_aggr;
+                $body
+            },
+            sell_aggr: {
+                let $col = &c.sell_aggr;
+                $body
+            },
+            tick_buy: {
+                let $col = &c.tick_buy;
+                $body
+            },
+            tick_sell: {
+                let $col = &c.tick_sell;
+                $body
+            },
+            hidden: {
+                let $col = &c.hidden;
+                $body
+            },
+            first: {
+                let $col = &c.first;
+                $body
+            },
+            last: {
+                let $col = &c.last;
+                $body
+            },
         }
-        c.bucket.push((bucket * every) as i64);
-        c.locate.push(locate);
-        c.open.push(trades.price[first]);
-        c.high.push(high);
-        c.low.push(low);
-        c.close.push(close);
-        c.volume.push(volume);
-        c.count.push((end - k) as u32);
-        c.vwap.push(notional as f64 / volume as f64 / 10_000.0);
-        c.askvol.push(askvol);
-        c.bidvol.push(bidvol);
-        let s = spreads.get(locate, bucket).unwrap_or_default();
-        let (spread, bps) = if s.valid_ns > 0 {
-            let w = s.valid_ns as f64;
-            (s.spread_ns / w / 10_000.0, s.bps_ns / w)
-        } else {
-            (f64::NAN, f64::NAN)
-        };
-        c.spread.push(spread);
-        c.spread_bps.push(bps);
-        c.buy_aggr.push(buy);
-        c.sell_aggr.push(sell);
-        c.tick_buy.push(tick_buy);
-        c.tick_sell.push(tick_sell);
-        c.hidden.push(hidden);
-        c.first.push(trades.timestamp[first]);
-        c.last.push(last_ts);
-        k = end;
+    }};
+}
+
+impl BarColumns {
+    fn push(&mut self, locate: u16, start: u64, f: &Fold, (spread, bps): (f64, f64)) {
+        self.bucket.push(start as i64);
+        self.locate.push(locate);
+        self.open.push(f.open);
+        self.high.push(f.high);
+        self.low.push(f.low);
+        self.close.push(f.close);
+        self.volume.push(f.volume);
+        self.count.push(f.count);
+        self.vwap
+            .push(f.notional as f64 / f.volume as f64 / 10_000.0);
+        self.askvol.push(f.askvol);
+        self.bidvol.push(f.bidvol);
+        self.spread.push(spread);
+        self.spread_bps.push(bps);
+        self.buy_aggr.push(f.buy);
+        self.sell_aggr.push(f.sell);
+        self.tick_buy.push(f.tick_buy);
+        self.tick_sell.push(f.tick_sell);
+        self.hidden.push(f.hidden);
+        self.first.push(f.first);
+        self.last.push(f.last);
     }
-    BarTable(c)
+
+    /// The rows where `keep` is true.
+    fn select(self, keep: &[bool]) -> BarColumns {
+        each_column!(self, |col| col
+            .iter()
+            .zip(keep)
+            .filter(|&(_, &k)| k)
+            .map(|(v, _)| *v)
+            .collect())
+    }
+
+    /// Rows ordered by locate, then bar start (already so when nothing moves).
+    fn sorted(self) -> BarColumns {
+        let key = |i: &u32| (self.locate[*i as usize], self.bucket[*i as usize]);
+        let mut order: Vec<u32> = (0..self.locate.len() as u32).collect();
+        order.sort_unstable_by_key(key);
+        if order.iter().enumerate().all(|(k, &i)| k as u32 == i) {
+            return self;
+        }
+        each_column!(self, |col| order.iter().map(|&i| col[i as usize]).collect())
+    }
+}
+
+/// Folds again the counting prints (printable, not broken, shares > 0) of each locate `l`
+/// whose bar is at or after `from[l]`, appending bars of `every` ns to `out`; the tick rule
+/// runs over all of the locate's counting prints in file order. A locate marked `disordered`
+/// has its prints put in time order (stable) before folding. The spread of each bar comes
+/// from `spread_of(locate, bar start)`.
+fn refold(
+    trades: &Trades,
+    every: u64,
+    from: &[u64],
+    disordered: &[bool],
+    spread_of: impl Fn(u16, i64) -> (f64, f64),
+    out: &mut BarColumns,
+) {
+    let wanted = |l: u16| from.get(l as usize).is_some_and(|&f| f != NO_BUCKET);
+    let mut ticks = vec![Tick::default(); from.len()];
+    // In-order locates fold as they stream; disordered ones are gathered and sorted.
+    let mut open: Vec<(u64, Fold)> = vec![(NO_BUCKET, Fold::default()); from.len()];
+    let mut late: Vec<(u16, u64, u32, i8)> = Vec::new();
+    let emit = |out: &mut BarColumns, l: u16, bucket: u64, f: &Fold| {
+        let start = bucket * every;
+        out.push(l, start, f, spread_of(l, start as i64));
+    };
+    for i in 0..trades.len() {
+        let l = trades.locate[i];
+        if !wanted(l) || !trades.counts(i) || trades.shares[i] == 0 {
+            continue;
+        }
+        let tick = ticks[l as usize].sign(trades.price[i]);
+        let bucket = trades.timestamp[i] as u64 / every;
+        if bucket < from[l as usize] {
+            continue;
+        }
+        if disordered[l as usize] {
+            late.push((l, bucket, i as u32, tick));
+            continue;
+        }
+        let (b, fold) = &mut open[l as usize];
+        if *b != bucket {
+            if *b != NO_BUCKET {
+                emit(out, l, *b, fold);
+            }
+            *b = bucket;
+            *fold = Fold::default();
+        }
+        fold_row(fold, trades, i, tick);
+    }
+    for (l, (b, fold)) in open.iter().enumerate() {
+        if *b != NO_BUCKET {
+            emit(out, l as u16, *b, fold);
+        }
+    }
+    late.sort_by_key(|r| (r.0, r.1));
+    for group in late.chunk_by(|x, y| (x.0, x.1) == (y.0, y.1)) {
+        let mut fold = Fold::default();
+        for &(_, _, i, tick) in group {
+            fold_row(&mut fold, trades, i as usize, tick);
+        }
+        emit(out, group[0].0, group[0].1, &fold);
+    }
+}
+
+#[inline(always)]
+fn fold_row(fold: &mut Fold, trades: &Trades, i: usize, tick: i8) {
+    fold.add(
+        trades.timestamp[i],
+        trades.kind[i],
+        trades.aggressor[i],
+        trades.price[i],
+        trades.shares[i],
+        &trades.quote[i],
+        tick,
+    );
 }
 
 /// Bars in columns, ready to become a table.
@@ -363,55 +639,72 @@ impl BarTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::trades::{Print, Quote};
 
     const MIN: u64 = 60_000_000_000;
+    const Q: Quote = Quote {
+        bid: 100,
+        bid_size: 5,
+        ask: 110,
+        ask_size: 5,
+    };
+
+    fn mk(ts: u64, kind: u8, price: u32, shares: u64, aggressor: u8, printable: bool) -> Print {
+        Print {
+            timestamp: ts,
+            locate: 7,
+            kind,
+            price,
+            shares,
+            aggressor,
+            match_number: ts,
+            printable,
+            order_reference: 0,
+            cross_type: 0,
+            quote: Q,
+        }
+    }
+
+    /// Feeds prints to a builder (printable ones) and a trades table, as the replay does.
+    fn run(prints: &[Print], breaks: &[u64]) -> (BarColumns, u64) {
+        let mut b = BarBuilder::new(MIN);
+        let mut t = Trades::default();
+        for p in prints {
+            if p.printable {
+                b.print(p);
+            }
+            t.push(*p);
+        }
+        let unmatched = t.apply_breaks(breaks);
+        (b.finish(&t).0, unmatched)
+    }
 
     #[test]
     fn spread_is_time_weighted_within_the_bar() {
-        let mut s = SpreadTracker::new(MIN);
-        s.quote(1, 0, 100, 110); // spread 10 for the first half
-        s.quote(1, MIN / 2, 100, 130); // 30 for the second half
-        s.trade(1, MIN / 2 + 1);
-        s.trade(1, MIN + 5); // next bar: 30 throughout, carried over
-        let r = s.finish();
-        let a = r.get(1, 0).unwrap();
-        assert_eq!(a.valid_ns, MIN);
-        assert!((a.spread_ns / a.valid_ns as f64 - 20.0).abs() < 1e-9);
-        let b = r.get(1, 1).unwrap();
-        assert!((b.spread_ns / b.valid_ns as f64 - 30.0).abs() < 1e-9);
+        let mut b = BarBuilder::new(MIN);
+        b.quote(1, 0, 100, 110); // spread 10 for the first half
+        b.quote(1, MIN / 2, 100, 130); // 30 for the second half
+        let mut p = mk(MIN / 2 + 1, b'P', 120, 1, 0, true);
+        p.locate = 1;
+        b.print(&p);
+        p.timestamp = MIN + 5; // next bar: 30 throughout, carried over
+        b.print(&p);
+        let r = b.finish(&Trades::default()).0;
+        assert_eq!(r.bucket, [0, MIN as i64]);
+        assert!((r.spread[0] * 10_000.0 - 20.0).abs() < 1e-9);
+        assert!((r.spread[1] * 10_000.0 - 30.0).abs() < 1e-9);
     }
 
     #[test]
     fn bars_fold_prints_and_skip_non_counting_ones() {
-        let mut t = Trades::default();
-        let q = Quote {
-            bid: 100,
-            bid_size: 5,
-            ask: 110,
-            ask_size: 5,
-        };
-        let mk =
-            |ts: u64, kind: u8, price: u32, shares: u64, aggressor: u8, printable: bool| Print {
-                timestamp: ts,
-                locate: 7,
-                kind,
-                price,
-                shares,
-                aggressor,
-                match_number: ts,
-                printable,
-                order_reference: 0,
-                cross_type: 0,
-                quote: q,
-            };
-        t.push(mk(10, b'E', 110, 100, b'B', true));
-        t.push(mk(20, b'C', 999, 100, b'B', false));
-        t.push(mk(30, b'P', 100, 50, 0, true));
-        t.push(mk(40, b'E', 105, 10, b'S', true));
-        t.push(mk(MIN + 1, b'E', 106, 1, b'B', true));
-        assert_eq!(t.apply_breaks(&[40, 12345]), 1);
-        let b = bars(&t, &Spreads::default(), MIN).0;
+        let prints = [
+            mk(10, b'E', 110, 100, b'B', true),
+            mk(20, b'C', 999, 100, b'B', false),
+            mk(30, b'P', 100, 50, 0, true),
+            mk(40, b'E', 105, 10, b'S', true),
+            mk(MIN + 1, b'E', 106, 1, b'B', true),
+        ];
+        let (b, unmatched) = run(&prints, &[40, 12345]);
+        assert_eq!(unmatched, 1);
         assert_eq!(b.bucket, [0, MIN as i64]);
         assert_eq!(
             (b.open[0], b.high[0], b.low[0], b.close[0]),
@@ -423,8 +716,120 @@ mod tests {
         assert_eq!((b.buy_aggr[0], b.sell_aggr[0], b.hidden[0]), (100, 50, 50));
         assert_eq!((b.tick_buy[0], b.tick_sell[0]), (0, 50));
         assert!((b.vwap[0] - (110.0 * 100.0 + 100.0 * 50.0) / 150.0 / 10_000.0).abs() < 1e-12);
-        // The next bar's first print ticks up from the last counted price (100).
+        // The voided print (105) is not the tick rule's memory: 106 ticks up from 100.
         assert_eq!(b.tick_buy[1], 1);
         assert!(b.spread[0].is_nan());
+    }
+
+    #[test]
+    fn online_bars_equal_a_refold_without_breaks() {
+        let mut prints = Vec::new();
+        for k in 0..200u64 {
+            let mut p = mk(
+                k * MIN / 7,
+                b"EPQC"[k as usize % 4],
+                100 + (k * 37 % 13) as u32,
+                k % 5,
+                b"BS"[k as usize % 2],
+                k % 9 != 0,
+            );
+            p.locate = (k % 3) as u16;
+            prints.push(p);
+        }
+        let (online, _) = run(&prints, &[]);
+        let mut t = Trades::default();
+        prints.iter().for_each(|p| t.push(*p));
+        let mut again = BarColumns::default();
+        let from = [0; 3];
+        refold(
+            &t,
+            MIN,
+            &from,
+            &[false; 3],
+            |_, _| (f64::NAN, f64::NAN),
+            &mut again,
+        );
+        let refold = again.sorted();
+        assert_eq!(online.locate, refold.locate);
+        assert_eq!(online.bucket, refold.bucket);
+        assert_eq!(online.close, refold.close);
+        assert_eq!(online.volume, refold.volume);
+        assert_eq!(online.buy_aggr, refold.buy_aggr);
+        assert_eq!(online.tick_sell, refold.tick_sell);
+        assert_eq!(online.first, refold.first);
+    }
+
+    /// Voiding prints at the end of the day gives the bars of a day without them.
+    #[test]
+    fn breaks_give_the_bars_of_a_day_without_the_broken_prints() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let (mut with, mut without) = (BarBuilder::new(MIN), BarBuilder::new(MIN));
+        let mut t = Trades::default();
+        let mut breaks = Vec::new();
+        for k in 0..3_000u64 {
+            let ts = k * MIN / 50;
+            let locate = next(4) as u16;
+            if next(3) == 0 {
+                let bid = 100 + next(5) as u32;
+                let ask = bid + 1 + next(3) as u32;
+                with.quote(locate, ts, bid, ask);
+                without.quote(locate, ts, bid, ask);
+                continue;
+            }
+            let mut p = mk(
+                ts,
+                b"EPQC"[next(4) as usize],
+                100 + next(8) as u32,
+                next(300),
+                b"BS"[next(2) as usize],
+                next(10) != 0,
+            );
+            p.locate = locate;
+            p.match_number = k;
+            let broken = next(40) == 0;
+            if broken {
+                breaks.push(k);
+            }
+            if p.printable {
+                with.print(&p);
+                if !broken {
+                    without.print(&p);
+                }
+            }
+            t.push(p);
+        }
+        assert!(breaks.len() > 20);
+        t.apply_breaks(&breaks);
+        let (a, b) = (with.finish(&t).0, without.finish(&Trades::default()).0);
+        assert_eq!((a.locate, a.bucket), (b.locate, b.bucket));
+        assert_eq!((a.open, a.close, a.volume), (b.open, b.close, b.volume));
+        assert_eq!((a.buy_aggr, a.sell_aggr), (b.buy_aggr, b.sell_aggr));
+        assert_eq!((a.tick_buy, a.tick_sell), (b.tick_buy, b.tick_sell));
+        assert_eq!((a.first, a.last, a.count), (b.first, b.last, b.count));
+        let same = |x: &[f64], y: &[f64]| {
+            x.iter()
+                .zip(y)
+                .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
+        };
+        assert!(same(&a.spread, &b.spread) && same(&a.vwap, &b.vwap));
+    }
+
+    #[test]
+    fn a_print_stamped_in_an_earlier_bar_is_refolded_into_it() {
+        let prints = [
+            mk(10, b'E', 110, 100, b'B', true),
+            mk(MIN + 1, b'E', 111, 5, b'B', true),
+            mk(20, b'E', 109, 7, b'S', true),
+        ];
+        let (b, _) = run(&prints, &[]);
+        assert_eq!(b.bucket, [0, MIN as i64]);
+        assert_eq!((b.count[0], b.volume[0], b.close[0]), (2, 107, 109));
+        assert_eq!((b.count[1], b.volume[1]), (1, 5));
     }
 }

@@ -6,13 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, PrimitiveArray, RecordBatch, StringArray,
-    types::ArrowPrimitiveType,
+    ArrayRef, BooleanArray, Float64Array, PrimitiveArray, RecordBatch, types::ArrowPrimitiveType,
 };
-use arrow_buffer::{NullBuffer, ScalarBuffer};
+use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{Field, Schema};
 
-use crate::arrow::builders::{NO_SYMBOL, price4_array, timestamp_arrays, with_nulls};
+use crate::arrow::builders::{NO_SYMBOL, price4_array, text_array, timestamp_arrays, with_nulls};
 use crate::arrow::schema::PriceRepr;
 
 /// Columns of a table being assembled.
@@ -130,11 +129,20 @@ impl TableBuilder {
 
     /// A one-character text column; byte 0 becomes null.
     pub fn chars(&mut self, name: &str, v: &[u8]) -> &mut Self {
-        let array: StringArray = v
-            .iter()
-            .map(|&c| (c != 0).then(|| (c as char).to_string()))
-            .collect();
-        self.column(name, Arc::new(array), true)
+        let mut values = Vec::with_capacity(v.len());
+        let mut offsets = Vec::with_capacity(v.len() + 1);
+        offsets.push(0i32);
+        for &c in v {
+            if c != 0 {
+                values.push(c);
+            }
+            offsets.push(values.len() as i32);
+        }
+        let array = text_array(Buffer::from_vec(values), ScalarBuffer::from(offsets));
+        let nulls = v
+            .contains(&0)
+            .then(|| NullBuffer::from_iter(v.iter().map(|&c| c != 0)));
+        self.column(name, with_nulls(Arc::new(array), nulls), true)
     }
 
     /// A boolean column.

@@ -225,6 +225,8 @@ pub trait FrameSink: Visitor<Output = ()> {
 /// How far ahead [`FrameSink::ahead`] sees, farthest first: a pipeline of dependent loads
 /// (index slot, then the order, then its neighbours) each issued a few messages before use.
 pub const LOOKAHEAD_DISTANCES: [usize; 3] = [12, 6, 2];
+/// Bytes ahead of the farthest lookahead cursor at which the input is prefetched.
+const INPUT_AHEAD: usize = 1024;
 
 /// The one frame loop: decodes whole frames of `buf` (at stream offset `base`) into `sink`
 /// until the buffer holds no whole frame or the sink has output. Returns bytes consumed;
@@ -244,6 +246,11 @@ pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> 
     });
     for (at, msg) in frames.by_ref() {
         if S::LOOKAHEAD {
+            // The input itself, well ahead of the farthest cursor: page-cache pages are not
+            // streamed in by the hardware prefetcher across page boundaries.
+            crate::book::index::prefetch(
+                buf.as_ptr().wrapping_add(ahead[0].position() + INPUT_AHEAD),
+            );
             for (stage, cursor) in ahead.iter_mut().enumerate() {
                 if let Some((_, m)) = cursor.next() {
                     sink.ahead(m, stage);
