@@ -34,6 +34,15 @@ _HWM = (
 
 _PEERS = {
     "ki2fast": "import ki2fast as kf\nr = kf.replay_itch(path)\nassert r.bars is not None\n",
+    "ki2fast_books": (
+        "import ki2fast as kf\nr = kf.replay_itch(path, trades=False, bar_every=None)\n"
+        "assert r.book.live_orders() >= 0\n"
+    ),
+    "itch_book_trades": (
+        "import datetime, itch_book\n"
+        "f = itch_book.Feed(path, date=datetime.date(2024, 3, 1))\n"
+        "kept = [b.trades for b in f.batches(tables=('trades',))]\n"
+    ),
     "itch_book": (
         "import datetime, itch_book\n"
         "f = itch_book.Feed(path, date=datetime.date(2024, 3, 1))\n"
@@ -74,6 +83,40 @@ def test_replay_ki2fast(benchmark, request, day):
     r = run(benchmark, lambda: kf.replay_itch(path), messages=n, nbytes=path.stat().st_size)
     assert r.stats["unknown_ref"] == 0 and r.bars is not None and r.trades is not None
     benchmark.extra_info.update(day=day, peak_rss_mb=_peak_rss_mb("ki2fast", path))
+
+
+@pytest.mark.parametrize("day", ["shallow_raw", "deep"])
+def test_replay_ki2fast_books_only(benchmark, request, day):
+    """The like-for-like row for the peers' book-only passes: books, hourly VWAP and the
+    integrity counters, no trades table and no bars."""
+    path = request.getfixturevalue(day)
+    n = _messages(path)
+    r = run(
+        benchmark,
+        lambda: kf.replay_itch(path, trades=False, bar_every=None),
+        messages=n,
+        nbytes=path.stat().st_size,
+    )
+    assert r.stats["unknown_ref"] == 0 and r.trades is None
+    benchmark.extra_info.update(day=day, peak_rss_mb=_peak_rss_mb("ki2fast_books", path))
+
+
+@pytest.mark.parametrize("day", ["shallow_raw", "deep"])
+def test_replay_peer_itch_book_trades(benchmark, request, day):
+    """itch-book with its trades table, every batch kept: the peer's nearest match to a
+    replay that returns its trades."""
+    itch_book = pytest.importorskip("itch_book")
+    path = request.getfixturevalue(day)
+    n = _messages(path)
+
+    def replay() -> int:
+        feed = itch_book.Feed(str(path), date=DATE)
+        kept = [b.trades for b in feed.batches(tables=("trades",))]
+        return sum(len(next(iter(t.values()))) for t in kept)
+
+    rows = run(benchmark, replay, messages=n, nbytes=path.stat().st_size)
+    assert rows > 0
+    benchmark.extra_info.update(day=day, peak_rss_mb=_peak_rss_mb("itch_book_trades", path))
 
 
 @pytest.mark.parametrize("day", ["shallow_raw", "deep"])

@@ -52,13 +52,16 @@ def parse_every(every: Every) -> int:
 
 
 def _pl(table: Any) -> pl.DataFrame:
-    """A polars frame over an Arrow table's buffers (no copy)."""
+    """A polars frame over an Arrow table's buffers, read through the Arrow PyCapsule stream
+    (so pyarrow is never imported for it)."""
     import polars as pl
-    import pyarrow as pa
 
-    if not isinstance(table, pa.Table):
-        table = pa.table(table)
-    return pl.from_arrow(table, rechunk=False)  # type: ignore[return-value]
+    try:
+        return pl.DataFrame(table)
+    except TypeError:  # a polars without PyCapsule import: go through pyarrow
+        import pyarrow as pa
+
+        return pl.from_arrow(pa.table(table), rechunk=False)  # type: ignore[return-value]
 
 
 @dataclass

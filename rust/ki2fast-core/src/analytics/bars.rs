@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 
-use crate::analytics::trades::{Print, Quote, Trades};
+use crate::analytics::trades::{Print, Trades};
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::{TableBuilder, keys_of};
 
@@ -111,18 +111,17 @@ impl Tick {
 }
 
 impl Fold {
-    /// Adds one counting print (printable, not voided, shares > 0).
+    /// Adds one counting print (printable, not voided, shares > 0) with its tick-rule sign.
     #[inline(always)]
-    fn add(
-        &mut self,
-        ts: i64,
-        kind: u8,
-        aggressor: u8,
-        price: u32,
-        q: u64,
-        quote: &Quote,
-        tick: i8,
-    ) {
+    fn add(&mut self, p: &Print, tick: i8) {
+        let (ts, kind, aggressor, price, q, quote) = (
+            p.timestamp as i64,
+            p.kind,
+            p.aggressor,
+            p.price,
+            p.shares,
+            &p.quote,
+        );
         if self.count == 0 {
             self.open = price;
             self.first = ts;
@@ -288,15 +287,7 @@ impl BarBuilder {
         }
         if p.shares > 0 && !st.disordered {
             let tick = st.tick.sign(p.price);
-            st.fold.add(
-                p.timestamp as i64,
-                p.kind,
-                p.aggressor,
-                p.price,
-                p.shares,
-                &p.quote,
-                tick,
-            );
+            st.fold.add(p, tick);
         }
     }
 
@@ -566,7 +557,7 @@ fn refold(
             *b = bucket;
             *fold = Fold::default();
         }
-        fold_row(fold, trades, i, tick);
+        fold.add(&trades.get(i), tick);
     }
     for (l, (b, fold)) in open.iter().enumerate() {
         if *b != NO_BUCKET {
@@ -577,23 +568,10 @@ fn refold(
     for group in late.chunk_by(|x, y| (x.0, x.1) == (y.0, y.1)) {
         let mut fold = Fold::default();
         for &(_, _, i, tick) in group {
-            fold_row(&mut fold, trades, i as usize, tick);
+            fold.add(&trades.get(i as usize), tick);
         }
         emit(out, group[0].0, group[0].1, &fold);
     }
-}
-
-#[inline(always)]
-fn fold_row(fold: &mut Fold, trades: &Trades, i: usize, tick: i8) {
-    fold.add(
-        trades.timestamp[i],
-        trades.kind[i],
-        trades.aggressor[i],
-        trades.price[i],
-        trades.shares[i],
-        &trades.quote[i],
-        tick,
-    );
 }
 
 /// Bars in columns, ready to become a table.
@@ -639,6 +617,7 @@ impl BarTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::trades::Quote;
 
     const MIN: u64 = 60_000_000_000;
     const Q: Quote = Quote {

@@ -125,6 +125,24 @@ impl Trades {
         self.broken.push(false);
     }
 
+    /// Row `i` as a print.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> Print {
+        Print {
+            timestamp: self.timestamp[i] as u64,
+            locate: self.locate[i],
+            kind: self.kind[i],
+            price: self.price[i],
+            shares: self.shares[i],
+            aggressor: self.aggressor[i],
+            match_number: self.match_number[i],
+            printable: self.printable[i],
+            order_reference: self.order_reference[i],
+            cross_type: self.cross_type[i],
+            quote: self.quote[i],
+        }
+    }
+
     /// Rows.
     pub fn len(&self) -> usize {
         self.timestamp.len()

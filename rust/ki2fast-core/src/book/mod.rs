@@ -147,6 +147,9 @@ impl<T> Pool<T> {
             self.items[h as usize] = item;
             h
         } else {
+            if self.items.len() == self.items.capacity() {
+                index::grow_huge(&mut self.items);
+            }
             self.items.push(item);
             (self.items.len() - 1) as u32
         }
