@@ -96,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let n = driver.sink.checks().known_messages();
             let fed = t.elapsed().as_secs_f64();
-            let out = driver.sink.finish(None, PriceRepr::Int);
+            let out = driver.into_sink().finish(None, PriceRepr::Int);
             let secs = t.elapsed().as_secs_f64();
             println!(
                 "{n} messages in {secs:.3}s ({fed:.3}s replaying): {:.1} M msg/s; {} trades, {} bars, {} report rows; live at end {}",

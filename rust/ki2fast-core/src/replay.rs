@@ -9,7 +9,7 @@ use arrow_array::{ArrayRef, Decimal128Array, Float64Array, RecordBatch};
 use std::sync::Arc;
 
 use crate::analytics::bars::{BarBuilder, BarTable};
-use crate::analytics::trades::{Print, Quote, Trades, quote_columns};
+use crate::analytics::trades::{Print, Quote, Quotes, Trades};
 use crate::analytics::vwap::HourlyVwap;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::{TableBuilder, keys_of};
@@ -144,7 +144,7 @@ struct Trading {
 struct QuoteColumns {
     timestamp: Vec<i64>,
     locate: Vec<u16>,
-    quote: Vec<Quote>,
+    quote: Quotes,
 }
 
 #[derive(Debug, Default)]
@@ -641,7 +641,7 @@ fn quotes_table(
     t.times("timestamp", "ts", q.timestamp, midnight);
     t.values::<UInt16Type>("stock_locate", q.locate);
     t.stock(keys, dictionary);
-    quote_columns(&mut t, &q.quote, prices);
+    q.quote.into_columns(&mut t, prices);
     t.finish()
 }
 

@@ -108,7 +108,8 @@ impl ReplayRun {
             .take()
             .ok_or_else(|| PyValueError::new_err("the replay was already finished"))?;
         let (midnight, prices) = (self.midnight, self.prices);
-        let out = py.detach(|| driver.sink.finish(midnight, prices));
+        let sink = driver.into_sink();
+        let out = py.detach(|| sink.finish(midnight, prices));
         output_dict(py, out, prices)
     }
 }

@@ -102,7 +102,7 @@ pub struct Trades {
     /// Cross type.
     pub cross_type: Vec<u8>,
     /// BBO before.
-    pub quote: Vec<Quote>,
+    pub quote: Quotes,
     /// Voided by a later `B`.
     pub broken: Vec<bool>,
 }
@@ -139,7 +139,7 @@ impl Trades {
             printable: self.printable[i],
             order_reference: self.order_reference[i],
             cross_type: self.cross_type[i],
-            quote: self.quote[i],
+            quote: self.quote.get(i),
         }
     }
 
@@ -186,11 +186,8 @@ impl Trades {
         prices: PriceRepr,
     ) -> RecordBatch {
         let keys = keys_of(&self.locate, key_of_locate);
-        let position: Vec<u8> = self
-            .quote
-            .iter()
-            .zip(&self.price)
-            .map(|(q, &p)| q.position(p))
+        let position: Vec<u8> = (0..self.len())
+            .map(|i| self.quote.get(i).position(self.price[i]))
             .collect();
         let is_execution: Vec<bool> = self
             .kind
@@ -214,7 +211,7 @@ impl Trades {
             is_execution.into_iter(),
         );
         t.chars("cross_type", &self.cross_type);
-        quote_columns(&mut t, &self.quote, prices);
+        self.quote.into_columns(&mut t, prices);
         t.column(
             "position",
             Arc::new(arrow_array::UInt8Array::from(position)),
@@ -224,32 +221,48 @@ impl Trades {
     }
 }
 
-/// `bid, bid_size, ask, ask_size` columns, null where a side was empty.
-pub fn quote_columns(t: &mut TableBuilder, quotes: &[Quote], prices: PriceRepr) {
-    let bid_valid: Vec<bool> = quotes.iter().map(|q| q.bid > 0).collect();
-    let ask_valid: Vec<bool> = quotes.iter().map(|q| q.ask > 0).collect();
-    t.price(
-        "bid",
-        quotes.iter().map(|q| q.bid).collect(),
-        prices,
-        Some(bid_valid.clone()),
-    );
-    t.values_or_null::<UInt64Type>(
-        "bid_size",
-        quotes.iter().map(|q| q.bid_size).collect(),
-        bid_valid.into_iter(),
-    );
-    t.price(
-        "ask",
-        quotes.iter().map(|q| q.ask).collect(),
-        prices,
-        Some(ask_valid.clone()),
-    );
-    t.values_or_null::<UInt64Type>(
-        "ask_size",
-        quotes.iter().map(|q| q.ask_size).collect(),
-        ask_valid.into_iter(),
-    );
+/// Best bid and offer per row, one vector per field, so that each becomes its Arrow column
+/// by moving, not copying.
+#[derive(Debug, Default)]
+pub struct Quotes {
+    bid: Vec<u32>,
+    bid_size: Vec<u64>,
+    ask: Vec<u32>,
+    ask_size: Vec<u64>,
+}
+
+impl Quotes {
+    /// Appends one quote.
+    #[inline(always)]
+    pub fn push(&mut self, q: Quote) {
+        self.bid.push(q.bid);
+        self.bid_size.push(q.bid_size);
+        self.ask.push(q.ask);
+        self.ask_size.push(q.ask_size);
+    }
+
+    /// Row `i`.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> Quote {
+        Quote {
+            bid: self.bid[i],
+            bid_size: self.bid_size[i],
+            ask: self.ask[i],
+            ask_size: self.ask_size[i],
+        }
+    }
+
+    /// `bid, bid_size, ask, ask_size` columns, null where a side was empty.
+    pub fn into_columns(self, t: &mut TableBuilder, prices: PriceRepr) {
+        for (name, price, size) in [
+            ("bid", self.bid, self.bid_size),
+            ("ask", self.ask, self.ask_size),
+        ] {
+            let valid: Vec<bool> = price.iter().map(|&p| p > 0).collect();
+            t.price(name, price, prices, Some(valid.clone()));
+            t.values_or_null::<UInt64Type>(&format!("{name}_size"), size, valid.into_iter());
+        }
+    }
 }
 
 #[cfg(test)]

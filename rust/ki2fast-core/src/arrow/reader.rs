@@ -49,6 +49,14 @@ pub struct Driver<S> {
     done: bool,
 }
 
+impl<S> Driver<S> {
+    /// The sink, with the input released (its mapping or inflate buffers), so that what the
+    /// sink builds next does not sit on top of them.
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+}
+
 impl<S: FrameSink> Driver<S> {
     /// Starts reading `input` into `sink`.
     pub fn new(input: Input, sink: S) -> Driver<S> {
