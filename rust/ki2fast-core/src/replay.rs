@@ -876,28 +876,37 @@ impl FrameSink for Replay {
     /// The book's loads are dependent cache misses (index slot, order, level and queue
     /// neighbours); issuing each a few messages early overlaps them across messages.
     #[inline(always)]
-    fn ahead(&self, msg: &[u8], stage: usize) {
+    fn ahead<const STAGE: usize>(&self, msg: &[u8]) {
         let Some(r) = msg.get(11..19) else { return };
         let reference = u64::from_be_bytes(r.try_into().unwrap_or_default());
-        match (msg[0], stage) {
-            (b'E' | b'C' | b'X' | b'D' | b'U' | b'A' | b'F', 0) => {
-                self.books.prefetch_slot(reference);
-                if msg[0] == b'U'
+        let code = msg[0];
+        match STAGE {
+            0 => {
+                if matches!(code, b'E' | b'C' | b'X' | b'D' | b'U' | b'A' | b'F') {
+                    self.books.prefetch_slot(reference);
+                }
+                if code == b'U'
                     && let Some(n) = msg.get(19..27)
                 {
                     self.books
                         .prefetch_slot(u64::from_be_bytes(n.try_into().unwrap_or_default()));
                 }
             }
-            (b'E' | b'C' | b'X' | b'D' | b'U', 1) => self.books.prefetch_order(reference),
-            (b'E' | b'C' | b'X' | b'D' | b'U', 2) => self.books.prefetch_neighbours(reference),
-            (b'A' | b'F', 1) => {
-                if let Some(side) = msg.get(19).and_then(|&s| Side::from_itch(s)) {
-                    let locate = u16::from_be_bytes([msg[1], msg[2]]);
-                    self.books.prefetch_ladder(u32::from(locate), side);
+            1 => match code {
+                b'E' | b'C' | b'X' | b'D' | b'U' => self.books.prefetch_order(reference),
+                b'A' | b'F' => {
+                    if let Some(side) = msg.get(19).and_then(|&s| Side::from_itch(s)) {
+                        let locate = u16::from_be_bytes([msg[1], msg[2]]);
+                        self.books.prefetch_ladder(u32::from(locate), side);
+                    }
+                }
+                _ => {}
+            },
+            _ => {
+                if matches!(code, b'E' | b'C' | b'X' | b'D' | b'U') {
+                    self.books.prefetch_neighbours(reference);
                 }
             }
-            _ => {}
         }
     }
 }

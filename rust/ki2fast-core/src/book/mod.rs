@@ -258,7 +258,7 @@ impl Books {
 
     /// Adds an order at the back of its level's queue. A reference that is already live is
     /// first removed from its level; its old state is returned.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
@@ -332,7 +332,7 @@ impl Books {
     }
 
     /// Takes up to `shares` from an order (execution or cancel); removes it at zero.
-    #[inline]
+    #[inline(always)]
     pub fn reduce(&mut self, reference: u64, shares: u32) -> Option<Reduced> {
         let h = self.index.get(reference)?;
         let o = self.orders.items[h as usize];
@@ -362,7 +362,7 @@ impl Books {
     }
 
     /// Removes an order whatever remains of it; returns it as it was.
-    #[inline]
+    #[inline(always)]
     pub fn delete(&mut self, reference: u64) -> Option<Order> {
         let h = self.index.remove(reference)?;
         let o = self.orders.items[h as usize];
@@ -396,6 +396,7 @@ impl Books {
         Some((old, displaced))
     }
 
+    #[inline(always)]
     fn unlink(&mut self, h: u32) {
         let o = self.orders.items[h as usize];
         if o.prev != NONE {

@@ -215,11 +215,11 @@ pub trait FrameSink: Visitor<Output = ()> {
     }
     /// True when the sink wants to see messages ahead of time ([`FrameSink::ahead`]).
     const LOOKAHEAD: bool = false;
-    /// Called with the message `LOOKAHEAD_DISTANCES[stage]` frames ahead of the one about
+    /// Called with the message `LOOKAHEAD_DISTANCES[STAGE]` frames ahead of the one about
     /// to be visited, so the sink can prefetch what that message will touch, one dependent
     /// load per stage. A hint: it must not change any state.
     #[inline(always)]
-    fn ahead(&self, _msg: &[u8], _stage: usize) {}
+    fn ahead<const STAGE: usize>(&self, _msg: &[u8]) {}
 }
 
 /// How far ahead [`FrameSink::ahead`] sees, farthest first: a pipeline of dependent loads
@@ -251,10 +251,15 @@ pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> 
             crate::book::index::prefetch(
                 buf.as_ptr().wrapping_add(ahead[0].position() + INPUT_AHEAD),
             );
-            for (stage, cursor) in ahead.iter_mut().enumerate() {
-                if let Some((_, m)) = cursor.next() {
-                    sink.ahead(m, stage);
-                }
+            let [far, mid, near] = &mut ahead;
+            if let Some((_, m)) = far.next() {
+                sink.ahead::<0>(m);
+            }
+            if let Some((_, m)) = mid.next() {
+                sink.ahead::<1>(m);
+            }
+            if let Some((_, m)) = near.next() {
+                sink.ahead::<2>(m);
             }
         }
         match dispatch(msg, sink) {
