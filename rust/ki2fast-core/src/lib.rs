@@ -10,6 +10,7 @@
 //! - [`book`] — full-depth order books for every instrument
 //! - [`analytics`] — trades, the hourly VWAP report, time bars
 //! - [`replay`] — the fused one-pass replay of a day
+//! - [`mem`] — cache prefetches and transparent huge pages for the hot loops
 //! - [`session`] — session dates and the New York midnight behind the `ts` columns
 
 // Tests may unwrap: a panic is how they fail.
@@ -20,6 +21,7 @@ pub mod arrow;
 pub mod book;
 pub mod error;
 pub mod itch;
+pub mod mem;
 pub mod replay;
 pub mod session;
 pub mod source;

@@ -25,14 +25,6 @@ struct Mapping(#[allow(dead_code)] MmapMut);
 // it in a broken state.
 impl RefUnwindSafe for Mapping {}
 
-/// Whether to ask for transparent huge pages (on unless `KI2FAST_NO_THP` is set: on
-/// machines where the kernel compacts memory synchronously for them, a loaded system can
-/// stall on a fault now and then).
-pub(crate) fn huge_pages() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("KI2FAST_NO_THP").is_none())
-}
-
 enum Owner<T> {
     Heap(Vec<T>),
     Mapped(Mapping),
@@ -74,7 +66,7 @@ impl<T: ArrowNativeType> ColumnVec<T> {
             && let Ok(mut map) = MmapMut::map_anon(bytes)
         {
             #[cfg(target_os = "linux")]
-            if huge_pages() {
+            if crate::mem::huge_pages() {
                 let _ = map.advise(memmap2::Advice::HugePage);
             }
             // Page-aligned, so aligned for any native type.

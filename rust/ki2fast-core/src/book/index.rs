@@ -1,48 +1,14 @@
 //! Order reference → order handle.
 //!
 //! References are unique per day and handed out nearly densely, so most of them live in a
-//! paged direct index: a page table of 4 096-slot pages, each page allocated when its first
+//! paged direct index: a page table of 512-slot pages, each page allocated when its first
 //! order arrives and recycled when its last order dies. A lookup is two dependent loads and
 //! no hashing. References too large for the page table (never seen on real days) fall back to
 //! a hash map, so correctness never depends on the density.
 
 use std::collections::HashMap;
 
-/// Hints the cache to load the line holding `*p`. A hint only: it never faults and has no
-/// visible effect, so a wrong guess costs a little bandwidth and nothing else.
-#[inline(always)]
-pub fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 is an SSE instruction (always present on x86_64) that never faults,
-    // whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// Doubles `v`'s capacity and asks for transparent huge pages on its buffer. The pools and
-/// the index are read at random: with 4 KiB pages a deep day misses the TLB on most order
-/// lookups, with 2 MiB pages a few hundred entries cover every structure. A hint only; where
-/// the kernel says no (or `KI2FAST_NO_THP` is set) nothing changes.
-pub fn grow_huge<T>(v: &mut Vec<T>) {
-    v.reserve(v.capacity().max(64));
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = v.as_ptr() as usize;
-        let end = start + v.capacity() * std::mem::size_of::<T>();
-        let (lo, hi) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
-        if hi > lo && crate::arrow::alloc::huge_pages() {
-            // SAFETY: [lo, hi) lies inside the vector's own allocation; MADV_HUGEPAGE only
-            // changes how the kernel backs those pages, never their contents.
-            unsafe {
-                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-}
+use crate::mem::{grow_huge, prefetch};
 
 /// Marks an empty slot (and "no handle" everywhere in the book).
 pub const NONE: u32 = u32::MAX;
@@ -52,7 +18,9 @@ const PAGE: usize = 1 << PAGE_BITS;
 /// References below this are indexed directly (a page table of at most 1 M entries).
 const DIRECT_LIMIT: u64 = 1 << 32;
 
-#[derive(Debug, Clone)]
+/// `repr(C)`: the slots start the page, which the prefetch address relies on.
+#[derive(Debug)]
+#[repr(C)]
 struct Page {
     slots: [u32; PAGE],
     live: u32,

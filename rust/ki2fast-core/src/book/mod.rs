@@ -15,7 +15,8 @@
 pub mod index;
 pub mod tables;
 
-use index::{NONE, OrderIndex, prefetch};
+use crate::mem::{grow_huge, prefetch};
+use index::{NONE, OrderIndex};
 
 /// Bid or ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,7 +149,7 @@ impl<T> Pool<T> {
             h
         } else {
             if self.items.len() == self.items.capacity() {
-                index::grow_huge(&mut self.items);
+                grow_huge(&mut self.items);
             }
             self.items.push(item);
             (self.items.len() - 1) as u32

@@ -248,9 +248,7 @@ pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> 
         if S::LOOKAHEAD {
             // The input itself, well ahead of the farthest cursor: page-cache pages are not
             // streamed in by the hardware prefetcher across page boundaries.
-            crate::book::index::prefetch(
-                buf.as_ptr().wrapping_add(ahead[0].position() + INPUT_AHEAD),
-            );
+            crate::mem::prefetch(buf.as_ptr().wrapping_add(ahead[0].position() + INPUT_AHEAD));
             let [far, mid, near] = &mut ahead;
             if let Some((_, m)) = far.next() {
                 sink.ahead::<0>(m);
@@ -322,6 +320,51 @@ impl FrameSink for CountSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+
+    /// Records what each lookahead stage saw (by a frame's sequence number, its second
+    /// byte).
+    #[derive(Default)]
+    struct Peek {
+        checks: FrameChecks,
+        seen: RefCell<[Vec<u8>; 3]>,
+    }
+
+    impl Visitor for Peek {
+        type Output = ();
+        fn visit<M: crate::itch::spec::MessageDef>(&mut self, _: M) {}
+    }
+
+    impl FrameSink for Peek {
+        fn checks(&self) -> &FrameChecks {
+            &self.checks
+        }
+        fn checks_mut(&mut self) -> &mut FrameChecks {
+            &mut self.checks
+        }
+        fn policy(&self) -> FramePolicy {
+            FramePolicy::default()
+        }
+        const LOOKAHEAD: bool = true;
+        fn ahead<const STAGE: usize>(&self, msg: &[u8]) {
+            self.seen.borrow_mut()[STAGE].push(msg[1]);
+        }
+    }
+
+    #[test]
+    fn lookahead_stages_see_every_frame_once_in_order_ahead_of_its_visit() {
+        // 40 frames of an unknown type ('!'), each carrying its sequence number.
+        let buf: Vec<u8> = (0..40u8).flat_map(|i| [0, 2, b'!', i]).collect();
+        let mut sink = Peek::default();
+        let used = feed(&mut sink, &buf, 0).unwrap();
+        assert_eq!(used, buf.len());
+        assert_eq!(sink.checks.unknown_messages(), 40);
+        for (stage, distance) in LOOKAHEAD_DISTANCES.iter().enumerate() {
+            let seen = &sink.seen.borrow()[stage];
+            let expected: Vec<u8> = (*distance as u8..40).collect();
+            assert_eq!(seen, &expected, "stage {stage}");
+        }
+    }
 
     #[test]
     fn walks_whole_frames_and_leaves_the_partial_tail() {
