@@ -12,7 +12,7 @@ use crate::analytics::bars::{BarBuilder, BarTable};
 use crate::analytics::trades::{Print, Quote, Quotes, Trades};
 use crate::analytics::vwap::HourlyVwap;
 use crate::arrow::schema::PriceRepr;
-use crate::arrow::table::{TableBuilder, keys_of};
+use crate::arrow::table::TableBuilder;
 use crate::book::{Books, Side};
 use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink};
 use crate::itch::spec::{Message, MessageDef, Visitor};
@@ -637,10 +637,7 @@ fn quotes_table(
     prices: PriceRepr,
 ) -> RecordBatch {
     let mut t = TableBuilder::new();
-    let keys = keys_of(&q.locate, key_of_locate);
-    t.times("timestamp", "ts", q.timestamp, midnight);
-    t.values::<UInt16Type>("stock_locate", q.locate);
-    t.stock(keys, dictionary);
+    t.located(q.timestamp, q.locate, key_of_locate, dictionary, midnight);
     q.quote.into_columns(&mut t, prices);
     t.finish()
 }
@@ -654,9 +651,13 @@ fn snapshot_table(
     prices: PriceRepr,
 ) -> RecordBatch {
     let mut t = TableBuilder::new();
-    t.times("timestamp", "ts", s.timestamp.clone(), midnight);
-    t.values::<UInt16Type>("stock_locate", s.locate.clone());
-    t.stock(keys_of(&s.locate, key_of_locate), dictionary);
+    t.located(
+        s.timestamp.clone(),
+        s.locate.clone(),
+        key_of_locate,
+        dictionary,
+        midnight,
+    );
     let rows = s.timestamp.len();
     for (name, cells) in [("bid", &s.bid), ("ask", &s.ask)] {
         for k in 0..depth {

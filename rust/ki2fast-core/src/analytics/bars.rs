@@ -11,12 +11,12 @@
 
 use std::cmp::Ordering;
 
-use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
+use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 
 use crate::analytics::trades::{Print, Trades};
 use crate::arrow::schema::PriceRepr;
-use crate::arrow::table::{TableBuilder, keys_of};
+use crate::arrow::table::TableBuilder;
 
 /// Time-weighted spread sums of one bar.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -505,10 +505,10 @@ impl BarColumns {
     fn sorted(self) -> BarColumns {
         let key = |i: &u32| (self.locate[*i as usize], self.bucket[*i as usize]);
         let mut order: Vec<u32> = (0..self.locate.len() as u32).collect();
-        order.sort_unstable_by_key(key);
-        if order.iter().enumerate().all(|(k, &i)| k as u32 == i) {
+        if order.is_sorted_by_key(key) {
             return self;
         }
+        order.sort_unstable_by_key(key);
         each_column!(self, |col| order.iter().map(|&i| col[i as usize]).collect())
     }
 }
@@ -589,9 +589,7 @@ impl BarTable {
     ) -> RecordBatch {
         let c = self.0;
         let mut t = TableBuilder::new();
-        t.times("timestamp", "ts", c.bucket, midnight);
-        t.values::<UInt16Type>("stock_locate", c.locate.clone());
-        t.stock(keys_of(&c.locate, key_of_locate), dictionary);
+        t.located(c.bucket, c.locate, key_of_locate, dictionary, midnight);
         t.price("open", c.open, prices, None);
         t.price("high", c.high, prices, None);
         t.price("low", c.low, prices, None);

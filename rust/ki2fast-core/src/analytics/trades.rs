@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use arrow_array::types::{UInt16Type, UInt64Type};
+use arrow_array::types::UInt64Type;
 use arrow_array::{ArrayRef, RecordBatch};
 
 use crate::arrow::schema::PriceRepr;
-use crate::arrow::table::{TableBuilder, keys_of};
+use crate::arrow::table::TableBuilder;
 
 /// Top of book before a print: prices 0 when a side is empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -185,7 +185,6 @@ impl Trades {
         midnight: Option<i64>,
         prices: PriceRepr,
     ) -> RecordBatch {
-        let keys = keys_of(&self.locate, key_of_locate);
         let position: Vec<u8> = (0..self.len())
             .map(|i| self.quote.get(i).position(self.price[i]))
             .collect();
@@ -195,9 +194,13 @@ impl Trades {
             .map(|&k| matches!(k, b'E' | b'C'))
             .collect();
         let mut t = TableBuilder::new();
-        t.times("timestamp", "ts", self.timestamp, midnight);
-        t.values::<UInt16Type>("stock_locate", self.locate);
-        t.stock(keys, dictionary);
+        t.located(
+            self.timestamp,
+            self.locate,
+            key_of_locate,
+            dictionary,
+            midnight,
+        );
         t.price("price", self.price, prices, None);
         t.values::<UInt64Type>("shares", self.shares);
         t.chars("aggressor", &self.aggressor);

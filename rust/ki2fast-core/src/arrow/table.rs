@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, PrimitiveArray, RecordBatch, types::ArrowPrimitiveType,
+    ArrayRef, BooleanArray, Float64Array, PrimitiveArray, RecordBatch,
+    types::{ArrowPrimitiveType, UInt16Type},
 };
 use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{Field, Schema};
@@ -156,6 +157,22 @@ impl TableBuilder {
         self.column("stock", array, true)
     }
 
+    /// The columns a per-symbol table starts with: `timestamp` (and `ts` with a session
+    /// date), `stock_locate`, and the dictionary-encoded `stock` looked up from each locate.
+    pub fn located(
+        &mut self,
+        timestamps: Vec<i64>,
+        locate: Vec<u16>,
+        key_of_locate: &[u16],
+        dictionary: &ArrayRef,
+        midnight: Option<i64>,
+    ) -> &mut Self {
+        let keys = keys_of(&locate, key_of_locate);
+        self.times("timestamp", "ts", timestamps, midnight);
+        self.values::<UInt16Type>("stock_locate", locate);
+        self.stock(keys, dictionary)
+    }
+
     /// Finishes into a record batch.
     pub fn finish(self) -> RecordBatch {
         let schema = Arc::new(Schema::new(self.fields));
@@ -164,7 +181,7 @@ impl TableBuilder {
 }
 
 /// Keys of `stock` columns built from per-row locates through a locate → key table.
-pub fn keys_of(locates: &[u16], key_of_locate: &[u16]) -> Vec<u16> {
+fn keys_of(locates: &[u16], key_of_locate: &[u16]) -> Vec<u16> {
     locates
         .iter()
         .map(|&l| key_of_locate.get(l as usize).copied().unwrap_or(NO_SYMBOL))
