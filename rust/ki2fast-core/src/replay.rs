@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 
 use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, Decimal128Array, Float64Array, RecordBatch};
+use arrow_buffer::NullBuffer;
 use std::sync::Arc;
 
 use crate::analytics::bars::{BarBuilder, BarTable};
 use crate::analytics::trades::{Print, Quote, Quotes, Trades};
 use crate::analytics::vwap::HourlyVwap;
+use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
 use crate::book::{Books, Side};
@@ -21,6 +23,10 @@ use crate::itch::symbols::Symbols;
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 const SECOND: u64 = 1_000_000_000;
+/// Live orders from which the replay prefetches ahead ([`FrameSink::ahead`]): about 1.5 MB
+/// of orders, beyond a core's L2. `KI2FAST_LOOKAHEAD_MIN` overrides it (0: always, a huge
+/// number: never), for measuring.
+const LOOKAHEAD_MIN_LIVE: usize = 32 << 10;
 /// Offending messages kept per counter.
 pub const EXAMPLES_PER_COUNTER: usize = 20;
 
@@ -179,6 +185,7 @@ pub struct Replay {
     next_snapshot: u64,
     snapshots: SnapshotColumns,
     directory: BTreeMap<u16, String>,
+    lookahead_min: usize,
 }
 
 impl Replay {
@@ -210,6 +217,10 @@ impl Replay {
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
             snapshots: SnapshotColumns::default(),
             directory: BTreeMap::new(),
+            lookahead_min: std::env::var("KI2FAST_LOOKAHEAD_MIN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(LOOKAHEAD_MIN_LIVE),
             opts,
         }
     }
@@ -662,7 +673,7 @@ fn snapshot_table(
     for (name, cells) in [("bid", &s.bid), ("ask", &s.ask)] {
         for k in 0..depth {
             let at = |r: usize| cells[r * depth + k];
-            let valid: Vec<bool> = (0..rows).map(|r| at(r).2 > 0).collect();
+            let valid = NullBuffer::new(bits(rows, |r| at(r).2 > 0));
             t.price(
                 &format!("{name}_price_{}", k + 1),
                 (0..rows).map(|r| at(r).0).collect(),
@@ -672,12 +683,12 @@ fn snapshot_table(
             t.values_or_null::<UInt64Type>(
                 &format!("{name}_size_{}", k + 1),
                 (0..rows).map(|r| at(r).1).collect(),
-                valid.clone().into_iter(),
+                valid.clone(),
             );
             t.values_or_null::<UInt32Type>(
                 &format!("{name}_orders_{}", k + 1),
                 (0..rows).map(|r| at(r).2).collect(),
-                valid.into_iter(),
+                valid,
             );
         }
     }
@@ -873,6 +884,13 @@ impl FrameSink for Replay {
     }
 
     const LOOKAHEAD: bool = true;
+
+    /// Only once the live orders outgrow the caches: below that, the prefetches hit lines
+    /// that are already there and the lookahead walks only cost instructions.
+    #[inline(always)]
+    fn lookahead_now(&self) -> bool {
+        self.books.live_orders() >= self.lookahead_min
+    }
 
     /// The book's loads are dependent cache misses (index slot, order, level and queue
     /// neighbours); issuing each a few messages early overlaps them across messages.

@@ -341,15 +341,17 @@ impl BarBuilder {
                 })
                 .collect();
             spreads.sort_unstable_by_key(|r| r.0);
-            rows = rows.select(&keep);
             let spread_of = |locate: u16, start: i64| {
                 spreads
                     .binary_search_by_key(&(locate, start), |r| r.0)
                     .map_or((f64::NAN, f64::NAN), |k| spreads[k].1)
             };
+            // The re-folded bars go after the online rows; the rows they replace are left
+            // out when the table is put in order.
             refold(trades, every, &from, &disordered, spread_of, &mut rows);
+            return BarTable(rows.sorted(Some(&keep)));
         }
-        BarTable(rows.sorted())
+        BarTable(rows.sorted(None))
     }
 }
 
@@ -491,24 +493,36 @@ impl BarColumns {
         self.last.push(f.last);
     }
 
-    /// The rows where `keep` is true.
-    fn select(self, keep: &[bool]) -> BarColumns {
-        each_column!(self, |col| col
-            .iter()
-            .zip(keep)
-            .filter(|&(_, &k)| k)
-            .map(|(v, _)| *v)
-            .collect())
-    }
-
-    /// Rows ordered by locate, then bar start (already so when nothing moves).
-    fn sorted(self) -> BarColumns {
+    /// Rows ordered by locate, then bar start, leaving out row `i < keep.len()` where
+    /// `keep[i]` is false. Each locate's bars are written in bar order (online, and by the
+    /// re-fold after the rows it keeps), so a stable counting sort by locate is all it takes;
+    /// a comparison sort is the fallback when that does not hold.
+    fn sorted(self, keep: Option<&[bool]>) -> BarColumns {
+        let kept = |i: usize| keep.is_none_or(|k| k.get(i).is_none_or(|&x| x));
+        let mut start = vec![0u32; (1 << 16) + 1];
+        for (i, &l) in self.locate.iter().enumerate() {
+            start[l as usize + 1] += u32::from(kept(i));
+        }
+        for k in 1..start.len() {
+            start[k] += start[k - 1];
+        }
+        let mut order = vec![0u32; start[1 << 16] as usize];
+        for (i, &l) in self.locate.iter().enumerate() {
+            if kept(i) {
+                let slot = &mut start[l as usize];
+                order[*slot as usize] = i as u32;
+                *slot += 1;
+            }
+        }
         let key = |i: &u32| (self.locate[*i as usize], self.bucket[*i as usize]);
-        let mut order: Vec<u32> = (0..self.locate.len() as u32).collect();
-        if order.is_sorted_by_key(key) {
+        if !order.is_sorted_by_key(key) {
+            order.sort_unstable_by_key(key);
+        }
+        if order.len() == self.locate.len()
+            && order.iter().enumerate().all(|(k, &i)| k == i as usize)
+        {
             return self;
         }
-        order.sort_unstable_by_key(key);
         each_column!(self, |col| order.iter().map(|&i| col[i as usize]).collect())
     }
 }
@@ -726,7 +740,7 @@ mod tests {
             |_, _| (f64::NAN, f64::NAN),
             &mut again,
         );
-        let refold = again.sorted();
+        let refold = again.sorted(None);
         assert_eq!(online.locate, refold.locate);
         assert_eq!(online.bucket, refold.bucket);
         assert_eq!(online.close, refold.close);

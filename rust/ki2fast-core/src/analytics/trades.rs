@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use arrow_array::types::UInt64Type;
 use arrow_array::{ArrayRef, RecordBatch};
+use arrow_buffer::NullBuffer;
 
+use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
 
@@ -188,11 +190,8 @@ impl Trades {
         let position: Vec<u8> = (0..self.len())
             .map(|i| self.quote.get(i).position(self.price[i]))
             .collect();
-        let is_execution: Vec<bool> = self
-            .kind
-            .iter()
-            .map(|&k| matches!(k, b'E' | b'C'))
-            .collect();
+        let is_execution =
+            NullBuffer::new(bits(self.len(), |i| matches!(self.kind[i], b'E' | b'C')));
         let mut t = TableBuilder::new();
         t.located(
             self.timestamp,
@@ -211,7 +210,7 @@ impl Trades {
         t.values_or_null::<UInt64Type>(
             "order_reference_number",
             self.order_reference,
-            is_execution.into_iter(),
+            is_execution,
         );
         t.chars("cross_type", &self.cross_type);
         self.quote.into_columns(&mut t, prices);
@@ -261,9 +260,9 @@ impl Quotes {
             ("bid", self.bid, self.bid_size),
             ("ask", self.ask, self.ask_size),
         ] {
-            let valid: Vec<bool> = price.iter().map(|&p| p > 0).collect();
+            let valid = NullBuffer::new(bits(price.len(), |i| price[i] > 0));
             t.price(name, price, prices, Some(valid.clone()));
-            t.values_or_null::<UInt64Type>(&format!("{name}_size"), size, valid.into_iter());
+            t.values_or_null::<UInt64Type>(&format!("{name}_size"), size, valid);
         }
     }
 }

@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, PrimitiveArray, RecordBatch,
-    types::{ArrowPrimitiveType, UInt16Type},
+    ArrayRef, BooleanArray, DictionaryArray, Float64Array, PrimitiveArray, RecordBatch,
+    types::{ArrowPrimitiveType, UInt8Type, UInt16Type},
 };
 use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{Field, Schema};
 
-use crate::arrow::builders::{NO_SYMBOL, price4_array, text_array, timestamp_arrays, with_nulls};
+use crate::arrow::builders::{
+    NO_SYMBOL, bits, price4_array, text_array, timestamp_arrays, with_nulls,
+};
 use crate::arrow::schema::PriceRepr;
 
 /// Columns of a table being assembled.
@@ -63,14 +65,13 @@ impl TableBuilder {
         )
     }
 
-    /// A primitive column with nulls where `valid` is false.
+    /// A primitive column with nulls where `nulls` says.
     pub fn values_or_null<T: ArrowPrimitiveType>(
         &mut self,
         name: &str,
         v: Vec<T::Native>,
-        valid: impl Iterator<Item = bool>,
+        nulls: NullBuffer,
     ) -> &mut Self {
-        let nulls = NullBuffer::from_iter(valid);
         self.column(
             name,
             Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), Some(nulls))),
@@ -97,19 +98,19 @@ impl TableBuilder {
         self.column(name_raw, raw, false)
     }
 
-    /// A price column (1/10 000 $ ticks) as exact integers or float dollars; `valid` marks
-    /// non-null cells (None: all valid).
+    /// A price column (1/10 000 $ ticks) as exact integers or float dollars; `nulls` marks
+    /// the null cells (None: all valid).
     pub fn price(
         &mut self,
         name: &str,
         ticks: Vec<u32>,
         repr: PriceRepr,
-        valid: Option<Vec<bool>>,
+        nulls: Option<NullBuffer>,
     ) -> &mut Self {
-        let nullable = valid.is_some();
+        let nullable = nulls.is_some();
         let array = price4_array(ScalarBuffer::from(ticks), repr);
-        let array = match valid {
-            Some(v) => with_nulls(array, Some(NullBuffer::from(v))),
+        let array = match nulls {
+            Some(n) => with_nulls(array, Some(n)),
             None => array,
         };
         match repr {
@@ -120,7 +121,7 @@ impl TableBuilder {
 
     /// A float column with nulls where the value is NaN.
     pub fn float_or_null(&mut self, name: &str, v: Vec<f64>) -> &mut Self {
-        let nulls = NullBuffer::from_iter(v.iter().map(|x| !x.is_nan()));
+        let nulls = NullBuffer::new(bits(v.len(), |i| !v[i].is_nan()));
         self.column(
             name,
             Arc::new(Float64Array::new(ScalarBuffer::from(v), Some(nulls))),
@@ -128,27 +129,34 @@ impl TableBuilder {
         )
     }
 
-    /// A one-character text column; byte 0 becomes null.
+    /// A one-character text column, dictionary-encoded (a categorical in polars: four bytes
+    /// a row there, and no per-row strings to convert); byte 0 becomes null.
     pub fn chars(&mut self, name: &str, v: &[u8]) -> &mut Self {
-        let mut values = Vec::with_capacity(v.len());
-        let mut offsets = Vec::with_capacity(v.len() + 1);
-        offsets.push(0i32);
+        let mut seen = [false; 256];
         for &c in v {
-            if c != 0 {
-                values.push(c);
-            }
-            offsets.push(values.len() as i32);
+            seen[c as usize] = true;
         }
-        let array = text_array(Buffer::from_vec(values), ScalarBuffer::from(offsets));
-        let nulls = v
-            .contains(&0)
-            .then(|| NullBuffer::from_iter(v.iter().map(|&c| c != 0)));
-        self.column(name, with_nulls(Arc::new(array), nulls), true)
+        let letters: Vec<u8> = (1..=255u8).filter(|&c| seen[c as usize]).collect();
+        let mut key = [0u8; 256];
+        for (k, &c) in letters.iter().enumerate() {
+            key[c as usize] = k as u8;
+        }
+        let keys: Vec<u8> = v.iter().map(|&c| key[c as usize]).collect();
+        let nulls = seen[0].then(|| NullBuffer::new(bits(v.len(), |i| v[i] != 0)));
+        let offsets: Vec<i32> = (0..=letters.len() as i32).collect();
+        let values = text_array(Buffer::from_vec(letters), ScalarBuffer::from(offsets));
+        let array = DictionaryArray::<UInt8Type>::try_new(
+            PrimitiveArray::new(ScalarBuffer::from(keys), nulls),
+            Arc::new(values),
+        )
+        .expect("every key indexes the letters it was made from");
+        self.column(name, Arc::new(array), true)
     }
 
     /// A boolean column.
     pub fn flags(&mut self, name: &str, v: Vec<bool>) -> &mut Self {
-        self.column(name, Arc::new(BooleanArray::from(v)), false)
+        let array = BooleanArray::new(bits(v.len(), |i| v[i]), None);
+        self.column(name, Arc::new(array), false)
     }
 
     /// The dictionary-encoded `stock` column from symbol keys.

@@ -87,8 +87,24 @@ impl OrderIndex {
         }
     }
 
+    /// A clean page: a recycled one, or a new one in the slab. Once per 512 references.
+    #[cold]
+    fn new_page(&mut self) -> u32 {
+        if let Some(p) = self.spare.pop() {
+            return p;
+        }
+        if self.slab.len() == self.slab.capacity() {
+            grow_huge(&mut self.slab);
+        }
+        self.slab.push(Page {
+            slots: [NONE; PAGE],
+            live: 0,
+        });
+        (self.slab.len() - 1) as u32
+    }
+
     /// Maps `reference` to `handle`; returns the handle it replaced, if it was live.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, reference: u64, handle: u32) -> Option<u32> {
         debug_assert_ne!(handle, NONE);
         if reference >= DIRECT_LIMIT {
@@ -101,19 +117,7 @@ impl OrderIndex {
             self.table.resize(page + 1, NONE);
         }
         if self.table[page] == NONE {
-            self.table[page] = match self.spare.pop() {
-                Some(p) => p,
-                None => {
-                    if self.slab.len() == self.slab.capacity() {
-                        grow_huge(&mut self.slab);
-                    }
-                    self.slab.push(Page {
-                        slots: [NONE; PAGE],
-                        live: 0,
-                    });
-                    (self.slab.len() - 1) as u32
-                }
-            };
+            self.table[page] = self.new_page();
         }
         let p = &mut self.slab[self.table[page] as usize];
         let slot = &mut p.slots[reference as usize & (PAGE - 1)];
@@ -129,7 +133,7 @@ impl OrderIndex {
     }
 
     /// Unmaps `reference`; returns its handle if it was live.
-    #[inline]
+    #[inline(always)]
     pub fn remove(&mut self, reference: u64) -> Option<u32> {
         if reference >= DIRECT_LIMIT {
             let old = self.overflow.remove(&reference);

@@ -220,6 +220,12 @@ pub trait FrameSink: Visitor<Output = ()> {
     /// load per stage. A hint: it must not change any state.
     #[inline(always)]
     fn ahead<const STAGE: usize>(&self, _msg: &[u8]) {}
+    /// Asked before each buffer is walked: whether [`FrameSink::ahead`] is worth its cost
+    /// now (for a book, once its orders no longer fit in cache).
+    #[inline(always)]
+    fn lookahead_now(&self) -> bool {
+        Self::LOOKAHEAD
+    }
 }
 
 /// How far ahead [`FrameSink::ahead`] sees, farthest first: a pipeline of dependent loads
@@ -233,11 +239,22 @@ const INPUT_AHEAD: usize = 1024;
 /// the rest is a partial frame (or unread frames when the sink stopped).
 #[inline(always)]
 pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> {
+    // Decided per call (per step of the driver): the lookahead walks cost instructions on
+    // every message and only pay off once the sink's working set has left the caches.
+    if S::LOOKAHEAD && sink.lookahead_now() {
+        walk::<S, true>(sink, buf, base)
+    } else {
+        walk::<S, false>(sink, buf, base)
+    }
+}
+
+#[inline(always)]
+fn walk<S: FrameSink, const AHEAD: bool>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> {
     let mut frames = Frames::new(buf);
     // Lookahead cursors, each `distance` whole frames in front of the visiting cursor.
     let mut ahead = LOOKAHEAD_DISTANCES.map(|d| {
         let mut f = Frames::new(buf);
-        if S::LOOKAHEAD {
+        if AHEAD {
             for _ in 0..d {
                 f.next();
             }
@@ -245,7 +262,7 @@ pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> 
         f
     });
     for (at, msg) in frames.by_ref() {
-        if S::LOOKAHEAD {
+        if AHEAD {
             // The input itself, well ahead of the farthest cursor: page-cache pages are not
             // streamed in by the hardware prefetcher across page boundaries.
             crate::mem::prefetch(buf.as_ptr().wrapping_add(ahead[0].position() + INPUT_AHEAD));
