@@ -49,6 +49,9 @@ pub struct ReplayOptions {
     pub snapshot_ns: Option<u64>,
     /// Levels per side in snapshots.
     pub depth: usize,
+    /// Live orders from which the frame loop looks ahead to prefetch (a speed setting: the
+    /// output never depends on it).
+    pub lookahead_from: usize,
 }
 
 impl Default for ReplayOptions {
@@ -62,6 +65,10 @@ impl Default for ReplayOptions {
             bbo: false,
             snapshot_ns: None,
             depth: 5,
+            lookahead_from: std::env::var("KI2FAST_LOOKAHEAD_MIN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(LOOKAHEAD_MIN_LIVE),
         }
     }
 }
@@ -185,7 +192,6 @@ pub struct Replay {
     next_snapshot: u64,
     snapshots: SnapshotColumns,
     directory: BTreeMap<u16, String>,
-    lookahead_min: usize,
 }
 
 impl Replay {
@@ -217,10 +223,6 @@ impl Replay {
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
             snapshots: SnapshotColumns::default(),
             directory: BTreeMap::new(),
-            lookahead_min: std::env::var("KI2FAST_LOOKAHEAD_MIN")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(LOOKAHEAD_MIN_LIVE),
             opts,
         }
     }
@@ -889,7 +891,7 @@ impl FrameSink for Replay {
     /// that are already there and the lookahead walks only cost instructions.
     #[inline(always)]
     fn lookahead_now(&self) -> bool {
-        self.books.live_orders() >= self.lookahead_min
+        self.books.live_orders() >= self.opts.lookahead_from
     }
 
     /// The book's loads are dependent cache misses (index slot, order, level and queue

@@ -73,6 +73,7 @@ impl ReplayRun {
             bbo,
             snapshot_ns: snapshot_every_ns,
             depth,
+            ..ReplayOptions::default()
         };
         Ok(ReplayRun {
             driver: Mutex::new(Some(Driver::new(input, Replay::new(opts)))),

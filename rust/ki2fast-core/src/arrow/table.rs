@@ -195,3 +195,37 @@ fn keys_of(locates: &[u16], key_of_locate: &[u16]) -> Vec<u16> {
         .map(|&l| key_of_locate.get(l as usize).copied().unwrap_or(NO_SYMBOL))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_buffer::BooleanBuffer;
+
+    #[test]
+    fn packed_bits_equal_the_bit_by_bit_builder() {
+        for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 1000] {
+            let f = |i: usize| (i * 7919 + len) % 3 == 0;
+            let want: BooleanBuffer = (0..len).map(f).collect();
+            assert_eq!(bits(len, f), want, "{len} bits");
+        }
+    }
+
+    #[test]
+    fn one_letter_columns_are_dictionary_encoded_with_nulls_for_zero() {
+        let mut t = TableBuilder::new();
+        t.chars("side", b"SB\0S\xe9");
+        let batch = t.finish();
+        let col = batch.column(0).as_dictionary::<UInt8Type>();
+        let values = col.values().as_string::<i32>();
+        let got: Vec<Option<&str>> = col
+            .keys()
+            .iter()
+            .map(|k| k.map(|k| values.value(k as usize)))
+            .collect();
+        assert_eq!(got, [Some("S"), Some("B"), None, Some("S"), Some("é")]);
+        assert_eq!(col.null_count(), 1);
+        assert_eq!(values.len(), 3, "one dictionary entry per distinct letter");
+    }
+}
