@@ -72,7 +72,9 @@ class Replay:
     - ``trades``: every execution and print in file order: ``kind`` E/C/P/Q, exact
       ``aggressor`` for E/C (B = buyer-initiated), ``match_number``, ``printable``,
       ``broken`` (voided by a later B), the Nasdaq BBO just before the print and the trade's
-      ``position`` code (0 no valid BBO, 1 below bid … 4 at mid … 7 above ask).
+      ``position`` code (0 no valid BBO, 1 below bid … 4 at mid … 7 above ask). ``stock``
+      and the one-letter columns (``kind``, ``aggressor``, ``cross_type``) are categoricals;
+      they compare with plain strings (``pl.col("kind") == "E"``).
     - ``bars``: time bars of printable, unbroken prints.
     - ``bbo``: every change of a book's top (with ``bbo=True``).
     - ``snapshots``: top ``depth`` levels per side of every non-empty book every
