@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn packed_bits_equal_the_bit_by_bit_builder() {
         for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 1000] {
-            let f = |i: usize| (i * 7919 + len) % 3 == 0;
+            let f = |i: usize| (i * 7919 + len).is_multiple_of(3);
             let want: BooleanBuffer = (0..len).map(f).collect();
             assert_eq!(bits(len, f), want, "{len} bits");
         }
