@@ -15,7 +15,7 @@ pub const NONE: u32 = u32::MAX;
 
 const PAGE_BITS: u32 = 9;
 const PAGE: usize = 1 << PAGE_BITS;
-/// References below this are indexed directly (a page table of at most 1 M entries).
+/// References below this are indexed directly (a page table of at most 8 M entries).
 const DIRECT_LIMIT: u64 = 1 << 32;
 
 /// `repr(C)`: the slots start the page, which the prefetch address relies on.
