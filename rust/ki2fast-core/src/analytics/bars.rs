@@ -322,17 +322,18 @@ impl BarBuilder {
             }
         }
         let mut rows = self.rows;
-        if from.iter().any(|&f| f != NO_BUCKET) {
+        // The rows kept from the online fold; None when nothing was folded again.
+        let keep = if from.iter().any(|&f| f != NO_BUCKET) {
             let redone = |l: u16, start: i64| {
                 from.get(l as usize)
                     .is_some_and(|&f| f != NO_BUCKET && start as u64 / every >= f)
             };
             // The spread of a bar does not depend on its prints: keep it from the online rows.
-            let keep: Vec<bool> = (0..rows.locate.len())
+            let kept: Vec<bool> = (0..rows.locate.len())
                 .map(|i| !redone(rows.locate[i], rows.bucket[i]))
                 .collect();
-            let mut spreads: Vec<((u16, i64), (f64, f64))> = (0..keep.len())
-                .filter(|&i| !keep[i])
+            let mut spreads: Vec<((u16, i64), (f64, f64))> = (0..kept.len())
+                .filter(|&i| !kept[i])
                 .map(|i| {
                     (
                         (rows.locate[i], rows.bucket[i]),
@@ -349,9 +350,11 @@ impl BarBuilder {
             // The re-folded bars go after the online rows; the rows they replace are left
             // out when the table is put in order.
             refold(trades, every, &from, &disordered, spread_of, &mut rows);
-            return BarTable(rows.sorted(Some(&keep)));
-        }
-        BarTable(rows.sorted(None))
+            Some(kept)
+        } else {
+            None
+        };
+        BarTable(rows.sorted(keep.as_deref()))
     }
 }
 

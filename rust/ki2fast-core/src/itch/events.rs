@@ -13,11 +13,11 @@ use arrow_array::{
     ArrayRef, BooleanArray, DictionaryArray, Int8Array, RecordBatch, StringArray, UInt16Array,
     UInt32Array, UInt64Array,
 };
-use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
+use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 
 use crate::arrow::alloc::ColumnVec;
 use crate::arrow::builders::{
-    AlphaColumn, FieldColumn, FinishOptions, price4_array, stock_array, text_array,
+    AlphaColumn, FieldColumn, FinishOptions, bits, price4_array, stock_array, text_array,
     timestamp_arrays, with_nulls,
 };
 use crate::arrow::schema::{ORDER_EVENT_NAMES, order_event_schema};
@@ -123,17 +123,14 @@ impl EventColumns {
         let n = self.rows;
         let event = &self.event.as_slice()[..n];
         let valid = |pred: fn(i8) -> bool| -> Option<NullBuffer> {
-            Some(NullBuffer::new(BooleanBuffer::from_iter(
-                event.iter().map(|&e| pred(e)),
-            )))
+            Some(NullBuffer::new(bits(n, |i| pred(event[i]))))
         };
         let new_ref_valid = valid(|e| e == REPLACE);
         let shares_valid = valid(|e| e != DELETE);
         let price_valid = valid(|e| matches!(e, ADD | EXECUTE_PRICE | REPLACE));
         let exec_valid = valid(|e| matches!(e, EXECUTE | EXECUTE_PRICE));
-        let attribution_valid = Some(NullBuffer::new(BooleanBuffer::from_iter(
-            self.attributed.as_slice()[..n].iter().map(|&a| a != 0),
-        )));
+        let attributed = &self.attributed.as_slice()[..n];
+        let attribution_valid = Some(NullBuffer::new(bits(n, |i| attributed[i] != 0)));
         let side_text = {
             // One character on adds, null elsewhere: values and offsets built directly.
             let mut values = Vec::with_capacity(n);
@@ -148,8 +145,8 @@ impl EventColumns {
             let text = text_array(Buffer::from_vec(values), ScalarBuffer::from(offsets));
             with_nulls(Arc::new(text), valid(|e| e == ADD))
         };
-        let printable =
-            BooleanBuffer::from_iter(self.printable.as_slice()[..n].iter().map(|&p| p == b'Y'));
+        let printable_flags = &self.printable.as_slice()[..n];
+        let printable = bits(n, |i| printable_flags[i] == b'Y');
 
         let mut out: Vec<ArrayRef> =
             vec![Arc::new(UInt16Array::new(self.locate.into_buffer(n), None))];
