@@ -115,6 +115,7 @@ class ReplayRun:
         depth: int = 5,
         allow_truncated: bool = False,
         errors: str = "raise",
+        threads: int = 1,
     ) -> ReplayRun: ...
     def step(self) -> bool: ...
     @property

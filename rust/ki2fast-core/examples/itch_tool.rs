@@ -15,7 +15,7 @@ use ki2fast_core::arrow::schema::PriceRepr;
 use ki2fast_core::itch::decode::DecodeOptions;
 use ki2fast_core::itch::framing::FrameSink;
 use ki2fast_core::itch::synth::{SynthConfig, synth_day};
-use ki2fast_core::replay::{Replay, ReplayOptions};
+use ki2fast_core::replay::{ParallelReplay, ReplayOptions};
 use ki2fast_core::source::Input;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -79,24 +79,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("replay") => {
             let t = Instant::now();
+            let opts = if args.get(2).map(String::as_str) == Some("book") {
+                ReplayOptions {
+                    trades: false,
+                    bar_ns: None,
+                    ..ReplayOptions::default()
+                }
+            } else {
+                ReplayOptions::default()
+            };
+            let threads = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1);
             let mut driver = Driver::new(
                 Input::open(Path::new(&args[1]))?,
-                Replay::new(if args.get(2).map(String::as_str) == Some("book") {
-                    ReplayOptions {
-                        trades: false,
-                        bar_ns: None,
-                        ..ReplayOptions::default()
-                    }
-                } else {
-                    ReplayOptions::default()
-                }),
+                ParallelReplay::new(opts, threads),
             );
             while !driver.is_done() {
                 driver.step(DEFAULT_STEP)?;
             }
             let n = driver.sink.checks().known_messages();
             let fed = t.elapsed().as_secs_f64();
-            let out = driver.into_sink().finish(None, PriceRepr::Int);
+            let Some(out) = driver.into_sink().finish(None, PriceRepr::Int) else {
+                eprintln!("the shards went apart (unknown references): replay with 1 thread");
+                return Ok(());
+            };
             let secs = t.elapsed().as_secs_f64();
             println!(
                 "{n} messages in {secs:.3}s ({fed:.3}s replaying): {:.1} M msg/s; {} trades, {} bars, {} report rows; live at end {}",
@@ -113,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         _ => eprintln!(
-            "usage: itch_tool synth OUT [MESSAGES SYMBOLS SEED DEPTH] | read FILE | events FILE | replay FILE"
+            "usage: itch_tool synth OUT [MESSAGES SYMBOLS SEED DEPTH] | read FILE | events FILE | replay FILE [full|book] [THREADS]"
         ),
     }
     Ok(())

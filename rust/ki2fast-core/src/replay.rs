@@ -16,8 +16,8 @@ use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
 use crate::book::{Books, Side};
-use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink};
-use crate::itch::spec::{Message, MessageDef, Visitor};
+use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink, walk_frames};
+use crate::itch::spec::{Message, MessageDef, MessageKind, Visitor};
 use crate::itch::summary::event_rank;
 use crate::itch::symbols::Symbols;
 
@@ -85,6 +85,11 @@ macro_rules! counters {
             /// `(name, value)` of every counter.
             pub fn items(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.$name)),+]
+            }
+
+            /// Adds `other`'s counts to these.
+            pub fn add(&mut self, other: &BookChecks) {
+                $(self.$name += other.$name;)+
             }
         }
     };
@@ -169,6 +174,28 @@ struct SnapshotColumns {
     ask: Vec<(u32, u64, u32)>,
 }
 
+impl SnapshotColumns {
+    /// `other`'s rows merged into these: by time, then book (the order one replay writes).
+    fn absorb(&mut self, other: SnapshotColumns, depth: usize) {
+        self.timestamp.extend(other.timestamp);
+        self.locate.extend(other.locate);
+        self.bid.extend(other.bid);
+        self.ask.extend(other.ask);
+        let mut order: Vec<usize> = (0..self.timestamp.len()).collect();
+        order.sort_by_key(|&r| (self.timestamp[r], self.locate[r]));
+        let cells = |c: &[(u32, u64, u32)]| -> Vec<(u32, u64, u32)> {
+            order
+                .iter()
+                .flat_map(|&r| c[r * depth..(r + 1) * depth].iter().copied())
+                .collect()
+        };
+        let (bid, ask) = (cells(&self.bid), cells(&self.ask));
+        self.timestamp = order.iter().map(|&r| self.timestamp[r]).collect();
+        self.locate = order.iter().map(|&r| self.locate[r]).collect();
+        (self.bid, self.ask) = (bid, ask);
+    }
+}
+
 /// The replay sink.
 #[derive(Debug)]
 pub struct Replay {
@@ -178,7 +205,8 @@ pub struct Replay {
     /// The books.
     pub books: Books,
     book_checks: BookChecks,
-    examples: BTreeMap<&'static str, Vec<Example>>,
+    /// The first offending messages per counter, with their message numbers.
+    examples: BTreeMap<&'static str, Vec<(u64, Example)>>,
     trading: Vec<Trading>,
     in_session: bool,
     max_ts: u64,
@@ -192,6 +220,16 @@ pub struct Replay {
     next_snapshot: u64,
     snapshots: SnapshotColumns,
     directory: BTreeMap<u16, String>,
+    /// The books this replay keeps when it is one shard of a [`ParallelReplay`]: locates
+    /// with `locate & shard_mask == shard_index` (mask 0: all of them).
+    shard_mask: u16,
+    shard_index: u16,
+    /// Messages seen so far: every shard sees every message, so this numbers them alike
+    /// in all shards and orders the shards' rows when they are merged.
+    seq: u64,
+    /// The message number of each trade and of each BBO row (kept only by shards).
+    trade_seq: Vec<u64>,
+    quote_seq: Vec<u64>,
 }
 
 impl Replay {
@@ -223,20 +261,43 @@ impl Replay {
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
             snapshots: SnapshotColumns::default(),
             directory: BTreeMap::new(),
+            shard_mask: 0,
+            shard_index: 0,
+            seq: 0,
+            trade_seq: Vec::new(),
+            quote_seq: Vec::new(),
             opts,
         }
+    }
+
+    /// Whether this replay keeps the book of `locate`.
+    #[inline(always)]
+    fn mine(&self, locate: u16) -> bool {
+        locate & self.shard_mask == self.shard_index
+    }
+
+    /// Counts what concerns the whole stream rather than a symbol (timestamps, the order of
+    /// system events): the only replay or the first shard.
+    #[inline(always)]
+    fn primary(&self) -> bool {
+        self.shard_index == 0
+    }
+
+    #[inline(always)]
+    fn sharded(&self) -> bool {
+        self.shard_mask != 0
     }
 
     #[cold]
     fn flag(&mut self, counter: &'static str, timestamp: u64, locate: u16, reference: u64) {
         let list = self.examples.entry(counter).or_default();
         if list.len() < EXAMPLES_PER_COUNTER {
-            list.push(Example {
+            list.push((self.seq, Example {
                 counter,
                 timestamp,
                 locate,
                 reference,
-            });
+            }));
         }
     }
 
@@ -257,6 +318,9 @@ impl Replay {
         }
         self.tops[locate as usize] = q;
         if self.opts.bbo {
+            if self.sharded() {
+                self.quote_seq.push(self.seq);
+            }
             self.quotes.timestamp.push(ts as i64);
             self.quotes.locate.push(locate);
             self.quotes.quote.push(q);
@@ -298,6 +362,9 @@ impl Replay {
             }
         }
         if self.opts.trades || self.opts.bar_ns.is_some() {
+            if self.sharded() {
+                self.trade_seq.push(self.seq);
+            }
             self.trades.push(p);
         }
     }
@@ -456,7 +523,7 @@ impl Replay {
 
     fn system_event(&mut self, code: u8, ts: u64) {
         if let Some(rank) = event_rank(code) {
-            if rank <= self.event_rank {
+            if rank <= self.event_rank && self.primary() {
                 self.book_checks.events_out_of_order += 1;
                 self.flag("events_out_of_order", ts, 0, u64::from(code));
             }
@@ -499,6 +566,67 @@ impl Replay {
             }
             self.next_snapshot = at.saturating_add(every);
         }
+    }
+
+    /// One shard of a parallel replay (`count` a power of two).
+    fn shard(opts: ReplayOptions, index: usize, count: usize) -> Replay {
+        debug_assert!(count.is_power_of_two() && index < count && count <= 1 << 15);
+        Replay {
+            shard_mask: (count - 1) as u16,
+            shard_index: index as u16,
+            ..Replay::new(opts)
+        }
+    }
+
+    /// Signs that a message may have gone to another shard than its order's book: a
+    /// reference not live in the message's shard, or an add of a live reference.
+    fn may_straddle(&self) -> bool {
+        self.book_checks.unknown_ref > 0 || self.book_checks.duplicate_add_ref > 0
+    }
+
+    /// Takes over another shard's symbols: what one replay over both would hold. Returns
+    /// false when a reference was live in both (the shards went apart from one replay).
+    fn absorb(&mut self, other: Replay) -> bool {
+        let from_other = crate::analytics::merge_order(&self.trade_seq, &other.trade_seq);
+        self.trades = std::mem::take(&mut self.trades).interleave(other.trades, &from_other);
+        self.trade_seq = crate::analytics::interleave(
+            std::mem::take(&mut self.trade_seq),
+            other.trade_seq,
+            &from_other,
+        );
+        let from_other = crate::analytics::merge_order(&self.quote_seq, &other.quote_seq);
+        let quotes = std::mem::take(&mut self.quotes);
+        self.quotes = QuoteColumns {
+            timestamp: crate::analytics::interleave(
+                quotes.timestamp,
+                other.quotes.timestamp,
+                &from_other,
+            ),
+            locate: crate::analytics::interleave(quotes.locate, other.quotes.locate, &from_other),
+            quote: quotes.quote.interleave(other.quotes.quote, &from_other),
+        };
+        self.quote_seq = crate::analytics::interleave(
+            std::mem::take(&mut self.quote_seq),
+            other.quote_seq,
+            &from_other,
+        );
+        self.snapshots.absorb(other.snapshots, self.opts.depth);
+        if let (Some(mine), Some(theirs)) = (&mut self.bars, other.bars) {
+            mine.absorb(theirs);
+        }
+        self.vwap.absorb(other.vwap);
+        let clashes = self.books.absorb(&other.books);
+        self.book_checks.add(&other.book_checks);
+        for (counter, list) in other.examples {
+            let mine = self.examples.entry(counter).or_default();
+            mine.extend(list);
+            mine.sort_by_key(|e| e.0);
+            mine.truncate(EXAMPLES_PER_COUNTER);
+        }
+        self.breaks.extend(other.breaks);
+        self.directory.extend(other.directory);
+        self.max_ts = self.max_ts.max(other.max_ts);
+        clashes == 0
     }
 
     /// Ends the replay: end-of-day report, breaks, end-of-day book counters, output tables.
@@ -549,7 +677,12 @@ impl Replay {
                 prices,
             )
         });
-        let examples = self.examples.into_values().flatten().collect();
+        let examples = self
+            .examples
+            .into_values()
+            .flatten()
+            .map(|(_, e)| e)
+            .collect();
         ReplayOutput {
             hourly_vwap: hourly,
             trades,
@@ -610,7 +743,7 @@ fn hourly_table(
         .iter()
         .map(|r| (r.report, name(r.locate), *r))
         .collect();
-    rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    rows.sort_by(|a, b| (a.0, &a.1, a.2.locate).cmp(&(b.0, &b.1, b.2.locate)));
     let mut t = TableBuilder::new();
     let symbol: arrow_array::StringArray = rows.iter().map(|r| Some(r.1.as_str())).collect();
     t.column("symbol", Arc::new(symbol), false);
@@ -711,17 +844,25 @@ impl Visitor for Replay {
                 return;
             }
         }
+        self.seq += 1;
         if ts < self.max_ts {
-            self.book_checks.timestamp_regressions += 1;
+            if self.primary() {
+                self.book_checks.timestamp_regressions += 1;
+            }
         } else {
             self.max_ts = ts;
         }
-        if ts >= DAY_NS {
+        if ts >= DAY_NS && self.primary() {
             self.book_checks.timestamp_out_of_range += 1;
         }
         self.vwap.before(ts);
         if ts >= self.next_snapshot {
             self.snapshot(ts);
+        }
+        // Every shard follows the system events (sessions, report times); the rest belongs
+        // to the shard of its stock.
+        if !self.mine(locate) && !matches!(M::KIND, MessageKind::SystemEvent) {
+            return;
         }
         match m.into_message() {
             Message::AddOrder(a) => self.add(
@@ -874,6 +1015,107 @@ impl Visitor for Replay {
     }
 }
 
+/// A replay split by stock locate across threads. Every shard walks every frame (framing is
+/// cheap next to the books) and keeps the books, prints and bars of its own locates; all of
+/// them follow the clock and the system events, so they cut the same reports and
+/// snapshots. [`ParallelReplay::finish`] merges them into what one [`Replay`] would have
+/// produced.
+///
+/// That holds while each message goes to the shard of its order's book, which is so when
+/// order references are unique per day and every message carries its order's locate, as
+/// exchange data does. Where a shard sees otherwise (an unknown reference, an add of a live
+/// reference), [`ParallelReplay::may_straddle`] says so and the caller replays serially.
+#[derive(Debug)]
+pub struct ParallelReplay {
+    shards: Vec<Replay>,
+}
+
+impl ParallelReplay {
+    /// A replay over `threads` threads, rounded down to a power of two (at most 64); one
+    /// thread is a plain replay.
+    pub fn new(opts: ReplayOptions, threads: usize) -> ParallelReplay {
+        let count = 1usize << threads.clamp(1, 64).ilog2();
+        let shards = if count == 1 {
+            vec![Replay::new(opts)]
+        } else {
+            (0..count)
+                .map(|k| Replay::shard(opts.clone(), k, count))
+                .collect()
+        };
+        ParallelReplay { shards }
+    }
+
+    /// Threads in use.
+    pub fn threads(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// True when a shard saw a sign that messages and their orders' books may have gone to
+    /// different shards (see the type's docs): the output could differ from one replay's.
+    pub fn may_straddle(&self) -> bool {
+        self.shards.len() > 1 && self.shards.iter().any(Replay::may_straddle)
+    }
+
+    /// Merges the shards and ends the replay as [`Replay::finish`] does; `None` when they
+    /// may have gone apart from one replay (the caller replays serially then).
+    pub fn finish(self, midnight: Option<i64>, prices: PriceRepr) -> Option<ReplayOutput> {
+        if self.may_straddle() {
+            return None;
+        }
+        let mut shards = self.shards.into_iter();
+        let mut all = shards.next()?;
+        for shard in shards {
+            if !all.absorb(shard) {
+                return None;
+            }
+        }
+        Some(all.finish(midnight, prices))
+    }
+}
+
+impl Visitor for ParallelReplay {
+    type Output = ();
+
+    fn visit<M: MessageDef>(&mut self, m: M) {
+        for shard in &mut self.shards {
+            shard.visit(m);
+        }
+    }
+}
+
+impl FrameSink for ParallelReplay {
+    fn checks(&self) -> &FrameChecks {
+        &self.shards[0].checks
+    }
+    fn checks_mut(&mut self) -> &mut FrameChecks {
+        &mut self.shards[0].checks
+    }
+    fn policy(&self) -> FramePolicy {
+        self.shards[0].opts.policy
+    }
+
+    /// Each shard walks the buffer in its own thread; framing is the same for all, so the
+    /// first shard's result (and framing counters) stand for the replay.
+    fn feed_frames(&mut self, buf: &[u8], base: u64) -> crate::error::Result<usize> {
+        let Some((first, rest)) = self.shards.split_first_mut() else {
+            return Ok(0);
+        };
+        std::thread::scope(|scope| {
+            let others: Vec<_> = rest
+                .iter_mut()
+                .map(|shard| scope.spawn(move || walk_frames(shard, buf, base)))
+                .collect();
+            let used = walk_frames(first, buf, base);
+            for other in others {
+                if let Err(panic) = other.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            used
+        })
+    }
+}
+
 impl FrameSink for Replay {
     fn checks(&self) -> &FrameChecks {
         &self.checks
@@ -899,6 +1141,9 @@ impl FrameSink for Replay {
     #[inline(always)]
     fn ahead<const STAGE: usize>(&self, msg: &[u8]) {
         let Some(r) = msg.get(11..19) else { return };
+        if !self.mine(u16::from_be_bytes([msg[1], msg[2]])) {
+            return;
+        }
         let reference = u64::from_be_bytes(r.try_into().unwrap_or_default());
         let code = msg[0];
         match STAGE {

@@ -67,6 +67,16 @@ impl AsRef<[u8]> for Shared {
 }
 
 impl Input {
+    /// A second handle on the same bytes, for reading them again: memory and mappings
+    /// only (a gzip stream is read once).
+    pub fn try_clone(&self) -> Option<Input> {
+        match self {
+            Input::Memory(bytes) => Some(Input::Memory(bytes.clone())),
+            Input::Mapped(map) => Some(Input::Mapped(map.clone())),
+            Input::Gzip { .. } => None,
+        }
+    }
+
     /// Opens a file: memory-mapped when raw, streamed when gzip.
     pub fn open(path: &Path) -> Result<Input> {
         let mut file = File::open(path)?;

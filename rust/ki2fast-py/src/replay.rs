@@ -11,7 +11,8 @@ use ki2fast_core::arrow::reader::{DEFAULT_STEP, Driver};
 use ki2fast_core::arrow::schema::PriceRepr;
 use ki2fast_core::book::Side;
 use ki2fast_core::book::tables::{Event, SymbolBooks, depth_table, orders_table};
-use ki2fast_core::replay::{Replay, ReplayOptions, ReplayOutput};
+use ki2fast_core::replay::{ParallelReplay, Replay, ReplayOptions, ReplayOutput};
+use ki2fast_core::source::Input;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -25,11 +26,48 @@ fn table(batch: RecordBatch) -> PyResult<PyTable> {
     PyTable::try_new(vec![batch], schema)
 }
 
+/// A replay in progress, with what it takes to start it again serially: the input (memory
+/// or a mapping, never a gzip stream) and the options. Only a parallel replay keeps them.
+#[derive(Debug)]
+struct Run {
+    driver: Driver<ParallelReplay>,
+    again: Option<(Input, ReplayOptions)>,
+}
+
+impl Run {
+    /// One step; a parallel replay whose shards saw signs of going apart from one replay
+    /// starts again from the beginning in one thread.
+    fn step(&mut self) -> ki2fast_core::Result<()> {
+        self.driver.step(DEFAULT_STEP)?;
+        if self.driver.sink.may_straddle()
+            && let Some((input, opts)) = self.again.take()
+        {
+            self.driver = Driver::new(input, ParallelReplay::new(opts, 1));
+        }
+        Ok(())
+    }
+
+    fn finish(self, midnight: Option<i64>, prices: PriceRepr) -> ki2fast_core::Result<ReplayOutput> {
+        if let Some(out) = self.driver.into_sink().finish(midnight, prices) {
+            return Ok(out);
+        }
+        // The shards' books clashed when merged: one thread, from the start.
+        let (input, opts) = self.again.ok_or_else(|| {
+            ki2fast_core::Error::InvalidArgument("a parallel replay cannot restart".into())
+        })?;
+        let mut driver = Driver::new(input, Replay::new(opts));
+        while !driver.is_done() {
+            driver.step(DEFAULT_STEP)?;
+        }
+        Ok(driver.into_sink().finish(midnight, prices))
+    }
+}
+
 /// A replay that can be stepped (for progress bars) and then finished.
 #[pyclass(module = "ki2fast._core", name = "ReplayRun")]
 #[derive(Debug)]
 pub struct ReplayRun {
-    driver: Mutex<Option<Driver<Replay>>>,
+    driver: Mutex<Option<Run>>,
     path: Option<PathBuf>,
     midnight: Option<i64>,
     prices: PriceRepr,
@@ -38,7 +76,7 @@ pub struct ReplayRun {
 #[pymethods]
 impl ReplayRun {
     #[new]
-    #[pyo3(signature = (src, *, symbols=None, date=None, prices="float", trades=true, bar_every_ns=Some(60_000_000_000), clock_hours=false, bbo=false, snapshot_every_ns=None, depth=5, allow_truncated=false, errors="raise"))]
+    #[pyo3(signature = (src, *, symbols=None, date=None, prices="float", trades=true, bar_every_ns=Some(60_000_000_000), clock_hours=false, bbo=false, snapshot_every_ns=None, depth=5, allow_truncated=false, errors="raise", threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         src: &Bound<'_, PyAny>,
@@ -53,6 +91,7 @@ impl ReplayRun {
         depth: usize,
         allow_truncated: bool,
         errors: &str,
+        threads: usize,
     ) -> PyResult<Self> {
         if bar_every_ns == Some(0) || snapshot_every_ns == Some(0) {
             return Err(PyValueError::new_err("intervals must be positive"));
@@ -75,8 +114,17 @@ impl ReplayRun {
             depth,
             ..ReplayOptions::default()
         };
+        // A gzip stream cannot be read again, so it replays in one thread (inflating is its
+        // bottleneck anyway).
+        let again = input.try_clone().map(|i| (i, opts.clone()));
+        let threads = if again.is_some() { threads } else { 1 };
+        let sink = ParallelReplay::new(opts, threads);
+        let again = again.filter(|_| sink.threads() > 1);
         Ok(ReplayRun {
-            driver: Mutex::new(Some(Driver::new(input, Replay::new(opts)))),
+            driver: Mutex::new(Some(Run {
+                driver: Driver::new(input, sink),
+                again,
+            })),
             path,
             midnight,
             prices,
@@ -86,31 +134,32 @@ impl ReplayRun {
     /// Replays about 16 MiB with the GIL released; False once the input is exhausted.
     fn step(&self, py: Python<'_>) -> PyResult<bool> {
         let mut guard = lock(&self.driver)?;
-        let Some(driver) = guard.as_mut() else {
+        let Some(run) = guard.as_mut() else {
             return Ok(false);
         };
-        py.detach(|| driver.step(DEFAULT_STEP))
+        py.detach(|| run.step())
             .map_err(|e| to_py(e, self.path.as_ref()))?;
         py.check_signals()?;
-        Ok(!driver.is_done())
+        Ok(!run.driver.is_done())
     }
 
     /// `(stored bytes read, stored size or None)`.
     #[getter]
     fn progress(&self) -> PyResult<(u64, Option<u64>)> {
         let guard = lock(&self.driver)?;
-        Ok(guard.as_ref().map_or((0, None), |d| d.progress()))
+        Ok(guard.as_ref().map_or((0, None), |r| r.driver.progress()))
     }
 
     /// Runs to the end (if not there yet) and returns every output.
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         while self.step(py)? {}
-        let driver = lock(&self.driver)?
+        let run = lock(&self.driver)?
             .take()
             .ok_or_else(|| PyValueError::new_err("the replay was already finished"))?;
         let (midnight, prices) = (self.midnight, self.prices);
-        let sink = driver.into_sink();
-        let out = py.detach(|| sink.finish(midnight, prices));
+        let out = py
+            .detach(|| run.finish(midnight, prices))
+            .map_err(|e| to_py(e, self.path.as_ref()))?;
         output_dict(py, out, prices)
     }
 }

@@ -291,6 +291,21 @@ impl BarBuilder {
         }
     }
 
+    /// Takes over the symbols `other` built bars for (a parallel replay's shards build
+    /// disjoint symbols): their open bars and their finished rows.
+    pub fn absorb(&mut self, other: BarBuilder) {
+        if other.state.len() > self.state.len() {
+            self.state.resize(other.state.len(), BarState::default());
+        }
+        for (mine, theirs) in self.state.iter_mut().zip(other.state) {
+            if theirs.bucket != NO_BUCKET {
+                debug_assert_eq!(mine.bucket, NO_BUCKET, "shards share a symbol");
+                *mine = theirs;
+            }
+        }
+        self.rows.append(other.rows);
+    }
+
     /// Closes every open bar, re-folds the symbols that had voided or out-of-order prints
     /// from `trades` (breaks applied), and returns the bars by locate, then bar start.
     pub fn finish(mut self, trades: &Trades) -> BarTable {
@@ -494,6 +509,31 @@ impl BarColumns {
         self.hidden.push(f.hidden);
         self.first.push(f.first);
         self.last.push(f.last);
+    }
+
+    /// Appends `other`'s rows (order does not matter: [`BarColumns::sorted`] puts them in
+    /// order).
+    fn append(&mut self, other: BarColumns) {
+        self.bucket.extend(other.bucket);
+        self.locate.extend(other.locate);
+        self.open.extend(other.open);
+        self.high.extend(other.high);
+        self.low.extend(other.low);
+        self.close.extend(other.close);
+        self.volume.extend(other.volume);
+        self.count.extend(other.count);
+        self.vwap.extend(other.vwap);
+        self.askvol.extend(other.askvol);
+        self.bidvol.extend(other.bidvol);
+        self.spread.extend(other.spread);
+        self.spread_bps.extend(other.spread_bps);
+        self.buy_aggr.extend(other.buy_aggr);
+        self.sell_aggr.extend(other.sell_aggr);
+        self.tick_buy.extend(other.tick_buy);
+        self.tick_sell.extend(other.tick_sell);
+        self.hidden.extend(other.hidden);
+        self.first.extend(other.first);
+        self.last.extend(other.last);
     }
 
     /// Rows ordered by locate, then bar start, leaving out row `i < keep.len()` where

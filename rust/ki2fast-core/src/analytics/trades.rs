@@ -7,6 +7,7 @@ use arrow_array::types::UInt64Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_buffer::NullBuffer;
 
+use crate::analytics::interleave;
 use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
@@ -155,6 +156,25 @@ impl Trades {
         self.timestamp.is_empty()
     }
 
+    /// Merges `other`'s rows into these, row by row as `from_other` says
+    /// ([`crate::analytics::merge_order`]).
+    pub fn interleave(self, other: Trades, from_other: &[bool]) -> Trades {
+        Trades {
+            timestamp: interleave(self.timestamp, other.timestamp, from_other),
+            locate: interleave(self.locate, other.locate, from_other),
+            kind: interleave(self.kind, other.kind, from_other),
+            price: interleave(self.price, other.price, from_other),
+            shares: interleave(self.shares, other.shares, from_other),
+            aggressor: interleave(self.aggressor, other.aggressor, from_other),
+            match_number: interleave(self.match_number, other.match_number, from_other),
+            printable: interleave(self.printable, other.printable, from_other),
+            order_reference: interleave(self.order_reference, other.order_reference, from_other),
+            cross_type: interleave(self.cross_type, other.cross_type, from_other),
+            quote: self.quote.interleave(other.quote, from_other),
+            broken: interleave(self.broken, other.broken, from_other),
+        }
+    }
+
     /// Marks the prints of broken match numbers; returns how many breaks matched no print.
     pub fn apply_breaks(&mut self, breaks: &[u64]) -> u64 {
         if breaks.is_empty() {
@@ -251,6 +271,16 @@ impl Quotes {
             bid_size: self.bid_size[i],
             ask: self.ask[i],
             ask_size: self.ask_size[i],
+        }
+    }
+
+    /// Merges `other`'s rows into these ([`Trades::interleave`]).
+    pub fn interleave(self, other: Quotes, from_other: &[bool]) -> Quotes {
+        Quotes {
+            bid: interleave(self.bid, other.bid, from_other),
+            bid_size: interleave(self.bid_size, other.bid_size, from_other),
+            ask: interleave(self.ask, other.ask, from_other),
+            ask_size: interleave(self.ask_size, other.ask_size, from_other),
         }
     }
 

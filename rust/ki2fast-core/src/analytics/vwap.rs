@@ -129,6 +129,21 @@ impl HourlyVwap {
         self.notional[l] += u128::from(shares) * u128::from(price);
     }
 
+    /// Takes over the symbols `other` accumulated (a parallel replay's shards see every
+    /// message, so they cut the same reports, each for its own symbols).
+    pub fn absorb(&mut self, other: HourlyVwap) {
+        debug_assert_eq!(self.reports, other.reports, "shards cut different reports");
+        for &locate in &other.traded {
+            let l = locate as usize;
+            if self.volume[l] == 0 && self.notional[l] == 0 {
+                self.traded.push(locate);
+            }
+            self.volume[l] += other.volume[l];
+            self.notional[l] += other.notional[l];
+        }
+        self.rows.extend(other.rows);
+    }
+
     fn report(&mut self, label: String, timestamp: u64) {
         let report = self.reports.len() as u32;
         self.reports.push(Report { label, timestamp });

@@ -513,6 +513,30 @@ impl Books {
         })
     }
 
+    /// Moves in every live order of `other` (books it holds, these may not), level by level
+    /// in queue order. Returns how many of its references were live here already: those
+    /// replace the earlier order, as an add does.
+    pub fn absorb(&mut self, other: &Books) -> usize {
+        let mut clashes = 0;
+        for book in other.non_empty() {
+            for side in [Side::Bid, Side::Ask] {
+                for o in other.orders(book, side) {
+                    let old = self.add(
+                        book,
+                        o.reference,
+                        side,
+                        o.price,
+                        o.shares,
+                        o.timestamp,
+                        o.mpid,
+                    );
+                    clashes += usize::from(old.is_some());
+                }
+            }
+        }
+        clashes
+    }
+
     /// Books that hold at least one order, in id order.
     pub fn non_empty(&self) -> impl Iterator<Item = u32> + '_ {
         self.books

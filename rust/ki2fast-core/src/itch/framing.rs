@@ -226,6 +226,15 @@ pub trait FrameSink: Visitor<Output = ()> {
     fn lookahead_now(&self) -> bool {
         Self::LOOKAHEAD
     }
+    /// Walks the whole frames of `buf` (at stream offset `base`) into the sink, as [`feed`]
+    /// describes. A sink made of parts may override it to walk them in parallel.
+    #[inline(always)]
+    fn feed_frames(&mut self, buf: &[u8], base: u64) -> Result<usize>
+    where
+        Self: Sized,
+    {
+        walk_frames(self, buf, base)
+    }
 }
 
 /// How far ahead [`FrameSink::ahead`] sees, farthest first: a pipeline of dependent loads
@@ -239,6 +248,12 @@ const INPUT_AHEAD: usize = 1024;
 /// the rest is a partial frame (or unread frames when the sink stopped).
 #[inline(always)]
 pub fn feed<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> {
+    sink.feed_frames(buf, base)
+}
+
+/// [`feed`] for one sink, in the calling thread: the default of [`FrameSink::feed_frames`].
+#[inline(always)]
+pub fn walk_frames<S: FrameSink>(sink: &mut S, buf: &[u8], base: u64) -> Result<usize> {
     // Decided per call (per step of the driver): the lookahead walks cost instructions on
     // every message and only pay off once the sink's working set has left the caches.
     if S::LOOKAHEAD && sink.lookahead_now() {
