@@ -1,7 +1,8 @@
 """Book replay side by side, one session, same files: ki2fast's fused replay (books + trades +
-hourly VWAP + minute bars) against itch-book's book-only pass (`Feed.batches(tables=())`),
-itchcpp's `BookManager.process_stream`, and ki2fast's pure-Python reference (book + hourly
-VWAP, on the first 1/10 of the shallow day: it runs at well under 1 M msg/s).
+hourly VWAP + minute bars; by default split across the cores, and in one thread) against
+itch-book's book-only pass (`Feed.batches(tables=())`), itchcpp's
+`BookManager.process_stream`, and ki2fast's pure-Python reference (book + hourly VWAP, on
+the first 1/10 of the shallow day: it runs at well under 1 M msg/s).
 
 Peak resident memory is measured per peer in a fresh process (VmHWM).
 
@@ -34,6 +35,9 @@ _HWM = (
 
 _PEERS = {
     "ki2fast": "import ki2fast as kf\nr = kf.replay_itch(path)\nassert r.bars is not None\n",
+    "ki2fast_1thread": (
+        "import ki2fast as kf\nr = kf.replay_itch(path, threads=1)\nassert r.bars is not None\n"
+    ),
     "ki2fast_books": (
         "import ki2fast as kf\nr = kf.replay_itch(path, trades=False, bar_every=None)\n"
         "assert r.trades is None\n"
@@ -83,6 +87,21 @@ def test_replay_ki2fast(benchmark, request, day):
     r = run(benchmark, lambda: kf.replay_itch(path), messages=n, nbytes=path.stat().st_size)
     assert r.stats["unknown_ref"] == 0 and r.bars is not None and r.trades is not None
     benchmark.extra_info.update(day=day, peak_rss_mb=_peak_rss_mb("ki2fast", path))
+
+
+@pytest.mark.parametrize("day", ["shallow_raw", "deep"])
+def test_replay_ki2fast_one_thread(benchmark, request, day):
+    """The same replay in one thread (the default splits the books across the cores)."""
+    path = request.getfixturevalue(day)
+    n = _messages(path)
+    r = run(
+        benchmark,
+        lambda: kf.replay_itch(path, threads=1),
+        messages=n,
+        nbytes=path.stat().st_size,
+    )
+    assert r.stats["unknown_ref"] == 0 and r.bars is not None
+    benchmark.extra_info.update(day=day, peak_rss_mb=_peak_rss_mb("ki2fast_1thread", path))
 
 
 @pytest.mark.parametrize("day", ["shallow_raw", "deep"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import polars as pl
@@ -38,6 +39,17 @@ def test_bars_writes_parquet(tmp_path: Path):
     trades = pl.read_parquet(tmp_path / "trades.parquet")
     counted = trades.filter(pl.col("printable") & ~pl.col("broken"))
     assert bars["volume"].sum() == counted["shares"].sum()
+
+
+def test_bars_threads_give_the_same_files(tmp_path: Path):
+    raw = tmp_path / "day.itch"
+    raw.write_bytes(gzip.decompress(SAMPLE.read_bytes()))
+    for threads in ("1", "2"):
+        out = tmp_path / threads
+        assert main(["itch", "bars", str(raw), "--out", str(out), "--threads", threads]) == 0
+    for name in ("bars.parquet", "trades.parquet"):
+        assert pl.read_parquet(tmp_path / "2" / name).equals(pl.read_parquet(tmp_path / "1" / name))
+    assert main(["itch", "vwap", str(raw), "--threads", "0"]) == 1
 
 
 @pytest.mark.parametrize("cmd", ["vwap", "book", "bars"])

@@ -329,6 +329,41 @@ def test_replay_errors_are_typed(tmp_path: Path):
         kf.replay_itch(tmp_path / "missing.itch")
 
 
+def _assert_same_replay(got: kf.Replay, want: kf.Replay) -> None:
+    assert got.stats == want.stats
+    assert got.checks == want.checks
+    for name in ("hourly_vwap", "trades", "bars", "bbo", "snapshots"):
+        frame, expected = getattr(got, name), getattr(want, name)
+        assert frame is not None and expected is not None
+        assert frame.equals(expected), name
+    assert sorted(got.book.symbols()) == sorted(want.book.symbols())
+    assert got.book.live_orders == want.book.live_orders
+    for symbol in want.book.symbols():
+        assert got.book.orders(symbol).equals(want.book.orders(symbol)), symbol
+
+
+def test_threads_give_exactly_the_one_thread_replay(small_day: Path, small_day_gz: Path):
+    """Split by stock across threads, a replay equals the one-thread replay: on a whole day;
+    on bytes that start mid-day, whose unknown references send it back to one thread; on
+    gzip input, which always replays in one thread."""
+    data = small_day.read_bytes()
+    offsets = [at for at, _ in ref.frames(data)]
+    mid_day = data[offsets[len(offsets) // 3] :]
+    opts = {"bbo": True, "snapshot_every": "30m", "depth": 3}
+    for src in (small_day, mid_day, small_day_gz):
+        one = kf.replay_itch(src, threads=1, **opts)
+        assert one.trades is not None and one.trades.height > 1000
+        for threads in (2, 3, 4):
+            _assert_same_replay(kf.replay_itch(src, threads=threads, **opts), one)
+    assert kf.replay_itch(mid_day, threads=1).stats["unknown_ref"] > 0
+    # The default uses the cores there are, with the same result.
+    _assert_same_replay(
+        kf.replay_itch(small_day, **opts), kf.replay_itch(small_day, threads=1, **opts)
+    )
+    with pytest.raises(ValueError, match="threads"):
+        kf.replay_itch(small_day, threads=0)
+
+
 def test_symbol_filter_keeps_only_those_books(small_day: Path):
     full = kf.replay_itch(small_day)
     one = full.hourly_vwap["symbol"][0]

@@ -144,7 +144,8 @@ def replay_itch(
     file and the results are merged into exactly what one thread gives. That relies on each
     message naming its order's stock, as exchange data does; where a thread sees a sign
     otherwise (an unknown order reference or a duplicate add, common in files that start
-    mid-day), the replay starts again in one thread. Gzip input replays in one thread.
+    mid-day, or a timestamp going back), the replay starts again in one thread. Gzip input
+    and a replay of chosen ``symbols`` run in one thread.
 
     >>> import ki2fast as kf
     >>> r = kf.replay_itch("data/samples/03012024.NASDAQ_ITCH50.gz")

@@ -219,6 +219,7 @@ def _vwap(args: argparse.Namespace) -> int:
         bar_every=None,
         clock_hours=args.clock_hours,
         progress=sys.stderr.isatty(),
+        threads=args.threads,
     ).hourly_vwap
     if args.out:
         _write_frame(report, args.out)
@@ -273,6 +274,7 @@ def _bars(args: argparse.Namespace) -> int:
         symbols=args.symbols,
         bar_every=args.every,
         progress=sys.stderr.isatty(),
+        threads=args.threads,
     )
     assert r.bars is not None and r.trades is not None
     r.bars.write_parquet(out / "bars.parquet")
@@ -281,6 +283,15 @@ def _bars(args: argparse.Namespace) -> int:
         f"{out}/bars.parquet: {r.bars.height} bars; {out}/trades.parquet: {r.trades.height} trades"
     )
     return 0
+
+
+def _threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="threads to split the books across (default: the cores, up to 4; 1: one thread)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
     p.add_argument("--clock-hours", action="store_true", help="report at whole clock hours")
     p.add_argument("--out", help="write the long report to a .parquet or .csv file instead")
+    _threads_option(p)
     p.set_defaults(func=_vwap)
 
     p = cmds.add_parser(
@@ -414,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--every", default="1m", help="bar length, e.g. 1m, 5m, 30s (default 1m)")
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
+    _threads_option(p)
     p.set_defaults(func=_bars)
     return parser
 

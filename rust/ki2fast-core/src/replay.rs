@@ -17,7 +17,7 @@ use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
 use crate::book::{Books, Side};
 use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink, walk_frames};
-use crate::itch::spec::{Message, MessageDef, MessageKind, Visitor};
+use crate::itch::spec::{Message, MessageDef, MessageKind, SPEC_LEN, Visitor};
 use crate::itch::summary::event_rank;
 use crate::itch::symbols::Symbols;
 
@@ -224,8 +224,8 @@ pub struct Replay {
     /// with `locate & shard_mask == shard_index` (mask 0: all of them).
     shard_mask: u16,
     shard_index: u16,
-    /// Messages seen so far: every shard sees every message, so this numbers them alike
-    /// in all shards and orders the shards' rows when they are merged.
+    /// A shard's current message, by its offset in the stream: orders the shards' rows
+    /// (and examples) when they are merged. Unused (0) in one replay.
     seq: u64,
     /// The message number of each trade and of each BBO row (kept only by shards).
     trade_seq: Vec<u64>,
@@ -288,16 +288,47 @@ impl Replay {
         self.shard_mask != 0
     }
 
+    /// The time checks of a message (counted by the only replay or the first shard, which
+    /// watch every message) and the latest time so far.
+    #[inline(always)]
+    fn watch(&mut self, ts: u64) {
+        if ts < self.max_ts {
+            if self.primary() {
+                self.book_checks.timestamp_regressions += 1;
+            }
+        } else {
+            self.max_ts = ts;
+        }
+        if ts >= DAY_NS && self.primary() {
+            self.book_checks.timestamp_out_of_range += 1;
+        }
+    }
+
+    /// Cuts the hourly reports and snapshots due at `ts`. One replay does it before every
+    /// message; a shard may wait until a message changes its own books and prints (or the
+    /// end), since the rows depend only on those and carry the boundary's time. That
+    /// holds while time never goes back, which the first shard checks.
+    #[inline(always)]
+    fn cut(&mut self, ts: u64) {
+        self.vwap.before(ts);
+        if ts >= self.next_snapshot {
+            self.snapshot(ts);
+        }
+    }
+
     #[cold]
     fn flag(&mut self, counter: &'static str, timestamp: u64, locate: u16, reference: u64) {
         let list = self.examples.entry(counter).or_default();
         if list.len() < EXAMPLES_PER_COUNTER {
-            list.push((self.seq, Example {
-                counter,
-                timestamp,
-                locate,
-                reference,
-            }));
+            list.push((
+                self.seq,
+                Example {
+                    counter,
+                    timestamp,
+                    locate,
+                    reference,
+                },
+            ));
         }
     }
 
@@ -578,37 +609,40 @@ impl Replay {
         }
     }
 
-    /// Signs that a message may have gone to another shard than its order's book: a
-    /// reference not live in the message's shard, or an add of a live reference.
+    /// Signs that the shards may go apart from one replay: a message that may have gone to
+    /// another shard than its order's book (a reference not live in the message's shard, an
+    /// add of a live reference), or time going back (shards cut reports late).
     fn may_straddle(&self) -> bool {
-        self.book_checks.unknown_ref > 0 || self.book_checks.duplicate_add_ref > 0
+        self.book_checks.unknown_ref > 0
+            || self.book_checks.duplicate_add_ref > 0
+            || self.book_checks.timestamp_regressions > 0
     }
 
     /// Takes over another shard's symbols: what one replay over both would hold. Returns
     /// false when a reference was live in both (the shards went apart from one replay).
     fn absorb(&mut self, other: Replay) -> bool {
-        let from_other = crate::analytics::merge_order(&self.trade_seq, &other.trade_seq);
-        self.trades = std::mem::take(&mut self.trades).interleave(other.trades, &from_other);
+        let order = crate::analytics::merge_order(&self.trade_seq, &other.trade_seq);
+        self.trades = std::mem::take(&mut self.trades).interleave(other.trades, &order);
         self.trade_seq = crate::analytics::interleave(
             std::mem::take(&mut self.trade_seq),
             other.trade_seq,
-            &from_other,
+            &order,
         );
-        let from_other = crate::analytics::merge_order(&self.quote_seq, &other.quote_seq);
+        let order = crate::analytics::merge_order(&self.quote_seq, &other.quote_seq);
         let quotes = std::mem::take(&mut self.quotes);
         self.quotes = QuoteColumns {
             timestamp: crate::analytics::interleave(
                 quotes.timestamp,
                 other.quotes.timestamp,
-                &from_other,
+                &order,
             ),
-            locate: crate::analytics::interleave(quotes.locate, other.quotes.locate, &from_other),
-            quote: quotes.quote.interleave(other.quotes.quote, &from_other),
+            locate: crate::analytics::interleave(quotes.locate, other.quotes.locate, &order),
+            quote: quotes.quote.interleave(other.quotes.quote, &order),
         };
         self.quote_seq = crate::analytics::interleave(
             std::mem::take(&mut self.quote_seq),
             other.quote_seq,
-            &from_other,
+            &order,
         );
         self.snapshots.absorb(other.snapshots, self.opts.depth);
         if let (Some(mine), Some(theirs)) = (&mut self.bars, other.bars) {
@@ -844,21 +878,8 @@ impl Visitor for Replay {
                 return;
             }
         }
-        self.seq += 1;
-        if ts < self.max_ts {
-            if self.primary() {
-                self.book_checks.timestamp_regressions += 1;
-            }
-        } else {
-            self.max_ts = ts;
-        }
-        if ts >= DAY_NS && self.primary() {
-            self.book_checks.timestamp_out_of_range += 1;
-        }
-        self.vwap.before(ts);
-        if ts >= self.next_snapshot {
-            self.snapshot(ts);
-        }
+        self.watch(ts);
+        self.cut(ts);
         // Every shard follows the system events (sessions, report times); the rest belongs
         // to the shard of its stock.
         if !self.mine(locate) && !matches!(M::KIND, MessageKind::SystemEvent) {
@@ -1016,15 +1037,16 @@ impl Visitor for Replay {
 }
 
 /// A replay split by stock locate across threads. Every shard walks every frame (framing is
-/// cheap next to the books) and keeps the books, prints and bars of its own locates; all of
-/// them follow the clock and the system events, so they cut the same reports and
-/// snapshots. [`ParallelReplay::finish`] merges them into what one [`Replay`] would have
-/// produced.
+/// cheap next to the books), passes over other shards' order messages undecoded and keeps
+/// the books, prints and bars of its own locates; all of them follow the system events and
+/// cut the same reports and snapshots. [`ParallelReplay::finish`] merges them into what one
+/// [`Replay`] would have produced.
 ///
 /// That holds while each message goes to the shard of its order's book, which is so when
-/// order references are unique per day and every message carries its order's locate, as
-/// exchange data does. Where a shard sees otherwise (an unknown reference, an add of a live
-/// reference), [`ParallelReplay::may_straddle`] says so and the caller replays serially.
+/// order references are unique per day and every message carries its order's locate, and
+/// while time never goes back, as in exchange data. Where a shard sees otherwise (an
+/// unknown reference, an add of a live reference, a timestamp earlier than the one before),
+/// [`ParallelReplay::may_straddle`] says so and the caller replays in one thread.
 #[derive(Debug)]
 pub struct ParallelReplay {
     shards: Vec<Replay>,
@@ -1032,8 +1054,10 @@ pub struct ParallelReplay {
 
 impl ParallelReplay {
     /// A replay over `threads` threads, rounded down to a power of two (at most 64); one
-    /// thread is a plain replay.
+    /// thread is a plain replay, and so is a replay of chosen symbols (it decodes every
+    /// message to filter them, so there is little left to split).
     pub fn new(opts: ReplayOptions, threads: usize) -> ParallelReplay {
+        let threads = if opts.symbols.is_some() { 1 } else { threads };
         let count = 1usize << threads.clamp(1, 64).ilog2();
         let shards = if count == 1 {
             vec![Replay::new(opts)]
@@ -1050,8 +1074,8 @@ impl ParallelReplay {
         self.shards.len()
     }
 
-    /// True when a shard saw a sign that messages and their orders' books may have gone to
-    /// different shards (see the type's docs): the output could differ from one replay's.
+    /// True when a shard saw a sign that the shards may have gone apart from one replay
+    /// (see the type's docs): the caller replays in one thread.
     pub fn may_straddle(&self) -> bool {
         self.shards.len() > 1 && self.shards.iter().any(Replay::may_straddle)
     }
@@ -1062,7 +1086,12 @@ impl ParallelReplay {
         if self.may_straddle() {
             return None;
         }
-        let mut shards = self.shards.into_iter();
+        // Every shard cuts the reports and snapshots that fell due after its last message.
+        let last = self.shards.iter().map(|s| s.max_ts).max().unwrap_or(0);
+        let mut shards = self.shards.into_iter().map(|mut s| {
+            s.cut(last);
+            s
+        });
         let mut all = shards.next()?;
         for shard in shards {
             if !all.absorb(shard) {
@@ -1128,6 +1157,45 @@ impl FrameSink for Replay {
     }
 
     const LOOKAHEAD: bool = true;
+
+    /// A shard numbers messages by their offset in the stream and passes over the order
+    /// messages of other shards' stocks (most of a day) without decoding them: `E C X D U`,
+    /// and `A F` whose symbol the locate map already holds (every shard learns every
+    /// symbol, so that all of them key symbols alike). The first shard still watches their
+    /// times.
+    #[inline(always)]
+    fn glance(&mut self, msg: &[u8], offset: u64) -> bool {
+        if !self.sharded() || self.symbols.filtering() {
+            return false;
+        }
+        let Some(&code) = msg.first() else {
+            return false;
+        };
+        // A whole frame of its type (unknown types have length 0 here): the header is there.
+        if msg.len() != usize::from(SPEC_LEN[code as usize]) {
+            return false;
+        }
+        self.seq = offset;
+        let locate = u16::from_be_bytes([msg[1], msg[2]]);
+        if self.mine(locate) {
+            return false;
+        }
+        let skip = match code {
+            b'E' | b'C' | b'X' | b'D' | b'U' => true,
+            // The Stock field of both adds.
+            b'A' | b'F' => self.symbols.knows(locate, &msg[24..32]),
+            _ => false,
+        };
+        if !skip {
+            return false;
+        }
+        if self.primary() {
+            self.watch(u64::from_be_bytes([
+                0, 0, msg[5], msg[6], msg[7], msg[8], msg[9], msg[10],
+            ]));
+        }
+        true
+    }
 
     /// Only once the live orders outgrow the caches: below that, the prefetches hit lines
     /// that are already there and the lookahead walks only cost instructions.

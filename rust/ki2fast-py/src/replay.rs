@@ -47,7 +47,11 @@ impl Run {
         Ok(())
     }
 
-    fn finish(self, midnight: Option<i64>, prices: PriceRepr) -> ki2fast_core::Result<ReplayOutput> {
+    fn finish(
+        self,
+        midnight: Option<i64>,
+        prices: PriceRepr,
+    ) -> ki2fast_core::Result<ReplayOutput> {
         if let Some(out) = self.driver.into_sink().finish(midnight, prices) {
             return Ok(out);
         }

@@ -4,40 +4,33 @@ pub mod bars;
 pub mod trades;
 pub mod vwap;
 
-/// Which side each row of a merge of two file-ordered columns comes from: `true` where the
-/// next row is `b`'s. `a` and `b` are the message numbers of their rows, each ascending; on a
+/// How to merge two file-ordered runs of rows: for each merged row, its position in `a`
+/// followed by `b`. `a` and `b` are the message numbers of their rows, each ascending; on a
 /// tie `a` goes first.
-pub(crate) fn merge_order(a: &[u64], b: &[u64]) -> Vec<bool> {
-    let mut from_b = Vec::with_capacity(a.len() + b.len());
+pub(crate) fn merge_order(a: &[u64], b: &[u64]) -> Vec<u32> {
+    let mut order = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let take_b = i == a.len() || (j < b.len() && b[j] < a[i]);
-        from_b.push(take_b);
-        if take_b {
+    while i < a.len() && j < b.len() {
+        if b[j] < a[i] {
+            order.push((a.len() + j) as u32);
             j += 1;
         } else {
+            order.push(i as u32);
             i += 1;
         }
     }
-    from_b
+    order.extend((i..a.len()).map(|k| k as u32));
+    order.extend((a.len() + j..a.len() + b.len()).map(|k| k as u32));
+    order
 }
 
-/// `a` and `b` interleaved as `from_b` says (see [`merge_order`]), each in its own order.
-pub(crate) fn interleave<T: Copy>(a: Vec<T>, b: Vec<T>, from_b: &[bool]) -> Vec<T> {
-    debug_assert_eq!(a.len() + b.len(), from_b.len());
-    let (mut i, mut j) = (0, 0);
-    from_b
-        .iter()
-        .map(|&take_b| {
-            if take_b {
-                j += 1;
-                b[j - 1]
-            } else {
-                i += 1;
-                a[i - 1]
-            }
-        })
-        .collect()
+/// `a` and `b` merged as `order` (from [`merge_order`]) says: one gather over the two runs
+/// end to end, with no branch on which run a row comes from.
+pub(crate) fn interleave<T: Copy>(mut a: Vec<T>, b: Vec<T>, order: &[u32]) -> Vec<T> {
+    debug_assert_eq!(a.len() + b.len(), order.len());
+    a.extend_from_slice(&b);
+    drop(b);
+    order.iter().map(|&k| a[k as usize]).collect()
 }
 
 #[cfg(test)]
@@ -47,11 +40,12 @@ mod tests {
     #[test]
     fn merges_two_ascending_runs_in_order() {
         let (a, b) = (vec![1u64, 4, 5, 9], vec![2u64, 3, 10]);
-        let from_b = merge_order(&a, &b);
-        assert_eq!(interleave(a, b, &from_b), [1, 2, 3, 4, 5, 9, 10]);
-        assert_eq!(merge_order(&[], &[7]), [true]);
-        assert_eq!(merge_order(&[7], &[]), [false]);
+        let order = merge_order(&a, &b);
+        assert_eq!(order, [0, 4, 5, 1, 2, 3, 6]);
+        assert_eq!(interleave(a, b, &order), [1, 2, 3, 4, 5, 9, 10]);
+        assert_eq!(merge_order(&[], &[7]), [0]);
+        assert_eq!(merge_order(&[7], &[]), [0]);
         // A tie keeps the first run's row first.
-        assert_eq!(merge_order(&[5], &[5]), [false, true]);
+        assert_eq!(merge_order(&[5], &[5]), [0, 1]);
     }
 }

@@ -213,6 +213,14 @@ pub trait FrameSink: Visitor<Output = ()> {
     fn has_output(&self) -> bool {
         false
     }
+    /// Called with each whole frame (and its offset in the stream) before it is decoded:
+    /// true when the sink has taken what it needs from the raw bytes, and the message is
+    /// then counted as visited without being decoded. Only for frames of their type's exact
+    /// length (the sink checks).
+    #[inline(always)]
+    fn glance(&mut self, _msg: &[u8], _offset: u64) -> bool {
+        false
+    }
     /// True when the sink wants to see messages ahead of time ([`FrameSink::ahead`]).
     const LOOKAHEAD: bool = false;
     /// Called with the message `LOOKAHEAD_DISTANCES[STAGE]` frames ahead of the one about
@@ -291,6 +299,10 @@ fn walk<S: FrameSink, const AHEAD: bool>(sink: &mut S, buf: &[u8], base: u64) ->
             if let Some((_, m)) = near.next() {
                 sink.ahead::<2>(m);
             }
+        }
+        if sink.glance(msg, base + at as u64) {
+            sink.checks_mut().by_code[msg[0] as usize] += 1;
+            continue;
         }
         match dispatch(msg, sink) {
             Dispatch::Visited(()) => {

@@ -67,6 +67,14 @@ impl Symbols {
         self.key_of_slow(locate, stock, M::KIND == MessageKind::StockDirectory)
     }
 
+    /// True when `stock` is what `locate` already maps to: a message with both would teach
+    /// [`Symbols::key_of`] nothing.
+    #[inline(always)]
+    pub fn knows(&self, locate: u16, stock: &[u8]) -> bool {
+        let known = self.by_locate[locate as usize];
+        known != NO_SYMBOL && self.raw[known as usize] == stock
+    }
+
     #[cold]
     fn key_of_slow(&mut self, locate: usize, stock: [u8; 8], assigns: bool) -> u16 {
         let key = self.intern(stock);
