@@ -344,18 +344,23 @@ def _assert_same_replay(got: kf.Replay, want: kf.Replay) -> None:
 
 def test_threads_give_exactly_the_one_thread_replay(small_day: Path, small_day_gz: Path):
     """Split by stock across threads, a replay equals the one-thread replay: on a whole day;
-    on bytes that start mid-day, whose unknown references send it back to one thread; on
-    gzip input, which always replays in one thread."""
+    on bytes that start mid-day or where time goes back, which send it back to one thread;
+    on gzip input, which always replays in one thread."""
     data = small_day.read_bytes()
     offsets = [at for at, _ in ref.frames(data)]
     mid_day = data[offsets[len(offsets) // 3] :]
+    # One message stamped at midnight half-way through: time goes back.
+    went_back = bytearray(data)
+    at = offsets[len(offsets) // 2] + 2
+    went_back[at + 5 : at + 11] = bytes(6)
     opts = {"bbo": True, "snapshot_every": "30m", "depth": 3}
-    for src in (small_day, mid_day, small_day_gz):
+    for src in (small_day, mid_day, bytes(went_back), small_day_gz):
         one = kf.replay_itch(src, threads=1, **opts)
         assert one.trades is not None and one.trades.height > 1000
         for threads in (2, 3, 4):
             _assert_same_replay(kf.replay_itch(src, threads=threads, **opts), one)
     assert kf.replay_itch(mid_day, threads=1).stats["unknown_ref"] > 0
+    assert kf.replay_itch(bytes(went_back), threads=1).stats["timestamp_regressions"] == 1
     # The default uses the cores there are, with the same result.
     _assert_same_replay(
         kf.replay_itch(small_day, **opts), kf.replay_itch(small_day, threads=1, **opts)
