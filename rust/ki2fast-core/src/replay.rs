@@ -227,7 +227,8 @@ pub struct Replay {
     /// A shard's current message, by its offset in the stream: orders the shards' rows
     /// (and examples) when they are merged. Unused (0) in one replay.
     seq: u64,
-    /// The message number of each trade and of each BBO row (kept only by shards).
+    /// The stream offset of the message behind each trade and each BBO row (kept only by
+    /// shards).
     trade_seq: Vec<u64>,
     quote_seq: Vec<u64>,
 }

@@ -149,8 +149,8 @@ fn parallel_replay_declines_when_a_message_names_another_stock() {
         stock: *b"ABC     ",
         price: 10_000,
     };
-    w.write(&add(1, 7, 10)).unwrap();
-    w.write(&add(2, 8, 11)).unwrap();
+    w.write(&add(1, 7, 10)).expect("writes to memory");
+    w.write(&add(2, 8, 11)).expect("writes to memory");
     // Reference 7 rests in locate 1's book; the header says 2.
     w.write(&OrderExecuted {
         stock_locate: 2,
@@ -160,8 +160,8 @@ fn parallel_replay_declines_when_a_message_names_another_stock() {
         executed_shares: 40,
         match_number: 1,
     })
-    .unwrap();
-    let bytes = w.into_inner().unwrap();
+    .expect("writes to memory");
+    let bytes = w.into_inner().expect("writes to memory");
     let one = replay(&bytes, ReplayOptions::default(), 1 << 16);
     assert_eq!(one.book_checks.locate_mismatch, 1);
     assert_eq!(one.book_checks.unknown_ref, 0);
