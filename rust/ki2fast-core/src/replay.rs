@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::analytics::bars::{BarBuilder, BarTable};
 use crate::analytics::trades::{Print, Quote, Quotes, Trades};
 use crate::analytics::vwap::HourlyVwap;
+use crate::analytics::{interleave, merge_order};
 use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
@@ -20,6 +21,7 @@ use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink, walk_frames};
 use crate::itch::spec::{Message, MessageDef, MessageKind, SPEC_LEN, Visitor};
 use crate::itch::summary::event_rank;
 use crate::itch::symbols::Symbols;
+use crate::itch::wire::{load_u16, load_u48};
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 const SECOND: u64 = 1_000_000_000;
@@ -172,6 +174,17 @@ struct SnapshotColumns {
     /// `depth` prices, sizes and order counts per side and row.
     bid: Vec<(u32, u64, u32)>,
     ask: Vec<(u32, u64, u32)>,
+}
+
+impl QuoteColumns {
+    /// `other`'s rows merged into these as `order` says ([`crate::analytics::merge_order`]).
+    fn interleave(self, other: QuoteColumns, order: &[u32]) -> QuoteColumns {
+        QuoteColumns {
+            timestamp: interleave(self.timestamp, other.timestamp, order),
+            locate: interleave(self.locate, other.locate, order),
+            quote: self.quote.interleave(other.quote, order),
+        }
+    }
 }
 
 impl SnapshotColumns {
@@ -622,29 +635,12 @@ impl Replay {
     /// Takes over another shard's symbols: what one replay over both would hold. Returns
     /// false when a reference was live in both (the shards went apart from one replay).
     fn absorb(&mut self, other: Replay) -> bool {
-        let order = crate::analytics::merge_order(&self.trade_seq, &other.trade_seq);
+        let order = merge_order(&self.trade_seq, &other.trade_seq);
         self.trades = std::mem::take(&mut self.trades).interleave(other.trades, &order);
-        self.trade_seq = crate::analytics::interleave(
-            std::mem::take(&mut self.trade_seq),
-            other.trade_seq,
-            &order,
-        );
-        let order = crate::analytics::merge_order(&self.quote_seq, &other.quote_seq);
-        let quotes = std::mem::take(&mut self.quotes);
-        self.quotes = QuoteColumns {
-            timestamp: crate::analytics::interleave(
-                quotes.timestamp,
-                other.quotes.timestamp,
-                &order,
-            ),
-            locate: crate::analytics::interleave(quotes.locate, other.quotes.locate, &order),
-            quote: quotes.quote.interleave(other.quotes.quote, &order),
-        };
-        self.quote_seq = crate::analytics::interleave(
-            std::mem::take(&mut self.quote_seq),
-            other.quote_seq,
-            &order,
-        );
+        self.trade_seq = interleave(std::mem::take(&mut self.trade_seq), other.trade_seq, &order);
+        let order = merge_order(&self.quote_seq, &other.quote_seq);
+        self.quotes = std::mem::take(&mut self.quotes).interleave(other.quotes, &order);
+        self.quote_seq = interleave(std::mem::take(&mut self.quote_seq), other.quote_seq, &order);
         self.snapshots.absorb(other.snapshots, self.opts.depth);
         if let (Some(mine), Some(theirs)) = (&mut self.bars, other.bars) {
             mine.absorb(theirs);
@@ -1177,7 +1173,7 @@ impl FrameSink for Replay {
             return false;
         }
         self.seq = offset;
-        let locate = u16::from_be_bytes([msg[1], msg[2]]);
+        let locate = load_u16(msg, 1);
         if self.mine(locate) {
             return false;
         }
@@ -1191,9 +1187,7 @@ impl FrameSink for Replay {
             return false;
         }
         if self.primary() {
-            self.watch(u64::from_be_bytes([
-                0, 0, msg[5], msg[6], msg[7], msg[8], msg[9], msg[10],
-            ]));
+            self.watch(load_u48(msg, 5));
         }
         true
     }
@@ -1210,7 +1204,7 @@ impl FrameSink for Replay {
     #[inline(always)]
     fn ahead<const STAGE: usize>(&self, msg: &[u8]) {
         let Some(r) = msg.get(11..19) else { return };
-        if !self.mine(u16::from_be_bytes([msg[1], msg[2]])) {
+        if !self.mine(load_u16(msg, 1)) {
             return;
         }
         let reference = u64::from_be_bytes(r.try_into().unwrap_or_default());

@@ -17,6 +17,18 @@ fn replay(bytes: &[u8], opts: ReplayOptions, step: usize) -> ReplayOutput {
     driver.into_sink().finish(None, PriceRepr::Int)
 }
 
+/// Every table and counter of two replays of the same bytes is the same.
+fn assert_same_output(got: &ReplayOutput, want: &ReplayOutput, what: &str) {
+    assert_eq!(got.checks, want.checks, "{what}");
+    assert_eq!(got.book_checks, want.book_checks, "{what}");
+    assert_eq!(got.examples, want.examples, "{what}");
+    assert_eq!(got.hourly_vwap, want.hourly_vwap, "{what}");
+    assert_eq!(got.trades, want.trades, "{what}");
+    assert_eq!(got.bars, want.bars, "{what}");
+    assert_eq!(got.bbo, want.bbo, "{what}");
+    assert_eq!(got.snapshots, want.snapshots, "{what}");
+}
+
 /// The lookahead prefetch is a hint: with it always on, never on, or switching on part-way
 /// (a threshold the day crosses), in small or large steps, every table and counter is the
 /// same.
@@ -52,12 +64,7 @@ fn lookahead_never_changes_the_outputs() {
     );
     for (from, step) in [(0, 1 << 20), (0, 4096), (half_peak, 4096)] {
         let other = with(from, step);
-        assert_eq!(other.book_checks, base.book_checks, "lookahead from {from}");
-        assert_eq!(other.checks, base.checks);
-        assert_eq!(other.hourly_vwap, base.hourly_vwap);
-        assert_eq!(other.trades, base.trades);
-        assert_eq!(other.bars, base.bars);
-        assert_eq!(other.bbo, base.bbo);
+        assert_same_output(&other, &base, &format!("lookahead from {from}"));
     }
 }
 
@@ -118,14 +125,7 @@ fn parallel_replay_equals_one_replay() {
         for threads in [2, 3, 4] {
             let par = replay_parallel(day, opts.clone(), threads)
                 .expect("clean data never needs the serial replay");
-            assert_eq!(par.checks, one.checks, "{threads} threads");
-            assert_eq!(par.book_checks, one.book_checks);
-            assert_eq!(par.examples, one.examples);
-            assert_eq!(par.hourly_vwap, one.hourly_vwap);
-            assert_eq!(par.trades, one.trades);
-            assert_eq!(par.bars, one.bars);
-            assert_eq!(par.bbo, one.bbo);
-            assert_eq!(par.snapshots, one.snapshots);
+            assert_same_output(&par, &one, &format!("{threads} threads"));
             assert_eq!(book_listing(&par), book_listing(&one));
         }
     }
