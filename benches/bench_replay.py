@@ -13,8 +13,10 @@ Peak resident memory is measured per peer in a fresh process (VmHWM).
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ import pytest
 import ki2fast as kf
 from ki2fast import reference
 
-from .conftest import MESSAGES, _day, run
+from .conftest import MESSAGES, ROUNDS, _day, run
 
 DATE = dt.date(2024, 3, 1)
 
@@ -180,3 +182,61 @@ def test_replay_reference_python(benchmark, shallow):
     rows, _ = run(benchmark, lambda: reference.replay(part), messages=n, nbytes=len(part), rounds=1)
     assert rows
     benchmark.extra_info.update(day="shallow_raw (first tenth)")
+
+
+# Wall time on a shared VM drifts by tens of percent between minutes, so a ratio of two
+# benchmarks timed minutes apart can be off by as much. The goals are ratios: these tests time
+# ki2fast and the peer alternately, pair by pair (ABBA order), and report the median of the
+# per-pair ratios, which drift between pairs does not bias.
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    out = fn()
+    elapsed = time.perf_counter() - start
+    del out
+    return elapsed
+
+
+def _paired(benchmark, ours, theirs, pairs: int) -> dict:
+    """Times `ours` and `theirs` alternately `pairs` times after one untimed run of each;
+    returns the per-pair speed-ups (their time / ours) and their median."""
+    ratios: list[float] = []
+
+    def loop() -> None:
+        ours(), theirs()
+        for k in range(pairs):
+            if k % 2 == 0:
+                t_ours, t_theirs = _seconds(ours), _seconds(theirs)
+            else:
+                t_theirs, t_ours = _seconds(theirs), _seconds(ours)
+            ratios.append(t_theirs / t_ours)
+
+    benchmark.pedantic(loop, rounds=1, iterations=1, warmup_rounds=0)
+    return {"ratios": [round(r, 3) for r in ratios], "median_ratio": statistics.median(ratios)}
+
+
+@pytest.mark.parametrize("day", ["shallow_raw", "deep"])
+def test_replay_paired_with_itch_book(benchmark, request, day):
+    """The full replay (default threads) against itch-book's book-only pass, alternately."""
+    itch_book = pytest.importorskip("itch_book")
+    path = request.getfixturevalue(day)
+
+    def theirs() -> None:
+        for _ in itch_book.Feed(str(path), date=DATE).batches(tables=()):
+            pass
+
+    info = _paired(benchmark, lambda: kf.replay_itch(path), theirs, max(ROUNDS, 2))
+    benchmark.extra_info.update(day=day, vs="itch_book books only", **info)
+    assert len(info["ratios"]) == max(ROUNDS, 2)
+
+
+def test_replay_paired_with_reference(benchmark, shallow):
+    """The full replay and the pure-Python reference on the first tenth of the shallow day,
+    alternately (the reference replays books and the hourly report, no bars)."""
+    data = shallow.read_bytes()
+    offsets = [at for at, _ in reference.frames(data[: len(data) // 10], allow_truncated=True)]
+    part = data[: offsets[-1]]
+    info = _paired(benchmark, lambda: kf.replay_itch(part), lambda: reference.replay(part), 3)
+    benchmark.extra_info.update(day="shallow_raw (first tenth)", vs="reference", **info)
+    assert len(info["ratios"]) == 3

@@ -24,10 +24,34 @@ pub fn prefetch<T>(p: *const T) {
 
 /// Doubles `v`'s capacity and asks for transparent huge pages on its buffer. The pools and
 /// the index are read at random: with 4 KiB pages a deep day misses the TLB on most order
-/// lookups, with 2 MiB pages a few hundred entries cover every structure. A hint only; where
-/// the kernel says no (or `KI2FAST_NO_THP` is set) nothing changes.
+/// lookups, with 2 MiB pages a few hundred entries cover every structure. Output columns
+/// grown row by row gain too: 2 MiB pages cut their page faults by a factor of 512. A hint
+/// only; where the kernel says no (or `KI2FAST_NO_THP` is set) nothing changes.
+#[cold]
+#[inline(never)]
 pub fn grow_huge<T>(v: &mut Vec<T>) {
     v.reserve(v.capacity().max(64));
+    advise_huge(v);
+}
+
+/// Appends `x`, growing `v` with [`grow_huge`] when it is full.
+#[inline(always)]
+pub fn push_huge<T>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() {
+        grow_huge(v);
+    }
+    v.push(x);
+}
+
+/// An empty vector with room for `cap` values, its buffer advised as in [`grow_huge`].
+pub fn with_capacity_huge<T>(cap: usize) -> Vec<T> {
+    let v = Vec::with_capacity(cap);
+    advise_huge(&v);
+    v
+}
+
+/// Asks for transparent huge pages on the whole 2 MiB pages inside `v`'s buffer.
+fn advise_huge<T>(v: &Vec<T>) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
@@ -42,4 +66,6 @@ pub fn grow_huge<T>(v: &mut Vec<T>) {
             }
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
 }

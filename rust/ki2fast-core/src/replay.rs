@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::analytics::bars::{BarBuilder, BarTable};
 use crate::analytics::trades::{Print, Quote, Quotes, Trades};
 use crate::analytics::vwap::HourlyVwap;
-use crate::analytics::{interleave, merge_order};
+use crate::analytics::{gather, interleave, merge_order};
 use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
@@ -22,6 +22,7 @@ use crate::itch::spec::{Message, MessageDef, MessageKind, SPEC_LEN, Visitor};
 use crate::itch::summary::event_rank;
 use crate::itch::symbols::Symbols;
 use crate::itch::wire::{load_u16, load_u48};
+use crate::mem::push_huge;
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 const SECOND: u64 = 1_000_000_000;
@@ -194,17 +195,21 @@ impl SnapshotColumns {
         self.locate.extend(other.locate);
         self.bid.extend(other.bid);
         self.ask.extend(other.ask);
-        let mut order: Vec<usize> = (0..self.timestamp.len()).collect();
-        order.sort_by_key(|&r| (self.timestamp[r], self.locate[r]));
+        let mut order: Vec<u32> = (0..self.timestamp.len() as u32).collect();
+        order.sort_by_key(|&r| (self.timestamp[r as usize], self.locate[r as usize]));
         let cells = |c: &[(u32, u64, u32)]| -> Vec<(u32, u64, u32)> {
             order
                 .iter()
-                .flat_map(|&r| c[r * depth..(r + 1) * depth].iter().copied())
+                .flat_map(|&r| {
+                    c[r as usize * depth..(r as usize + 1) * depth]
+                        .iter()
+                        .copied()
+                })
                 .collect()
         };
         let (bid, ask) = (cells(&self.bid), cells(&self.ask));
-        self.timestamp = order.iter().map(|&r| self.timestamp[r]).collect();
-        self.locate = order.iter().map(|&r| self.locate[r]).collect();
+        self.timestamp = gather(&self.timestamp, &order);
+        self.locate = gather(&self.locate, &order);
         (self.bid, self.ask) = (bid, ask);
     }
 }
@@ -364,10 +369,10 @@ impl Replay {
         self.tops[locate as usize] = q;
         if self.opts.bbo {
             if self.sharded() {
-                self.quote_seq.push(self.seq);
+                push_huge(&mut self.quote_seq, self.seq);
             }
-            self.quotes.timestamp.push(ts as i64);
-            self.quotes.locate.push(locate);
+            push_huge(&mut self.quotes.timestamp, ts as i64);
+            push_huge(&mut self.quotes.locate, locate);
             self.quotes.quote.push(q);
         }
         let moved = q.bid != old.bid || q.ask != old.ask;
@@ -408,7 +413,7 @@ impl Replay {
         }
         if self.opts.trades || self.opts.bar_ns.is_some() {
             if self.sharded() {
-                self.trade_seq.push(self.seq);
+                push_huge(&mut self.trade_seq, self.seq);
             }
             self.trades.push(p);
         }

@@ -11,7 +11,7 @@ use ki2fast_core::arrow::reader::{DEFAULT_STEP, Driver};
 use ki2fast_core::arrow::schema::PriceRepr;
 use ki2fast_core::book::Side;
 use ki2fast_core::book::tables::{Event, SymbolBooks, depth_table, orders_table};
-use ki2fast_core::replay::{ParallelReplay, Replay, ReplayOptions, ReplayOutput};
+use ki2fast_core::replay::{ParallelReplay, ReplayOptions, ReplayOutput};
 use ki2fast_core::source::Input;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
@@ -39,31 +39,40 @@ impl Run {
     /// starts again from the beginning in one thread.
     fn step(&mut self) -> ki2fast_core::Result<()> {
         self.driver.step(DEFAULT_STEP)?;
-        if self.driver.sink.may_straddle()
-            && let Some((input, opts)) = self.again.take()
-        {
-            self.driver = Driver::new(input, ParallelReplay::new(opts, 1));
+        if self.driver.sink.may_straddle() {
+            *self = Run::serial(self.again.take())?;
         }
         Ok(())
     }
 
+    /// The replay from the beginning in one thread; an error when it cannot start again (it
+    /// ran in one thread already, or its input cannot be read twice).
+    fn serial(again: Option<(Input, ReplayOptions)>) -> ki2fast_core::Result<Run> {
+        let (input, opts) = again.ok_or_else(|| {
+            ki2fast_core::Error::InvalidArgument("this replay cannot start again".into())
+        })?;
+        Ok(Run {
+            driver: Driver::new(input, ParallelReplay::new(opts, 1)),
+            again: None,
+        })
+    }
+
     fn finish(
-        self,
+        mut self,
         midnight: Option<i64>,
         prices: PriceRepr,
     ) -> ki2fast_core::Result<ReplayOutput> {
-        if let Some(out) = self.driver.into_sink().finish(midnight, prices) {
-            return Ok(out);
+        loop {
+            while !self.driver.is_done() {
+                self.step()?;
+            }
+            let Run { driver, again } = self;
+            if let Some(out) = driver.into_sink().finish(midnight, prices) {
+                return Ok(out);
+            }
+            // The shards' books clashed when merged: one thread, from the start.
+            self = Run::serial(again)?;
         }
-        // The shards' books clashed when merged: one thread, from the start.
-        let (input, opts) = self.again.ok_or_else(|| {
-            ki2fast_core::Error::InvalidArgument("a parallel replay cannot restart".into())
-        })?;
-        let mut driver = Driver::new(input, Replay::new(opts));
-        while !driver.is_done() {
-            driver.step(DEFAULT_STEP)?;
-        }
-        Ok(driver.into_sink().finish(midnight, prices))
     }
 }
 

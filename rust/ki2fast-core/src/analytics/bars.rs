@@ -14,9 +14,11 @@ use std::cmp::Ordering;
 use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 
+use crate::analytics::gather;
 use crate::analytics::trades::{Print, Trades};
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
+use crate::mem::push_huge;
 
 /// Time-weighted spread sums of one bar.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -488,27 +490,29 @@ macro_rules! each_column {
 
 impl BarColumns {
     fn push(&mut self, locate: u16, start: u64, f: &Fold, (spread, bps): (f64, f64)) {
-        self.bucket.push(start as i64);
-        self.locate.push(locate);
-        self.open.push(f.open);
-        self.high.push(f.high);
-        self.low.push(f.low);
-        self.close.push(f.close);
-        self.volume.push(f.volume);
-        self.count.push(f.count);
-        self.vwap
-            .push(f.notional as f64 / f.volume as f64 / 10_000.0);
-        self.askvol.push(f.askvol);
-        self.bidvol.push(f.bidvol);
-        self.spread.push(spread);
-        self.spread_bps.push(bps);
-        self.buy_aggr.push(f.buy);
-        self.sell_aggr.push(f.sell);
-        self.tick_buy.push(f.tick_buy);
-        self.tick_sell.push(f.tick_sell);
-        self.hidden.push(f.hidden);
-        self.first.push(f.first);
-        self.last.push(f.last);
+        push_huge(&mut self.bucket, start as i64);
+        push_huge(&mut self.locate, locate);
+        push_huge(&mut self.open, f.open);
+        push_huge(&mut self.high, f.high);
+        push_huge(&mut self.low, f.low);
+        push_huge(&mut self.close, f.close);
+        push_huge(&mut self.volume, f.volume);
+        push_huge(&mut self.count, f.count);
+        push_huge(
+            &mut self.vwap,
+            f.notional as f64 / f.volume as f64 / 10_000.0,
+        );
+        push_huge(&mut self.askvol, f.askvol);
+        push_huge(&mut self.bidvol, f.bidvol);
+        push_huge(&mut self.spread, spread);
+        push_huge(&mut self.spread_bps, bps);
+        push_huge(&mut self.buy_aggr, f.buy);
+        push_huge(&mut self.sell_aggr, f.sell);
+        push_huge(&mut self.tick_buy, f.tick_buy);
+        push_huge(&mut self.tick_sell, f.tick_sell);
+        push_huge(&mut self.hidden, f.hidden);
+        push_huge(&mut self.first, f.first);
+        push_huge(&mut self.last, f.last);
     }
 
     /// Appends `other`'s rows (order does not matter: [`BarColumns::sorted`] puts them in
@@ -566,7 +570,7 @@ impl BarColumns {
         {
             return self;
         }
-        each_column!(self, |col| order.iter().map(|&i| col[i as usize]).collect())
+        each_column!(self, |col| gather(col, &order))
     }
 }
 

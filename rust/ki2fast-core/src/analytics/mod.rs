@@ -4,6 +4,8 @@ pub mod bars;
 pub mod trades;
 pub mod vwap;
 
+use crate::mem::with_capacity_huge;
+
 /// How to merge two file-ordered runs of rows: for each merged row, its position in `a`
 /// followed by `b`. `a` and `b` are the message numbers of their rows, each ascending; on a
 /// tie `a` goes first.
@@ -24,13 +26,32 @@ pub(crate) fn merge_order(a: &[u64], b: &[u64]) -> Vec<u32> {
     order
 }
 
-/// `a` and `b` merged as `order` (from [`merge_order`]) says: one gather over the two runs
-/// end to end, with no branch on which run a row comes from.
-pub(crate) fn interleave<T: Copy>(mut a: Vec<T>, b: Vec<T>, order: &[u32]) -> Vec<T> {
+/// `a` and `b` merged as `order` (from [`merge_order`]) says: one gather into a fresh
+/// buffer, each row loaded from both runs and the right one kept, so that no branch on which
+/// run a row comes from (a coin toss for interleaved stocks) is mispredicted.
+pub(crate) fn interleave<T: Copy>(a: Vec<T>, b: Vec<T>, order: &[u32]) -> Vec<T> {
     debug_assert_eq!(a.len() + b.len(), order.len());
-    a.extend_from_slice(&b);
-    drop(b);
-    order.iter().map(|&k| a[k as usize]).collect()
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let (split, last_a, last_b) = (a.len(), a.len() - 1, b.len() - 1);
+    let mut out = with_capacity_huge(order.len());
+    out.extend(order.iter().map(|&k| {
+        let k = k as usize;
+        let (x, y) = (a[k.min(last_a)], b[k.saturating_sub(split).min(last_b)]);
+        if k < split { x } else { y }
+    }));
+    out
+}
+
+/// Rows `order` of `col`, in that order, in a fresh buffer advised for huge pages.
+pub(crate) fn gather<T: Copy>(col: &[T], order: &[u32]) -> Vec<T> {
+    let mut out = with_capacity_huge(order.len());
+    out.extend(order.iter().map(|&i| col[i as usize]));
+    out
 }
 
 #[cfg(test)]
@@ -47,5 +68,20 @@ mod tests {
         assert_eq!(merge_order(&[7], &[]), [0]);
         // A tie keeps the first run's row first.
         assert_eq!(merge_order(&[5], &[5]), [0, 1]);
+        // Either run may be empty.
+        assert_eq!(interleave(Vec::new(), vec![7u8, 8], &[0, 1]), [7, 8]);
+        assert_eq!(interleave(vec![7u8, 8], Vec::new(), &[0, 1]), [7, 8]);
+        // One row against many: the lone row is read at every step and kept once.
+        let order = merge_order(&[3], &[1, 2, 4, 5]);
+        assert_eq!(
+            interleave(vec![30u16], vec![10, 20, 40, 50], &order),
+            [10, 20, 30, 40, 50]
+        );
+    }
+
+    #[test]
+    fn gathers_rows_in_the_order_given() {
+        assert_eq!(gather(&[5i64, 6, 7], &[2, 0, 1, 2]), [7, 5, 6, 7]);
+        assert!(gather::<i64>(&[1, 2], &[]).is_empty());
     }
 }

@@ -11,6 +11,7 @@ use crate::analytics::interleave;
 use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
+use crate::mem::push_huge;
 
 /// Top of book before a print: prices 0 when a side is empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,18 +115,18 @@ impl Trades {
     /// Appends one print.
     #[inline]
     pub fn push(&mut self, p: Print) {
-        self.timestamp.push(p.timestamp as i64);
-        self.locate.push(p.locate);
-        self.kind.push(p.kind);
-        self.price.push(p.price);
-        self.shares.push(p.shares);
-        self.aggressor.push(p.aggressor);
-        self.match_number.push(p.match_number);
-        self.printable.push(p.printable);
-        self.order_reference.push(p.order_reference);
-        self.cross_type.push(p.cross_type);
+        push_huge(&mut self.timestamp, p.timestamp as i64);
+        push_huge(&mut self.locate, p.locate);
+        push_huge(&mut self.kind, p.kind);
+        push_huge(&mut self.price, p.price);
+        push_huge(&mut self.shares, p.shares);
+        push_huge(&mut self.aggressor, p.aggressor);
+        push_huge(&mut self.match_number, p.match_number);
+        push_huge(&mut self.printable, p.printable);
+        push_huge(&mut self.order_reference, p.order_reference);
+        push_huge(&mut self.cross_type, p.cross_type);
         self.quote.push(p.quote);
-        self.broken.push(false);
+        push_huge(&mut self.broken, false);
     }
 
     /// Row `i` as a print.
@@ -266,10 +267,10 @@ impl Quotes {
     /// Appends one quote.
     #[inline(always)]
     pub fn push(&mut self, q: Quote) {
-        self.bid.push(q.bid);
-        self.bid_size.push(q.bid_size);
-        self.ask.push(q.ask);
-        self.ask_size.push(q.ask_size);
+        push_huge(&mut self.bid, q.bid);
+        push_huge(&mut self.bid_size, q.bid_size);
+        push_huge(&mut self.ask, q.ask);
+        push_huge(&mut self.ask_size, q.ask_size);
     }
 
     /// Row `i`.
