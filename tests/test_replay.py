@@ -369,6 +369,42 @@ def test_threads_give_exactly_the_one_thread_replay(small_day: Path, small_day_g
         kf.replay_itch(small_day, threads=0)
 
 
+def test_a_reference_live_in_two_threads_books_replays_in_one_thread():
+    """AAA and BBB fall to different threads and each adds reference 7. Neither thread sees
+    anything wrong; their final books clash when merged, so the replay runs again in one
+    thread and gives the one-thread answer (a duplicate add counted, one book executed)."""
+    t = OPEN - 10**9
+    day = _day(
+        _msg(
+            "A",
+            t,
+            1,
+            order_reference_number=7,
+            buy_sell_indicator="B",
+            shares=100,
+            stock="AAA",
+            price=100_000,
+        ),
+        _msg(
+            "A",
+            t + 1,
+            2,
+            order_reference_number=7,
+            buy_sell_indicator="S",
+            shares=200,
+            stock="BBB",
+            price=50_000,
+        ),
+        _msg("E", OPEN, 2, order_reference_number=7, executed_shares=50, match_number=1),
+    )
+    opts = {"bbo": True, "snapshot_every": "30m", "depth": 3}
+    one = kf.replay_itch(day, threads=1, **opts)
+    assert one.stats["duplicate_add_ref"] == 1
+    assert one.trades is not None and one.trades.height == 1
+    for threads in (2, 4):
+        _assert_same_replay(kf.replay_itch(day, threads=threads, **opts), one)
+
+
 def test_symbol_filter_keeps_only_those_books(small_day: Path):
     full = kf.replay_itch(small_day)
     one = full.hourly_vwap["symbol"][0]
