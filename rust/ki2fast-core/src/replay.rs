@@ -239,9 +239,10 @@ pub struct Replay {
     snapshots: SnapshotColumns,
     directory: BTreeMap<u16, String>,
     /// The books this replay keeps when it is one shard of a [`ParallelReplay`]: locates
-    /// with `locate & shard_mask == shard_index` (mask 0: all of them).
-    shard_mask: u16,
-    shard_index: u16,
+    /// with `owner[locate] == shard_index` (one replay: all zero, so all of them).
+    owner: Box<[u8]>,
+    shard_index: u8,
+    shard_count: u8,
     /// A shard's current message, by its offset in the stream: orders the shards' rows
     /// (and examples) when they are merged. Unused (0) in one replay.
     seq: u64,
@@ -280,8 +281,9 @@ impl Replay {
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
             snapshots: SnapshotColumns::default(),
             directory: BTreeMap::new(),
-            shard_mask: 0,
+            owner: vec![0; 1 << 16].into_boxed_slice(),
             shard_index: 0,
+            shard_count: 1,
             seq: 0,
             trade_seq: Vec::new(),
             quote_seq: Vec::new(),
@@ -292,7 +294,7 @@ impl Replay {
     /// Whether this replay keeps the book of `locate`.
     #[inline(always)]
     fn mine(&self, locate: u16) -> bool {
-        locate & self.shard_mask == self.shard_index
+        self.owner[locate as usize] == self.shard_index
     }
 
     /// Counts what concerns the whole stream rather than a symbol (timestamps, the order of
@@ -304,7 +306,7 @@ impl Replay {
 
     #[inline(always)]
     fn sharded(&self) -> bool {
-        self.shard_mask != 0
+        self.shard_count > 1
     }
 
     /// The time checks of a message (counted by the only replay or the first shard, which
@@ -618,12 +620,14 @@ impl Replay {
         }
     }
 
-    /// One shard of a parallel replay (`count` a power of two).
+    /// One shard of a parallel replay (`count` a power of two), owning `locate % count`
+    /// until [`ParallelReplay`] balances the shards.
     fn shard(opts: ReplayOptions, index: usize, count: usize) -> Replay {
-        debug_assert!(count.is_power_of_two() && index < count && count <= 1 << 15);
+        debug_assert!(count.is_power_of_two() && index < count && count <= 64);
         Replay {
-            shard_mask: (count - 1) as u16,
-            shard_index: index as u16,
+            owner: (0..1usize << 16).map(|l| (l % count) as u8).collect(),
+            shard_index: index as u8,
+            shard_count: count as u8,
             ..Replay::new(opts)
         }
     }
@@ -1052,6 +1056,8 @@ impl Visitor for Replay {
 #[derive(Debug)]
 pub struct ParallelReplay {
     shards: Vec<Replay>,
+    /// Whether the stocks have been dealt to the shards (before the first frame is walked).
+    balanced: bool,
 }
 
 impl ParallelReplay {
@@ -1068,7 +1074,23 @@ impl ParallelReplay {
                 .map(|k| Replay::shard(opts.clone(), k, count))
                 .collect()
         };
-        ParallelReplay { shards }
+        ParallelReplay {
+            shards,
+            balanced: false,
+        }
+    }
+
+    /// Deals the stocks to the shards so that each gets about as many order messages: the
+    /// busiest stocks of `buf` (the start of the stream) first, each to the shard with the
+    /// fewest so far; stocks `buf` does not name keep `locate % shards`. Stock activity is
+    /// skewed (a few names carry much of a day), and a fixed split by locate left one of two
+    /// threads with 55 % of the order messages of a generated day.
+    fn balance(&mut self, buf: &[u8]) {
+        let shards = self.shards.len();
+        let owner = deal(&order_messages_by_locate(buf), shards);
+        for shard in &mut self.shards {
+            shard.owner.copy_from_slice(&owner);
+        }
     }
 
     /// Threads in use.
@@ -1104,6 +1126,38 @@ impl ParallelReplay {
     }
 }
 
+/// Order messages (`A F E C X D U P`) per stock locate in the whole frames of `buf`.
+fn order_messages_by_locate(buf: &[u8]) -> Vec<u32> {
+    let mut count = vec![0u32; 1 << 16];
+    let mut at = 0;
+    while let Some(head) = buf.get(at..at + 5) {
+        let len = usize::from(load_u16(head, 0));
+        if len >= 3 && at + 2 + len <= buf.len() && b"AFECXDUP".contains(&head[2]) {
+            count[usize::from(load_u16(head, 3))] += 1;
+        }
+        at += 2 + len;
+    }
+    count
+}
+
+/// Shard of each locate: locates with a count, busiest first, each to the shard with the
+/// smallest total so far (lowest index on a tie); the others `locate % shards`.
+fn deal(count: &[u32], shards: usize) -> Vec<u8> {
+    let mut owner: Vec<u8> = (0..count.len()).map(|l| (l % shards) as u8).collect();
+    let mut busy: Vec<(u32, usize)> = (0..count.len())
+        .filter(|&l| count[l] > 0)
+        .map(|l| (count[l], l))
+        .collect();
+    busy.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut load = vec![0u64; shards];
+    for (n, l) in busy {
+        let k = (0..shards).min_by_key(|&k| (load[k], k)).unwrap_or(0);
+        owner[l] = k as u8;
+        load[k] += u64::from(n);
+    }
+    owner
+}
+
 impl Visitor for ParallelReplay {
     type Output = ();
 
@@ -1128,6 +1182,12 @@ impl FrameSink for ParallelReplay {
     /// Each shard walks the buffer in its own thread; framing is the same for all, so the
     /// first shard's result (and framing counters) stand for the replay.
     fn feed_frames(&mut self, buf: &[u8], base: u64) -> crate::error::Result<usize> {
+        if !self.balanced {
+            self.balanced = true;
+            if self.shards.len() > 1 {
+                self.balance(buf);
+            }
+        }
         let Some((first, rest)) = self.shards.split_first_mut() else {
             return Ok(0);
         };
@@ -1242,5 +1302,41 @@ impl FrameSink for Replay {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busiest_stocks_are_dealt_to_the_least_loaded_shard() {
+        let mut count = vec![0u32; 8];
+        (count[2], count[4], count[6], count[3]) = (50, 30, 25, 10);
+        let owner = deal(&count, 2);
+        // 2 → shard 0 (50); 4 → 1 (30); 6 → 1 (55); 3 → 0 (60). Silent stocks: locate % 2.
+        assert_eq!(owner, [0, 1, 0, 0, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn order_messages_are_counted_by_locate_in_whole_frames() {
+        let frame = |kind: u8, locate: u16| {
+            let mut f = vec![0, 5, kind];
+            f.extend(locate.to_be_bytes());
+            f.extend([0, 0]);
+            f
+        };
+        let mut buf = [
+            frame(b'A', 7),
+            frame(b'E', 7),
+            frame(b'S', 7),
+            frame(b'P', 9),
+        ]
+        .concat();
+        // A frame cut by the end of the buffer is not counted.
+        buf.extend(&frame(b'D', 9)[..5]);
+        let count = order_messages_by_locate(&buf);
+        assert_eq!((count[7], count[9]), (2, 1));
+        assert_eq!(count.iter().map(|&n| u64::from(n)).sum::<u64>(), 3);
     }
 }
