@@ -22,6 +22,7 @@ pub mod book;
 pub mod error;
 pub mod itch;
 pub mod mem;
+mod par;
 pub mod replay;
 pub mod session;
 pub mod source;

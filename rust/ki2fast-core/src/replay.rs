@@ -23,6 +23,7 @@ use crate::itch::summary::event_rank;
 use crate::itch::symbols::Symbols;
 use crate::itch::wire::{load_u16, load_u48};
 use crate::mem::push_huge;
+use crate::par::{in_parallel, join};
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 const SECOND: u64 = 1_000_000_000;
@@ -233,6 +234,8 @@ pub struct Replay {
     trades: Trades,
     breaks: Vec<u64>,
     bars: Option<BarBuilder>,
+    /// The finished bars ([`Replay::settle`]).
+    bar_table: Option<BarTable>,
     tops: Vec<Quote>,
     quotes: QuoteColumns,
     next_snapshot: u64,
@@ -276,6 +279,7 @@ impl Replay {
             trades: Trades::default(),
             breaks: Vec::new(),
             bars: opts.bar_ns.map(BarBuilder::new),
+            bar_table: None,
             tops: vec![Quote::default(); 1 << 16],
             quotes: QuoteColumns::default(),
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
@@ -651,9 +655,10 @@ impl Replay {
         self.quotes = std::mem::take(&mut self.quotes).interleave(other.quotes, &order);
         self.quote_seq = interleave(std::mem::take(&mut self.quote_seq), other.quote_seq, &order);
         self.snapshots.absorb(other.snapshots, self.opts.depth);
-        if let (Some(mine), Some(theirs)) = (&mut self.bars, other.bars) {
-            mine.absorb(theirs);
-        }
+        self.bar_table = match (self.bar_table.take(), other.bar_table) {
+            (Some(mine), Some(theirs)) => Some(mine.merge(theirs)),
+            (mine, theirs) => mine.or(theirs),
+        };
         self.vwap.absorb(other.vwap);
         let clashes = self.books.absorb(&other.books);
         self.book_checks.add(&other.book_checks);
@@ -663,16 +668,31 @@ impl Replay {
             mine.sort_by_key(|e| e.0);
             mine.truncate(EXAMPLES_PER_COUNTER);
         }
-        self.breaks.extend(other.breaks);
         self.directory.extend(other.directory);
         self.max_ts = self.max_ts.max(other.max_ts);
         clashes == 0
     }
 
+    /// The end of day of one replay or shard, before any merge: the prints of `breaks`
+    /// (every shard's match numbers, ascending, no repeats) are voided, and the bars closed
+    /// and folded again where that changed them. Returns which breaks matched a print here.
+    fn settle(&mut self, breaks: &[u64]) -> Vec<bool> {
+        let seen = self.trades.mark_broken(breaks);
+        self.bar_table = self.bars.take().map(|b| b.finish(&self.trades));
+        seen
+    }
+
     /// Ends the replay: end-of-day report, breaks, end-of-day book counters, output tables.
     pub fn finish(mut self, midnight: Option<i64>, prices: PriceRepr) -> ReplayOutput {
+        let breaks = ascending_unique(self.breaks.clone());
+        let unmatched = self.settle(&breaks).iter().filter(|&&s| !s).count() as u64;
+        self.tables(unmatched, midnight, prices)
+    }
+
+    /// Output tables and end-of-day counters of a settled replay; `unmatched` breaks matched
+    /// no print.
+    fn tables(mut self, unmatched: u64, midnight: Option<i64>, prices: PriceRepr) -> ReplayOutput {
         self.vwap.end(self.max_ts);
-        let unmatched = self.trades.apply_breaks(&self.breaks);
         self.book_checks.unmatched_break = unmatched;
         self.book_checks.broken_trades = self.trades.broken.iter().filter(|&&b| b).count() as u64;
         self.book_checks.live_orders_at_end = self.books.live_orders() as u64;
@@ -691,13 +711,20 @@ impl Replay {
         let key_of_locate: Vec<u16> = (0..=u16::MAX)
             .map(|l| self.symbols.key_of_locate(l))
             .collect();
-        let bars_table = self.bars.take().map(|b| b.finish(&self.trades));
-        let hourly = hourly_table(&self.vwap, &self.directory, midnight);
-        let trades = self.opts.trades.then(|| {
-            std::mem::take(&mut self.trades).to_batch(&key_of_locate, &dictionary, midnight, prices)
+        // The trades table, the largest, is built in a second thread meanwhile.
+        let trades = std::mem::take(&mut self.trades);
+        let keep_trades = self.opts.trades;
+        let (trades, bars) = std::thread::scope(|scope| {
+            let (keys, dict) = (&key_of_locate, &dictionary);
+            let trades = scope
+                .spawn(move || keep_trades.then(|| trades.to_batch(keys, dict, midnight, prices)));
+            let bars = self
+                .bar_table
+                .take()
+                .map(|b| b.to_batch(keys, dict, midnight, prices));
+            (join(trades), bars)
         });
-        let bars =
-            bars_table.map(|b: BarTable| b.to_batch(&key_of_locate, &dictionary, midnight, prices));
+        let hourly = hourly_table(&self.vwap, &self.directory, midnight);
         let bbo = self.opts.bbo.then(|| {
             quotes_table(
                 std::mem::take(&mut self.quotes),
@@ -1106,24 +1133,42 @@ impl ParallelReplay {
 
     /// Merges the shards and ends the replay as [`Replay::finish`] does; `None` when they
     /// may have gone apart from one replay (the caller replays serially then).
-    pub fn finish(self, midnight: Option<i64>, prices: PriceRepr) -> Option<ReplayOutput> {
+    pub fn finish(mut self, midnight: Option<i64>, prices: PriceRepr) -> Option<ReplayOutput> {
         if self.may_straddle() {
             return None;
         }
-        // Every shard cuts the reports and snapshots that fell due after its last message.
+        // Every shard cuts the reports and snapshots that fell due after its last message,
+        // voids its broken prints and finishes its bars, each in its own thread.
         let last = self.shards.iter().map(|s| s.max_ts).max().unwrap_or(0);
-        let mut shards = self.shards.into_iter().map(|mut s| {
+        let breaks = ascending_unique(
+            self.shards
+                .iter()
+                .flat_map(|s| s.breaks.iter().copied())
+                .collect(),
+        );
+        let seen = in_parallel(&mut self.shards, |s| {
             s.cut(last);
-            s
+            s.settle(&breaks)
         });
+        let unmatched = (0..breaks.len())
+            .filter(|&k| !seen.iter().any(|s| s[k]))
+            .count() as u64;
+        let mut shards = self.shards.into_iter();
         let mut all = shards.next()?;
         for shard in shards {
             if !all.absorb(shard) {
                 return None;
             }
         }
-        Some(all.finish(midnight, prices))
+        Some(all.tables(unmatched, midnight, prices))
     }
+}
+
+/// `v` sorted, without repeats.
+fn ascending_unique(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Order messages (`A F E C X D U P`) per stock locate in the whole frames of `buf`.
@@ -1188,22 +1233,10 @@ impl FrameSink for ParallelReplay {
                 self.balance(buf);
             }
         }
-        let Some((first, rest)) = self.shards.split_first_mut() else {
-            return Ok(0);
-        };
-        std::thread::scope(|scope| {
-            let others: Vec<_> = rest
-                .iter_mut()
-                .map(|shard| scope.spawn(move || walk_frames(shard, buf, base)))
-                .collect();
-            let used = walk_frames(first, buf, base);
-            for other in others {
-                if let Err(panic) = other.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-            used
-        })
+        in_parallel(&mut self.shards, |shard| walk_frames(shard, buf, base))
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(0))
     }
 }
 

@@ -14,8 +14,8 @@ use std::cmp::Ordering;
 use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 
-use crate::analytics::gather;
 use crate::analytics::trades::{Print, Trades};
+use crate::analytics::{gather, interleave, merge_order};
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
 use crate::mem::push_huge;
@@ -293,21 +293,6 @@ impl BarBuilder {
         }
     }
 
-    /// Takes over the symbols `other` built bars for (a parallel replay's shards build
-    /// disjoint symbols): their open bars and their finished rows.
-    pub fn absorb(&mut self, other: BarBuilder) {
-        if other.state.len() > self.state.len() {
-            self.state.resize(other.state.len(), BarState::default());
-        }
-        for (mine, theirs) in self.state.iter_mut().zip(other.state) {
-            if theirs.bucket != NO_BUCKET {
-                debug_assert_eq!(mine.bucket, NO_BUCKET, "shards share a symbol");
-                *mine = theirs;
-            }
-        }
-        self.rows.append(other.rows);
-    }
-
     /// Closes every open bar, re-folds the symbols that had voided or out-of-order prints
     /// from `trades` (breaks applied), and returns the bars by locate, then bar start.
     pub fn finish(mut self, trades: &Trades) -> BarTable {
@@ -399,92 +384,31 @@ struct BarColumns {
     last: Vec<i64>,
 }
 
-/// Applies one operation to every column of a [`BarColumns`].
+/// Applies one operation to every column of a [`BarColumns`] (`|col|`, by reference) or to
+/// the matching columns of two (`|a, b|`, moved), and collects the results.
 macro_rules! each_column {
     ($c:expr, |$col:ident| $body:expr) => {{
         let c = $c;
-        BarColumns {
-            bucket: {
-                let $col = &c.bucket;
-                $body
-            },
-            locate: {
-                let $col = &c.locate;
-                $body
-            },
-            open: {
-                let $col = &c.open;
-                $body
-            },
-            high: {
-                let $col = &c.high;
-                $body
-            },
-            low: {
-                let $col = &c.low;
-                $body
-            },
-            close: {
-                let $col = &c.close;
-                $body
-            },
-            volume: {
-                let $col = &c.volume;
-                $body
-            },
-            count: {
-                let $col = &c.count;
-                $body
-            },
-            vwap: {
-                let $col = &c.vwap;
-                $body
-            },
-            askvol: {
-                let $col = &c.askvol;
-                $body
-            },
-            bidvol: {
-                let $col = &c.bidvol;
-                $body
-            },
-            spread: {
-                let $col = &c.spread;
-                $body
-            },
-            spread_bps: {
-                let $col = &c.spread_bps;
-                $body
-            },
-            buy_aggr: {
-                let $col = &c.buy_aggr;
-                $body
-            },
-            sell_aggr: {
-                let $col = &c.sell_aggr;
-                $body
-            },
-            tick_buy: {
-                let $col = &c.tick_buy;
-                $body
-            },
-            tick_sell: {
-                let $col = &c.tick_sell;
-                $body
-            },
-            hidden: {
-                let $col = &c.hidden;
-                $body
-            },
-            first: {
-                let $col = &c.first;
-                $body
-            },
-            last: {
-                let $col = &c.last;
-                $body
-            },
-        }
+        each_column!(@all (one c, $col, $body))
+    }};
+    ($a:expr, $b:expr, |$x:ident, $y:ident| $body:expr) => {{
+        let (a, b) = ($a, $b);
+        each_column!(@all (two a, b, $x, $y, $body))
+    }};
+    (@all $how:tt) => {
+        each_column!(@each $how; bucket locate open high low close volume count vwap askvol
+            bidvol spread spread_bps buy_aggr sell_aggr tick_buy tick_sell hidden first last)
+    };
+    (@each $how:tt; $($f:ident)*) => {
+        BarColumns { $($f: each_column!(@col $how $f),)* }
+    };
+    (@col (one $c:ident, $col:ident, $body:expr) $f:ident) => {{
+        let $col = &$c.$f;
+        $body
+    }};
+    (@col (two $a:ident, $b:ident, $x:ident, $y:ident, $body:expr) $f:ident) => {{
+        let ($x, $y) = ($a.$f, $b.$f);
+        $body
     }};
 }
 
@@ -513,31 +437,6 @@ impl BarColumns {
         push_huge(&mut self.hidden, f.hidden);
         push_huge(&mut self.first, f.first);
         push_huge(&mut self.last, f.last);
-    }
-
-    /// Appends `other`'s rows (order does not matter: [`BarColumns::sorted`] puts them in
-    /// order).
-    fn append(&mut self, other: BarColumns) {
-        self.bucket.extend(other.bucket);
-        self.locate.extend(other.locate);
-        self.open.extend(other.open);
-        self.high.extend(other.high);
-        self.low.extend(other.low);
-        self.close.extend(other.close);
-        self.volume.extend(other.volume);
-        self.count.extend(other.count);
-        self.vwap.extend(other.vwap);
-        self.askvol.extend(other.askvol);
-        self.bidvol.extend(other.bidvol);
-        self.spread.extend(other.spread);
-        self.spread_bps.extend(other.spread_bps);
-        self.buy_aggr.extend(other.buy_aggr);
-        self.sell_aggr.extend(other.sell_aggr);
-        self.tick_buy.extend(other.tick_buy);
-        self.tick_sell.extend(other.tick_sell);
-        self.hidden.extend(other.hidden);
-        self.first.extend(other.first);
-        self.last.extend(other.last);
     }
 
     /// Rows ordered by locate, then bar start, leaving out row `i < keep.len()` where
@@ -640,6 +539,33 @@ fn refold(
 pub struct BarTable(BarColumns);
 
 impl BarTable {
+    /// Rows of both tables, by locate, then bar start (each table is in that order, and a
+    /// parallel replay's shards hold disjoint locates).
+    pub fn merge(self, other: BarTable) -> BarTable {
+        // The ITCH timestamp has 48 bits, so a bar's start does too.
+        let key = |c: &BarColumns| -> Vec<u64> {
+            c.locate
+                .iter()
+                .zip(&c.bucket)
+                .map(|(&l, &start)| u64::from(l) << 48 | start as u64)
+                .collect()
+        };
+        let order = merge_order(&key(&self.0), &key(&other.0));
+        BarTable(each_column!(self.0, other.0, |a, b| interleave(
+            a, b, &order
+        )))
+    }
+
+    /// Bars.
+    pub fn len(&self) -> usize {
+        self.0.locate.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.locate.is_empty()
+    }
+
     /// The bars table.
     pub fn to_batch(
         self,
@@ -869,5 +795,64 @@ mod tests {
         assert_eq!(b.bucket, [0, MIN as i64]);
         assert_eq!((b.count[0], b.volume[0], b.close[0]), (2, 107, 109));
         assert_eq!((b.count[1], b.volume[1]), (1, 5));
+    }
+
+    /// A parallel replay's shards finish the bars of their own locates and merge them: the
+    /// table of one builder over all of them, breaks and spreads included.
+    #[test]
+    fn bars_of_disjoint_locates_merge_into_the_table_of_one_builder() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let mut one = (BarBuilder::new(MIN), Trades::default());
+        let mut shard = [
+            (BarBuilder::new(MIN), Trades::default()),
+            (BarBuilder::new(MIN), Trades::default()),
+        ];
+        let mut breaks = Vec::new();
+        for k in 0..4_000u64 {
+            let ts = k * MIN / 40;
+            let locate = next(6) as u16;
+            let own = &mut shard[usize::from(locate % 2)];
+            if next(3) == 0 {
+                let bid = 100 + next(5) as u32;
+                let ask = bid + 1 + next(3) as u32;
+                one.0.quote(locate, ts, bid, ask);
+                own.0.quote(locate, ts, bid, ask);
+                continue;
+            }
+            let mut p = mk(
+                ts,
+                b"EPC"[next(3) as usize],
+                100 + next(8) as u32,
+                next(300),
+                b"BS"[next(2) as usize],
+                true,
+            );
+            p.locate = locate;
+            p.match_number = k;
+            if next(50) == 0 {
+                breaks.push(k);
+            }
+            for (b, t) in [&mut one, own] {
+                b.print(&p);
+                t.push(p);
+            }
+        }
+        assert!(breaks.len() > 20);
+        one.1.apply_breaks(&breaks);
+        let expected = one.0.finish(&one.1);
+        let [(b0, mut t0), (b1, mut t1)] = shard;
+        t0.apply_breaks(&breaks);
+        t1.apply_breaks(&breaks);
+        let (f0, f1) = (b0.finish(&t0), b1.finish(&t1));
+        assert!(!f0.is_empty() && !f1.is_empty());
+        let merged = f0.merge(f1);
+        assert_eq!(merged.len(), expected.len());
+        assert_eq!(format!("{:?}", merged.0), format!("{:?}", expected.0));
     }
 }

@@ -12,6 +12,7 @@ use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
 use crate::mem::push_huge;
+use crate::par::join;
 
 /// Top of book before a print: prices 0 when a side is empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -178,29 +179,35 @@ impl Trades {
                 quote: Quotes::default(),
                 broken: interleave(self.broken, other.broken, order),
             };
-            let quote = quote
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            Trades { quote, ..rest }
+            Trades {
+                quote: join(quote),
+                ..rest
+            }
         })
     }
 
     /// Marks the prints of broken match numbers; returns how many breaks matched no print.
     pub fn apply_breaks(&mut self, breaks: &[u64]) -> u64 {
-        if breaks.is_empty() {
-            return 0;
-        }
-        let mut wanted: Vec<u64> = breaks.to_vec();
+        let mut wanted = breaks.to_vec();
         wanted.sort_unstable();
         wanted.dedup();
+        self.mark_broken(&wanted).iter().filter(|&&s| !s).count() as u64
+    }
+
+    /// Marks the prints of the match numbers in `wanted` (ascending, no repeats) as broken;
+    /// returns, for each of them, whether it matched a print here.
+    pub fn mark_broken(&mut self, wanted: &[u64]) -> Vec<bool> {
         let mut seen = vec![false; wanted.len()];
+        if wanted.is_empty() {
+            return seen;
+        }
         for (i, m) in self.match_number.iter().enumerate() {
             if let Ok(k) = wanted.binary_search(m) {
                 self.broken[i] = true;
                 seen[k] = true;
             }
         }
-        seen.iter().filter(|&&s| !s).count() as u64
+        seen
     }
 
     /// True when row `i` counts in volume, VWAP and bars.
