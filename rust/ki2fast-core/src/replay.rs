@@ -17,7 +17,7 @@ use crate::arrow::builders::bits;
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
 use crate::book::{Books, Side};
-use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink, walk_frames};
+use crate::itch::framing::{FrameChecks, FramePolicy, FrameSink, Frames, walk_frames};
 use crate::itch::spec::{Message, MessageDef, MessageKind, SPEC_LEN, Visitor};
 use crate::itch::summary::event_rank;
 use crate::itch::symbols::Symbols;
@@ -629,7 +629,7 @@ impl Replay {
     fn shard(opts: ReplayOptions, index: usize, count: usize) -> Replay {
         debug_assert!(count.is_power_of_two() && index < count && count <= 64);
         Replay {
-            owner: (0..1usize << 16).map(|l| (l % count) as u8).collect(),
+            owner: by_locate(1 << 16, count).into_boxed_slice(),
             shard_index: index as u8,
             shard_count: count as u8,
             ..Replay::new(opts)
@@ -1174,21 +1174,23 @@ fn ascending_unique(mut v: Vec<u64>) -> Vec<u64> {
 /// Order messages (`A F E C X D U P`) per stock locate in the whole frames of `buf`.
 fn order_messages_by_locate(buf: &[u8]) -> Vec<u32> {
     let mut count = vec![0u32; 1 << 16];
-    let mut at = 0;
-    while let Some(head) = buf.get(at..at + 5) {
-        let len = usize::from(load_u16(head, 0));
-        if len >= 3 && at + 2 + len <= buf.len() && b"AFECXDUP".contains(&head[2]) {
-            count[usize::from(load_u16(head, 3))] += 1;
+    for (_, msg) in Frames::new(buf) {
+        if msg.len() >= 3 && b"AFECXDUP".contains(&msg[0]) {
+            count[usize::from(load_u16(msg, 1))] += 1;
         }
-        at += 2 + len;
     }
     count
+}
+
+/// Shard of each of `locates` locates by the locate alone: `locate % shards`.
+fn by_locate(locates: usize, shards: usize) -> Vec<u8> {
+    (0..locates).map(|l| (l % shards) as u8).collect()
 }
 
 /// Shard of each locate: locates with a count, busiest first, each to the shard with the
 /// smallest total so far (lowest index on a tie); the others `locate % shards`.
 fn deal(count: &[u32], shards: usize) -> Vec<u8> {
-    let mut owner: Vec<u8> = (0..count.len()).map(|l| (l % shards) as u8).collect();
+    let mut owner = by_locate(count.len(), shards);
     let mut busy: Vec<(u32, usize)> = (0..count.len())
         .filter(|&l| count[l] > 0)
         .map(|l| (count[l], l))
