@@ -1,0 +1,168 @@
+"""HFTAlert Burst Monitor file readers, on the fixture day of feeds.md §3.8 (CRLF files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from ki2fast.feeds import hftalert
+from ki2fast.feeds.hftalert import FeedFileError, UnknownColumnsError
+
+DAY = "20250314"
+BURSTS = ["93512,2,1,0,214,530,4,1,0", "94003,1,0,0,88,190,1,0,1", "101507,3,1,1,702,1633,9,3,2"]
+HFT1 = [
+    "QQQ,0,84107,1642,377,31,2290415,",
+    "NVDA,0,93512,2875,612,148,9120533,",
+    "SPY,0,93512,1980,441,88,51230870,",
+]
+
+
+def crlf(lines: list[str]) -> bytes:
+    return "".join(f"{line}\r\n" for line in lines).encode()
+
+
+def utc(h: int, m: int, s: int) -> dt.datetime:
+    return dt.datetime(2025, 3, 14, h, m, s, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "Data_Burst").mkdir()
+    (tmp_path / "Data_Burst" / f"{DAY}.csv").write_bytes(crlf(BURSTS))
+    symbols = tmp_path / "Data_Burst_Symbols"
+    symbols.mkdir()
+    (symbols / f"Burst_{DAY}_093512.csv").write_bytes(
+        crlf(["AAPL,64,388,91", "QQQ,131,2517,463", "SPY,97,2210,402"])
+    )
+    # Unpadded time in the name: still the 09:40:03 event's file.
+    (symbols / f"Burst_{DAY}_94003.csv").write_bytes(crlf(["NVDA,22,940,188"]))
+    (tmp_path / f"hft1_{DAY}.csv").write_bytes(crlf(HFT1))
+    return tmp_path
+
+
+def meta(table: pa.Table, key: str) -> Any:
+    return json.loads(table.schema.metadata[f"ki2fast.{key}".encode()])
+
+
+def test_hft1_rows_are_typed_with_times_in_new_york_and_trade_size(root: Path) -> None:
+    t = hftalert.read_hft1(root / f"hft1_{DAY}.csv")
+    assert t.num_rows == 3
+    assert t.column("symbol").to_pylist() == ["QQQ", "NVDA", "SPY"]
+    assert pa.types.is_dictionary(t.schema.field("symbol").type)
+    assert t.schema.field("event_ts").type == pa.timestamp("s", tz="America/New_York")
+    # 2025-03-14 is daylight time (UTC-4): 08:41:07 in New York is 12:41:07 UTC.
+    assert t.column("event_ts")[0].as_py() == utc(12, 41, 7)
+    assert t.column("time_raw").to_pylist() == ["84107", "93512", "93512"]
+    assert t.column("num_quotes").to_pylist() == [1642, 2875, 1980]
+    assert t.column("bbo").to_pylist() == [377, 612, 441]
+    assert t.column("num_trades").to_pylist() == [31, 148, 88]
+    assert t.column("dollars").to_pylist() == [2290415, 9120533, 51230870]
+    assert t.column("trade_size")[0].as_py() == pytest.approx(73884.354839, abs=1e-6)
+    assert t.column("t3").to_pylist() == [None, None, None]
+    assert t.column("file_date").to_pylist() == [dt.date(2025, 3, 14)] * 3
+    # Byte offsets of each line's first byte (CRLF lines of known lengths).
+    lengths = [len(line) + 2 for line in HFT1]
+    assert t.column("byte_offset").to_pylist() == [0, lengths[0], lengths[0] + lengths[1]]
+    assert t.column("line_no").to_pylist() == [1, 2, 3]
+
+
+def test_hft1_accepts_lf_a_bom_and_hh_mm_ss_times(tmp_path: Path) -> None:
+    path = tmp_path / f"hft1_{DAY}.csv"
+    path.write_bytes(b"\xef\xbb\xbfQQQ,0,09:30:01,10,2,0,0,\n")
+    t = hftalert.read_hft1(path)
+    assert t.column("event_ts")[0].as_py() == utc(13, 30, 1)
+    assert t.column("byte_offset").to_pylist() == [3]
+    # No trades: the trade size is null, not a division by zero.
+    assert t.column("trade_size").to_pylist() == [None]
+
+
+def test_bursts_join_their_symbol_files_padded_or_not_and_report_the_missing(root: Path) -> None:
+    t = hftalert.read_data_burst(root / "Data_Burst" / f"{DAY}.csv")
+    assert t.num_rows == 3
+    assert t.column("event_time_raw").to_pylist() == ["93512", "94003", "101507"]
+    assert t.column("event_ts").to_pylist() == [utc(13, 35, 12), utc(13, 40, 3), utc(14, 15, 7)]
+    assert t.column("is_buy").to_pylist() == [True, False, True]
+    assert t.column("grade").to_pylist() == [2, 1, 3]
+    assert t.schema.field("grade").type == pa.int8()
+    assert (t.column("ct").to_pylist(), t.column("cs").to_pylist(), t.column("cb").to_pylist()) == (
+        [4, 1, 9],
+        [1, 0, 3],
+        [0, 1, 2],
+    )
+    assert t.column("column_order")[0].as_py() == ",".join(hftalert.BURST_COLUMNS)
+    symbols = t.column("symbols").to_pylist()
+    assert [s["symbol"] for s in symbols[0]] == ["AAPL", "QQQ", "SPY"]
+    assert symbols[0][1] == {"symbol": "QQQ", "num_trades": 131, "num_quotes": 2517, "bbo": 463}
+    assert symbols[1] == [{"symbol": "NVDA", "num_trades": 22, "num_quotes": 940, "bbo": 188}]
+    assert symbols[2] == []
+    assert t.column("symbols_status").to_pylist() == ["joined", "joined", "missing"]
+    assert meta(t, "missing_symbol_files") == ["101507"]
+
+
+def test_a_header_names_the_columns_and_wins_over_the_default_order(root: Path) -> None:
+    path = root / "Data_Burst" / f"{DAY}.csv"
+    path.write_bytes(crlf(["EventTime,Grade,ProgType,Bckgrnd,S1,S2,CT,CB,CS", *BURSTS]))
+    t = hftalert.read_data_burst(path)
+    assert t.num_rows == 3
+    assert t.column("cb").to_pylist() == [1, 0, 3]
+    assert t.column("cs").to_pylist() == [0, 1, 2]
+    assert t.column("column_order")[0].as_py().endswith("CT,CB,CS")
+    # The same order chosen by argument, without a header.
+    path.write_bytes(crlf(BURSTS))
+    u = hftalert.read_data_burst(path, columns=hftalert.BURST_COLUMNS_CB_FIRST)
+    assert u.column("cb").to_pylist() == [1, 0, 3]
+
+
+def test_a_header_with_an_unknown_name_is_an_error_when_a_header_is_expected(root: Path) -> None:
+    path = root / "Data_Burst" / f"{DAY}.csv"
+    path.write_bytes(crlf(["EventTime,Grade,Kind,Bckgrnd,S1,S2,CT,CS,CB", *BURSTS]))
+    with pytest.raises(UnknownColumnsError, match="Kind") as e:
+        hftalert.read_data_burst(path, header="present")
+    assert (e.value.line, e.value.offset) == (1, 0)
+    # Taken for data when a header is only guessed: its first field is not a time.
+    with pytest.raises(FeedFileError, match="EventTime"):
+        hftalert.read_data_burst(path)
+
+
+def test_a_torn_last_line_is_held_back_until_it_is_complete(root: Path) -> None:
+    path = root / "Data_Burst" / f"{DAY}.csv"
+    head = crlf(BURSTS[:2])
+    path.write_bytes(head + b"101507,3,1,1,70")
+    t = hftalert.read_data_burst(path)
+    assert t.num_rows == 2
+    assert meta(t, "held_back_bytes") == len("101507,3,1,1,70")
+    assert meta(t, "bytes_read") == len(head)
+    path.write_bytes(head + b"101507,3,1,1,702,1633,9,3,2\r\n")
+    assert hftalert.read_data_burst(path).column("s1").to_pylist()[2] == 702
+
+
+def test_bad_lines_raise_with_file_line_and_offset_or_are_skipped_and_listed(
+    root: Path,
+) -> None:
+    path = root / f"hft1_{DAY}.csv"
+    path.write_bytes(
+        crlf([HFT1[0], "NVDA,0,93512,x,612,148,9120533,", HFT1[2], "SPY,0,256000,1,1,1,1,"])
+    )
+    second = len(HFT1[0]) + 2
+    with pytest.raises(FeedFileError) as e:
+        hftalert.read_hft1(path)
+    assert (e.value.path, e.value.line, e.value.offset) == (str(path), 2, second)
+    t = hftalert.read_hft1(path, strict=False)
+    assert t.column("symbol").to_pylist() == ["QQQ", "SPY"]
+    bad = meta(t, "bad_lines")
+    assert [b["line"] for b in bad] == [2, 4]
+    assert "out of range" in bad[1]["reason"]
+
+
+def test_a_symbol_file_takes_its_event_time_from_its_name(root: Path) -> None:
+    t = hftalert.read_burst_symbols(root / "Data_Burst_Symbols" / f"Burst_{DAY}_94003.csv")
+    assert t.column("symbol").to_pylist() == ["NVDA"]
+    assert t.column("event_ts").to_pylist() == [utc(13, 40, 3)]
+    assert (t.column("num_trades")[0].as_py(), t.column("num_quotes")[0].as_py()) == (22, 940)
+    with pytest.raises(ValueError, match="Burst_YYYYMMDD_HHMMSS"):
+        hftalert.read_burst_symbols(root / f"hft1_{DAY}.csv")
