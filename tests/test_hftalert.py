@@ -159,6 +159,22 @@ def test_bad_lines_raise_with_file_line_and_offset_or_are_skipped_and_listed(
     assert "out of range" in bad[1]["reason"]
 
 
+def test_a_line_that_is_not_utf8_is_a_bad_line_and_reading_goes_on(root: Path) -> None:
+    path = root / f"hft1_{DAY}.csv"
+    path.write_bytes(crlf(HFT1[:1]) + b"N\xffDA,0,93512,1,1,1,1,\r\n" + crlf(HFT1[2:]))
+    with pytest.raises(FeedFileError, match="not UTF-8") as e:
+        hftalert.read_hft1(path)
+    assert e.value.line == 2
+    t = hftalert.read_hft1(path, strict=False)
+    assert t.column("symbol").to_pylist() == ["QQQ", "SPY"]
+    # A bad line in a symbol file is reported with its own file.
+    symbols = root / "Data_Burst_Symbols" / f"Burst_{DAY}_94003.csv"
+    symbols.write_bytes(crlf(["NVDA,22,940,188", "AMD,many,1,1"]))
+    bursts = hftalert.read_data_burst(root / "Data_Burst" / f"{DAY}.csv", strict=False)
+    assert [s["symbol"] for s in bursts.column("symbols")[1].as_py()] == ["NVDA"]
+    assert [(b["file"], b["line"]) for b in meta(bursts, "bad_lines")] == [(str(symbols), 2)]
+
+
 def test_a_symbol_file_takes_its_event_time_from_its_name(root: Path) -> None:
     t = hftalert.read_burst_symbols(root / "Data_Burst_Symbols" / f"Burst_{DAY}_94003.csv")
     assert t.column("symbol").to_pylist() == ["NVDA"]

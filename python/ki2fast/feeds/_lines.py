@@ -7,7 +7,6 @@ characters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 BOM = b"\xef\xbb\xbf"
@@ -60,8 +59,15 @@ def complete_lines(data: bytes, *, start: int = 0, first_number: int = 1) -> Lin
     return Lines(lines, start + at, len(data) - at)
 
 
-def iter_fields(lines: list[Line]) -> Iterator[tuple[Line, list[str]]]:
-    """Each line with its comma-separated fields (UTF-8, unquoted, spaces trimmed)."""
-    for line in lines:
+def fields(line: Line) -> list[str]:
+    """The comma-separated fields of a line (UTF-8, unquoted, spaces trimmed).
+
+    Raises ``ValueError`` for a line over :data:`MAX_CSV_LINE` bytes or one that is not UTF-8.
+    """
+    if len(line.raw) > MAX_CSV_LINE:
+        raise ValueError(f"line of {len(line.raw)} bytes, over the {MAX_CSV_LINE}-byte limit")
+    try:
         text = line.raw.decode("utf-8")
-        yield line, [f.strip() for f in text.split(",")]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 (byte {e.start} of the line)") from None
+    return [f.strip() for f in text.split(",")]

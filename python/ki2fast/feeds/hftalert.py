@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from ki2fast.exceptions import Ki2fastError
-from ki2fast.feeds._lines import Line, complete_lines, iter_fields
+from ki2fast.feeds._lines import Line, complete_lines, fields
 
 __all__ = [
     "BURST_COLUMNS",
@@ -100,7 +100,7 @@ def _canonical(name: str, known: Sequence[str]) -> str | None:
 
 def _layout(
     first: Line | None,
-    fields: list[str] | None,
+    header_names: list[str] | None,
     default: Sequence[str],
     header: Header,
     path: str,
@@ -108,12 +108,12 @@ def _layout(
     """The file's columns and whether its first line is a header (feeds.md §3.3)."""
     if header not in ("auto", "present", "absent"):
         raise ValueError(f"header must be 'auto', 'present' or 'absent', not {header!r}")
-    if first is None or fields is None or header == "absent":
+    if first is None or header_names is None or header == "absent":
         return tuple(default), False
-    names = [_canonical(f, default) for f in fields]
+    names = [_canonical(f, default) for f in header_names]
     if header == "auto" and not all(names):
         return tuple(default), False
-    unknown = [f for f, n in zip(fields, names, strict=True) if n is None]
+    unknown = [f for f, n in zip(header_names, names, strict=True) if n is None]
     if unknown:
         raise UnknownColumnsError(
             f"unknown column names {unknown} in the header (expected names from {list(default)})",
@@ -182,31 +182,42 @@ class _Rows:
         read = complete_lines(data)
         self.held_back = read.held_back
         self.end = read.end
-        rows = list(iter_fields(read.lines))
-        first, fields = rows[0] if rows else (None, None)
-        self.columns, has_header = _layout(first, fields, default, header, self.path)
-        self.rows = rows[1:] if has_header else rows
+        first = read.lines[0] if read.lines else None
+        try:
+            names = fields(first) if first is not None else None
+        except ValueError:
+            names = None
+        self.columns, has_header = _layout(first, names, default, header, self.path)
+        self.lines = read.lines[1:] if has_header else read.lines
         self.strict = strict
         self.bad: list[dict[str, object]] = []
 
     def parse(self, each: Callable[[Line, dict[str, str]], None]) -> None:
         width = len(self.columns)
-        for line, fields in self.rows:
+        for line in self.lines:
             try:
+                values = fields(line)
                 # hft1 lines end with ',' (an empty T3); a missing trailing empty field is fine.
-                if len(fields) == width - 1 and self.columns[-1] == "T3":
-                    fields = [*fields, ""]
-                if len(fields) != width:
+                if len(values) == width - 1 and self.columns[-1] == "T3":
+                    values = [*values, ""]
+                if len(values) != width:
                     raise ValueError(
-                        f"{len(fields)} fields, expected {width} ({', '.join(self.columns)})"
+                        f"{len(values)} fields, expected {width} ({', '.join(self.columns)})"
                     )
-                each(line, dict(zip(self.columns, fields, strict=True)))
+                each(line, dict(zip(self.columns, values, strict=True)))
             except ValueError as e:
                 if self.strict:
                     raise FeedFileError(
                         str(e), path=self.path, offset=line.offset, line=line.number
                     ) from None
-                self.bad.append({"line": line.number, "offset": line.offset, "reason": str(e)})
+                self.bad.append(
+                    {
+                        "file": self.path,
+                        "line": line.number,
+                        "offset": line.offset,
+                        "reason": str(e),
+                    }
+                )
 
     def metadata(self, **extra: object) -> dict[bytes, bytes]:
         meta: dict[str, object] = {
@@ -486,7 +497,8 @@ def read_data_burst(
                 status.append("missing")
                 missing.append(str(raw))
                 continue
-            _, symbol_rows = _symbol_rows(found, symbol_columns, "auto", strict)
+            symbol_file, symbol_rows = _symbol_rows(found, symbol_columns, "auto", strict)
+            rows.bad.extend(symbol_file.bad)
             lists.append(
                 [
                     {"symbol": s, "num_trades": t, "num_quotes": q, "bbo": b}
