@@ -175,6 +175,16 @@ def test_a_line_that_is_not_utf8_is_a_bad_line_and_reading_goes_on(root: Path) -
     assert [(b["file"], b["line"]) for b in meta(bursts, "bad_lines")] == [(str(symbols), 2)]
 
 
+def test_an_over_long_line_is_a_bad_line(root: Path) -> None:
+    path = root / f"hft1_{DAY}.csv"
+    path.write_bytes(crlf([HFT1[0], "X" * (2 << 20), HFT1[1]]))
+    with pytest.raises(FeedFileError, match="longer than") as e:
+        hftalert.read_hft1(path)
+    assert (e.value.line, e.value.offset) == (2, len(HFT1[0]) + 2)
+    t = hftalert.read_hft1(path, strict=False)
+    assert t.column("symbol").to_pylist() == ["QQQ", "NVDA"]
+
+
 def test_a_symbol_file_takes_its_event_time_from_its_name(root: Path) -> None:
     t = hftalert.read_burst_symbols(root / "Data_Burst_Symbols" / f"Burst_{DAY}_94003.csv")
     assert t.column("symbol").to_pylist() == ["NVDA"]

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from ki2fast.exceptions import Ki2fastError
-from ki2fast.feeds._lines import Line, complete_lines, fields
+from ki2fast.feeds._lines import MAX_CSV_LINE, Line, fields
+from ki2fast.feeds.tail import FileTail
 
 __all__ = [
     "BURST_COLUMNS",
@@ -178,19 +179,27 @@ class _Rows:
 
     def __init__(self, path: Path, default: Sequence[str], header: Header, strict: bool):
         self.path = str(path)
-        data = path.read_bytes()
-        read = complete_lines(data)
-        self.held_back = read.held_back
-        self.end = read.end
-        first = read.lines[0] if read.lines else None
+        tail = FileTail(path)
+        lines = tail.poll()
+        self.held_back = tail.held_back
+        self.end = tail.offset
+        first = lines[0] if lines else None
         try:
             names = fields(first) if first is not None else None
         except ValueError:
             names = None
         self.columns, has_header = _layout(first, names, default, header, self.path)
-        self.lines = read.lines[1:] if has_header else read.lines
+        self.lines = lines[1:] if has_header else lines
         self.strict = strict
         self.bad: list[dict[str, object]] = []
+        for number, offset in tail.long_lines:
+            self.fail(f"line longer than {MAX_CSV_LINE} bytes", number, offset)
+
+    def fail(self, reason: str, number: int, offset: int) -> None:
+        """A bad line: raised when strict, else listed."""
+        if self.strict:
+            raise FeedFileError(reason, path=self.path, offset=offset, line=number)
+        self.bad.append({"file": self.path, "line": number, "offset": offset, "reason": reason})
 
     def parse(self, each: Callable[[Line, dict[str, str]], None]) -> None:
         width = len(self.columns)
@@ -206,18 +215,7 @@ class _Rows:
                     )
                 each(line, dict(zip(self.columns, values, strict=True)))
             except ValueError as e:
-                if self.strict:
-                    raise FeedFileError(
-                        str(e), path=self.path, offset=line.offset, line=line.number
-                    ) from None
-                self.bad.append(
-                    {
-                        "file": self.path,
-                        "line": line.number,
-                        "offset": line.offset,
-                        "reason": str(e),
-                    }
-                )
+                self.fail(str(e), line.number, line.offset)
 
     def metadata(self, **extra: object) -> dict[bytes, bytes]:
         meta: dict[str, object] = {

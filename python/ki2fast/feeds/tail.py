@@ -95,7 +95,7 @@ class FileTail:
     that does not exist yet gives no lines. A file that shrank, or was replaced (another inode,
     or other first bytes), is read again from its start with ``gen`` one higher. Lines longer
     than ``max_line`` bytes are passed over (to the next line end, without holding them in
-    memory) and counted in ``skipped_long_lines``.
+    memory) and listed in ``long_lines``.
     """
 
     def __init__(
@@ -111,7 +111,10 @@ class FileTail:
         self.gen = 0
         self.offset = 0
         self.line_no = 0
-        self.skipped_long_lines = 0
+        #: (line number, byte offset) of the lines passed over for their length.
+        self.long_lines: list[tuple[int, int]] = []
+        # Bytes of the file seen so far (the end of the last read).
+        self._seen = 0
         self._identity = ""
         self._head_len = 0
         self._head_hash = hashlib.sha256(b"").hexdigest()
@@ -137,7 +140,7 @@ class FileTail:
     def _restart(self, st: os.stat_result) -> None:
         if self._identity or self.offset:
             self.gen += 1
-        self.offset = self._read_at = self.line_no = 0
+        self.offset = self._read_at = self.line_no = self._seen = 0
         self._skipping = False
         self._identity = _identity(st)
         self._head_len, self._head_hash = 0, hashlib.sha256(b"").hexdigest()
@@ -158,6 +161,7 @@ class FileTail:
             while True:
                 f.seek(self._read_at)
                 chunk = f.read(size)
+                self._seen = max(self._seen, self._read_at + len(chunk))
                 if not chunk or not self._take(chunk, len(chunk) == size, lines):
                     break
         if self._head_len < HEAD_LEN and self.offset > 0:
@@ -189,11 +193,16 @@ class FileTail:
                 raw = raw[:-1]
             if self._skipping or len(raw) > self.max_line:
                 self._skipping = False
-                self.skipped_long_lines += 1
+                self.long_lines.append((self.line_no, self.offset))
             elif raw.strip():
                 lines.append(Line(raw, start, self.line_no))
             at = end + 1
             self.offset = self._read_at = base + at
+
+    @property
+    def held_back(self) -> int:
+        """Bytes after the last complete line, as of the last poll: a line being written."""
+        return max(self._seen - self.offset, 0)
 
     def commit(self) -> Checkpoint:
         """Writes the checkpoint up to the last line returned (atomically); returns it."""
