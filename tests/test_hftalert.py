@@ -192,3 +192,5 @@ def test_a_symbol_file_takes_its_event_time_from_its_name(root: Path) -> None:
     assert (t.column("num_trades")[0].as_py(), t.column("num_quotes")[0].as_py()) == (22, 940)
     with pytest.raises(ValueError, match="Burst_YYYYMMDD_HHMMSS"):
         hftalert.read_burst_symbols(root / f"hft1_{DAY}.csv")
+    with pytest.raises(FileNotFoundError):
+        hftalert.read_hft1(root / "hft1_20250315.csv")

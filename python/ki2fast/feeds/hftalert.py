@@ -179,6 +179,7 @@ class _Rows:
 
     def __init__(self, path: Path, default: Sequence[str], header: Header, strict: bool):
         self.path = str(path)
+        path.stat()  # a file that is not there is an error here, unlike in a tail
         tail = FileTail(path)
         lines = tail.poll()
         self.held_back = tail.held_back
