@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
@@ -220,6 +221,15 @@ def _time_col(df: pl.DataFrame) -> str:
     raise ValueError("a trades or quotes table needs a 'ts' or 'timestamp' column")
 
 
+def _asof_by_stock(left: pl.DataFrame, right: pl.DataFrame, on: str, **kw: Any) -> pl.DataFrame:
+    """``left.join_asof(right, on=on, by="stock", ...)``. Callers sort both sides by ``on``,
+    so each stock's rows are in order too; polars cannot check that with groups and would
+    warn on every call."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sortedness of columns cannot be checked", UserWarning)
+        return left.join_asof(right, on=on, by="stock", **kw)
+
+
 def _frame(table: Any) -> pl.DataFrame:
     import polars as pl
 
@@ -318,16 +328,14 @@ def bars(trades: Any, quotes: Any | None = None, *, every: Every = "1m") -> pl.D
         qt = _time_col(q)
         if qt != time:
             raise ValueError(f"trades are keyed by {time!r} but quotes by {qt!r}")
-        df = (
-            df.drop([c for c in ("bid", "ask", "bid_size", "ask_size") if c in df.columns])
-            .sort(time)
-            .join_asof(
-                q.select(time, "stock", "bid", "ask").sort(time),
-                on=time,
-                by="stock",
-                strategy="backward",
-                allow_exact_matches=False,
-            )
+        df = _asof_by_stock(
+            df.drop([c for c in ("bid", "ask", "bid_size", "ask_size") if c in df.columns]).sort(
+                time
+            ),
+            q.select(time, "stock", "bid", "ask").sort(time),
+            time,
+            strategy="backward",
+            allow_exact_matches=False,
         )
     price = _dollars(df, "price")
     aggs = [
@@ -526,10 +534,10 @@ def level1(trades: Any, quotes: Any | None = None, *, at: Any | None = None) -> 
         .join(pl.DataFrame(times).sort(time), how="cross")
         .sort(time)
     )
-    snap = grid.join_asof(out.drop(quote_cols).sort(time), on=time, by="stock", strategy="backward")
+    snap = _asof_by_stock(grid, out.drop(quote_cols).sort(time), time, strategy="backward")
     if quotes is not None:
         q = _frame(quotes).sort(time)
-        snap = snap.join_asof(
-            q.select(time, "stock", "bid", "bid_size", "ask", "ask_size"), on=time, by="stock"
+        snap = _asof_by_stock(
+            snap, q.select(time, "stock", "bid", "bid_size", "ask", "ask_size"), time
         )
     return snap.sort("stock", time)
