@@ -128,7 +128,7 @@ def _layout(
 def _file_date(path: Path, date: dt.date | str | None) -> dt.date:
     if isinstance(date, dt.date):
         return date
-    text = date if date is not None else None
+    text = date
     if text is None:
         found = _DATE.findall(path.name)
         if not found:

@@ -20,6 +20,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line
 
@@ -81,9 +82,9 @@ def _identity(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}"
 
 
-def _head(path: Path, length: int) -> tuple[int, str]:
-    with open(path, "rb") as f:
-        head = f.read(length)
+def _head(f: BinaryIO, length: int) -> tuple[int, str]:
+    f.seek(0)
+    head = f.read(length)
     return len(head), hashlib.sha256(head).hexdigest()
 
 
@@ -128,44 +129,48 @@ class FileTail:
             self._identity = saved.identity
             self._head_len, self._head_hash = saved.head_len, saved.head_hash
 
-    def _same_file(self, st: os.stat_result) -> bool:
+    def _same_file(self, f: BinaryIO, st: os.stat_result) -> bool:
         if st.st_size < self.offset:
             return False
         if self._identity and self._identity != _identity(st):
             return False
         if self._head_len:
-            return _head(self.path, self._head_len) == (self._head_len, self._head_hash)
+            return _head(f, self._head_len) == (self._head_len, self._head_hash)
         return True
 
-    def _restart(self, st: os.stat_result) -> None:
+    def _restart(self) -> None:
         if self._identity or self.offset:
             self.gen += 1
         self.offset = self._read_at = self.line_no = self._seen = 0
         self._skipping = False
-        self._identity = _identity(st)
         self._head_len, self._head_hash = 0, hashlib.sha256(b"").hexdigest()
 
     def poll(self) -> list[Line]:
         """The lines completed since the last poll, in file order."""
         try:
-            st = self.path.stat()
+            with open(self.path, "rb") as f:
+                return self._read(f)
         except FileNotFoundError:
             return []
-        if not self._same_file(st):
-            self._restart(st)
+
+    def _read(self, f: BinaryIO) -> list[Line]:
+        # Identity and first bytes of the file actually open, not of a path that may have
+        # been replaced in between.
+        st = os.fstat(f.fileno())
+        if not self._same_file(f, st):
+            self._restart()
         self._identity = _identity(st)
         lines: list[Line] = []
         # A read always holds a whole line of the longest length kept, line end included.
         size = max(CHUNK, self.max_line + 2)
-        with open(self.path, "rb") as f:
-            while True:
-                f.seek(self._read_at)
-                chunk = f.read(size)
-                self._seen = max(self._seen, self._read_at + len(chunk))
-                if not chunk or not self._take(chunk, len(chunk) == size, lines):
-                    break
+        while True:
+            f.seek(self._read_at)
+            chunk = f.read(size)
+            self._seen = max(self._seen, self._read_at + len(chunk))
+            if not chunk or not self._take(chunk, len(chunk) == size, lines):
+                break
         if self._head_len < HEAD_LEN and self.offset > 0:
-            self._head_len, self._head_hash = _head(self.path, min(HEAD_LEN, self.offset))
+            self._head_len, self._head_hash = _head(f, min(HEAD_LEN, self.offset))
         return lines
 
     def _take(self, chunk: bytes, full: bool, lines: list[Line]) -> bool:
