@@ -10,7 +10,7 @@ use arrow_buffer::NullBuffer;
 use std::sync::Arc;
 
 use crate::analytics::bars::{BarBuilder, BarTable};
-use crate::analytics::trades::{Print, Quote, Quotes, Trades};
+use crate::analytics::trades::{Print, Quote, Quotes, Trades, break_list};
 use crate::analytics::vwap::HourlyVwap;
 use crate::analytics::{gather, interleave, merge_order};
 use crate::arrow::builders::bits;
@@ -684,7 +684,7 @@ impl Replay {
 
     /// Ends the replay: end-of-day report, breaks, end-of-day book counters, output tables.
     pub fn finish(mut self, midnight: Option<i64>, prices: PriceRepr) -> ReplayOutput {
-        let breaks = ascending_unique(self.breaks.clone());
+        let breaks = break_list(std::mem::take(&mut self.breaks));
         let unmatched = self.settle(&breaks).iter().filter(|&&s| !s).count() as u64;
         self.tables(unmatched, midnight, prices)
     }
@@ -1140,7 +1140,7 @@ impl ParallelReplay {
         // Every shard cuts the reports and snapshots that fell due after its last message,
         // voids its broken prints and finishes its bars, each in its own thread.
         let last = self.shards.iter().map(|s| s.max_ts).max().unwrap_or(0);
-        let breaks = ascending_unique(
+        let breaks = break_list(
             self.shards
                 .iter()
                 .flat_map(|s| s.breaks.iter().copied())
@@ -1162,13 +1162,6 @@ impl ParallelReplay {
         }
         Some(all.tables(unmatched, midnight, prices))
     }
-}
-
-/// `v` sorted, without repeats.
-fn ascending_unique(mut v: Vec<u64>) -> Vec<u64> {
-    v.sort_unstable();
-    v.dedup();
-    v
 }
 
 /// Order messages (`A F E C X D U P`) per stock locate in the whole frames of `buf`.

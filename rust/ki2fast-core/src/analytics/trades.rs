@@ -188,13 +188,11 @@ impl Trades {
 
     /// Marks the prints of broken match numbers; returns how many breaks matched no print.
     pub fn apply_breaks(&mut self, breaks: &[u64]) -> u64 {
-        let mut wanted = breaks.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
+        let wanted = break_list(breaks.to_vec());
         self.mark_broken(&wanted).iter().filter(|&&s| !s).count() as u64
     }
 
-    /// Marks the prints of the match numbers in `wanted` (ascending, no repeats) as broken;
+    /// Marks the prints of the match numbers in `wanted` (a [`break_list`]) as broken;
     /// returns, for each of them, whether it matched a print here.
     pub fn mark_broken(&mut self, wanted: &[u64]) -> Vec<bool> {
         let mut seen = vec![false; wanted.len()];
@@ -258,6 +256,14 @@ impl Trades {
         );
         t.finish()
     }
+}
+
+/// Match numbers of broken trades as [`Trades::mark_broken`] takes them: ascending, without
+/// repeats.
+pub fn break_list(mut breaks: Vec<u64>) -> Vec<u64> {
+    breaks.sort_unstable();
+    breaks.dedup();
+    breaks
 }
 
 /// Best bid and offer per row, one vector per field, so that each becomes its Arrow column
