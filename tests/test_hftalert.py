@@ -194,3 +194,14 @@ def test_a_symbol_file_takes_its_event_time_from_its_name(root: Path) -> None:
         hftalert.read_burst_symbols(root / f"hft1_{DAY}.csv")
     with pytest.raises(FileNotFoundError):
         hftalert.read_hft1(root / "hft1_20250315.csv")
+
+
+def test_the_sample_day_reads_as_the_spec_says() -> None:
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples" / "hftalert"
+    raw = (samples / "Data_Burst" / f"{DAY}.csv").read_bytes()
+    assert raw == crlf(BURSTS)  # CRLF kept byte for byte in the repository
+    bursts = hftalert.read_data_burst(samples / "Data_Burst" / f"{DAY}.csv")
+    assert bursts.column("symbols_status").to_pylist() == ["joined", "joined", "missing"]
+    assert [len(s) for s in bursts.column("symbols").to_pylist()] == [3, 1, 0]
+    hft1 = hftalert.read_hft1(samples / f"hft1_{DAY}.csv")
+    assert hft1.column("trade_size")[0].as_py() == pytest.approx(73884.354839, abs=1e-6)
