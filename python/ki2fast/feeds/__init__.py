@@ -1,7 +1,8 @@
-"""Readers for the retail feeds ki2fast ingests (HFTAlert Burst Monitor files so far)."""
+"""Readers for the retail feeds ki2fast ingests: Schwab level-one captures and HFTAlert Burst
+Monitor files."""
 
 from __future__ import annotations
 
-__all__ = ["hftalert"]
+__all__ = ["hftalert", "schwab"]
 
-from ki2fast.feeds import hftalert
+from ki2fast.feeds import hftalert, schwab
