@@ -3,6 +3,10 @@
 ki2fast itch summary FILE                 messages per type, symbols, time span, integrity
 ki2fast itch to-parquet FILE OUTDIR       one zstd Parquet file per message type
 ki2fast itch synth OUT --messages N ...   a synthetic, valid trading day (+ truth JSON)
+ki2fast feeds schwab FILE --out ROOT      a Schwab level-one capture into the archive
+ki2fast feeds hftalert DIR --out ROOT     an HFTAlert Burst Monitor folder into the archive
+ki2fast store compact ROOT --date D       one Parquet file per feed for a day
+ki2fast store query ROOT "SQL"            SQL over the archive (DuckDB)
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import ki2fast as kf
-from ki2fast import _core
+from ki2fast import _cli_feeds, _core
 from ki2fast._progress import Progress, human_bytes
 
 SUMMARY_EXAMPLE = """example:
@@ -428,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
     _threads_option(p)
     p.set_defaults(func=_bars)
+    _cli_feeds.add_commands(top)
     return parser
 
 

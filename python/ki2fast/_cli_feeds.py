@@ -1,0 +1,217 @@
+"""``ki2fast feeds …`` and ``ki2fast store …``: feed files into the daily archive, and back."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SCHWAB_EXAMPLE = """example:
+  ki2fast feeds schwab data/samples/schwab/levelone_20250314.ndjson --out archive/
+  ki2fast feeds schwab 20250314_messages.ndjson.gz --out archive/ --strict
+"""
+HFTALERT_EXAMPLE = """example:
+  ki2fast feeds hftalert data/samples/hftalert --out archive/
+"""
+COMPACT_EXAMPLE = """example:
+  ki2fast store compact archive/ --date 2025-03-14
+"""
+QUERY_EXAMPLE = """example:
+  ki2fast store query archive/ "SELECT stock, sum(shares) FROM schwab_trades GROUP BY stock"
+  ki2fast store query archive/ "SELECT * FROM burst_events" --json
+"""
+
+
+def _part(path: Path) -> str:
+    """The archive part name of a source file: its name plus a hash of where it is, so
+    importing the same file again replaces its part."""
+    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
+    stem = "".join(c if c.isalnum() or c in "_-." else "_" for c in path.name)
+    return f"{stem}-{where}"
+
+
+def _store(root: str, tables: dict[str, Any], part: str) -> dict[str, int]:
+    from ki2fast import store
+
+    rows = {}
+    for feed, table in tables.items():
+        if table is None or table.num_rows == 0:
+            continue
+        store.append(root, feed, table, part=part)
+        rows[feed] = table.num_rows
+    return rows
+
+
+def _report(source: str, rows: dict[str, int], bad: list[dict[str, Any]], extra: str) -> None:
+    print(f"{source}: {extra}")
+    for feed, n in rows.items():
+        print(f"  {feed:<28} {n:>10,} rows")
+    if bad:
+        print(f"  {len(bad)} bad line(s), not imported:")
+        for b in bad[:10]:
+            print(f"    line {b['line']} (byte {b['offset']}): {b['reason']}")
+
+
+def _schwab(args: argparse.Namespace) -> int:
+    from ki2fast.feeds import schwab
+
+    path = Path(args.file)
+    r = schwab.read_levelone(path, strict=args.strict)
+    control = r.control if r.control.column("ts").null_count == 0 else None
+    tables = {
+        "schwab_quotes": r.quotes,
+        "schwab_trades": r.trades,
+        "schwab_l1_equity_state": r.equities,
+        "schwab_option_quotes": r.option_quotes,
+        "schwab_option_trades": r.option_trades,
+        "schwab_l1_option_state": r.options,
+        "schwab_control": control,
+    }
+    rows = _store(args.out, tables, _part(path))
+    s = r.stats
+    schemes = ", ".join(f"{k} {v}" for k, v in s["label_scheme"].items() if s["items"][k])
+    _report(
+        str(path),
+        rows,
+        r.bad_lines,
+        f"{s['lines']:,} lines, {sum(s['items'].values()):,} level-one items ({schemes})",
+    )
+    if s["held_back_bytes"]:
+        print(f"  last line incomplete ({s['held_back_bytes']} bytes), not imported")
+    return 0
+
+
+def _hftalert(args: argparse.Namespace) -> int:
+    from ki2fast.feeds import hftalert
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a directory")
+    found = 0
+    for path in sorted(folder.glob("hft1_*.csv")):
+        t = hftalert.read_hft1(path, strict=args.strict)
+        bad = json.loads((t.schema.metadata or {}).get(b"ki2fast.bad_lines", b"[]"))
+        _report(str(path), _store(args.out, {"hft1_reports": t}, _part(path)), bad, "hft1")
+        found += 1
+    for path in sorted((folder / "Data_Burst").glob("*.csv")):
+        t = hftalert.read_data_burst(path, strict=args.strict)
+        bad = json.loads((t.schema.metadata or {}).get(b"ki2fast.bad_lines", b"[]"))
+        _report(str(path), _store(args.out, {"burst_events": t}, _part(path)), bad, "bursts")
+        found += 1
+    if not found:
+        print(f"{folder}: no hft1_*.csv or Data_Burst/*.csv files", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from ki2fast import store
+
+    rows = store.compact(args.root, args.date, feed=args.feed)
+    if not rows:
+        print(f"{args.root}: nothing stored for {args.date}", file=sys.stderr)
+        return 1
+    for feed, n in rows.items():
+        print(f"{feed:<28} {n:>10,} rows in one file")
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what SQL returns beyond JSON's types: decimals as numbers, times as ISO text."""
+    import decimal
+
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _query(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from ki2fast import store
+
+    table = store.query(args.root, args.sql)
+    if args.json:
+        for row in table.to_pylist():
+            print(json.dumps(row, default=_plain))
+        return 0
+    frame = pl.from_arrow(table)
+    with pl.Config(tbl_rows=args.rows, tbl_cols=-1, tbl_width_chars=200):
+        print(frame)
+    return 0
+
+
+def add_commands(top: Any) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    feeds = top.add_parser(
+        "feeds",
+        help="retail feed files into the daily archive",
+        description="Read retail feed captures and store them in the Parquet archive.",
+        epilog=SCHWAB_EXAMPLE,
+        formatter_class=raw,
+    )
+    cmds = feeds.add_subparsers(dest="command", required=True)
+    p = cmds.add_parser(
+        "schwab",
+        help="a Schwab level-one NDJSON capture",
+        description="Read a Schwab streamer level-one capture (NDJSON, plain or gzip; "
+        "relabelled data items or raw frames) and store quotes, trades and the "
+        "forward-filled level-one state by day. Importing a file again replaces its rows.",
+        epilog=SCHWAB_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("file", help="the capture")
+    p.add_argument("--out", required=True, help="archive root directory")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad line")
+    p.set_defaults(func=_schwab)
+
+    p = cmds.add_parser(
+        "hftalert",
+        help="an HFTAlert Burst Monitor folder",
+        description="Read an HFTAlert Burst Monitor folder (hft1_*.csv, Data_Burst/*.csv "
+        "with their Data_Burst_Symbols files) and store hft1 reports and burst events.",
+        epilog=HFTALERT_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("dir", help="the Burst Monitor folder")
+    p.add_argument("--out", required=True, help="archive root directory")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad line")
+    p.set_defaults(func=_hftalert)
+
+    st = top.add_parser(
+        "store",
+        help="the daily Parquet archive",
+        description="Compact and query the Parquet archive (DuckDB, no server).",
+        epilog=QUERY_EXAMPLE,
+        formatter_class=raw,
+    )
+    cmds = st.add_subparsers(dest="command", required=True)
+    p = cmds.add_parser(
+        "compact",
+        help="merge a day's files into one per feed",
+        description="Merge each feed's files of one day into a single Parquet file.",
+        epilog=COMPACT_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("root", help="archive root directory")
+    p.add_argument("--date", required=True, help="the day, YYYY-MM-DD")
+    p.add_argument("--feed", help="only this feed")
+    p.set_defaults(func=_compact)
+
+    p = cmds.add_parser(
+        "query",
+        help="SQL over the archive (one view per feed)",
+        description="Run SQL over the archive in DuckDB; every feed is a view, with a date column.",
+        epilog=QUERY_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("root", help="archive root directory")
+    p.add_argument("sql", help="the query")
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.add_argument("--rows", type=int, default=50, help="rows to print (default 50)")
+    p.set_defaults(func=_query)

@@ -1,0 +1,241 @@
+"""The daily archive: Arrow tables as Parquet files partitioned by feed and ET date.
+
+Layout: ``ROOT/feed=<feed>/date=<YYYY-MM-DD>/<part>.parquet``. Every file is written whole
+and atomically (a temporary file in the same folder, fsync, rename, fsync of the folder), so
+a reader never sees half a file and a crash leaves either the old state or the new.
+
+- ``append(root, feed, table)`` splits the table by ET date and writes one part per day.
+  Parts are named; writing a name again replaces that part, so re-importing the same source
+  is idempotent.
+- ``compact(root, date)`` merges a day's parts into one ``compacted.parquet`` per feed (it
+  records the parts it holds; a compaction cut short is finished by the next one, and a later
+  append of a part it holds is skipped).
+- ``connect(root)`` opens the archive in DuckDB, one view per feed; ``scan(root, feed)`` gives
+  a polars LazyFrame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ki2fast.feeds.tail import write_atomic
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+__all__ = ["append", "compact", "connect", "dates", "feeds", "scan"]
+
+NY = "America/New_York"
+COMPACTED = "compacted.parquet"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_TIME_COLUMNS = ("ts", "msg_ts", "event_ts", "time", "timestamp")
+_SOURCES = b"ki2fast.compacted_parts"
+
+
+def _feed_dir(root: str | os.PathLike[str], feed: str) -> Path:
+    if not _NAME.match(feed):
+        raise ValueError(f"feed names are lower-case identifiers ([a-z][a-z0-9_]*), not {feed!r}")
+    return Path(root) / f"feed={feed}"
+
+
+def _day(date: dt.date | str) -> dt.date:
+    return date if isinstance(date, dt.date) else dt.date.fromisoformat(date)
+
+
+def _et_dates(table: pa.Table) -> pa.Array | None:
+    """The ET date of each row: ``file_date`` if there is one, else the first timestamp
+    column (``ts``, ``msg_ts``, ``event_ts``, ``time``, ``timestamp``)."""
+    import polars as pl
+
+    if "file_date" in table.column_names and pa.types.is_date32(
+        table.schema.field("file_date").type
+    ):
+        return table.column("file_date").combine_chunks()
+    for name in _TIME_COLUMNS:
+        if name in table.column_names and pa.types.is_timestamp(table.schema.field(name).type):
+            s = pl.from_arrow(table.column(name))
+            assert isinstance(s, pl.Series)
+            if s.dtype.time_zone is None:  # type: ignore[attr-defined]
+                s = s.dt.replace_time_zone("UTC")
+            return s.dt.convert_time_zone(NY).dt.date().to_arrow()
+    return None
+
+
+def _compacted_parts(folder: Path) -> set[str]:
+    path = folder / COMPACTED
+    if not path.exists():
+        return set()
+    meta = pq.read_schema(path).metadata or {}
+    return set(json.loads(meta.get(_SOURCES, b"[]")))
+
+
+def _write(path: Path, table: pa.Table) -> None:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, sink.getvalue().to_pybytes())
+
+
+def append(
+    root: str | os.PathLike[str],
+    feed: str,
+    table: pa.Table,
+    *,
+    date: dt.date | str | None = None,
+    part: str | None = None,
+) -> list[Path]:
+    """Writes ``table`` into the archive under ``feed``, one Parquet part per ET date.
+
+    The date comes from ``date=`` or from the table (``file_date``, or the ET date of its
+    ``ts``/``msg_ts``/``event_ts``/``time``/``timestamp`` column). ``part`` names the part
+    (default: a fresh unique name); writing the same name again replaces it. Returns the
+    files written (none for a part a compaction already holds, or for an empty table).
+    """
+    folder = _feed_dir(root, feed)
+    name = part or uuid.uuid4().hex
+    if not _PART.match(name) or name == COMPACTED.removesuffix(".parquet"):
+        raise ValueError(f"a part name is letters, digits, '_', '-', '.'; not {name!r}")
+    if date is not None:
+        groups: Iterable[tuple[dt.date, pa.Table]] = [(_day(date), table)]
+    else:
+        days = _et_dates(table)
+        if days is None:
+            raise ValueError(f"{feed}: the table has no file_date or timestamp column; pass date=")
+        groups = _split(table, days)
+    written = []
+    for day, rows in groups:
+        if rows.num_rows == 0:
+            continue
+        where = folder / f"date={day.isoformat()}"
+        if name in _compacted_parts(where):
+            continue
+        path = where / f"{name}.parquet"
+        _write(path, rows)
+        written.append(path)
+    return written
+
+
+def _split(table: pa.Table, days: pa.Array) -> list[tuple[dt.date, pa.Table]]:
+    import pyarrow.compute as pc
+
+    if days.null_count:
+        raise ValueError("rows without a time cannot be placed in a day; pass date=")
+    out = []
+    for day in pc.unique(days).to_pylist():
+        out.append((day, table.filter(pc.equal(days, pa.scalar(day, days.type)))))
+    return sorted(out, key=lambda x: x[0])
+
+
+def feeds(root: str | os.PathLike[str]) -> list[str]:
+    """The feeds in the archive."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    return sorted(p.name.removeprefix("feed=") for p in base.glob("feed=*") if p.is_dir())
+
+
+def dates(root: str | os.PathLike[str], feed: str) -> list[dt.date]:
+    """The days a feed has data for."""
+    folder = _feed_dir(root, feed)
+    return sorted(
+        dt.date.fromisoformat(p.name.removeprefix("date="))
+        for p in folder.glob("date=*")
+        if any(p.glob("*.parquet"))
+    )
+
+
+def compact(
+    root: str | os.PathLike[str], date: dt.date | str, *, feed: str | None = None
+) -> dict[str, int]:
+    """Merges each feed's parts of ``date`` into one file; returns {feed: rows}.
+
+    The compacted file is written (atomically) before the parts are removed, and lists the
+    parts it holds: if a crash comes in between, the next ``compact`` removes them, and
+    ``connect``/``scan`` skip them meanwhile.
+    """
+    day = _day(date)
+    out: dict[str, int] = {}
+    for name in [feed] if feed else feeds(root):
+        where = _feed_dir(root, name) / f"date={day.isoformat()}"
+        if not where.is_dir():
+            continue
+        held = _compacted_parts(where)
+        parts = sorted(p for p in where.glob("*.parquet") if p.name != COMPACTED)
+        fresh = [p for p in parts if p.stem not in held]
+        if fresh:
+            tables = []
+            if (where / COMPACTED).exists():
+                tables.append(pq.read_table(where / COMPACTED))
+            tables += [pq.read_table(p) for p in fresh]
+            merged = pa.concat_tables(tables, promote_options="permissive")
+            sources = sorted(held | {p.stem for p in fresh})
+            meta = dict(merged.schema.metadata or {})
+            meta[_SOURCES] = json.dumps(sources).encode()
+            _write(where / COMPACTED, merged.replace_schema_metadata(meta))
+        for p in parts:
+            p.unlink(missing_ok=True)
+        if (where / COMPACTED).exists():
+            out[name] = pq.read_metadata(where / COMPACTED).num_rows
+    return out
+
+
+def _files(root: str | os.PathLike[str], feed: str) -> list[str]:
+    """The feed's Parquet files, without parts a compacted file already holds."""
+    files = []
+    for where in sorted(_feed_dir(root, feed).glob("date=*")):
+        held = _compacted_parts(where)
+        files += [
+            str(p)
+            for p in sorted(where.glob("*.parquet"))
+            if p.stem not in held or p.name == COMPACTED
+        ]
+    return files
+
+
+def connect(root: str | os.PathLike[str], database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per feed (``date`` is a column of every view)."""
+    import duckdb
+
+    con = duckdb.connect(database)
+    for feed in feeds(root):
+        files = _files(root, feed)
+        if not files:
+            continue
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        con.execute(
+            f"CREATE OR REPLACE VIEW {feed} AS SELECT * FROM read_parquet([{listing}], "
+            "hive_partitioning = true, union_by_name = true)"
+        )
+    return con
+
+
+def scan(root: str | os.PathLike[str], feed: str) -> pl.LazyFrame:
+    """A polars LazyFrame over one feed (with a ``date`` column from the partition)."""
+    import polars as pl
+
+    files = _files(root, feed)
+    if not files:
+        raise FileNotFoundError(f"{root}: no data for feed {feed!r}")
+    return pl.scan_parquet(files, hive_partitioning=True)
+
+
+def query(root: str | os.PathLike[str], sql: str) -> Any:
+    """Runs ``sql`` over the archive's views; returns a pyarrow Table."""
+    rel = connect(root).sql(sql)
+    if rel is None:  # a statement without a result
+        return pa.table({})
+    # duckdb 2 names it to_arrow_table; 1.x calls it arrow.
+    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+    return fetch()
