@@ -357,3 +357,13 @@ def test_forward_fill_equals_applying_deltas_to_a_dict(frames):
         for name in FIELDS.values():
             assert row[name] == want.get(name), (row, want)
         assert row["has_baseline"] == want["_base"]
+
+
+def test_the_samples_are_what_their_generator_writes(tmp_path):
+    if not (SAMPLES / "make.py").exists():
+        pytest.skip("samples not in this checkout")
+    import runpy
+
+    runpy.run_path(str(SAMPLES / "make.py"), run_name="samples")["write"](tmp_path)
+    for name in ("levelone_20250314.ndjson", "frames_20250314.ndjson"):
+        assert (tmp_path / name).read_bytes() == (SAMPLES / name).read_bytes(), name
