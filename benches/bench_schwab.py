@@ -17,22 +17,13 @@ from pathlib import Path
 import pytest
 
 from ki2fast.feeds import schwab
+from ki2fast.feeds._schwab_fields import EQUITY_FIELDS
 
 from .conftest import MESSAGES, run
 
 LINES = max(MESSAGES // 25, 1000)
-LABELS = {
-    "1": "BID_PRICE",
-    "2": "ASK_PRICE",
-    "3": "LAST_PRICE",
-    "4": "BID_SIZE",
-    "5": "ASK_SIZE",
-    "8": "TOTAL_VOLUME",
-    "9": "LAST_SIZE",
-    "33": "MARK",
-    "34": "QUOTE_TIME_MILLIS",
-    "35": "TRADE_TIME_MILLIS",
-}
+#: schwab-py's labels of the fields the capture uses, by numeric id.
+LABELS = {str(i): label for i, label, _ in EQUITY_FIELDS if i in (1, 2, 3, 4, 5, 8, 9, 33, 34, 35)}
 
 
 def write_capture(path: Path, lines: int, seed: int = 1) -> None:

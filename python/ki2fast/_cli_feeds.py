@@ -91,16 +91,16 @@ def _hftalert(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a directory")
     found = 0
-    for path in sorted(folder.glob("hft1_*.csv")):
-        t = hftalert.read_hft1(path, strict=args.strict)
-        bad = json.loads((t.schema.metadata or {}).get(b"ki2fast.bad_lines", b"[]"))
-        _report(str(path), _store(args.out, {"hft1_reports": t}, _part(path)), bad, "hft1")
-        found += 1
-    for path in sorted((folder / "Data_Burst").glob("*.csv")):
-        t = hftalert.read_data_burst(path, strict=args.strict)
-        bad = json.loads((t.schema.metadata or {}).get(b"ki2fast.bad_lines", b"[]"))
-        _report(str(path), _store(args.out, {"burst_events": t}, _part(path)), bad, "bursts")
-        found += 1
+    kinds = (
+        ("hft1_*.csv", hftalert.read_hft1, "hft1_reports", "hft1"),
+        ("Data_Burst/*.csv", hftalert.read_data_burst, "burst_events", "bursts"),
+    )
+    for pattern, read, feed, what in kinds:
+        for path in sorted(folder.glob(pattern)):
+            t = read(path, strict=args.strict)
+            bad = json.loads((t.schema.metadata or {}).get(b"ki2fast.bad_lines", b"[]"))
+            _report(str(path), _store(args.out, {feed: t}, _part(path)), bad, what)
+            found += 1
     if not found:
         print(f"{folder}: no hft1_*.csv or Data_Burst/*.csv files", file=sys.stderr)
         return 1

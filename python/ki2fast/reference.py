@@ -20,13 +20,12 @@ The rules it follows are the ones ki2fast documents:
 from __future__ import annotations
 
 import datetime as _dt
-import gzip
-import os
 import struct
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ki2fast._common import read_source
 from ki2fast.exceptions import ItchDecodeError
 
 __all__ = ["LAYOUTS", "count_itch", "encode_message", "frames", "read_itch"]
@@ -255,18 +254,6 @@ def _text(raw: bytes) -> str:
     return raw.decode("latin-1").rstrip(" ")
 
 
-def _open(src: Any) -> bytes:
-    """The decompressed bytes of a path or bytes-like source."""
-    if isinstance(src, (str, os.PathLike)):
-        with open(src, "rb") as f:
-            data = f.read()
-    else:
-        data = bytes(memoryview(src).cast("B"))
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)  # reads every member
-    return data
-
-
 def frames(
     data: bytes, *, allow_truncated: bool = False, errors: str = "raise"
 ) -> Iterator[tuple[int, bytes]]:
@@ -306,7 +293,7 @@ def frames(
 def count_itch(src: Any, *, allow_truncated: bool = False, errors: str = "raise") -> dict[str, int]:
     """Messages per type name (all 23 listed), like `ki2fast.count_itch` without unknowns."""
     counts = {name: 0 for name, _, _ in LAYOUTS.values()}
-    for _, msg in frames(_open(src), allow_truncated=allow_truncated, errors=errors):
+    for _, msg in frames(read_source(src), allow_truncated=allow_truncated, errors=errors):
         counts[LAYOUTS[chr(msg[0])][0]] += 1
     return counts
 
@@ -320,7 +307,7 @@ def decode_columns(
     src: Any, *, prices: str = "int", allow_truncated: bool = False, errors: str = "raise"
 ) -> dict[str, dict[str, list[Any]]]:
     """Message name → column name → Python values, in file order."""
-    data = _open(src)
+    data = read_source(src)
     columns: dict[str, dict[str, list[Any]]] = {}
     for name, _, fields in LAYOUTS.values():
         names = ["stock_locate", "tracking_number", "timestamp", "stock"]
@@ -487,7 +474,7 @@ def replay(src: Any, *, clock_hours: bool = False) -> tuple[list[dict[str, Any]]
     """The hourly VWAP report rows (``label, timestamp, stock_locate, symbol, volume,
     notional, vwap``; notional in exact 1/10 000 $) and the final book, by the rules of
     itch50.md §8, message by message."""
-    data = _open(src)
+    data = read_source(src)
     book = ReferenceBook()
     volume: dict[int, int] = {}
     notional: dict[int, int] = {}

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ki2fast._common import et_dates
 from ki2fast.feeds.tail import write_atomic
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["append", "compact", "connect", "dates", "feeds", "scan"]
 
-NY = "America/New_York"
 COMPACTED = "compacted.parquet"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -57,19 +57,13 @@ def _day(date: dt.date | str) -> dt.date:
 def _et_dates(table: pa.Table) -> pa.Array | None:
     """The ET date of each row: ``file_date`` if there is one, else the first timestamp
     column (``ts``, ``msg_ts``, ``event_ts``, ``time``, ``timestamp``)."""
-    import polars as pl
-
     if "file_date" in table.column_names and pa.types.is_date32(
         table.schema.field("file_date").type
     ):
         return table.column("file_date").combine_chunks()
     for name in _TIME_COLUMNS:
         if name in table.column_names and pa.types.is_timestamp(table.schema.field(name).type):
-            s = pl.from_arrow(table.column(name))
-            assert isinstance(s, pl.Series)
-            if s.dtype.time_zone is None:  # type: ignore[attr-defined]
-                s = s.dt.replace_time_zone("UTC")
-            return s.dt.convert_time_zone(NY).dt.date().to_arrow()
+            return et_dates(table.column(name))
     return None
 
 

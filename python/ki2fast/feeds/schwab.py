@@ -25,7 +25,6 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -33,8 +32,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ki2fast._common import NY, et_dates, read_source
 from ki2fast.exceptions import Ki2fastError
 from ki2fast.feeds import _schwab_fields as F
+from ki2fast.feeds._lines import BOM
 
 __all__ = [
     "EQUITIES",
@@ -52,7 +53,6 @@ OPTIONS = F.OPTIONS
 LabelScheme = Literal["auto", "numeric", "schwab_py", "schwab_py_tda", "schwabdev"]
 #: Captures whose first item is from this day on were written by Schwab-era schwab-py (§1.11).
 SCHWAB_PY_SINCE_MS = int(dt.datetime(2024, 5, 16, 4, tzinfo=dt.UTC).timestamp() * 1000)
-NY = "America/New_York"
 
 
 class CaptureLineError(Ki2fastError, ValueError):
@@ -175,29 +175,18 @@ CONTROL_SCHEMA = pa.schema(
         pa.field("msg", pa.string()),
     ]
 )
-# Canonical columns per service: (bid, bid_size, ask, ask_size, last, last_size, volume, trade time)
-_CANONICAL = {
-    EQUITIES: (
-        "bid_price",
-        "bid_size",
-        "ask_price",
-        "ask_size",
-        "last_price",
-        "last_size",
-        "total_volume",
-        "trade_time_millis",
-    ),
-    OPTIONS: (
-        "bid_price",
-        "bid_size",
-        "ask_price",
-        "ask_size",
-        "last_price",
-        "last_size",
-        "total_volume",
-        "trade_time_millis",
-    ),
-}
+# The state columns the canonical tables take, the same names in both services:
+# (bid, bid_size, ask, ask_size, last, last_size, volume, trade time).
+_CANONICAL = (
+    "bid_price",
+    "bid_size",
+    "ask_price",
+    "ask_size",
+    "last_price",
+    "last_size",
+    "total_volume",
+    "trade_time_millis",
+)
 
 
 @dataclass(frozen=True)
@@ -409,7 +398,7 @@ def _lenient(raw: bytes) -> tuple[Any, bool]:
 def _read_lines(p: _Pass, data: bytes) -> tuple[int, int]:
     """Pass 1 over the complete lines; returns (lines, held-back bytes)."""
     loads = orjson.loads
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    start = len(BOM) if data.startswith(BOM) else 0
     end = data.rfind(b"\n") + 1
     held = len(data) - max(end, start)
     body = data[start:end] if start or end != len(data) else data
@@ -598,17 +587,12 @@ def _gather(values: pa.Array, at: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(ok), taken, pa.scalar(None, values.type))
 
 
-def _typed(values: pa.Array, kind: str) -> pa.Array:
-    if kind == "ts":
-        return values.cast(_TS)
-    return values
-
-
 def _gather_typed(values: pa.Array, at: np.ndarray, kind: str) -> pa.Array:
     if kind == "dict":
         enc = values.dictionary_encode()
         return pa.DictionaryArray.from_arrays(_gather(enc.indices, at), enc.dictionary)
-    return _typed(_gather(values, at), kind)
+    got = _gather(values, at)
+    return got.cast(_TS) if kind == "ts" else got
 
 
 def _decode(
@@ -796,23 +780,18 @@ def _decimal3(thousandths: int) -> Any:
 
 
 def _et_days(ts: pa.Array) -> np.ndarray:
-    """ET calendar day of each epoch-ms timestamp (nulls → -1)."""
-    import polars as pl
-
-    s = pl.from_arrow(ts)
-    assert isinstance(s, pl.Series)
-    days = s.dt.convert_time_zone(NY).dt.date().cast(pl.Int32).fill_null(-1)
-    return days.to_numpy()
+    """ET calendar day of each timestamp, as days since 1970 (nulls → -1)."""
+    return pc.fill_null(et_dates(ts).cast(pa.int32()), -1).to_numpy()
 
 
 # --------------------------------------------------------------------------------------------
 # Canonical quotes and trades
 
 
-def _canonical(state: pa.Table, service: str) -> tuple[pa.Table, pa.Table]:
+def _canonical(state: pa.Table) -> tuple[pa.Table, pa.Table]:
     import polars as pl
 
-    bid, bid_size, ask, ask_size, last, last_size, volume, trade_time = _CANONICAL[service]
+    bid, bid_size, ask, ask_size, last, last_size, volume, trade_time = _CANONICAL
     df = pl.from_arrow(
         state.select(
             [
@@ -904,20 +883,14 @@ def _control(rows: list[tuple[Any, ...]]) -> pa.Table:
 def _bytes(
     src: str | os.PathLike[str] | bytes | bytearray | memoryview,
 ) -> tuple[bytes, str | None]:
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        data, path = bytes(src), None
-    else:
-        path = os.fspath(src)
-        data = Path(path).read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, gzip.BadGzipFile) as e:
-            # A capture still being gzipped, or cut: read what inflates.
-            raise CaptureLineError(
-                f"gzip stream is damaged: {e}", path=path, offset=0, line=0
-            ) from None
-    return data, path
+    path = None if isinstance(src, (bytes, bytearray, memoryview)) else os.fspath(src)
+    try:
+        return read_source(src), path
+    except (EOFError, gzip.BadGzipFile) as e:
+        # A capture cut short while being gzipped, or not gzip after all.
+        raise CaptureLineError(
+            f"gzip stream is damaged: {e}", path=path, offset=0, line=0
+        ) from None
 
 
 def read_levelone(
@@ -958,8 +931,8 @@ def read_levelone(
         deltas, state, clashes = _decode(service, acc, _field_map(service, scheme), p)
         conflicts += clashes
         out[service] = (deltas, state)
-    quotes, trades = _canonical(out[EQUITIES][1], EQUITIES)
-    option_quotes, option_trades = _canonical(out[OPTIONS][1], OPTIONS)
+    quotes, trades = _canonical(out[EQUITIES][1])
+    option_quotes, option_trades = _canonical(out[OPTIONS][1])
     stats = {
         "source_file": path,
         "bytes": len(data),
