@@ -12,26 +12,36 @@ No public definition exists for ``T1``, ``T3``, ``Grade``, ``Bckgrnd``, ``S1``, 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
 from ki2fast.exceptions import Ki2fastError
-from ki2fast.feeds._lines import MAX_CSV_LINE, Line, fields
-from ki2fast.feeds.tail import FileTail
+from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line, fields
+from ki2fast.feeds.tail import FileTail, _FileSet
 
 __all__ = [
     "BURST_COLUMNS",
     "BURST_COLUMNS_CB_FIRST",
+    "BURST_SCHEMA",
     "HFT1_COLUMNS",
+    "HFT1_SCHEMA",
+    "JOIN_SCHEMA",
+    "SYMBOLS_SCHEMA",
     "SYMBOL_COLUMNS",
     "FeedFileError",
+    "HftAlertPoll",
+    "HftAlertTail",
     "UnknownColumnsError",
     "read_burst_symbols",
     "read_data_burst",
@@ -174,37 +184,68 @@ def _int(text: str, bits: int) -> int:
     return value
 
 
-class _Rows:
-    """Parses the complete lines of one file into columns; bad lines raise or are counted."""
+class _Csv:
+    """The complete lines of one CSV file parsed by its columns, poll after poll.
 
-    def __init__(self, path: Path, default: Sequence[str], header: Header, strict: bool):
-        self.path = str(path)
-        path.stat()  # a file that is not there is an error here, unlike in a tail
-        tail = FileTail(path)
-        lines = tail.poll()
-        self.held_back = tail.held_back
-        self.end = tail.offset
-        first = lines[0] if lines else None
-        try:
-            names = fields(first) if first is not None else None
-        except ValueError:
-            names = None
-        self.columns, has_header = _layout(first, names, default, header, self.path)
-        self.lines = lines[1:] if has_header else lines
+    The columns are decided from the file's first line (a header, or the default order) once
+    per generation of the file; ``layout`` holds that decision so that a tail resumed in the
+    middle of the file keeps it.
+    """
+
+    def __init__(
+        self,
+        tail: FileTail,
+        default: Sequence[str],
+        header: Header,
+        strict: bool,
+        layout: dict[str, Any] | None = None,
+    ):
+        self.tail = tail
+        self.path = str(tail.path)
+        self.default = default
+        self.header = header
         self.strict = strict
+        self.layout = layout if layout is not None else {}
         self.bad: list[dict[str, object]] = []
-        for number, offset in tail.long_lines:
-            self.fail(f"line longer than {MAX_CSV_LINE} bytes", number, offset)
+        self._long = 0
 
-    def fail(self, reason: str, number: int, offset: int) -> None:
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.layout.get("columns") or self.default)
+
+    def fail(self, reason: str, number: int, offset: int, raw: bytes = b"") -> None:
         """A bad line: raised when strict, else listed."""
         if self.strict:
             raise FeedFileError(reason, path=self.path, offset=offset, line=number)
-        self.bad.append({"file": self.path, "line": number, "offset": offset, "reason": reason})
+        self.bad.append(
+            {
+                "file": self.path,
+                "gen": self.tail.gen,
+                "line": number,
+                "offset": offset,
+                "reason": reason,
+                "raw": raw[:4096].decode("utf-8", "replace"),
+            }
+        )
 
-    def parse(self, each: Callable[[Line, dict[str, str]], None]) -> None:
+    def poll(self, each: Callable[[Line, dict[str, str]], None]) -> None:
+        """Parses the lines completed since the last poll; ``each`` gets every data line."""
+        lines = self.tail.poll()
+        for number, offset in self.tail.long_lines[self._long :]:
+            self.fail(f"line longer than {MAX_CSV_LINE} bytes", number, offset)
+        self._long = len(self.tail.long_lines)
+        if lines and self.layout.get("gen") != self.tail.gen:
+            first = lines[0]
+            try:
+                names = fields(first)
+            except ValueError:
+                names = None
+            columns, has_header = _layout(first, names, self.default, self.header, self.path)
+            self.layout = {"gen": self.tail.gen, "columns": list(columns)}
+            if has_header:
+                lines = lines[1:]
         width = len(self.columns)
-        for line in self.lines:
+        for line in lines:
             try:
                 values = fields(line)
                 # hft1 lines end with ',' (an empty T3); a missing trailing empty field is fine.
@@ -216,25 +257,186 @@ class _Rows:
                     )
                 each(line, dict(zip(self.columns, values, strict=True)))
             except ValueError as e:
-                self.fail(str(e), line.number, line.offset)
-
-    def metadata(self, **extra: object) -> dict[bytes, bytes]:
-        meta: dict[str, object] = {
-            "source_file": self.path,
-            "bytes_read": self.end,
-            "held_back_bytes": self.held_back,
-            "bad_lines": self.bad,
-            **extra,
-        }
-        return {f"ki2fast.{k}".encode(): json.dumps(v).encode() for k, v in meta.items()}
+                self.fail(str(e), line.number, line.offset, line.raw)
 
 
-def _dict(values: list[str]) -> pa.DictionaryArray:
-    return pa.array(values, pa.string()).dictionary_encode()
+def _read_file(
+    path: Path,
+    default: Sequence[str],
+    header: Header,
+    strict: bool,
+    each: Callable[[Line, dict[str, str]], None],
+) -> _Csv:
+    """A whole file as it is now: every data line to ``each``; the parsed file (its bad lines,
+    where reading stopped) back."""
+    path.stat()  # a file that is not there is an error here, unlike in a tail
+    csv = _Csv(FileTail(path), default, header, strict)
+    csv.poll(each)
+    return csv
 
 
-def _source(path: str, n: int) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array([path]))
+def _metadata(csv: _Csv, **extra: object) -> dict[bytes, bytes]:
+    meta: dict[str, object] = {
+        "source_file": csv.path,
+        "bytes_read": csv.tail.offset,
+        "held_back_bytes": csv.tail.held_back,
+        "bad_lines": [{k: v for k, v in b.items() if k not in ("gen", "raw")} for b in csv.bad],
+        **extra,
+    }
+    return {f"ki2fast.{k}".encode(): json.dumps(v).encode() for k, v in meta.items()}
+
+
+_DICT = pa.dictionary(pa.int32(), pa.string())
+
+#: ``hft1_reports`` (feeds.md §3.7).
+HFT1_SCHEMA = pa.schema(
+    [
+        ("file_date", pa.date32()),
+        ("event_ts", pa.timestamp("s", tz=DEFAULT_TZ)),
+        ("time_raw", pa.string()),
+        ("symbol", _DICT),
+        ("t1", pa.string()),
+        ("num_quotes", pa.int32()),
+        ("bbo", pa.int32()),
+        ("num_trades", pa.int32()),
+        ("dollars", pa.int64()),
+        ("t3", pa.string()),
+        ("trade_size", pa.float64()),
+        ("source_file", _DICT),
+        ("file_gen", pa.uint32()),
+        ("byte_offset", pa.uint64()),
+        ("line_no", pa.uint64()),
+    ]
+)
+#: ``burst_events`` (feeds.md §3.7).
+BURST_SCHEMA = pa.schema(
+    [
+        ("file_date", pa.date32()),
+        ("event_ts", pa.timestamp("s", tz=DEFAULT_TZ)),
+        ("event_time_raw", pa.string()),
+        ("grade", pa.int8()),
+        ("prog_type", pa.int8()),
+        ("is_buy", pa.bool_()),
+        *((k, pa.int64()) for k in ("bckgrnd", "s1", "s2", "ct", "cs", "cb")),
+        ("column_order", _DICT),
+        ("source_file", _DICT),
+        ("byte_offset", pa.uint64()),
+    ]
+)
+#: ``burst_symbols`` (feeds.md §3.7): one row per symbol of a burst.
+SYMBOLS_SCHEMA = pa.schema(
+    [
+        ("file_date", pa.date32()),
+        ("event_ts", pa.timestamp("s", tz=DEFAULT_TZ)),
+        ("symbol", _DICT),
+        ("num_trades", pa.int32()),
+        ("num_quotes", pa.int32()),
+        ("bbo", pa.int32()),
+        ("source_file", _DICT),
+        ("byte_offset", pa.uint64()),
+    ]
+)
+#: ``burst_join_status`` (feeds.md §3.4, §3.7): appended, never rewritten.
+JOIN_SCHEMA = pa.schema(
+    [
+        ("file_date", pa.date32()),
+        ("event_ts", pa.timestamp("s", tz=DEFAULT_TZ)),
+        ("status", _DICT),
+        ("symbol_count", pa.uint32()),
+        ("observed_at", pa.timestamp("ns", tz="UTC")),
+    ]
+)
+
+
+_SCHEMAS = (HFT1_SCHEMA, BURST_SCHEMA, SYMBOLS_SCHEMA, JOIN_SCHEMA)
+
+
+def _table(schema: pa.Schema, rows: Sequence[Sequence[object]], tz: str) -> pa.Table:
+    """Rows (tuples in schema order) as a table; timestamps of the file's wall clock in ``tz``."""
+    schema = pa.schema(
+        [
+            pa.field(f.name, pa.timestamp(f.type.unit, tz=tz))
+            if pa.types.is_timestamp(f.type) and f.type.tz == DEFAULT_TZ
+            else f
+            for f in schema
+        ]
+    )
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pa.table(
+        [pa.array(list(c), f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
+    )
+
+
+def _hft1_row(
+    day: dt.date, zone: ZoneInfo, time_format: TimeFormat, path: str, gen: Callable[[], int]
+) -> Callable[[Line, dict[str, str]], tuple[object, ...]]:
+    """Parses an hft1 line into an ``hft1_reports`` row (``gen``: the file's generation)."""
+
+    def row(line: Line, f: dict[str, str]) -> tuple[object, ...]:
+        if not f["Symbol"]:
+            raise ValueError("empty Symbol")
+        ts = _epoch(day, _seconds_of_day(f["Time"], time_format), zone)
+        quotes, bbo, trades = _int(f["NumQuotes"], 32), _int(f["BBO"], 32), _int(f["NumTrades"], 32)
+        dollars = _int(f["Dollars"], 64)
+        return (
+            day,
+            ts,
+            f["Time"],
+            f["Symbol"],
+            f["T1"],
+            quotes,
+            bbo,
+            trades,
+            dollars,
+            f["T3"] or None,
+            dollars / trades if trades else None,
+            path,
+            gen(),
+            line.offset,
+            line.number,
+        )
+
+    return row
+
+
+def _burst_row(
+    day: dt.date, zone: ZoneInfo, path: str
+) -> Callable[[Line, dict[str, str]], tuple[object, ...]]:
+    """Parses a daily burst line into a ``burst_events`` row (the column order used is the
+    order of ``f``)."""
+
+    def row(line: Line, f: dict[str, str]) -> tuple[object, ...]:
+        raw = f["EventTime"]
+        ts = _epoch(day, _seconds_of_day(raw, "hhmmss"), zone)
+        prog = _int(f["ProgType"], 8)
+        return (
+            day,
+            ts,
+            raw,
+            _int(f["Grade"], 8),
+            prog,
+            prog == 1,
+            *(_int(f[k], 64) for k in ("Bckgrnd", "S1", "S2", "CT", "CS", "CB")),
+            ",".join(f),
+            path,
+            line.offset,
+        )
+
+    return row
+
+
+def _symbol_row(
+    day: dt.date, ts: int, path: str
+) -> Callable[[Line, dict[str, str]], tuple[object, ...]]:
+    """Parses a burst symbol file line into a ``burst_symbols`` row."""
+
+    def row(line: Line, f: dict[str, str]) -> tuple[object, ...]:
+        if not f["Symbol"]:
+            raise ValueError("empty Symbol")
+        counts = (_int(f[k], 32) for k in ("NumTrades", "NumQuotes", "BBO"))
+        return (day, ts, f["Symbol"], *counts, path, line.offset)
+
+    return row
 
 
 def read_hft1(
@@ -256,95 +458,10 @@ def read_hft1(
     the first raises :class:`FeedFileError` with the file, line and byte offset.
     """
     p = Path(path)
-    day = _file_date(p, date)
-    zone = ZoneInfo(tz)
-    rows = _Rows(p, columns, header, strict)
-    out: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "event_ts",
-            "time_raw",
-            "symbol",
-            "t1",
-            "num_quotes",
-            "bbo",
-            "num_trades",
-            "dollars",
-            "t3",
-            "trade_size",
-            "byte_offset",
-            "line_no",
-        )
-    }
-
-    def each(line: Line, f: dict[str, str]) -> None:
-        if not f["Symbol"]:
-            raise ValueError("empty Symbol")
-        ts = _epoch(day, _seconds_of_day(f["Time"], time_format), zone)
-        quotes, bbo, trades = _int(f["NumQuotes"], 32), _int(f["BBO"], 32), _int(f["NumTrades"], 32)
-        dollars = _int(f["Dollars"], 64)
-        row = (
-            ts,
-            f["Time"],
-            f["Symbol"],
-            f["T1"],
-            quotes,
-            bbo,
-            trades,
-            dollars,
-            f["T3"] or None,
-            dollars / trades if trades else None,
-            line.offset,
-            line.number,
-        )
-        for key, value in zip(out, row, strict=True):
-            out[key].append(value)
-
-    rows.parse(each)
-    n = len(out["symbol"])
-    table = pa.table(
-        {
-            "file_date": pa.array([day] * n, pa.date32()),
-            "event_ts": pa.array(out["event_ts"], pa.timestamp("s", tz=tz)),
-            "time_raw": pa.array(out["time_raw"], pa.string()),
-            "symbol": _dict(out["symbol"]),  # type: ignore[arg-type]
-            "t1": pa.array(out["t1"], pa.string()),
-            "num_quotes": pa.array(out["num_quotes"], pa.int32()),
-            "bbo": pa.array(out["bbo"], pa.int32()),
-            "num_trades": pa.array(out["num_trades"], pa.int32()),
-            "dollars": pa.array(out["dollars"], pa.int64()),
-            "t3": pa.array(out["t3"], pa.string()),
-            "trade_size": pa.array(out["trade_size"], pa.float64()),
-            "source_file": _source(rows.path, n),
-            "byte_offset": pa.array(out["byte_offset"], pa.uint64()),
-            "line_no": pa.array(out["line_no"], pa.uint64()),
-        }
-    )
-    return table.replace_schema_metadata(rows.metadata())
-
-
-def _symbol_rows(
-    path: Path, columns: Sequence[str], header: Header, strict: bool
-) -> tuple[_Rows, list[tuple[str, int, int, int, int]]]:
-    """The rows of a burst symbol file: (symbol, trades, quotes, bbo, byte offset)."""
-    rows = _Rows(path, columns, header, strict)
-    out: list[tuple[str, int, int, int, int]] = []
-
-    def each(line: Line, f: dict[str, str]) -> None:
-        if not f["Symbol"]:
-            raise ValueError("empty Symbol")
-        out.append(
-            (
-                f["Symbol"],
-                _int(f["NumTrades"], 32),
-                _int(f["NumQuotes"], 32),
-                _int(f["BBO"], 32),
-                line.offset,
-            )
-        )
-
-    rows.parse(each)
-    return rows, out
+    row = _hft1_row(_file_date(p, date), ZoneInfo(tz), time_format, str(p), lambda: 0)
+    out: list[tuple[object, ...]] = []
+    csv = _read_file(p, columns, header, strict, lambda line, f: out.append(row(line, f)))
+    return _table(HFT1_SCHEMA, out, tz).replace_schema_metadata(_metadata(csv))
 
 
 def read_burst_symbols(
@@ -366,24 +483,10 @@ def read_burst_symbols(
         raise ValueError(f"{p}: not a Burst_YYYYMMDD_HHMMSS.csv file name")
     day = _file_date(p, m.group(1))
     ts = _epoch(day, _seconds_of_day(m.group(2), "hhmmss"), ZoneInfo(tz))
-    rows, out = _symbol_rows(p, columns, header, strict)
-    n = len(out)
-    symbol, trades, quotes, bbo, offset = (
-        (list(c) for c in zip(*out, strict=True)) if out else ([], [], [], [], [])
-    )
-    table = pa.table(
-        {
-            "file_date": pa.array([day] * n, pa.date32()),
-            "event_ts": pa.array([ts] * n, pa.timestamp("s", tz=tz)),
-            "symbol": _dict(symbol),  # type: ignore[arg-type]
-            "num_trades": pa.array(trades, pa.int32()),
-            "num_quotes": pa.array(quotes, pa.int32()),
-            "bbo": pa.array(bbo, pa.int32()),
-            "source_file": _source(rows.path, n),
-            "byte_offset": pa.array(offset, pa.uint64()),
-        }
-    )
-    return table.replace_schema_metadata(rows.metadata())
+    row = _symbol_row(day, ts, str(p))
+    out: list[tuple[object, ...]] = []
+    csv = _read_file(p, columns, header, strict, lambda line, f: out.append(row(line, f)))
+    return _table(SYMBOLS_SCHEMA, out, tz).replace_schema_metadata(_metadata(csv))
 
 
 #: The list column of symbols attached to each burst row.
@@ -437,79 +540,42 @@ def read_data_burst(
     """
     p = Path(path)
     day = _file_date(p, date)
-    zone = ZoneInfo(tz)
-    rows = _Rows(p, columns, header, strict)
-    names = (
-        "event_ts",
-        "event_time_raw",
-        "grade",
-        "prog_type",
-        "bckgrnd",
-        "s1",
-        "s2",
-        "ct",
-        "cs",
-        "cb",
-        "byte_offset",
-    )
-    out: dict[str, list[object]] = {k: [] for k in names}
-
-    def each(line: Line, f: dict[str, str]) -> None:
-        raw = f["EventTime"]
-        ts = _epoch(day, _seconds_of_day(raw, "hhmmss"), zone)
-        values = (
-            ts,
-            raw,
-            _int(f["Grade"], 8),
-            _int(f["ProgType"], 8),
-            *(_int(f[k], 64) for k in ("Bckgrnd", "S1", "S2", "CT", "CS", "CB")),
-            line.offset,
-        )
-        for key, value in zip(names, values, strict=True):
-            out[key].append(value)
-
-    rows.parse(each)
-    n = len(out["event_ts"])
-    order = ",".join(rows.columns)
-    data: dict[str, pa.Array | pa.ChunkedArray] = {
-        "file_date": pa.array([day] * n, pa.date32()),
-        "event_ts": pa.array(out["event_ts"], pa.timestamp("s", tz=tz)),
-        "event_time_raw": pa.array(out["event_time_raw"], pa.string()),
-        "grade": pa.array(out["grade"], pa.int8()),
-        "prog_type": pa.array(out["prog_type"], pa.int8()),
-        "is_buy": pa.array([t == 1 for t in out["prog_type"]], pa.bool_()),
-        **{k: pa.array(out[k], pa.int64()) for k in ("bckgrnd", "s1", "s2", "ct", "cs", "cb")},
-        "column_order": _dict([order] * n),
-        "source_file": _source(rows.path, n),
-        "byte_offset": pa.array(out["byte_offset"], pa.uint64()),
-    }
+    row = _burst_row(day, ZoneInfo(tz), str(p))
+    out: list[tuple[object, ...]] = []
+    csv = _read_file(p, columns, header, strict, lambda line, f: out.append(row(line, f)))
+    table = _table(BURST_SCHEMA, out, tz)
+    order = ",".join(csv.columns)
     extra: dict[str, object] = {"column_order": order}
     folder = Path(symbols_dir) if symbols_dir is not None else _symbols_dir(p)
     if folder is not None:
         lists: list[list[dict[str, object]]] = []
         status: list[str] = []
         missing: list[str] = []
-        for raw in out["event_time_raw"]:
-            found = _symbol_file(folder, day, str(raw))
+        for raw in table.column("event_time_raw").to_pylist():
+            found = _symbol_file(folder, day, raw)
             if found is None:
                 lists.append([])
                 status.append("missing")
-                missing.append(str(raw))
+                missing.append(raw)
                 continue
-            symbol_file, symbol_rows = _symbol_rows(found, symbol_columns, "auto", strict)
-            rows.bad.extend(symbol_file.bad)
-            lists.append(
-                [
-                    {"symbol": s, "num_trades": t, "num_quotes": q, "bbo": b}
-                    for s, t, q, b, _ in symbol_rows
-                ]
-            )
+            symbols: list[dict[str, object]] = []
+
+            def each(
+                line: Line, f: dict[str, str], into: list[dict[str, object]] = symbols
+            ) -> None:
+                _, _, symbol, trades, quotes, bbo, *_ = _symbol_row(day, 0, "")(line, f)
+                into.append(
+                    {"symbol": symbol, "num_trades": trades, "num_quotes": quotes, "bbo": bbo}
+                )
+
+            csv.bad.extend(_read_file(found, symbol_columns, "auto", strict, each).bad)
+            lists.append(symbols)
             status.append("joined")
-        data["symbols"] = pa.array(lists, pa.list_(SYMBOL_STRUCT))
-        data["symbols_status"] = _dict(status)
+        table = table.append_column("symbols", pa.array(lists, pa.list_(SYMBOL_STRUCT)))
+        table = table.append_column("symbols_status", pa.array(status, _DICT))
         extra["symbols_dir"] = str(folder)
         extra["missing_symbol_files"] = missing
-    return pa.table(data).replace_schema_metadata(rows.metadata(**extra))
+    return table.replace_schema_metadata(_metadata(csv, **extra))
 
 
 def _symbol_file(folder: Path, day: dt.date, raw: str) -> Path | None:
@@ -521,3 +587,330 @@ def _symbol_file(folder: Path, day: dt.date, raw: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+@dataclass
+class HftAlertPoll:
+    """What one poll of an :class:`HftAlertTail` gave: new rows of the four tables of
+    feeds.md §3.7, the lines quarantined (with file, byte offset, reason and raw text), and
+    how many lines were dropped as duplicates (§4.7)."""
+
+    hft1_reports: pa.Table
+    burst_events: pa.Table
+    burst_symbols: pa.Table
+    burst_join_status: pa.Table
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+
+    def tables(self) -> dict[str, pa.Table]:
+        """The four tables by name."""
+        return {
+            "hft1_reports": self.hft1_reports,
+            "burst_events": self.burst_events,
+            "burst_symbols": self.burst_symbols,
+            "burst_join_status": self.burst_join_status,
+        }
+
+
+class HftAlertTail:
+    """Follows a Burst Monitor folder while the client appends to its files (feeds.md §3, §4).
+
+    Each :meth:`poll` reads the lines completed since the last one in the day's hft1 files
+    (``hft1_glob``), the daily burst files (``Data_Burst/YYYYMMDD.csv`` and
+    ``Data_Burst YYYYMMDD.csv``) and the symbol files of the bursts read so far, and returns
+    the new rows (:class:`HftAlertPoll`). A line still being written waits for its end.
+
+    - **Join.** A burst whose symbol file is not there yet is ``pending``; when the file shows
+      up it is ``joined`` (``late_joined`` after ``missing``), and its lines are read as the
+      file grows. After ``symbols_wait`` seconds without the file the burst is ``missing``.
+      Each change is a new ``burst_join_status`` row.
+    - **Duplicates** (§4.7): a burst is keyed by ``(file_date, event time)``: a repeat is
+      dropped, and a repeat with other values is quarantined. A symbol is keyed by
+      ``(file_date, event time, symbol)``. An hft1 line is keyed by its bytes and occurrence
+      number in the file, so a line written twice gives two rows, and a file that was replaced
+      and is read again from the start gives none twice.
+    - **Resume.** :meth:`commit` saves where every file stands, the keys seen and the burst
+      join states in ``state_dir``, atomically. Call it once what the rows became is durable;
+      after a crash (even ``kill -9``) a new tail on the same ``state_dir`` goes on from the
+      last commit, and the repeats of lines read after it are dropped.
+    - **Day end.** A day's files are read until ``finalize_after`` seconds after the day
+      ended (in ``tz``); then they are retired, a last line left unfinished is quarantined as
+      ``partial_final``, and the day's state is dropped.
+
+    ``clock`` gives the time in seconds since the epoch (for tests that move time on).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        hft1_glob: str = "hft1*.csv",
+        symbols_dir: str = "Data_Burst_Symbols",
+        burst_columns: Sequence[str] = BURST_COLUMNS,
+        header: Header = "auto",
+        time_format: TimeFormat = "auto",
+        symbols_wait: float = 300.0,
+        max_pending: int = 100_000,
+        finalize_after: float = 900.0,
+        tz: str = DEFAULT_TZ,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.root = Path(root)
+        self.hft1_glob = hft1_glob
+        self.symbols_dir = self.root / symbols_dir
+        self.burst_columns = burst_columns
+        self.header: Header = header
+        self.time_format: TimeFormat = time_format
+        self.symbols_wait = symbols_wait
+        self.max_pending = max_pending
+        self.tz = tz
+        self.zone = ZoneInfo(tz)
+        self.clock = clock
+        self.files = _FileSet(state_dir, clock=clock, finalize_after=finalize_after, tz=tz)
+        #: Bursts not yet retired, by "YYYYMMDD HHMMSS" (saved with the checkpoints).
+        self.events: dict[str, dict[str, Any]] = self.files.extra.setdefault("events", {})
+        #: Anything the caller wants saved atomically with the checkpoints.
+        self.user: dict[str, Any] = self.files.extra.setdefault("user", {})
+        self._csv: dict[str, _Csv] = {}
+        self._counts: dict[str, Counter[bytes]] = {}
+        self._undated: set[str] = set()
+
+    def _follow(
+        self, path: Path, day: dt.date, default: Sequence[str], header: Header
+    ) -> _Csv | None:
+        key = str(path)
+        tail = self.files.follow(path, day.strftime("%Y%m%d"))
+        if tail is None:
+            return None
+        csv = self._csv.get(key)
+        if csv is None:
+            layout = self.files.meta[key].setdefault("layout", {})
+            csv = self._csv[key] = _Csv(tail, default, header, False, layout)
+        return csv
+
+    def _retire(self, path: Path, out: HftAlertPoll) -> None:
+        csv = self._csv.pop(str(path), None)
+        self._counts.pop(str(path), None)
+        held = self.files.retire(path)
+        if held and csv is not None:
+            out.quarantine.append(
+                {
+                    "file": str(path),
+                    "gen": csv.tail.gen,
+                    "line": csv.tail.line_no + 1,
+                    "offset": csv.tail.offset,
+                    "reason": "partial_final",
+                    "raw": "",
+                }
+            )
+
+    def _line_counts(self, csv: _Csv) -> Counter[bytes]:
+        """Occurrences of each line (by hash) in the file's generation so far. A tail resumed
+        from a checkpoint counts the lines before it again, from the file's bytes."""
+        counts = self._counts.get(csv.path)
+        if counts is None:
+            counts = self._counts[csv.path] = Counter()
+            if csv.tail.offset:
+                with open(csv.tail.path, "rb") as f:
+                    head = f.read(csv.tail.offset)
+                for raw in head.removeprefix(BOM).split(b"\n"):
+                    raw = raw.removesuffix(b"\r")
+                    if raw.strip() and len(raw) <= MAX_CSV_LINE:
+                        counts[hashlib.sha256(raw).digest()] += 1
+        return counts
+
+    def poll(self) -> HftAlertPoll:
+        """The rows added since the last poll."""
+        hft1: list[tuple[object, ...]] = []
+        bursts: list[tuple[object, ...]] = []
+        symbols: list[tuple[object, ...]] = []
+        status: list[tuple[object, ...]] = []
+        out = HftAlertPoll(*(_table(s, [], self.tz) for s in _SCHEMAS))
+        now_ns = int(self.clock() * 1e9)
+
+        for path in sorted(self.root.glob(self.hft1_glob)):
+            day = self._day(path, out)
+            csv = self._follow(path, day, HFT1_COLUMNS, self.header) if day else None
+            if day is None or csv is None:
+                continue
+            self._poll_hft1(csv, day, hft1, out)
+            if self.files.day_over(f"{day:%Y%m%d}"):
+                self._retire(path, out)
+
+        for path in self._burst_files():
+            day = self._day(path, out)
+            csv = self._follow(path, day, self.burst_columns, self.header) if day else None
+            if day is None or csv is None:
+                continue
+            self._poll_bursts(csv, day, bursts, out)
+            if self.files.day_over(f"{day:%Y%m%d}"):
+                self._retire(path, out)
+
+        self._join(symbols, status, out, now_ns)
+
+        for stamp, event in list(self.events.items()):
+            if self.files.day_over(stamp[:8]):
+                if event["file"] is not None:
+                    self._retire(Path(event["file"]), out)
+                del self.events[stamp]
+        for day_text in list(self.files.logs):
+            if self.files.day_over(day_text):
+                self.files.drop_day(day_text)
+
+        out.hft1_reports = _table(HFT1_SCHEMA, hft1, self.tz)
+        out.burst_events = _table(BURST_SCHEMA, bursts, self.tz)
+        out.burst_symbols = _table(SYMBOLS_SCHEMA, symbols, self.tz)
+        out.burst_join_status = _table(JOIN_SCHEMA, status, self.tz)
+        for csv in self._csv.values():
+            out.quarantine.extend(csv.bad)
+            csv.bad.clear()
+        return out
+
+    def _poll_hft1(
+        self, csv: _Csv, day: dt.date, rows: list[tuple[object, ...]], out: HftAlertPoll
+    ) -> None:
+        """New hft1 lines; a line is new unless its (bytes, occurrence) key was seen."""
+        counts = self._line_counts(csv)
+        log = self.files.log(f"{day:%Y%m%d}")
+        row = _hft1_row(day, self.zone, self.time_format, csv.path, lambda: csv.tail.gen)
+
+        def each(line: Line, f: dict[str, str]) -> None:
+            if csv.layout.get("counted_gen") != csv.tail.gen:  # a new generation: count anew
+                counts.clear()
+                csv.layout["counted_gen"] = csv.tail.gen
+            r = row(line, f)
+            digest = hashlib.sha256(line.raw).digest()
+            counts[digest] += 1
+            if log.add(b"hft1" + digest + counts[digest].to_bytes(8, "little")):
+                rows.append(r)
+            else:
+                out.duplicates += 1
+
+        csv.poll(each)
+
+    def _poll_bursts(
+        self, csv: _Csv, day: dt.date, rows: list[tuple[object, ...]], out: HftAlertPoll
+    ) -> None:
+        """New burst rows; a burst time seen before is a duplicate, or, with other values,
+        quarantined."""
+        row = _burst_row(day, self.zone, csv.path)
+
+        def each(line: Line, f: dict[str, str]) -> None:
+            r = row(line, f)
+            stamp = f"{day:%Y%m%d} {str(r[2]).zfill(6)}"
+            content = hashlib.sha256(repr(r[3:12]).encode()).hexdigest()
+            seen = self.events.get(stamp)
+            if seen is not None:
+                if seen["sha"] != content:
+                    reason = f"burst {stamp} seen before with other values"
+                    csv.fail(reason, line.number, line.offset, line.raw)
+                else:
+                    out.duplicates += 1
+                return
+            rows.append(r)
+            self.events[stamp] = {
+                "raw": r[2],
+                "ts": r[1],
+                "sha": content,
+                "status": "new",
+                "read_at": self.clock(),
+                "file": None,
+                "count": 0,
+            }
+
+        csv.poll(each)
+
+    def _join(
+        self,
+        symbols: list[tuple[object, ...]],
+        status: list[tuple[object, ...]],
+        out: HftAlertPoll,
+        now_ns: int,
+    ) -> None:
+        """Pending bursts meet their symbol files; joined ones read what their files gained."""
+        pending = [s for s, e in self.events.items() if e["status"] in ("new", "pending")]
+        for stamp in pending[: max(len(pending) - self.max_pending, 0)]:
+            self.events[stamp]["status"] = "missing"
+            status.append(self._status(stamp, "missing", None, now_ns))
+        for stamp, event in self.events.items():
+            day = dt.datetime.strptime(stamp[:8], "%Y%m%d").date()
+            if event["file"] is None:
+                found = _symbol_file(self.symbols_dir, day, event["raw"])
+                if found is None:
+                    if event["status"] == "new":
+                        event["status"] = "pending"
+                        status.append(self._status(stamp, "pending", None, now_ns))
+                    elif (
+                        event["status"] == "pending"
+                        and self.clock() - event["read_at"] >= self.symbols_wait
+                    ):
+                        event["status"] = "missing"
+                        status.append(self._status(stamp, "missing", None, now_ns))
+                    continue
+                event["file"] = str(found)
+            csv = self._follow(Path(event["file"]), day, SYMBOL_COLUMNS, "auto")
+            if csv is None:
+                continue
+            added = self._poll_symbols(csv, stamp, event, symbols, out)
+            event["count"] += added
+            if event["status"] in ("new", "pending", "missing"):
+                new = "late_joined" if event["status"] == "missing" else "joined"
+                event["status"] = new
+                status.append(self._status(stamp, new, event["count"], now_ns))
+
+    def _poll_symbols(
+        self,
+        csv: _Csv,
+        stamp: str,
+        event: dict[str, Any],
+        rows: list[tuple[object, ...]],
+        out: HftAlertPoll,
+    ) -> int:
+        """New lines of a burst's symbol file; a symbol seen before for the burst is a
+        duplicate. The number of new symbols."""
+        log = self.files.log(stamp[:8])
+        row = _symbol_row(dt.datetime.strptime(stamp[:8], "%Y%m%d").date(), event["ts"], csv.path)
+        before = len(rows)
+
+        def each(line: Line, f: dict[str, str]) -> None:
+            r = row(line, f)
+            if log.add(f"{stamp} {r[2]}"):
+                rows.append(r)
+            else:
+                out.duplicates += 1
+
+        csv.poll(each)
+        return len(rows) - before
+
+    def _status(self, stamp: str, state: str, count: int | None, now_ns: int) -> tuple[object, ...]:
+        event = self.events[stamp]
+        day = dt.datetime.strptime(stamp[:8], "%Y%m%d").date()
+        return (day, event["ts"], state, count, now_ns)
+
+    def _burst_files(self) -> list[Path]:
+        found = [*self.root.glob("Data_Burst/*.csv"), *self.root.glob("Data_Burst *.csv")]
+        return sorted(p for p in found if p.is_file())
+
+    def _day(self, path: Path, out: HftAlertPoll) -> dt.date | None:
+        try:
+            return _file_date(path, None)
+        except ValueError as e:
+            if str(path) not in self._undated:
+                self._undated.add(str(path))
+                out.quarantine.append(
+                    {
+                        "file": str(path),
+                        "gen": 0,
+                        "line": 0,
+                        "offset": 0,
+                        "reason": str(e),
+                        "raw": "",
+                    }
+                )
+            return None
+
+    def commit(self) -> None:
+        """Saves where every file stands, the keys seen and the join states (atomically).
+        Call it after the rows of the polls so far are durable."""
+        self.files.commit()

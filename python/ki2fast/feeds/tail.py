@@ -18,13 +18,32 @@ import datetime as dt
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+import re
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo
 
+from ki2fast._common import NY
 from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line
 
-__all__ = ["Checkpoint", "FileTail", "read_checkpoint", "write_atomic"]
+__all__ = [
+    "MAX_JOURNAL_LINE",
+    "Checkpoint",
+    "FileTail",
+    "JournalPoll",
+    "JournalRecord",
+    "JournalTail",
+    "KeyLog",
+    "journal_key",
+    "read_checkpoint",
+    "write_atomic",
+]
+
+#: Longest journal line accepted (feeds.md §4.2, L6).
+MAX_JOURNAL_LINE = 16 << 20
 
 #: Bytes of a file's start that identify it besides its inode (feeds.md §4.2, L7).
 HEAD_LEN = 4096
@@ -47,6 +66,15 @@ class Checkpoint:
     v: int = 1
 
 
+def _fsync_dir(folder: Path) -> None:
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replaces ``path`` with ``data`` so that a crash leaves the old content or the new:
     a temporary file in the same folder, flushed to disk, renamed over ``path``, then the
@@ -57,12 +85,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    _fsync_dir(path.parent)
 
 
 def read_checkpoint(path: Path) -> Checkpoint | None:
@@ -97,6 +120,9 @@ class FileTail:
     or other first bytes), is read again from its start with ``gen`` one higher. Lines longer
     than ``max_line`` bytes are passed over (to the next line end, without holding them in
     memory) and listed in ``long_lines``.
+
+    The checkpoint is its own file (``checkpoint``), or, for tails whose checkpoints are kept
+    together, a :class:`Checkpoint` from :meth:`snapshot` passed back as ``resume``.
     """
 
     def __init__(
@@ -105,6 +131,7 @@ class FileTail:
         checkpoint: str | os.PathLike[str] | None = None,
         *,
         max_line: int = MAX_CSV_LINE,
+        resume: Checkpoint | None = None,
     ):
         self.path = Path(path)
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else None
@@ -122,7 +149,7 @@ class FileTail:
         # Where the next read starts; ahead of `offset` while inside an over-long line.
         self._read_at = 0
         self._skipping = False
-        saved = read_checkpoint(self.checkpoint_path) if self.checkpoint_path else None
+        saved = read_checkpoint(self.checkpoint_path) if self.checkpoint_path else resume
         if saved is not None:
             self.gen, self.offset, self.line_no = saved.gen, saved.byte_offset, saved.line_no
             self._read_at = self.offset
@@ -209,11 +236,10 @@ class FileTail:
         """Bytes after the last complete line, as of the last poll: a line being written."""
         return max(self._seen - self.offset, 0)
 
-    def commit(self) -> Checkpoint:
-        """Writes the checkpoint up to the last line returned (atomically); returns it."""
-        if self.checkpoint_path is None:
-            raise ValueError("this tail has no checkpoint file")
-        saved = Checkpoint(
+    def snapshot(self) -> Checkpoint:
+        """Where this tail stands: after the last line returned. ``FileTail(path,
+        resume=...)`` continues from it (for tails whose checkpoints are kept together)."""
+        return Checkpoint(
             path=str(self.path),
             gen=self.gen,
             identity=self._identity,
@@ -223,5 +249,344 @@ class FileTail:
             line_no=self.line_no,
             written_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
         )
+
+    def commit(self) -> Checkpoint:
+        """Writes the checkpoint up to the last line returned (atomically); returns it."""
+        if self.checkpoint_path is None:
+            raise ValueError("this tail has no checkpoint file")
+        saved = self.snapshot()
         write_atomic(self.checkpoint_path, json.dumps(asdict(saved)).encode())
         return saved
+
+
+class KeyLog:
+    """The set of keys seen, kept in an append-only file of 16-byte key digests.
+
+    Dedup that survives a restart: :meth:`add` says whether a key is new; :meth:`sync`
+    appends the new digests, flushes them to disk and returns the number of digests now
+    durable. Whoever keeps the log records that number in its checkpoint (after the sync), and
+    opens the log with it: digests past it were written after the last checkpoint, so the
+    lines they came from will be read again, and they are cut off. ``path=None`` keeps the
+    keys in memory only.
+    """
+
+    def __init__(self, path: Path | None, length: int = 0):
+        self.path = path
+        self._keys: set[bytes] = set()
+        self._new: list[bytes] = []
+        try:
+            data = path.read_bytes()[: length * 16] if path is not None else b""
+        except FileNotFoundError:
+            data = b""
+        if len(data) != length * 16:
+            raise ValueError(f"{path}: {len(data) // 16} keys, the checkpoint counts {length}")
+        self._keys.update(data[i : i + 16] for i in range(0, len(data), 16))
+        self.length = length
+        if path is not None and path.exists() and path.stat().st_size != len(data):
+            with open(path, "r+b") as f:
+                f.truncate(len(data))
+                os.fsync(f.fileno())
+
+    @staticmethod
+    def digest(key: Hashable) -> bytes:
+        """16 bytes that stand for ``key`` (its JSON text hashed; bytes are hashed as is)."""
+        text = key if isinstance(key, bytes) else json.dumps(key, default=str).encode()
+        return hashlib.blake2b(text, digest_size=16).digest()
+
+    def add(self, key: Hashable) -> bool:
+        """True when ``key`` was not seen before (it is now)."""
+        d = self.digest(key)
+        if d in self._keys:
+            return False
+        self._keys.add(d)
+        self._new.append(d)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def sync(self) -> int:
+        """Appends the new keys, flushes them to disk; the number of keys now durable."""
+        if self._new and self.path is not None:
+            created = not self.path.exists()
+            with open(self.path, "ab") as f:
+                f.write(b"".join(self._new))
+                f.flush()
+                os.fsync(f.fileno())
+            if created:
+                _fsync_dir(self.path.parent)
+        self.length += len(self._new)
+        self._new.clear()
+        return self.length
+
+
+_DAY = re.compile(r"(?<!\d)(\d{8})(?!\d)")
+
+
+def path_day(path: str | os.PathLike[str]) -> str:
+    """The last ``YYYYMMDD`` in a path that is a real date; ``""`` when there is none."""
+    for text in reversed(_DAY.findall(str(path))):
+        try:
+            dt.datetime.strptime(text, "%Y%m%d")
+        except ValueError:
+            continue
+        return text
+    return ""
+
+
+class _FileSet:
+    """Many tailed files with one state file: their checkpoints, a key log per day, files
+    retired once their day is over, and whatever else the owner keeps (``extra``).
+
+    The state file is written atomically after the key logs are on disk, so a crash leaves
+    checkpoints that never count a key or a line that is not durable.
+    """
+
+    STATE = "state.json"
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str] | None,
+        *,
+        clock: Callable[[], float],
+        finalize_after: float,
+        tz: str = NY,
+        max_line: int = MAX_CSV_LINE,
+    ):
+        self.dir = Path(state_dir) if state_dir is not None else None
+        self.clock = clock
+        self.finalize_after = finalize_after
+        self.zone = ZoneInfo(tz)
+        self.max_line = max_line
+        self.tails: dict[str, FileTail] = {}
+        self.day_of: dict[str, str] = {}
+        self.meta: dict[str, dict[str, Any]] = {}
+        self.retired: dict[str, str] = {}
+        self.logs: dict[str, KeyLog] = {}
+        self.extra: dict[str, Any] = {}
+        self._saved: dict[str, dict[str, Any]] = {}
+        self._log_lengths: dict[str, int] = {}
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            state_path = self.dir / self.STATE
+            tmp = state_path.with_name(state_path.name + ".tmp")
+            if tmp.exists():
+                tmp.unlink()
+            if state_path.exists():
+                state = json.loads(state_path.read_bytes())
+                self._saved = state["files"]
+                self.retired = state["retired"]
+                self._log_lengths = state["keys"]
+                self.extra = state["extra"]
+
+    def follow(self, path: Path, day: str) -> FileTail | None:
+        """The tail of ``path`` (made on first use, resumed from the state); None once the
+        file is retired."""
+        key = str(path)
+        if key in self.retired:
+            return None
+        tail = self.tails.get(key)
+        if tail is None:
+            saved = self._saved.pop(key, None)
+            resume = Checkpoint(**saved["checkpoint"]) if saved else None
+            tail = FileTail(path, max_line=self.max_line, resume=resume)
+            self.tails[key] = tail
+            self.day_of[key] = day
+            self.meta[key] = saved["meta"] if saved else {}
+        return tail
+
+    def log(self, day: str) -> KeyLog:
+        """The keys seen for ``day``."""
+        log = self.logs.get(day)
+        if log is None:
+            path = self.dir / f"keys-{day or 'undated'}.bin" if self.dir is not None else None
+            log = KeyLog(path, self._log_lengths.get(day, 0))
+            self.logs[day] = log
+        return log
+
+    def day_over(self, day: str) -> bool:
+        """True once ``day`` (YYYYMMDD) ended in the time zone ``finalize_after`` seconds ago."""
+        if not day:
+            return False
+        d = dt.datetime.strptime(day, "%Y%m%d").date() + dt.timedelta(days=1)
+        end = dt.datetime(d.year, d.month, d.day, tzinfo=self.zone).timestamp()
+        return self.clock() >= end + self.finalize_after
+
+    def retire(self, path: Path) -> int:
+        """Stops following ``path`` for good; the bytes of a last line left unfinished."""
+        key = str(path)
+        tail = self.tails.pop(key, None)
+        self.meta.pop(key, None)
+        self.retired[key] = self.day_of.pop(key, "")
+        return tail.held_back if tail is not None else 0
+
+    def drop_day(self, day: str) -> None:
+        """Forgets the keys of a day none of whose files is followed any more."""
+        if day and day not in self.day_of.values():
+            self.logs.pop(day, None)
+            self._log_lengths.pop(day, None)
+            if self.dir is not None:
+                (self.dir / f"keys-{day}.bin").unlink(missing_ok=True)
+
+    def commit(self) -> None:
+        """Key logs to disk, then the state file (atomically)."""
+        if self.dir is None:
+            raise ValueError("this tail keeps no state (state_dir=None)")
+        lengths = dict(self._log_lengths)
+        for day, log in self.logs.items():
+            lengths[day] = log.sync()
+        files = dict(self._saved)
+        for key, tail in self.tails.items():
+            files[key] = {"checkpoint": asdict(tail.snapshot()), "meta": self.meta[key]}
+        state = {
+            "v": 1,
+            "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "files": files,
+            "retired": self.retired,
+            "keys": lengths,
+            "extra": self.extra,
+        }
+        write_atomic(self.dir / self.STATE, json.dumps(state).encode())
+
+
+def journal_key(record: dict[str, Any]) -> Hashable:
+    """The dedup key of a ki2fast journal record (feeds.md §4.7): ``(src, chan, seq)``."""
+    return (record["src"], record["chan"], record["seq"])
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One record of a journal, and where it was read."""
+
+    value: Any
+    file: str
+    gen: int
+    offset: int
+    line: int
+
+
+@dataclass
+class JournalPoll:
+    """What one poll of a :class:`JournalTail` gave: the new records in file order, the
+    lines that are not JSON (or have no key) with where they are, and how many duplicates
+    were dropped."""
+
+    records: list[JournalRecord] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def _natural(path: Path) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+class JournalTail:
+    """Follows every NDJSON file under ``root`` that matches ``pattern`` (a journal:
+    ``journal/<src>/<YYYYMMDD>/<chan>.<part>.ndjson``, or any NDJSON capture), poll after
+    poll, with the guarantees of feeds.md §4:
+
+    - complete lines only, by byte offset; a line still being written waits for its end;
+    - records whose ``key`` was seen before are dropped (default :func:`journal_key`,
+      ``(src, chan, seq)``; ``key=None`` keeps every record). Keys are kept per day (the
+      ``YYYYMMDD`` in the file's path) in ``state_dir``, so a restart drops the records a
+      crashed run gave already;
+    - day rotation: new files (a new day's folder, a new part) are picked up as they appear;
+      a day's files are followed until ``finalize_after`` seconds after that day ended in
+      ``tz``, then retired, a last unfinished line quarantined as ``partial_final``;
+    - :meth:`commit` saves the place of every file and the keys seen, atomically, after the
+      key logs are on disk. Call it once what the records became is durable: a crash in
+      between repeats records on restart (dropped as duplicates), never loses them.
+
+    Lines that are not JSON, or whose key cannot be read, are quarantined with their file,
+    byte offset and first 4 KiB; reading goes on.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        pattern: str = "**/*.ndjson",
+        key: Callable[[Any], Hashable] | None = journal_key,
+        finalize_after: float = 900.0,
+        tz: str = NY,
+        clock: Callable[[], float] = time.time,
+        max_line: int = MAX_JOURNAL_LINE,
+    ):
+        self.root = Path(root)
+        self.pattern = pattern
+        self.key = key
+        self.files = _FileSet(
+            state_dir, clock=clock, finalize_after=finalize_after, tz=tz, max_line=max_line
+        )
+
+    def _discover(self) -> Iterable[Path]:
+        found = [p for p in self.root.glob(self.pattern) if p.is_file()]
+        return sorted(found, key=lambda p: (path_day(p.relative_to(self.root)), _natural(p)))
+
+    def poll(self) -> JournalPoll:
+        """The records added since the last poll, in file order, duplicates dropped."""
+        import orjson
+
+        out = JournalPoll()
+        for path in self._discover():
+            day = path_day(path.relative_to(self.root))
+            tail = self.files.follow(path, day)
+            if tail is None:
+                continue
+            seen_long = len(tail.long_lines)
+            for line in tail.poll():
+                try:
+                    value = orjson.loads(line.raw)
+                    k = self.key(value) if self.key is not None else None
+                except (orjson.JSONDecodeError, KeyError, TypeError, IndexError) as e:
+                    out.quarantine.append(_bad(path, tail.gen, line, f"{type(e).__name__}: {e}"))
+                    continue
+                if k is not None and not self.files.log(day).add(k):
+                    out.duplicates += 1
+                    continue
+                out.records.append(
+                    JournalRecord(value, str(path), tail.gen, line.offset, line.number)
+                )
+            for number, offset in tail.long_lines[seen_long:]:
+                out.quarantine.append(
+                    {
+                        "file": str(path),
+                        "gen": tail.gen,
+                        "line": number,
+                        "offset": offset,
+                        "reason": "line_too_long",
+                        "raw": "",
+                    }
+                )
+            if self.files.day_over(day):
+                held = self.files.retire(path)
+                if held:
+                    out.quarantine.append(
+                        {
+                            "file": str(path),
+                            "gen": tail.gen,
+                            "line": tail.line_no + 1,
+                            "offset": tail.offset,
+                            "reason": "partial_final",
+                            "raw": "",
+                        }
+                    )
+                self.files.drop_day(day)
+        return out
+
+    def commit(self) -> None:
+        """Saves where every file stands and the keys seen (atomically)."""
+        self.files.commit()
+
+
+def _bad(path: Path, gen: int, line: Line, reason: str) -> dict[str, Any]:
+    """A quarantine entry (feeds.md §4.2, L3/L6): the file, where, why and the first 4 KiB."""
+    return {
+        "file": str(path),
+        "gen": gen,
+        "line": line.number,
+        "offset": line.offset,
+        "reason": reason,
+        "raw": line.raw[:4096].decode("utf-8", "replace"),
+    }
