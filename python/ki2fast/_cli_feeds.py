@@ -15,6 +15,7 @@ SCHWAB_EXAMPLE = """example:
 """
 HFTALERT_EXAMPLE = """example:
   ki2fast feeds hftalert data/samples/hftalert --out archive/
+  ki2fast feeds hftalert "C:/BurstMonitor" --out archive/ --follow --interval 2
 """
 COMPACT_EXAMPLE = """example:
   ki2fast store compact archive/ --date 2025-03-14
@@ -84,12 +85,71 @@ def _schwab(args: argparse.Namespace) -> int:
     return 0
 
 
+def archive_poll(tail: Any, root: str | Path, name: str) -> Any:
+    """One poll of an :class:`~ki2fast.feeds.hftalert.HftAlertTail` into the archive, then a
+    commit. The part is named by ``name`` and a poll number saved with the checkpoints: a
+    crash after the write and before the commit repeats the poll from the same checkpoint
+    under the same part name, which replaces the first write; nothing is stored twice."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import pyarrow as pa
+
+    from ki2fast import store
+    from ki2fast._common import NY
+
+    seq = int(tail.user.get("part_seq", 0))
+    polled = tail.poll()
+    part = f"{name}-{seq:09d}"
+    rows = _store(str(root), polled.tables(), part)
+    if polled.quarantine:
+        today = dt.datetime.fromtimestamp(tail.clock(), ZoneInfo(NY)).date()
+        bad = pa.Table.from_pylist(polled.quarantine)
+        store.append(root, "hftalert_quarantine", bad, date=today, part=part)
+        rows["hftalert_quarantine"] = len(polled.quarantine)
+    if rows:
+        tail.user["part_seq"] = seq + 1
+    tail.commit()
+    return polled, rows
+
+
+def _follow(folder: Path, args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from ki2fast.feeds.hftalert import HftAlertTail
+
+    name = _part(folder)
+    state = Path(args.out) / "_state" / f"hftalert-{name}"
+    tail = HftAlertTail(folder, state)
+    stop = []
+
+    def finish(signum: int, frame: Any) -> None:
+        stop.append(signum)
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    print(f"{folder}: following into {args.out} (state in {state}); Ctrl-C stops", flush=True)
+    while not stop:
+        polled, rows = archive_poll(tail, args.out, name)
+        for feed, n in rows.items():
+            print(f"  +{n:,} {feed}", flush=True)
+        for q in polled.quarantine:
+            print(f"  quarantined {q['file']} line {q['line']} (byte {q['offset']}): {q['reason']}")
+        deadline = time.monotonic() + args.interval
+        while not stop and time.monotonic() < deadline:
+            time.sleep(min(0.1, args.interval))
+    return 0
+
+
 def _hftalert(args: argparse.Namespace) -> int:
     from ki2fast.feeds import hftalert
 
     folder = Path(args.dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a directory")
+    if args.follow:
+        return _follow(folder, args)
     found = 0
     kinds = (
         ("hft1_*.csv", hftalert.read_hft1, "hft1_reports", "hft1"),
@@ -174,13 +234,21 @@ def add_commands(top: Any) -> None:
         "hftalert",
         help="an HFTAlert Burst Monitor folder",
         description="Read an HFTAlert Burst Monitor folder (hft1_*.csv, Data_Burst/*.csv "
-        "with their Data_Burst_Symbols files) and store hft1 reports and burst events.",
+        "with their Data_Burst_Symbols files) and store hft1 reports and burst events. "
+        "With --follow, keep reading the files as the Burst Monitor appends to them: "
+        "complete lines only, checkpoints in ROOT/_state, a restart (even after kill -9) "
+        "goes on where the last stored poll ended, and bursts, their symbols and join "
+        "states (pending, joined, missing, late_joined) are stored as they come.",
         epilog=HFTALERT_EXAMPLE,
         formatter_class=raw,
     )
     p.add_argument("dir", help="the Burst Monitor folder")
     p.add_argument("--out", required=True, help="archive root directory")
     p.add_argument("--strict", action="store_true", help="stop at the first bad line")
+    p.add_argument("--follow", action="store_true", help="keep following the files")
+    p.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between polls with --follow"
+    )
     p.set_defaults(func=_hftalert)
 
     st = top.add_parser(

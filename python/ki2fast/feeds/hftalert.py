@@ -751,6 +751,8 @@ class HftAlertTail:
 
         for stamp, event in list(self.events.items()):
             if self.files.day_over(stamp[:8]):
+                if event["status"] in ("new", "pending"):
+                    status.append(self._status(stamp, "missing", None, now_ns))
                 if event["file"] is not None:
                     self._retire(Path(event["file"]), out)
                 del self.events[stamp]
