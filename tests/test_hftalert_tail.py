@@ -19,7 +19,6 @@ import pyarrow as pa
 import pytest
 
 from ki2fast import store
-from ki2fast._cli_feeds import archive_poll
 from ki2fast.feeds import hftalert
 from ki2fast.feeds.hftalert import HftAlertPoll, HftAlertTail
 
@@ -393,7 +392,7 @@ def test_a_crash_between_the_archive_write_and_the_commit_stores_nothing_twice(
     out, state = tmp_path / "archive", tmp_path / "state"
     append(bursts_file(folder), crlf("93512,2,1,0,214,530,4,1,0"))
     tail = HftAlertTail(folder, state, clock=Clock())
-    archive_poll(tail, out, "burst")
+    tail.archive(out, "burst")
     append(bursts_file(folder), crlf("94003,1,0,0,88,190,1,0,1"))
 
     def crash() -> None:
@@ -401,9 +400,9 @@ def test_a_crash_between_the_archive_write_and_the_commit_stores_nothing_twice(
 
     tail.commit = crash  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
-        archive_poll(tail, out, "burst")
+        tail.archive(out, "burst")
     assert store.query(out, "select count(*) as n from burst_events").to_pylist() == [{"n": 2}]
     append(bursts_file(folder), crlf("101507,3,1,1,702,1633,9,3,2"))
-    archive_poll(HftAlertTail(folder, state, clock=Clock()), out, "burst")
+    HftAlertTail(folder, state, clock=Clock()).archive(out, "burst")
     got = store.query(out, "select event_time_raw from burst_events order by event_ts")
     assert got.column("event_time_raw").to_pylist() == ["93512", "94003", "101507"]

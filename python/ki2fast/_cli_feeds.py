@@ -85,34 +85,6 @@ def _schwab(args: argparse.Namespace) -> int:
     return 0
 
 
-def archive_poll(tail: Any, root: str | Path, name: str) -> Any:
-    """One poll of an :class:`~ki2fast.feeds.hftalert.HftAlertTail` into the archive, then a
-    commit. The part is named by ``name`` and a poll number saved with the checkpoints: a
-    crash after the write and before the commit repeats the poll from the same checkpoint
-    under the same part name, which replaces the first write; nothing is stored twice."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    import pyarrow as pa
-
-    from ki2fast import store
-    from ki2fast._common import NY
-
-    seq = int(tail.user.get("part_seq", 0))
-    polled = tail.poll()
-    part = f"{name}-{seq:09d}"
-    rows = _store(str(root), polled.tables(), part)
-    if polled.quarantine:
-        today = dt.datetime.fromtimestamp(tail.clock(), ZoneInfo(NY)).date()
-        bad = pa.Table.from_pylist(polled.quarantine)
-        store.append(root, "hftalert_quarantine", bad, date=today, part=part)
-        rows["hftalert_quarantine"] = len(polled.quarantine)
-    if rows:
-        tail.user["part_seq"] = seq + 1
-    tail.commit()
-    return polled, rows
-
-
 def _follow(folder: Path, args: argparse.Namespace) -> int:
     import signal
     import time
@@ -131,9 +103,10 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, finish)
     print(f"{folder}: following into {args.out} (state in {state}); Ctrl-C stops", flush=True)
     while not stop:
-        polled, rows = archive_poll(tail, args.out, name)
-        for feed, n in rows.items():
-            print(f"  +{n:,} {feed}", flush=True)
+        polled = tail.archive(args.out, name)
+        for feed, table in polled.tables().items():
+            if table.num_rows:
+                print(f"  +{table.num_rows:,} {feed}", flush=True)
         for q in polled.quarantine:
             print(f"  quarantined {q['file']} line {q['line']} (byte {q['offset']}): {q['reason']}")
         deadline = time.monotonic() + args.interval

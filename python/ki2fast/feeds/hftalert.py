@@ -916,3 +916,32 @@ class HftAlertTail:
         """Saves where every file stands, the keys seen and the join states (atomically).
         Call it after the rows of the polls so far are durable."""
         self.files.commit()
+
+    def archive(self, root: str | os.PathLike[str], name: str = "hftalert") -> HftAlertPoll:
+        """One poll into the :mod:`ki2fast.store` archive at ``root``, then a commit; the
+        poll's rows back.
+
+        Each poll's rows are written as the part ``{name}-{poll number}``, the number saved
+        with the checkpoints. A crash after the write and before the commit repeats the poll
+        from the same checkpoint under the same part name, and that write replaces the first:
+        nothing is stored twice. Quarantined lines go to the ``hftalert_quarantine`` feed.
+        """
+        from ki2fast import store
+
+        seq = int(self.user.get("part_seq", 0))
+        polled = self.poll()
+        part = f"{name}-{seq:09d}"
+        wrote = False
+        for feed, table in polled.tables().items():
+            if table.num_rows:
+                store.append(root, feed, table, part=part)
+                wrote = True
+        if polled.quarantine:
+            today = dt.datetime.fromtimestamp(self.clock(), self.zone).date()
+            bad = pa.Table.from_pylist(polled.quarantine)
+            store.append(root, "hftalert_quarantine", bad, date=today, part=part)
+            wrote = True
+        if wrote:
+            self.user["part_seq"] = seq + 1
+        self.commit()
+        return polled
