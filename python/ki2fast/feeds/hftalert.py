@@ -689,10 +689,10 @@ class HftAlertTail:
             csv = self._csv[key] = _Csv(tail, default, header, False, layout)
         return csv
 
-    def _retire(self, path: Path, out: HftAlertPoll) -> None:
+    def _retire(self, path: Path, out: HftAlertPoll, remember: bool = True) -> None:
         csv = self._csv.pop(str(path), None)
         self._counts.pop(str(path), None)
-        held = self.files.retire(path)
+        held = self.files.retire(path, remember)
         if held and csv is not None:
             out.quarantine.append(
                 {
@@ -753,8 +753,8 @@ class HftAlertTail:
             if self.files.day_over(stamp[:8]):
                 if event["status"] in ("new", "pending"):
                     status.append(self._status(stamp, "missing", None, now_ns))
-                if event["file"] is not None:
-                    self._retire(Path(event["file"]), out)
+                if event["file"] is not None:  # found through its burst, not by a glob
+                    self._retire(Path(event["file"]), out, remember=False)
                 del self.events[stamp]
         for day_text in list(self.files.logs):
             if self.files.day_over(day_text):

@@ -412,12 +412,16 @@ class _FileSet:
         end = dt.datetime(d.year, d.month, d.day, tzinfo=self.zone).timestamp()
         return self.clock() >= end + self.finalize_after
 
-    def retire(self, path: Path) -> int:
-        """Stops following ``path`` for good; the bytes of a last line left unfinished."""
+    def retire(self, path: Path, remember: bool = True) -> int:
+        """Stops following ``path``; the bytes of a last line left unfinished. A file found by
+        a glob is remembered as retired (while it exists) so that it is not read again."""
         key = str(path)
         tail = self.tails.pop(key, None)
         self.meta.pop(key, None)
-        self.retired[key] = self.day_of.pop(key, "")
+        self._saved.pop(key, None)
+        day = self.day_of.pop(key, "")
+        if remember:
+            self.retired[key] = day
         return tail.held_back if tail is not None else 0
 
     def drop_day(self, day: str) -> None:
@@ -442,7 +446,7 @@ class _FileSet:
             "v": 1,
             "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "files": files,
-            "retired": self.retired,
+            "retired": {k: v for k, v in self.retired.items() if os.path.exists(k)},
             "keys": lengths,
             "extra": self.extra,
         }
