@@ -9,6 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ki2fast.feeds import hftalert
 from ki2fast.feeds.hftalert import FeedFileError, UnknownColumnsError
@@ -205,3 +207,66 @@ def test_the_sample_day_reads_as_the_spec_says() -> None:
     assert [len(s) for s in bursts.column("symbols").to_pylist()] == [3, 1, 0]
     hft1 = hftalert.read_hft1(samples / f"hft1_{DAY}.csv")
     assert hft1.column("trade_size")[0].as_py() == pytest.approx(73884.354839, abs=1e-6)
+
+
+field_text = st.one_of(
+    st.integers(-(2**40), 2**40).map(str),
+    st.sampled_from(["", " 7", "+5", "1_000", "5.0", "9" * 20, "2147483648", "-0", "007", "x"]),
+)
+time_text = st.one_of(
+    st.integers(0, 235959).map(str),
+    st.integers(0, 235959).map(lambda t: str(t).zfill(6)),
+    st.tuples(st.integers(0, 30), st.integers(0, 70), st.integers(0, 70)).map(
+        lambda x: f"{x[0]}:{x[1]:02d}:{x[2]:02d}"
+    ),
+    st.sampled_from(["", "1234567", "12:3", "ab", "09:30:00 ", "٣٠٠"]),
+)
+symbol_text = st.one_of(
+    st.sampled_from(["QQQ", "SPY", " NVDA ", "", "BRK.B", "ÉTF", "A\tB", "X\x1cY"]),
+    st.text(alphabet="ABCDEFGZ", min_size=1, max_size=5),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            symbol_text,
+            time_text,
+            field_text,
+            field_text,
+            field_text,
+            field_text,
+            st.integers(0, 3),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    time_format=st.sampled_from(["auto", "hhmmss", "hh:mm:ss"]),
+)
+def test_hft1_column_wise_parsing_equals_the_line_parser(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[Any], time_format: Any
+) -> None:
+    """The fast column-wise parser gives the same rows and the same bad lines as parsing line
+    by line, whatever the lines hold."""
+    from ki2fast.feeds.hftalert import HFT1_SCHEMA, _Csv, _hft1_row, _hft1_table, _table
+    from ki2fast.feeds.tail import FileTail
+
+    ends = ["", ",", ",x", ",,"]
+    text = "".join(f"{s},0,{t},{q},{b},{n},{d}{ends[e]}\r\n" for s, t, q, b, n, d, e in rows)
+    path = tmp_path_factory.mktemp("hft1") / f"hft1_{DAY}.csv"
+    path.write_bytes(text.encode())
+    day = dt.date(2025, 3, 14)
+
+    fast_csv = _Csv(FileTail(path), hftalert.HFT1_COLUMNS, "absent", False)
+    fast = _hft1_table(fast_csv, fast_csv.take(), day, "America/New_York", time_format)
+
+    slow_csv = _Csv(FileTail(path), hftalert.HFT1_COLUMNS, "absent", False)
+    row = _hft1_row(day, hftalert.ZoneInfo("America/New_York"), time_format, str(path), lambda: 0)
+    out: list[Any] = []
+    slow_csv.poll(lambda line, f: out.append(row(line, f)))
+    slow = _table(HFT1_SCHEMA, out, "America/New_York")
+
+    assert fast.schema == slow.schema
+    assert fast.to_pylist() == slow.to_pylist()
+    assert fast_csv.bad == slow_csv.bad

@@ -7,15 +7,14 @@ characters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 BOM = b"\xef\xbb\xbf"
 #: Longest CSV line accepted (feeds.md §4.2, L6).
 MAX_CSV_LINE = 1 << 20
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """One complete line: its bytes without the line end, where it starts, its number."""
 
     raw: bytes

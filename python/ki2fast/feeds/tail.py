@@ -205,31 +205,36 @@ class FileTail:
         read filled its buffer, so the file may go on); False when nothing more can be
         taken now (the rest is a line still being written)."""
         base = self._read_at
+        last = chunk.rfind(b"\n")
         at = 0
-        while True:
-            end = chunk.find(b"\n", at)
-            if end < 0:
-                if self._skipping or len(chunk) - at > self.max_line + 1:
-                    # Inside an over-long line: move on without keeping it.
-                    self._skipping = True
-                    self._read_at = base + len(chunk)
-                    return full
-                self._read_at = base + at
-                return full and at > 0
-            raw = chunk[at:end]
-            start = base + at
-            self.line_no += 1
-            if start == 0 and raw.startswith(BOM):
-                raw, start = raw[len(BOM) :], len(BOM)
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            if self._skipping or len(raw) > self.max_line:
-                self._skipping = False
-                self.long_lines.append((self.line_no, self.offset))
-            elif raw.strip():
-                lines.append(Line(raw, start, self.line_no))
-            at = end + 1
-            self.offset = self._read_at = base + at
+        if last >= 0:
+            number, skipping, max_line = self.line_no, self._skipping, self.max_line
+            # `off`: where the current line starts (inside an over-long line, where it began).
+            off = self.offset if skipping else base
+            start = base
+            for raw in chunk[:last].split(b"\n"):
+                number += 1
+                begin, end = start, start + len(raw) + 1
+                if begin == 0 and raw.startswith(BOM):
+                    raw, begin = raw[len(BOM) :], len(BOM)
+                if raw.endswith(b"\r"):
+                    raw = raw[:-1]
+                if skipping or len(raw) > max_line:
+                    skipping = False
+                    self.long_lines.append((number, off))
+                elif raw.strip():
+                    lines.append(Line(raw, begin, number))
+                start = off = end
+            self.line_no, self._skipping = number, skipping
+            self.offset = self._read_at = start
+            at = last + 1
+        if self._skipping or len(chunk) - at > self.max_line + 1:
+            # Inside an over-long line: move on without keeping it.
+            self._skipping = True
+            self._read_at = base + len(chunk)
+            return full
+        self._read_at = base + at
+        return full and at > 0
 
     @property
     def held_back(self) -> int:
