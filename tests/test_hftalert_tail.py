@@ -406,3 +406,33 @@ def test_a_crash_between_the_archive_write_and_the_commit_stores_nothing_twice(
     HftAlertTail(folder, state, clock=Clock()).archive(out, "burst")
     got = store.query(out, "select event_time_raw from burst_events order by event_ts")
     assert got.column("event_time_raw").to_pylist() == ["93512", "94003", "101507"]
+
+
+def test_a_header_read_before_a_restart_still_names_the_columns(
+    folder: Path, tmp_path: Path
+) -> None:
+    """The layout a header gave (here the CT, CB, CS order) is saved with the checkpoint: rows
+    read after a restart, far from the header, keep it."""
+    state = tmp_path / "state"
+    header = "EventTime,Grade,ProgType,Bckgrnd,S1,S2,CT,CB,CS"
+    append(bursts_file(folder), crlf(header, "93512,2,1,0,214,530,4,1,0"))
+    tail = HftAlertTail(folder, state, clock=Clock())
+    first = tail.poll().burst_events.to_pylist()
+    tail.commit()
+    append(bursts_file(folder), crlf("94003,1,0,0,88,190,1,0,7"))
+    later = HftAlertTail(folder, state, clock=Clock()).poll().burst_events.to_pylist()
+    assert [(r["cb"], r["cs"], r["column_order"]) for r in first + later] == [
+        (1, 0, header),
+        (0, 7, header),
+    ]
+
+
+def test_pending_bursts_beyond_the_bound_become_missing_oldest_first(
+    folder: Path, tmp_path: Path
+) -> None:
+    """§4.9: at most ``max_pending`` bursts wait for their symbol files."""
+    tail = HftAlertTail(folder, tmp_path / "state", clock=Clock(), max_pending=2)
+    append(bursts_file(folder), crlf("93512,2,1,0,214,530,4,1,0", "94003,1,0,0,88,190,1,0,1"))
+    tail.poll()
+    append(bursts_file(folder), crlf("101507,3,1,1,702,1633,9,3,2"))
+    assert statuses([tail.poll()]) == [("093512", "missing", None), ("101507", "pending", None)]
