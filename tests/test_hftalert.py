@@ -270,3 +270,46 @@ def test_hft1_column_wise_parsing_equals_the_line_parser(
     assert fast.schema == slow.schema
     assert fast.to_pylist() == slow.to_pylist()
     assert fast_csv.bad == slow_csv.bad
+
+
+def test_hft1_reports_become_activity_records_for_the_detectors(tmp_path: Path) -> None:
+    """detection.md §2: NumQuotes → num_quotes, BBO → num_bbo, NumTrades → num_trades,
+    Dollars → dollars; the reports of one symbol and window are summed; what hft1 does not
+    carry is null."""
+    path = tmp_path / f"hft1_{DAY}.csv"
+    path.write_bytes(
+        crlf(
+            [
+                "QQQ,0,93512,100,10,4,1000,",
+                "QQQ,0,93512,50,5,0,0,",  # the same second: summed
+                "QQQ,0,93559,7,1,0,0,",
+                "SPY,0,93512,3,2,1,500,",
+            ]
+        )
+    )
+    act = hftalert.hft1_activity(hftalert.read_hft1(path))
+    assert act.schema == hftalert.ACTIVITY_SCHEMA
+    got = [
+        (
+            r["symbol"],
+            r["window_start"].strftime("%H:%M:%S"),
+            r["num_quotes"],
+            r["num_bbo"],
+            r["num_trades"],
+            r["dollars"],
+            r["trade_size"],
+            r["num_adds"],
+            r["shares"],
+        )
+        for r in act.to_pylist()
+    ]
+    assert got == [
+        ("QQQ", "09:35:12", 150, 15, 4, 1000.0, 250.0, None, None),
+        ("SPY", "09:35:12", 3, 2, 1, 500.0, 500.0, None, None),
+        ("QQQ", "09:35:59", 7, 1, 0, 0.0, None, None, None),
+    ]
+    minute = hftalert.hft1_activity(hftalert.read_hft1(path), window="1m")
+    assert minute.column("num_quotes").to_pylist() == [157, 3]
+    assert minute.column("window_ns").to_pylist() == [60_000_000_000] * 2
+    with pytest.raises(ValueError, match="window"):
+        hftalert.hft1_activity(hftalert.read_hft1(path), window="0s")

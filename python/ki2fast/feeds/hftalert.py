@@ -31,6 +31,7 @@ from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line, fields
 from ki2fast.feeds.tail import FileTail, _FileSet
 
 __all__ = [
+    "ACTIVITY_SCHEMA",
     "BURST_COLUMNS",
     "BURST_COLUMNS_CB_FIRST",
     "BURST_SCHEMA",
@@ -43,6 +44,7 @@ __all__ = [
     "HftAlertPoll",
     "HftAlertTail",
     "UnknownColumnsError",
+    "hft1_activity",
     "read_burst_symbols",
     "read_data_burst",
     "read_hft1",
@@ -1085,3 +1087,106 @@ class HftAlertTail:
             self.user["part_seq"] = seq + 1
         self.commit()
         return polled
+
+
+#: The activity record of detection.md §2, as hft1 rows fill it.
+ACTIVITY_SCHEMA = pa.schema(
+    [
+        ("symbol", pa.dictionary(pa.uint16(), pa.string())),
+        ("locate", pa.uint16()),
+        ("window_start", pa.timestamp("ns", tz=DEFAULT_TZ)),
+        ("window_ns", pa.int64()),
+        ("num_quotes", pa.uint32()),
+        ("num_adds", pa.uint32()),
+        ("num_cancels", pa.uint32()),
+        ("num_deletes", pa.uint32()),
+        ("num_replaces", pa.uint32()),
+        ("num_bbo", pa.uint32()),
+        ("num_trades", pa.uint32()),
+        ("shares", pa.uint64()),
+        ("dollars", pa.float64()),
+        ("trade_size", pa.float64()),
+        ("buy_aggr_shares", pa.uint64()),
+        ("sell_aggr_shares", pa.uint64()),
+    ]
+)
+
+
+def hft1_activity(hft1: pa.Table, *, window: str = "1s") -> pa.Table:
+    """hft1 reports as activity records (detection.md §2), for the stuffing and program-burst
+    detectors: ``num_quotes`` ← NumQuotes, ``num_bbo`` ← BBO, ``num_trades`` ← NumTrades,
+    ``dollars`` ← Dollars, one row per (symbol, window) with the reports of a window summed.
+
+    The Burst Monitor does not document how long a report's interval is; a report counts in
+    the ``window`` (default one second) its time falls in. What hft1 does not carry (adds,
+    cancels, deletes, replaces, shares, aggressor shares, locate) is null.
+    """
+    import polars as pl
+
+    ns = _window_ns(window)
+    frame = pl.from_arrow(
+        hft1.select(["symbol", "event_ts", "num_quotes", "bbo", "num_trades", "dollars"])
+    )
+    assert isinstance(frame, pl.DataFrame)
+    frame = (
+        frame.with_columns(
+            symbol=pl.col("symbol").cast(pl.String),
+            window_start=pl.col("event_ts").cast(pl.Datetime("ns", DEFAULT_TZ)).dt.truncate(window),
+        )
+        .group_by(["symbol", "window_start"], maintain_order=True)
+        .agg(
+            num_quotes=pl.col("num_quotes").sum(),
+            num_bbo=pl.col("bbo").sum(),
+            num_trades=pl.col("num_trades").sum(),
+            dollars=pl.col("dollars").sum().cast(pl.Float64),
+        )
+        .sort(["window_start", "symbol"], maintain_order=True)
+        .with_columns(
+            trade_size=pl.when(pl.col("num_trades") != 0).then(
+                pl.col("dollars") / pl.col("num_trades").cast(pl.Float64)
+            )
+        )
+    )
+    negative = frame.filter(pl.min_horizontal("num_quotes", "num_bbo", "num_trades") < 0)
+    if negative.height:
+        raise ValueError(
+            f"hft1 counts below zero for {negative['symbol'][0]} at "
+            f"{negative['window_start'][0]}: not activity counts"
+        )
+    n = frame.height
+    columns: dict[str, pa.Array] = {
+        "symbol": pa.array(frame["symbol"].to_list(), pa.string()).dictionary_encode(),
+        "locate": pa.nulls(n, pa.uint16()),
+        "window_start": frame["window_start"].to_arrow(),
+        "window_ns": pa.array([ns] * n, pa.int64()),
+        "num_quotes": frame["num_quotes"].to_arrow(),
+        "num_adds": pa.nulls(n, pa.uint32()),
+        "num_cancels": pa.nulls(n, pa.uint32()),
+        "num_deletes": pa.nulls(n, pa.uint32()),
+        "num_replaces": pa.nulls(n, pa.uint32()),
+        "num_bbo": frame["num_bbo"].to_arrow(),
+        "num_trades": frame["num_trades"].to_arrow(),
+        "shares": pa.nulls(n, pa.uint64()),
+        "dollars": frame["dollars"].to_arrow(),
+        "trade_size": frame["trade_size"].to_arrow(),
+        "buy_aggr_shares": pa.nulls(n, pa.uint64()),
+        "sell_aggr_shares": pa.nulls(n, pa.uint64()),
+    }
+    zone = hft1.schema.field("event_ts").type.tz or DEFAULT_TZ
+    schema = pa.schema(
+        [
+            pa.field(f.name, pa.timestamp("ns", tz=zone)) if f.name == "window_start" else f
+            for f in ACTIVITY_SCHEMA
+        ]
+    )
+    return pa.table([columns[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _window_ns(window: str) -> int:
+    m = re.fullmatch(r"([1-9]\d*)(ms|s|m|h)", window)
+    if m is None:
+        raise ValueError(
+            f"window is a positive number and ms, s, m or h (e.g. '1s'), not {window!r}"
+        )
+    unit = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}[m.group(2)]
+    return int(m.group(1)) * unit
