@@ -436,3 +436,33 @@ def test_pending_bursts_beyond_the_bound_become_missing_oldest_first(
     tail.poll()
     append(bursts_file(folder), crlf("101507,3,1,1,702,1633,9,3,2"))
     assert statuses([tail.poll()]) == [("093512", "missing", None), ("101507", "pending", None)]
+
+
+def test_a_new_days_files_are_picked_up_and_the_old_day_is_read_to_its_end(
+    folder: Path, tmp_path: Path
+) -> None:
+    """§4.6: the Burst Monitor starts the next day's files after midnight; the tail picks them
+    up by their names, keeps reading the old day's files (late lines still count) until 15
+    minutes after midnight, then retires them."""
+    clock = Clock()
+    tail = HftAlertTail(folder, tmp_path / "state", clock=clock)
+    old, new = folder / "hft1_20250314.csv", folder / "hft1_20250315.csv"
+    old.write_bytes(crlf("QQQ,0,235958,1,1,0,0,"))
+    assert tail.poll().hft1_reports.num_rows == 1
+    clock.now = DAY_OVER - 600  # 00:05:01 on the next day
+    append(old, crlf("QQQ,0,235959,2,1,0,0,"))  # written late
+    new.write_bytes(crlf("QQQ,0,000004,3,1,0,0,"))
+    append(folder / "Data_Burst" / "20250315.csv", crlf("93512,2,1,0,214,530,4,1,0"))
+    polled = tail.poll()
+    got = [(r["file_date"].day, r["time_raw"]) for r in polled.hft1_reports.to_pylist()]
+    assert got == [(14, "235959"), (15, "000004")]
+    assert polled.burst_events.column("file_date").to_pylist() == [dt.date(2025, 3, 15)]
+    clock.now = DAY_OVER
+    append(old, crlf("QQQ,0,235959,9,9,0,0,"))
+    append(new, crlf("SPY,0,000010,4,1,0,0,"))
+    last = tail.poll()
+    # The old day's file was read one last time when it was retired, then never again.
+    assert last.hft1_reports.column("num_quotes").to_pylist() == [9, 4]
+    append(old, crlf("QQQ,0,235959,10,9,0,0,"))
+    assert tail.poll().hft1_reports.num_rows == 0
+    assert str(old) in tail.files.retired and str(new) in tail.files.tails
