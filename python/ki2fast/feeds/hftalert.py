@@ -862,7 +862,7 @@ class HftAlertTail:
                 for raw in head.removeprefix(BOM).split(b"\n"):
                     raw = raw.removesuffix(b"\r")
                     if raw.strip() and len(raw) <= MAX_CSV_LINE:
-                        counts[hashlib.sha256(raw).digest()] += 1
+                        counts[hashlib.sha256(raw).digest()[:12]] += 1
         return counts
 
     def poll(self) -> HftAlertPoll:
@@ -923,13 +923,15 @@ class HftAlertTail:
             csv.layout["counted_gen"] = csv.tail.gen
         table = _hft1_table(csv, lines, day, self.tz, self.time_format)
         log = self.files.log(f"{day:%Y%m%d}")
-        # Every complete line counts towards its occurrence number, read or not.
+        # Every complete line counts towards its occurrence number, read or not. The key of
+        # its row: 12 bytes of the line's SHA-256 and the occurrence number.
         key: dict[int, bytes] = {}
+        sha256 = hashlib.sha256
         for line in lines:
-            digest = hashlib.sha256(line.raw).digest()
+            digest = sha256(line.raw).digest()[:12]
             counts[digest] += 1
-            key[line.offset] = b"hft1" + digest + counts[digest].to_bytes(8, "little")
-        keep = [log.add(key[o]) for o in table.column("byte_offset").to_pylist()]
+            key[line.offset] = digest + counts[digest].to_bytes(4, "little")
+        keep = log.add_digests([key[o] for o in table.column("byte_offset").to_pylist()])
         out.duplicates += keep.count(False)
         return table.filter(pa.array(keep, pa.bool_())) if not all(keep) else table
 

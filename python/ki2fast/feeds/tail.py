@@ -307,6 +307,19 @@ class KeyLog:
         self._new.append(d)
         return True
 
+    def add_digests(self, digests: Iterable[bytes]) -> list[bool]:
+        """:meth:`add` for keys given as their 16-byte digests already; whether each is new."""
+        keys, new, out = self._keys, self._new, []
+        for d in digests:
+            if len(d) != 16:
+                raise ValueError("a key digest is 16 bytes")
+            fresh = d not in keys
+            if fresh:
+                keys.add(d)
+                new.append(d)
+            out.append(fresh)
+        return out
+
     def __len__(self) -> int:
         return len(self._keys)
 
