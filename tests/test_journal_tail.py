@@ -250,3 +250,20 @@ def test_a_journal_tail_killed_with_sigkill_loses_nothing(tmp_path: Path) -> Non
     # ... and a repeat is the same line read again, never a re-journaled copy.
     where = {s: (f, o) for s, f, o in delivered}
     assert all(where[s] == (f, o) for s, f, o in delivered)
+
+
+def test_a_crash_after_a_day_is_dropped_and_before_the_commit_restarts(tmp_path: Path) -> None:
+    """A day's key log is deleted only after a state that no longer counts it is on disk: a
+    crash in between restarts from the previous state, which still finds its keys."""
+    root, state, clock = tmp_path / "journal", tmp_path / "state", Clock()
+    tail = JournalTail(root, state, clock=clock)
+    append(part(root, "20250314", 0), record(1))
+    tail.poll()
+    tail.commit()
+    clock.now = DAY_OVER
+    tail.poll()  # retires the day and drops its keys; no commit: the process dies here
+    assert (state / "keys-20250314.bin").exists()
+    restarted = JournalTail(root, state, clock=clock)
+    assert seqs(restarted.poll()) == []
+    restarted.commit()
+    assert not (state / "keys-20250314.bin").exists()

@@ -384,6 +384,7 @@ class _FileSet:
         self.extra: dict[str, Any] = {}
         self._saved: dict[str, dict[str, Any]] = {}
         self._log_lengths: dict[str, int] = {}
+        self._dropped: set[str] = set()
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
             state_path = self.dir / self.STATE
@@ -443,12 +444,12 @@ class _FileSet:
         return tail.held_back if tail is not None else 0
 
     def drop_day(self, day: str) -> None:
-        """Forgets the keys of a day none of whose files is followed any more."""
+        """Forgets the keys of a day none of whose files is followed any more (its key log
+        is deleted at the next commit, once the state no longer counts it)."""
         if day and day not in self.day_of.values():
             self.logs.pop(day, None)
             self._log_lengths.pop(day, None)
-            if self.dir is not None:
-                (self.dir / f"keys-{day}.bin").unlink(missing_ok=True)
+            self._dropped.add(day)
 
     def commit(self) -> None:
         """Key logs to disk, then the state file (atomically)."""
@@ -469,6 +470,9 @@ class _FileSet:
             "extra": self.extra,
         }
         write_atomic(self.dir / self.STATE, json.dumps(state).encode())
+        for day in self._dropped - set(self.logs):
+            (self.dir / f"keys-{day}.bin").unlink(missing_ok=True)
+        self._dropped.clear()
 
 
 def journal_key(record: dict[str, Any]) -> Hashable:
