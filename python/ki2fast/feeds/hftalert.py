@@ -25,6 +25,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ki2fast.exceptions import Ki2fastError
 from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line, fields
@@ -540,7 +541,7 @@ def _hft1_table(
     both = pa.concat_tables(
         [fast.cast(_table(HFT1_SCHEMA, [], tz).schema), _table(HFT1_SCHEMA, slow, tz)]
     )
-    return both.take(pa.compute.sort_indices(both, [("byte_offset", "ascending")])).combine_chunks()
+    return both.take(pc.sort_indices(both, [("byte_offset", "ascending")])).combine_chunks()
 
 
 def _burst_row(
