@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -191,3 +192,25 @@ def test_a_tailer_killed_with_sigkill_and_restarted_loses_nothing(tmp_path: Path
     assert offsets == [line.offset for line in complete_lines(stream)[0]]
     saved = read_checkpoint(cp)
     assert saved is not None and saved.byte_offset == len(stream)
+
+
+def test_a_file_that_cannot_be_opened_now_is_read_on_a_later_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """L9: a file the writer holds locked (a sharing violation on Windows) is not an error;
+    the next poll that can open it gets its lines."""
+    import builtins
+
+    from ki2fast.feeds import tail as tail_module
+
+    path = tmp_path / "hft1_20250314.csv"
+    path.write_bytes(b"QQQ,0,93512,1,1,0,0,\r\n")
+
+    def locked(*args: object, **kwargs: object) -> object:
+        raise PermissionError(13, "The process cannot access the file", str(path))
+
+    tail = FileTail(path)
+    monkeypatch.setattr(tail_module, "open", locked, raising=False)
+    assert tail.poll() == []
+    monkeypatch.setattr(tail_module, "open", builtins.open)
+    assert [line.offset for line in tail.poll()] == [0]

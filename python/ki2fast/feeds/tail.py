@@ -173,12 +173,14 @@ class FileTail:
         self._head_len, self._head_hash = 0, hashlib.sha256(b"").hexdigest()
 
     def poll(self) -> list[Line]:
-        """The lines completed since the last poll, in file order."""
+        """The lines completed since the last poll, in file order. A file that does not exist
+        yet, or that its writer holds locked, gives none this time (feeds.md §4.2, L9)."""
         try:
-            with open(self.path, "rb") as f:
-                return self._read(f)
-        except FileNotFoundError:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed below; only the open may fail
+        except (FileNotFoundError, PermissionError):
             return []
+        with f:
+            return self._read(f)
 
     def _read(self, f: BinaryIO) -> list[Line]:
         # Identity and first bytes of the file actually open, not of a path that may have
