@@ -121,8 +121,18 @@ def test_cli_imports_a_burst_monitor_folder(tmp_path, capsys):
     out = tmp_path / "archive"
     assert main(["feeds", "hftalert", str(folder), "--out", str(out)]) == 0
     capsys.readouterr()
-    sql = "SELECT count(*) AS n, sum(len(symbols)) AS s FROM burst_events"
+    # The tables a follower stores (feeds.md §3.7): symbols in their own table, join states.
+    sql = (
+        "SELECT (SELECT count(*) FROM burst_events) AS n, (SELECT count(*) FROM burst_symbols)"
+        " AS s, (SELECT string_agg(status, ',' ORDER BY event_ts) FROM burst_join_status) AS j"
+    )
     assert main(["store", "query", str(out), sql, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"n": 3, "s": 4}
-    assert main(["store", "query", str(out), "SELECT count(*) AS n FROM hft1_reports"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"n": 3, "s": 4, "j": "joined,joined,missing"}
+    # Importing the folder again replaces its rows.
+    assert main(["feeds", "hftalert", str(folder), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert (
+        main(["store", "query", str(out), "SELECT count(*) AS n FROM hft1_reports", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out) == {"n": 3}
     assert main(["feeds", "hftalert", str(tmp_path / "nope"), "--out", str(out)]) == 1

@@ -116,27 +116,36 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
 
 
 def _hftalert(args: argparse.Namespace) -> int:
-    from ki2fast.feeds import hftalert
-
     folder = Path(args.dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a directory")
     if args.follow:
         return _follow(folder, args)
-    found = 0
-    kinds = (
-        ("hft1_*.csv", hftalert.read_hft1, "hft1_reports", "hft1"),
-        ("Data_Burst/*.csv", hftalert.read_data_burst, "burst_events", "bursts"),
-    )
-    for pattern, read, feed, what in kinds:
-        for path in sorted(folder.glob(pattern)):
-            t = read(path, strict=args.strict)
-            bad = json.loads((t.schema.metadata or {}).get(b"ki2fast.bad_lines", b"[]"))
-            _report(str(path), _store(args.out, {feed: t}, _part(path)), bad, what)
-            found += 1
-    if not found:
-        print(f"{folder}: no hft1_*.csv or Data_Burst/*.csv files", file=sys.stderr)
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from ki2fast._common import NY
+    from ki2fast.feeds.hftalert import HftAlertTail
+
+    # One pass over the files as they are now, without state: the tables a follower would
+    # store, under one part name per folder (importing the folder again replaces it).
+    tail = HftAlertTail(folder)
+    polled = tail.poll()
+    files = len({str(p) for p in tail.files.tails} | set(tail.files.retired))
+    if not files:
+        print(f"{folder}: no hft1*.csv or Data_Burst files", file=sys.stderr)
         return 1
+    if args.strict and polled.quarantine:
+        q = polled.quarantine[0]
+        print(
+            f"{q['file']}: line {q['line']} (byte {q['offset']}): {q['reason']}; "
+            "nothing stored (--strict)",
+            file=sys.stderr,
+        )
+        return 1
+    polled.store(args.out, _part(folder), dt.datetime.now(ZoneInfo(NY)).date())
+    rows = {k: t.num_rows for k, t in polled.tables().items() if t.num_rows}
+    _report(str(folder), rows, polled.quarantine, f"{files} files")
     return 0
 
 
@@ -206,8 +215,9 @@ def add_commands(top: Any) -> None:
     p = cmds.add_parser(
         "hftalert",
         help="an HFTAlert Burst Monitor folder",
-        description="Read an HFTAlert Burst Monitor folder (hft1_*.csv, Data_Burst/*.csv "
-        "with their Data_Burst_Symbols files) and store hft1 reports and burst events. "
+        description="Read an HFTAlert Burst Monitor folder (hft1*.csv, Data_Burst/*.csv "
+        "with their Data_Burst_Symbols files) and store hft1_reports, burst_events, "
+        "burst_symbols and burst_join_status (importing the folder again replaces its rows). "
         "With --follow, keep reading the files as the Burst Monitor appends to them: "
         "complete lines only, checkpoints in ROOT/_state, a restart (even after kill -9) "
         "goes on where the last stored poll ended, and bursts, their symbols and join "

@@ -757,6 +757,23 @@ class HftAlertPoll:
             "burst_join_status": self.burst_join_status,
         }
 
+    def store(self, root: str | os.PathLike[str], part: str, today: dt.date) -> bool:
+        """Writes the tables with rows into the :mod:`ki2fast.store` archive at ``root`` as
+        the part ``part`` (by their own dates), and the quarantined lines into the
+        ``hftalert_quarantine`` feed under ``today``; False when there was nothing to write."""
+        from ki2fast import store
+
+        wrote = False
+        for feed, table in self.tables().items():
+            if table.num_rows:
+                store.append(root, feed, table, part=part)
+                wrote = True
+        if self.quarantine:
+            bad = pa.Table.from_pylist(self.quarantine)
+            store.append(root, "hftalert_quarantine", bad, date=today, part=part)
+            wrote = True
+        return wrote
+
 
 class HftAlertTail:
     """Follows a Burst Monitor folder while the client appends to its files (feeds.md §3, §4).
@@ -986,8 +1003,11 @@ class HftAlertTail:
                 found = _symbol_file(self.symbols_dir, day, event["raw"])
                 if found is None:
                     if event["status"] == "new":
-                        event["status"] = "pending"
-                        status.append(self._status(stamp, "pending", None, now_ns))
+                        # A burst of a day already over (an import of past files) has
+                        # nothing to wait for.
+                        new = "missing" if self.files.day_over(stamp[:8]) else "pending"
+                        event["status"] = new
+                        status.append(self._status(stamp, new, None, now_ns))
                     elif (
                         event["status"] == "pending"
                         and self.clock() - event["read_at"] >= self.symbols_wait
@@ -1071,21 +1091,10 @@ class HftAlertTail:
         from the same checkpoint under the same part name, and that write replaces the first:
         nothing is stored twice. Quarantined lines go to the ``hftalert_quarantine`` feed.
         """
-        from ki2fast import store
-
         seq = int(self.user.get("part_seq", 0))
         polled = self.poll()
-        part = f"{name}-{seq:09d}"
-        wrote = False
-        for feed, table in polled.tables().items():
-            if table.num_rows:
-                store.append(root, feed, table, part=part)
-                wrote = True
-        if polled.quarantine:
-            today = dt.datetime.fromtimestamp(self.clock(), self.zone).date()
-            bad = pa.Table.from_pylist(polled.quarantine)
-            store.append(root, "hftalert_quarantine", bad, date=today, part=part)
-            wrote = True
+        today = dt.datetime.fromtimestamp(self.clock(), self.zone).date()
+        wrote = polled.store(root, f"{name}-{seq:09d}", today)
         if wrote:
             self.user["part_seq"] = seq + 1
         self.commit()
