@@ -20,6 +20,7 @@ pub mod analytics;
 pub mod arrow;
 pub mod book;
 pub mod error;
+pub mod feeds;
 pub mod itch;
 pub mod mem;
 mod par;

@@ -1,0 +1,543 @@
+//! Schwab level-one NDJSON captures, pass 1: every complete line parsed once, its level-one
+//! content items flattened into columns per service (feeds.md §1.12).
+//!
+//! The rules are those of the Python reader (`ki2fast.feeds.schwab`), which stays the
+//! reference: the same shapes (data items, raw frames, journal records), the same connection
+//! epochs (a successful LOGIN after the first starts a new one), the same bad lines and
+//! notes. Anything whose Python reading this pass cannot reproduce exactly is not guessed:
+//! the capture is marked [`Pass::python_only`] and the caller reads it in Python.
+
+use std::collections::HashMap;
+
+use super::json::{self, Value};
+
+pub const EQUITIES: &str = "LEVELONE_EQUITIES";
+pub const OPTIONS: &str = "LEVELONE_OPTIONS";
+
+/// A value's kind in [`Pairs::tag`].
+pub mod tag {
+    pub const NULL: u8 = 0;
+    pub const BOOL: u8 = 1;
+    pub const INT: u8 = 2;
+    pub const FLOAT: u8 = 3;
+    pub const STR: u8 = 4;
+    /// Anything else (arrays, objects, integers beyond 64 bits): its JSON text in `text`.
+    pub const JSON: u8 = 5;
+}
+
+/// The (key, value) pairs of one service's content items, in order.
+#[derive(Debug, Default)]
+pub struct Pairs {
+    /// The item (row of [`Items`]) each pair belongs to.
+    pub row: Vec<u32>,
+    /// The key, as a code into [`Service::names`].
+    pub name: Vec<u32>,
+    pub tag: Vec<u8>,
+    /// `BOOL` (0/1) and `INT` values.
+    pub int: Vec<i64>,
+    /// `FLOAT` values.
+    pub float: Vec<f64>,
+    /// `STR` and `JSON` values: ends of each pair's text in `text` (empty for the others).
+    pub text_end: Vec<u64>,
+    pub text: String,
+}
+
+/// One service's content items.
+#[derive(Debug, Default)]
+pub struct Items {
+    pub line: Vec<u64>,
+    pub item_idx: Vec<i64>,
+    pub epoch: Vec<i64>,
+    pub ts: Vec<Option<i64>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Service {
+    pub items: Items,
+    pub pairs: Pairs,
+    /// Key names by code.
+    pub names: Vec<String>,
+    codes: HashMap<String, u32>,
+    /// The first item timestamp (in ms) that could be read.
+    pub first_ts: Option<i64>,
+    /// Data items seen (with content lists), for the reader's statistics.
+    pub data_items: u64,
+}
+
+/// A bad line: its number, where it starts, why, and a JSON value the message names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bad {
+    pub line: u64,
+    pub offset: u64,
+    pub reason: BadReason,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BadReason {
+    NotJson(String),
+    NotObject,
+    ItemNotObject,
+    /// The `service` value of an item without a content list, as JSON.
+    NoContentList(String),
+    ResponseNotObject,
+    DataNotList,
+    NoneOfDataResponseNotify,
+    JournalRawNotJson(String),
+    JournalRawNotObject,
+    UnknownShape,
+}
+
+/// A `response` or non-heartbeat `notify` item, as JSON, for the caller to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub line: u64,
+    pub notify: bool,
+    pub json: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub line: u64,
+    pub offset: Option<u64>,
+    /// `Some(n)`: content item `n` is not an object; `None`: NaN/Infinity read as null.
+    pub item: Option<usize>,
+}
+
+/// Everything pass 1 gives.
+#[derive(Debug, Default)]
+pub struct Pass {
+    pub equities: Service,
+    pub options: Service,
+    pub bad: Vec<Bad>,
+    pub notes: Vec<Note>,
+    pub control: Vec<Control>,
+    /// The `service` of data items of other services, as JSON.
+    pub skipped: Vec<String>,
+    pub heartbeats: u64,
+    pub lines: u64,
+    pub held_back: u64,
+    /// Set when the capture holds something only the Python reader reads exactly.
+    pub python_only: Option<String>,
+    epoch: i64,
+    logins: u64,
+}
+
+/// Pass 1 over the complete lines of `data` (a leading byte-order mark skipped; bytes after
+/// the last line end held back).
+pub fn read(data: &[u8]) -> Pass {
+    let mut p = Pass::default();
+    let start = if data.starts_with(b"\xef\xbb\xbf") {
+        3
+    } else {
+        0
+    };
+    let end = data.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    p.held_back = (data.len() - end.max(start)) as u64;
+    if end <= start {
+        return p;
+    }
+    let mut offset = start;
+    for raw in data[start..end - 1].split(|&c| c == b'\n') {
+        p.lines += 1;
+        let off = offset as u64;
+        offset += raw.len() + 1;
+        // Python's bytes.isspace(), which counts \x0b too.
+        if raw
+            .iter()
+            .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c'))
+        {
+            continue;
+        }
+        p.line(raw, p.lines, off);
+        if p.python_only.is_some() {
+            break;
+        }
+    }
+    p
+}
+
+impl Pass {
+    fn fail(&mut self, reason: BadReason, line: u64, offset: u64) {
+        self.bad.push(Bad {
+            line,
+            offset,
+            reason,
+        });
+    }
+
+    fn line(&mut self, raw: &[u8], number: u64, off: u64) {
+        let obj = match json::parse(raw, false) {
+            Ok((v, _)) => v,
+            Err(e) => match json::parse(raw, true) {
+                Ok((v, _)) => {
+                    self.notes.push(Note {
+                        line: number,
+                        offset: Some(off),
+                        item: None,
+                    });
+                    v
+                }
+                Err(_) => {
+                    // Python's json may still read it (it takes lone surrogates, huge
+                    // exponents...): the caller checks these lines.
+                    self.fail(BadReason::NotJson(e.to_string()), number, off);
+                    return;
+                }
+            },
+        };
+        if !matches!(obj, Value::Object(_)) {
+            self.fail(BadReason::NotObject, number, off);
+        } else if obj.has("content") && obj.has("service") {
+            self.data_item(&obj, number, off, 0);
+        } else if obj.has("data") || obj.has("response") || obj.has("notify") {
+            self.frame(&obj, number, off);
+        } else if obj.has("raw") && obj.has("v") {
+            let Some(Value::Str(text)) = obj.get("raw") else {
+                let what = "raw is not a string".to_string();
+                self.fail(BadReason::JournalRawNotJson(what), number, off);
+                return;
+            };
+            match json::parse(text.as_bytes(), false) {
+                Ok((frame @ Value::Object(_), _)) => self.frame(&frame, number, off),
+                Ok(_) => self.fail(BadReason::JournalRawNotObject, number, off),
+                Err(e) => self.fail(BadReason::JournalRawNotJson(e.to_string()), number, off),
+            }
+        } else {
+            self.fail(BadReason::UnknownShape, number, off);
+        }
+    }
+
+    /// One data item; how many content items it held.
+    fn data_item(&mut self, item: &Value<'_>, line: u64, off: u64, idx: usize) -> usize {
+        if !matches!(item, Value::Object(_)) {
+            self.fail(BadReason::ItemNotObject, line, off);
+            return 0;
+        }
+        let service = item.get("service");
+        let Some(Value::Array(content)) = item.get("content") else {
+            let what = service.map_or_else(|| "null".to_string(), to_json);
+            self.fail(BadReason::NoContentList(what), line, off);
+            return 0;
+        };
+        let svc = match service {
+            Some(Value::Str(s)) if s == EQUITIES => &mut self.equities,
+            Some(Value::Str(s)) if s == OPTIONS => &mut self.options,
+            Some(Value::Array(_) | Value::Object(_)) => {
+                self.python_only = Some(format!("line {line}: a service that is not text"));
+                return content.len();
+            }
+            other => {
+                self.skipped
+                    .push(other.map_or_else(|| "null".to_string(), to_json));
+                return content.len();
+            }
+        };
+        let ts = match item.get("timestamp") {
+            None => None,
+            Some(v) => match ms(v) {
+                Ok(t) => t,
+                Err(()) => {
+                    self.python_only =
+                        Some(format!("line {line}: a timestamp Python reads its own way"));
+                    return content.len();
+                }
+            },
+        };
+        svc.data_items += 1;
+        if svc.first_ts.is_none() {
+            svc.first_ts = ts;
+        }
+        for (n, c) in content.iter().enumerate() {
+            let Value::Object(fields) = c else {
+                self.notes.push(Note {
+                    line,
+                    offset: None,
+                    item: Some(n),
+                });
+                continue;
+            };
+            let svc = if matches!(service, Some(Value::Str(s)) if s == EQUITIES) {
+                &mut self.equities
+            } else {
+                &mut self.options
+            };
+            let row = svc.items.line.len() as u32;
+            svc.items.line.push(line);
+            svc.items.item_idx.push((idx + n) as i64);
+            svc.items.epoch.push(self.epoch);
+            svc.items.ts.push(ts);
+            for (k, v) in fields {
+                let code = match svc.codes.get(k.as_ref()) {
+                    Some(&c) => c,
+                    None => {
+                        let c = svc.names.len() as u32;
+                        svc.names.push(k.to_string());
+                        svc.codes.insert(k.to_string(), c);
+                        c
+                    }
+                };
+                let pairs = &mut svc.pairs;
+                pairs.row.push(row);
+                pairs.name.push(code);
+                let (t, i, f) = match v {
+                    Value::Null => (tag::NULL, 0, 0.0),
+                    Value::Bool(b) => (tag::BOOL, i64::from(*b), 0.0),
+                    Value::Int(i) => (tag::INT, *i, 0.0),
+                    Value::Float(x) => (tag::FLOAT, 0, *x),
+                    Value::Str(s) => {
+                        pairs.text.push_str(s);
+                        (tag::STR, 0, 0.0)
+                    }
+                    other => {
+                        pairs.text.push_str(&to_json(other));
+                        (tag::JSON, 0, 0.0)
+                    }
+                };
+                pairs.tag.push(t);
+                pairs.int.push(i);
+                pairs.float.push(f);
+                pairs.text_end.push(pairs.text.len() as u64);
+            }
+        }
+        content.len()
+    }
+
+    fn frame(&mut self, obj: &Value<'_>, line: u64, off: u64) {
+        let mut known = false;
+        for (what, notify) in [("response", false), ("notify", true)] {
+            let Some(list) = obj.get(what) else { continue };
+            let items = match list {
+                Value::Array(items) => items.as_slice(),
+                v if !v.truthy() => &[],
+                _ => {
+                    // Python iterates a string's characters or a dict's keys here.
+                    self.python_only = Some(format!("line {line}: '{what}' is not a list"));
+                    return;
+                }
+            };
+            for r in items {
+                known = true;
+                if notify {
+                    if let Value::Object(pairs) = r
+                        && pairs.len() == 1
+                        && pairs[0].0 == "heartbeat"
+                    {
+                        self.heartbeats += 1;
+                        continue;
+                    }
+                } else {
+                    if !matches!(r, Value::Object(_)) {
+                        self.fail(BadReason::ResponseNotObject, line, off);
+                        continue;
+                    }
+                    let code = r.get("content").and_then(|c| c.get("code"));
+                    let zero = matches!(code, Some(Value::Int(0) | Value::Bool(false)))
+                        || matches!(code, Some(Value::Float(f)) if *f == 0.0);
+                    if matches!(r.get("command"), Some(Value::Str(c)) if c == "LOGIN") && zero {
+                        self.logins += 1;
+                        if self.logins > 1 {
+                            self.epoch += 1;
+                        }
+                    }
+                }
+                self.control.push(Control {
+                    line,
+                    notify,
+                    json: to_json(r),
+                });
+            }
+        }
+        if let Some(data) = obj.get("data") {
+            known = true;
+            let Value::Array(items) = data else {
+                self.fail(BadReason::DataNotList, line, off);
+                return;
+            };
+            let mut idx = 0;
+            for item in items {
+                idx += self.data_item(item, line, off, idx);
+                if self.python_only.is_some() {
+                    return;
+                }
+            }
+        }
+        if !known {
+            self.fail(BadReason::NoneOfDataResponseNotify, line, off);
+        }
+    }
+}
+
+/// Python's `_ms`: an int, a string of digits, or a float with an integer value, in ms;
+/// `Err` for a string Python would read differently (non-ASCII digits).
+fn ms(v: &Value<'_>) -> Result<Option<i64>, ()> {
+    Ok(match v {
+        Value::Int(i) => Some(*i),
+        Value::Str(s) if !s.is_ascii() => return Err(()),
+        Value::Str(s) if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) => {
+            match s.parse() {
+                Ok(i) => Some(i),
+                Err(_) => return Err(()),
+            }
+        }
+        Value::Float(f) if f.fract() == 0.0 => {
+            if f.abs() < 9.2e18 {
+                Some(*f as i64)
+            } else {
+                return Err(());
+            }
+        }
+        Value::BigInt(_) => return Err(()),
+        _ => None,
+    })
+}
+
+/// Compact JSON text of a value (what the caller parses back).
+pub fn to_json(v: &Value<'_>) -> String {
+    let mut out = String::new();
+    write_json(v, &mut out);
+    out
+}
+
+fn write_json(v: &Value<'_>, out: &mut String) {
+    use std::fmt::Write;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::BigInt(s) => out.push_str(s),
+        Value::Float(f) => {
+            let _ = write!(out, "{f:?}");
+        }
+        Value::Str(s) => write_str(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (n, x) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_json(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(pairs) => {
+            out.push('{');
+            for (n, (k, x)) in pairs.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_str(k, out);
+                out.push(':');
+                write_json(x, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_str(s: &str, out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_frames_and_journal_records() {
+        let data = concat!(
+            "\u{feff}",
+            r#"{"service": "LEVELONE_EQUITIES", "timestamp": 1741959312345, "content": [{"key": "QQQ", "1": 480.5, "8": 100, "delayed": false}, 5]}"#,
+            "\n\n",
+            r#"{"response": [{"service": "ADMIN", "command": "LOGIN", "content": {"code": 0}}]}"#,
+            "\n",
+            r#"{"notify": [{"heartbeat": "1"}]}"#,
+            "\n",
+            r#"{"v": 1, "raw": "{\"data\": [{\"service\": \"LEVELONE_OPTIONS\", \"timestamp\": \"7\", \"content\": [{\"key\": \"X\"}]}, {\"service\": \"CHART_EQUITY\", \"content\": []}]}"}"#,
+            "\n",
+            r#"{"response": [{"command": "LOGIN", "content": {"code": 0.0}}]}"#,
+            "\n",
+            r#"{"service": "LEVELONE_EQUITIES", "content": [{"key": "SPY", "2": NaN}]}"#,
+            "\n",
+            "[1]\n{\"x\": 1}\nnot json\n{\"data\": 5}\n",
+            r#"{"service": "LEVELONE_EQUITIES", "content": [{"key": "Q"#,
+        );
+        let p = read(data.as_bytes());
+        assert_eq!(p.lines, 11);
+        assert_eq!(p.held_back, 55);
+        assert_eq!(p.heartbeats, 1);
+        assert_eq!(p.python_only, None);
+        let eq = &p.equities;
+        assert_eq!(eq.items.line, vec![1, 7]);
+        assert_eq!(eq.items.epoch, vec![0, 1]);
+        assert_eq!(eq.items.ts, vec![Some(1741959312345), None]);
+        assert_eq!(eq.first_ts, Some(1741959312345));
+        assert_eq!(eq.names, vec!["key", "1", "8", "delayed", "2"]);
+        assert_eq!(eq.pairs.row, vec![0, 0, 0, 0, 1, 1]);
+        assert_eq!(
+            eq.pairs.tag,
+            vec![
+                tag::STR,
+                tag::FLOAT,
+                tag::INT,
+                tag::BOOL,
+                tag::STR,
+                tag::NULL
+            ]
+        );
+        assert_eq!(eq.pairs.float[1], 480.5);
+        assert_eq!(eq.pairs.int[2], 100);
+        assert_eq!(&eq.pairs.text, "QQQSPY");
+        assert_eq!(p.options.items.ts, vec![Some(7)]);
+        assert_eq!(p.skipped, vec!["\"CHART_EQUITY\""]);
+        assert_eq!(p.control.len(), 2);
+        assert_eq!(
+            p.notes,
+            vec![
+                Note {
+                    line: 1,
+                    offset: None,
+                    item: Some(1)
+                },
+                Note {
+                    line: 7,
+                    offset: Some(p.notes[1].offset.unwrap()),
+                    item: None
+                },
+            ]
+        );
+        let bad: Vec<_> = p.bad.iter().map(|b| (b.line, b.reason.clone())).collect();
+        assert!(matches!(bad[2].1, BadReason::NotJson(_)));
+        assert_eq!(
+            [bad[0].clone(), bad[1].clone(), bad[3].clone()],
+            [
+                (8, BadReason::NotObject),
+                (9, BadReason::UnknownShape),
+                (11, BadReason::DataNotList),
+            ]
+        );
+    }
+
+    #[test]
+    fn json_text_round_trips() {
+        let text = r#"{"a":[1,-2.5,"x\"\n\u0001",null,true,{}],"b":18446744073709551615}"#;
+        let (v, _) = json::parse(text.as_bytes(), false).unwrap();
+        assert_eq!(to_json(&v), text);
+    }
+}
