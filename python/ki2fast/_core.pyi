@@ -164,6 +164,9 @@ def order_events_schema(*, prices: str = "int", with_ts: bool = False) -> _Arrow
 def session_date_from_name(path: str | PathLike[str]) -> str | None: ...
 def session_midnight_ns(date: str) -> int: ...
 def inflate_len(path: str | PathLike[str]) -> int: ...
+def levelone_pass1(data: bytes) -> dict[str, Any]:
+    """Pass 1 of the Schwab level-one reader over a decompressed capture."""
+
 def synth_itch(
     path: str | PathLike[str],
     *,

@@ -313,37 +313,13 @@ class _Pass:
                 self.logins += 1
                 if self.logins > 1:
                     self.epoch += 1
-            self.control.append(
-                (
-                    line,
-                    "response",
-                    _text(r.get("service")),
-                    _text(r.get("command")),
-                    _text(r.get("requestid")),
-                    _ms(r.get("timestamp")),
-                    _int(content.get("code")),
-                    _text(content.get("msg")),
-                )
-            )
+            self.control.append(_control_row(r, line, notify=False))
         for n in obj.get("notify") or ():
             known = True
             if type(n) is dict and set(n) == {"heartbeat"}:
                 self.heartbeats += 1
                 continue
-            n = n if type(n) is dict else {"value": n}
-            content = _content(n)
-            self.control.append(
-                (
-                    line,
-                    "notify",
-                    _text(n.get("service")),
-                    _text(n.get("command")),
-                    None,
-                    _ms(n.get("timestamp")),
-                    _int(content.get("code")),
-                    _text(content.get("msg")) or json.dumps(n),
-                )
-            )
+            self.control.append(_control_row(n, line, notify=True))
         data = obj.get("data")
         if data is not None:
             known = True
@@ -355,6 +331,23 @@ class _Pass:
                 idx += self.data_item(item, line, offset, idx)
         if not known:
             self.fail("a frame with none of data, response, notify", line, offset)
+
+
+def _control_row(item: Any, line: int, *, notify: bool) -> tuple[Any, ...]:
+    """A row of the control table from a ``response`` item (a dict) or a ``notify`` item."""
+    if notify:
+        item = item if type(item) is dict else {"value": item}
+    content = _content(item)
+    return (
+        line,
+        "notify" if notify else "response",
+        _text(item.get("service")),
+        _text(item.get("command")),
+        None if notify else _text(item.get("requestid")),
+        _ms(item.get("timestamp")),
+        _int(content.get("code")),
+        (_text(content.get("msg")) or json.dumps(item)) if notify else _text(content.get("msg")),
+    )
 
 
 def _content(item: dict[str, Any]) -> dict[str, Any]:
@@ -439,6 +432,98 @@ def _read_lines(p: _Pass, data: bytes) -> tuple[int, int]:
         else:
             p.fail("unknown shape (no service+content, data, response, notify or raw)", number, off)
     return number, held
+
+
+_BAD_TEXT = {
+    "not_object": "not a JSON object",
+    "item_not_object": "a data item that is not a JSON object",
+    "response_not_object": "a response item that is not a JSON object",
+    "data_not_list": "'data' is not a list",
+    "no_frame_part": "a frame with none of data, response, notify",
+    "journal_raw_not_object": "journal record whose raw frame is not a JSON object",
+    "unknown_shape": "unknown shape (no service+content, data, response, notify or raw)",
+}
+
+
+def _line_at(data: bytes, offset: int) -> bytes:
+    end = data.find(b"\n", offset)
+    return data[offset:end].removesuffix(b"\r")
+
+
+def _rust_lines(p: _Pass, data: bytes) -> tuple[int, int] | None:
+    """Pass 1 in the Rust core, into the same ``_Pass`` the Python pass fills; None when the
+    capture holds something only the Python pass reads exactly."""
+    from ki2fast import _core
+
+    r = _core.levelone_pass1(data)
+    if r["python_only"] is not None:
+        return None
+    for line, offset, reason, detail in r["bad"]:
+        if reason == "not_json":
+            raw = _line_at(data, offset)
+            try:  # Python's json takes a few things orjson does not (lone surrogates...)
+                orjson.loads(raw)
+                return None
+            except orjson.JSONDecodeError as e:
+                try:
+                    _lenient(raw)
+                    return None
+                except (ValueError, RecursionError):
+                    p.fail(f"not JSON: {e}", line, offset)
+        elif reason == "no_content_list":
+            p.fail(f"data item of {orjson.loads(detail)!r} without a content list", line, offset)
+        elif reason == "journal_raw_not_json":
+            p.fail(f"journal record whose raw frame is not JSON: {detail}", line, offset)
+        else:
+            p.fail(_BAD_TEXT[reason], line, offset)
+    for line, offset, item in r["notes"]:
+        if item is None:
+            p.note("NaN/Infinity read as null", line, offset)
+        else:
+            p.note(f"content item {item} is not a JSON object; skipped", line)
+    for line, notify, text in r["control"]:
+        p.control.append(_control_row(orjson.loads(text), line, notify=notify))
+    for text in r["skipped"]:
+        p.skipped[str(orjson.loads(text))] += 1
+    p.heartbeats = r["heartbeats"]
+    for service in (EQUITIES, OPTIONS):
+        got, acc = r[service], p.items[service]
+        items = pa.record_batch(got["items"])
+        pairs = pa.record_batch(got["pairs"])
+        acc.first_ts = got["first_ts"]
+        acc.line = items.column("line").to_pylist()
+        acc.item_idx = items.column("item_idx").to_pylist()
+        acc.epoch = items.column("epoch").to_pylist()
+        acc.ts = items.column("ts").to_pylist()
+        acc.counts = np.bincount(pairs.column("row").to_numpy(), minlength=items.num_rows).tolist()
+        acc.names = np.asarray(got["names"] + [""], dtype=object)[
+            pairs.column("name").to_numpy()
+        ].tolist()
+        acc.values = _values(pairs)
+    return r["lines"], r["held_back"]
+
+
+def _values(pairs: pa.RecordBatch) -> list[Any]:
+    """The Python value of every pair, from the typed columns."""
+    n = pairs.num_rows
+    values: list[Any] = [None] * n
+    tags = pairs.column("tag").to_numpy()
+    for code, column, convert in (
+        (1, "int", bool),
+        (2, "int", None),
+        (3, "float", None),
+        (4, "text", None),
+        (5, "text", orjson.loads),
+    ):
+        at = np.flatnonzero(tags == code)
+        if not len(at):
+            continue
+        got = pairs.column(column).take(pa.array(at)).to_pylist()
+        if convert is not None:
+            got = [convert(v) for v in got]
+        for i, v in zip(at.tolist(), got, strict=True):
+            values[i] = v
+    return values
 
 
 # --------------------------------------------------------------------------------------------
@@ -898,6 +983,7 @@ def read_levelone(
     *,
     strict: bool = False,
     label_scheme: LabelScheme | dict[str, LabelScheme] = "auto",
+    engine: Literal["rust", "python"] = "rust",
 ) -> LevelOne:
     """Reads a Schwab level-one NDJSON capture (plain or gzip) into typed Arrow tables.
 
@@ -907,6 +993,10 @@ def read_levelone(
     ``CaptureLineError`` with ``strict=True``); a last line without its line end is not read
     (``stats["held_back_bytes"]``).
 
+    ``engine="python"`` reads every line in Python (the reference the Rust pass is tested
+    against); the default reads lines in the Rust core, and falls back to Python by itself
+    for the rare capture only Python reads exactly.
+
     >>> import ki2fast.feeds.schwab as schwab
     >>> line = (b'{"service":"LEVELONE_EQUITIES","timestamp":1741959312345,"command":"SUBS",'
     ...         b'"content":[{"key":"QQQ","1":481.22,"2":481.25}]}\\n')
@@ -915,7 +1005,13 @@ def read_levelone(
     """
     data, path = _bytes(src)
     p = _Pass(path, strict)
-    lines, held = _read_lines(p, data)
+    if engine not in ("rust", "python"):
+        raise ValueError(f"engine must be 'rust' or 'python', not {engine!r}")
+    got = _rust_lines(p, data) if engine == "rust" else None
+    if got is None:
+        p = _Pass(path, strict)
+        got = _read_lines(p, data)
+    lines, held = got
     out: dict[str, tuple[pa.Table, pa.Table]] = {}
     schemes: dict[str, str] = {}
     conflicts = 0

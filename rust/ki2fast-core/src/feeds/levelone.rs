@@ -64,6 +64,28 @@ pub struct Service {
     pub data_items: u64,
 }
 
+impl Service {
+    /// The code of key `k` (a new one for a key not seen before). Captures use a few dozen
+    /// keys at most, so a scan of the names beats hashing; the map takes over past that.
+    fn code(&mut self, k: &str) -> u32 {
+        if self.names.len() <= 48 {
+            if let Some(i) = self.names.iter().position(|n| n == k) {
+                return i as u32;
+            }
+        } else if let Some(&c) = self.codes.get(k) {
+            return c;
+        }
+        let c = self.names.len() as u32;
+        self.names.push(k.to_string());
+        if self.names.len() == 49 {
+            self.codes = self.names.iter().cloned().zip(0..).collect();
+        } else if self.names.len() > 49 {
+            self.codes.insert(k.to_string(), c);
+        }
+        c
+    }
+}
+
 /// A bad line: its number, where it starts, why, and a JSON value the message names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bad {
@@ -267,15 +289,7 @@ impl Pass {
             svc.items.epoch.push(self.epoch);
             svc.items.ts.push(ts);
             for (k, v) in fields {
-                let code = match svc.codes.get(k.as_ref()) {
-                    Some(&c) => c,
-                    None => {
-                        let c = svc.names.len() as u32;
-                        svc.names.push(k.to_string());
-                        svc.codes.insert(k.to_string(), c);
-                        c
-                    }
-                };
+                let code = svc.code(k);
                 let pairs = &mut svc.pairs;
                 pairs.row.push(row);
                 pairs.name.push(code);
@@ -539,5 +553,85 @@ mod tests {
         let text = r#"{"a":[1,-2.5,"x\"\n\u0001",null,true,{}],"b":18446744073709551615}"#;
         let (v, _) = json::parse(text.as_bytes(), false).unwrap();
         assert_eq!(to_json(&v), text);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    /// `KI2FAST_LEVELONE=path cargo test --profile ci -p ki2fast-core --lib timing -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn pass_one_throughput() {
+        let Ok(path) = std::env::var("KI2FAST_LEVELONE") else {
+            return;
+        };
+        let data = std::fs::read(path).unwrap();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let p = super::read(&data);
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "{} bytes, {} lines, {} equity items, {} pairs: {:.3} s, {:.0} MB/s",
+                data.len(),
+                p.lines,
+                p.equities.items.line.len(),
+                p.equities.pairs.row.len(),
+                s,
+                data.len() as f64 / s / 1e6
+            );
+        }
+    }
+}
+
+/// The columns of a service as Arrow batches, for the Python side.
+pub mod arrow {
+    use std::sync::Arc;
+
+    use arrow_array::{
+        ArrayRef, Float64Array, Int64Array, LargeStringArray, RecordBatch, UInt8Array, UInt32Array,
+        UInt64Array,
+    };
+    use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+
+    use super::{Service, tag};
+
+    /// `line, item_idx, epoch, ts` per content item.
+    pub fn items(s: &Service) -> RecordBatch {
+        let i = &s.items;
+        let cols: Vec<(&str, ArrayRef)> = vec![
+            ("line", Arc::new(UInt64Array::from(i.line.clone()))),
+            ("item_idx", Arc::new(Int64Array::from(i.item_idx.clone()))),
+            ("epoch", Arc::new(Int64Array::from(i.epoch.clone()))),
+            ("ts", Arc::new(Int64Array::from(i.ts.clone()))),
+        ];
+        RecordBatch::try_from_iter(cols).expect("columns of equal length")
+    }
+
+    /// `row, name, tag, int, float, text` per (key, value) pair; `text` holds strings and
+    /// the JSON of other values, null for the rest.
+    pub fn pairs(s: &Service) -> RecordBatch {
+        let p = &s.pairs;
+        let mut offsets = Vec::with_capacity(p.text_end.len() + 1);
+        offsets.push(0i64);
+        offsets.extend(p.text_end.iter().map(|&e| e as i64));
+        let valid: Vec<bool> = p
+            .tag
+            .iter()
+            .map(|&t| t == tag::STR || t == tag::JSON)
+            .collect();
+        let text = LargeStringArray::new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            p.text.as_bytes().to_vec().into(),
+            Some(NullBuffer::from(valid)),
+        );
+        let cols: Vec<(&str, ArrayRef)> = vec![
+            ("row", Arc::new(UInt32Array::from(p.row.clone()))),
+            ("name", Arc::new(UInt32Array::from(p.name.clone()))),
+            ("tag", Arc::new(UInt8Array::from(p.tag.clone()))),
+            ("int", Arc::new(Int64Array::from(p.int.clone()))),
+            ("float", Arc::new(Float64Array::from(p.float.clone()))),
+            ("text", Arc::new(text)),
+        ];
+        RecordBatch::try_from_iter(cols).expect("columns of equal length")
     }
 }
