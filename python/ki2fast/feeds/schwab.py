@@ -239,6 +239,21 @@ class _Acc:
         self.epoch: list[int] = []
         self.ts: list[Any] = []
         self.first_ts: Any = None
+        # Set by the Rust pass instead of `names` / `values`.
+        self.name_codes: pa.DictionaryArray | None = None
+        self.typed: _Values | None = None
+
+    def keys(self) -> pa.DictionaryArray:
+        """The key of every pair, dictionary-encoded."""
+        if self.name_codes is None:
+            self.name_codes = pa.array(self.names, pa.string()).dictionary_encode()
+        return self.name_codes
+
+    def vals(self) -> _Values:
+        """The value of every pair."""
+        if self.typed is None:
+            self.typed = _Values(objects=self.values)
+        return self.typed
 
     def add(self, content: list[Any], line: int, idx0: int, epoch: int, ts: Any, p: _Pass) -> None:
         names, values, counts = self.names, self.values, self.counts
@@ -473,7 +488,11 @@ def _rust_lines(p: _Pass, data: bytes) -> tuple[int, int] | None:
         elif reason == "no_content_list":
             p.fail(f"data item of {orjson.loads(detail)!r} without a content list", line, offset)
         elif reason == "journal_raw_not_json":
-            p.fail(f"journal record whose raw frame is not JSON: {detail}", line, offset)
+            try:  # orjson's own words for it
+                orjson.loads(orjson.loads(_line_at(data, offset))["raw"])
+                return None
+            except (orjson.JSONDecodeError, TypeError) as e:
+                p.fail(f"journal record whose raw frame is not JSON: {e}", line, offset)
         else:
             p.fail(_BAD_TEXT[reason], line, offset)
     for line, offset, item in r["notes"]:
@@ -496,10 +515,10 @@ def _rust_lines(p: _Pass, data: bytes) -> tuple[int, int] | None:
         acc.epoch = items.column("epoch").to_pylist()
         acc.ts = items.column("ts").to_pylist()
         acc.counts = np.bincount(pairs.column("row").to_numpy(), minlength=items.num_rows).tolist()
-        acc.names = np.asarray(got["names"] + [""], dtype=object)[
-            pairs.column("name").to_numpy()
-        ].tolist()
-        acc.values = _values(pairs)
+        acc.name_codes = pa.DictionaryArray.from_arrays(
+            pairs.column("name").cast(pa.int32()), pa.array(got["names"], pa.string())
+        )
+        acc.typed = _Values(pairs=pairs)
     return r["lines"], r["held_back"]
 
 
@@ -524,6 +543,61 @@ def _values(pairs: pa.RecordBatch) -> list[Any]:
         for i, v in zip(at.tolist(), got, strict=True):
             values[i] = v
     return values
+
+
+class _Values:
+    """The values of a service's (key, value) pairs: Python objects from the Python pass, or
+    the typed columns of the Rust pass (tags, ints, floats, texts), read without making a
+    Python object per value where the types allow."""
+
+    def __init__(self, objects: list[Any] | None = None, pairs: pa.RecordBatch | None = None):
+        self.objects = objects
+        self.pairs = pairs
+        if pairs is not None:
+            self.tags = pairs.column("tag").to_numpy()
+            self.ints = pairs.column("int").to_numpy()
+            self.floats = pairs.column("float").to_numpy()
+            self.text = pairs.column("text")
+
+    def pick(self, at: np.ndarray) -> list[Any]:
+        """The values at ``at`` as Python objects."""
+        if self.objects is not None:
+            return [self.objects[i] for i in at.tolist()]
+        assert self.pairs is not None
+        return _values(self.pairs.take(pa.array(at, pa.int64())))
+
+    def __getitem__(self, i: int) -> Any:
+        return self.pick(np.array([i]))[0]
+
+    def coerce(self, at: np.ndarray, kind: str, lines: Any, notes: list[Any]) -> pa.Array:
+        """:func:`_coerce` of the values at ``at``."""
+        if self.objects is None:
+            got = self._typed(at, kind)
+            if got is not None:
+                return got
+        return _coerce(self.pick(at), kind, lines, notes)
+
+    def _typed(self, at: np.ndarray, kind: str) -> pa.Array | None:
+        """The values at ``at`` straight from the typed columns, when their types are those
+        ``kind`` takes as they are (otherwise None: the per-value rules apply)."""
+        tags = self.tags[at]
+        null = tags == 0
+        if kind in ("str", "dict"):
+            if not np.isin(tags, (0, 4)).all():
+                return None
+            return self.text.take(pa.array(at, pa.int64())).cast(pa.string())
+        allowed = {"f64": (0, 2, 3), "i64": (0, 2), "ts": (0, 2), "i8": (0, 2), "bool": (0, 1)}
+        if not np.isin(tags, allowed[kind]).all():
+            return None
+        if kind == "f64":
+            vals = np.where(tags == 2, self.ints[at].astype(np.float64), self.floats[at])
+            return pa.array(vals, pa.float64(), mask=null)
+        ints = self.ints[at]
+        if kind == "bool":
+            return pa.array(ints != 0, pa.bool_(), mask=null)
+        if kind == "i8" and not (((ints >= -128) & (ints <= 127)) | null).all():
+            return None
+        return pa.array(ints, pa.int64(), mask=null).cast(_ARROW[kind])
 
 
 # --------------------------------------------------------------------------------------------
@@ -687,26 +761,28 @@ def _decode(
     counts = np.asarray(acc.counts, dtype=np.int64)
     n_all = len(counts)
     pair_row = np.repeat(np.arange(n_all), counts)
-    names = pa.array(acc.names, pa.string()).dictionary_encode()
+    names = acc.keys()
+    name_list = names.dictionary.to_pylist()
+    name_code = names.indices.to_numpy()
     ids = [fmap.get(k, _UNKNOWN) for k in names.dictionary.to_pylist()]
     fid = (
         np.asarray(ids, dtype=np.int64)[names.indices.to_numpy()] if ids else np.zeros(0, np.int64)
     )
-    values = acc.values
+    values = acc.vals()
     line_all = np.asarray(acc.line, dtype=np.int64)
 
     # Keys: "key", else field 0 ("0" or "SYMBOL").
     keys: list[Any] = [None] * n_all
     for want in (0, _KEY):  # the later assignment wins: "key" over field 0
         sel = np.flatnonzero(fid == want)
-        for r, v in zip(pair_row[sel].tolist(), _pick(values, sel), strict=True):
+        for r, v in zip(pair_row[sel].tolist(), values.pick(sel), strict=True):
             keys[r] = v
     keep = np.ones(n_all, dtype=bool)
     checked: dict[Any, bool] = {}
     for r, k in enumerate(keys):
-        ok = checked.get(k)
+        ok = checked.get(k) if type(k) is str else False  # a list or dict key: not hashable
         if ok is None:
-            ok = type(k) is str and bool(k) and (service != OPTIONS or _option_key(k) is not None)
+            ok = bool(k) and (service != OPTIONS or _option_key(k) is not None)
             checked[k] = ok
         if not ok:
             keep[r] = False
@@ -737,7 +813,7 @@ def _decode(
         sel = np.flatnonzero(fid == code)
         at = np.full(n, -1, dtype=np.int64)
         at[pair_row[sel]] = np.arange(len(sel))
-        got = _coerce(_pick(values, pair_idx[sel]), kind, line[pair_row[sel]], p.notes)
+        got = values.coerce(pair_idx[sel], kind, line[pair_row[sel]], p.notes)
         meta_cols.append(_gather_typed(got, at, kind))
 
     # Forward-fill runs: (epoch, key, baselines so far, ET day), in arrival order.
@@ -788,10 +864,10 @@ def _decode(
                 a, b2 = pair_idx[sel[d]], pair_idx[sel[d + 1]]
                 if values[a] != values[b2]:
                     conflicts += 1
-                drop.append(d if str(acc.names[b2]).isdigit() else d + 1)
+                drop.append(d if name_list[name_code[b2]].isdigit() else d + 1)
             sel = np.delete(sel, drop)
             rr = pair_row[sel]
-        got = _coerce(_pick(values, pair_idx[sel]), kind, line[rr], p.notes)
+        got = values.coerce(pair_idx[sel], kind, line[rr], p.notes)
         at = np.full(n, -1, dtype=np.int64)
         at[rr] = np.arange(len(rr))
         bit = np.uint64(1 << j)
@@ -811,7 +887,7 @@ def _decode(
     extra_sel = np.flatnonzero(fid == _UNKNOWN)
     extra: dict[int, list[tuple[str, str]]] = {}
     for r, i in zip(pair_row[extra_sel].tolist(), pair_idx[extra_sel].tolist(), strict=True):
-        extra.setdefault(r, []).append((str(acc.names[i]), orjson.dumps(values[i]).decode()))
+        extra.setdefault(r, []).append((name_list[name_code[i]], orjson.dumps(values[i]).decode()))
     key_col = pa.DictionaryArray.from_arrays(key_arr.indices, key_arr.dictionary)
     head = [
         ts,
@@ -1021,7 +1097,9 @@ def read_levelone(
         )
         acc = p.items[service]
         scheme = (
-            _detect(service, set(acc.names), acc.first_ts, path) if wanted == "auto" else wanted
+            _detect(service, set(acc.keys().dictionary.to_pylist()), acc.first_ts, path)
+            if wanted == "auto"
+            else wanted
         )
         schemes[service] = scheme
         deltas, state, clashes = _decode(service, acc, _field_map(service, scheme), p)

@@ -1,0 +1,155 @@
+"""The Rust pass over Schwab level-one captures against the pure-Python reference: the same
+tables, bad lines, notes and statistics, whatever the lines hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ki2fast.feeds import schwab
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "schwab"
+
+
+def same(a: schwab.LevelOne, b: schwab.LevelOne) -> None:
+    for name in (
+        "equities",
+        "options",
+        "equity_deltas",
+        "option_deltas",
+        "quotes",
+        "trades",
+        "option_quotes",
+        "option_trades",
+        "control",
+    ):
+        ta, tb = getattr(a, name), getattr(b, name)
+        assert ta.schema == tb.schema, name
+        assert ta.equals(tb), name  # (timestamps may be beyond what datetime can hold)
+    assert a.bad_lines == b.bad_lines
+    assert a.notes == b.notes
+    assert a.stats == b.stats
+
+
+@pytest.mark.parametrize("name", ["levelone_20250314.ndjson", "frames_20250314.ndjson"])
+def test_the_samples_read_the_same(name: str) -> None:
+    path = SAMPLES / name
+    if not path.exists():
+        pytest.skip("samples not in this checkout")
+    same(schwab.read_levelone(path), schwab.read_levelone(path, engine="python"))
+
+
+keys = st.sampled_from(["QQQ", "SPY", "É", 'Q"Q', ""])
+labels = st.sampled_from(
+    [
+        "key",
+        "1",
+        "2",
+        "3",
+        "8",
+        "9",
+        "33",
+        "34",
+        "35",
+        "BID_PRICE",
+        "ASK_PRICE",
+        "LAST_PRICE",
+        "TOTAL_VOLUME",
+        "delayed",
+        "assetMainType",
+        "cusip",
+        "UNKNOWN_FIELD",
+        "49",
+        "52",
+    ]
+)
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.sampled_from(["a", "b"]), st.integers(0, 3), max_size=2),
+)
+item = st.fixed_dictionaries({"key": keys}, optional={}).flatmap(
+    lambda base: st.dictionaries(labels, values, max_size=6).map(lambda d: {**base, **d})
+)
+timestamps = st.one_of(
+    st.integers(1_700_000_000_000, 1_800_000_000_000),
+    st.just(None),
+    st.sampled_from(["1741959312345", 1741959312345.0, 1.5, True, "x"]),
+)
+
+
+def data_item(service: str, content: list[Any], ts: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {"service": service, "content": content}
+    if ts is not None:
+        d["timestamp"] = ts
+    return d
+
+
+services = st.sampled_from(["LEVELONE_EQUITIES", "LEVELONE_EQUITIES", "CHART_EQUITY", None, 7])
+line = st.one_of(
+    st.builds(
+        lambda s, c, t: json.dumps(data_item(s, c, t)),
+        services,
+        st.lists(st.one_of(item, st.just(5)), max_size=3),
+        timestamps,
+    ),
+    st.builds(
+        lambda items: json.dumps({"data": items}),
+        st.lists(
+            st.builds(data_item, services, st.lists(item, max_size=2), timestamps), max_size=2
+        ),
+    ),
+    st.builds(
+        lambda code, cmd: json.dumps(
+            {"response": [{"service": "ADMIN", "command": cmd, "content": {"code": code}}]}
+        ),
+        st.sampled_from([0, 0.0, False, 3, "0", 30]),
+        st.sampled_from(["LOGIN", "SUBS"]),
+    ),
+    st.sampled_from(
+        [
+            '{"notify": [{"heartbeat": "1741959312345"}]}',
+            '{"notify": [{"service": "ADMIN", "content": {"code": 30, "msg": "stop"}}, 5]}',
+            '{"v": 1, "raw": "{\\"data\\": [{\\"service\\": \\"LEVELONE_EQUITIES\\", \\"content\\": [{\\"key\\": \\"QQQ\\", \\"1\\": 1}]}]}"}',
+            '{"v": 1, "raw": 5}',
+            '{"v": 1, "raw": "[1]"}',
+            '{"v": 1, "raw": "{nope"}',
+            '{"service": "LEVELONE_EQUITIES", "content": [{"key": "QQQ", "1": NaN, "2": -Infinity}]}',
+            '{"service": "LEVELONE_EQUITIES", "content": [{"key": "QQQ", "1": 1e999}]}',
+            '{"service": "LEVELONE_EQUITIES", "content": [{"key": "QQQ", "1": 1, "1": 2, "BID_PRICE": 3}]}',
+            '{"service": "LEVELONE_EQUITIES", "content": {"key": "QQQ"}}',
+            '{"data": 5}',
+            '{"data": [5, {"service": "LEVELONE_EQUITIES"}]}',
+            '{"response": []}',
+            '{"response": [7]}',
+            "[1, 2]",
+            "not json",
+            '{"x": 1}',
+            '{"key": "\\ud800"}',
+            "   ",
+            "",
+        ]
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(line, min_size=1, max_size=25), tail=st.sampled_from(["", '{"par']))
+def test_any_capture_reads_the_same_in_rust_and_in_python(lines: list[str], tail: str) -> None:
+    data = ("\n".join(lines) + "\n" + tail).encode()
+    try:
+        reference = schwab.read_levelone(data, engine="python")
+    except schwab.AmbiguousLabelsError:
+        with pytest.raises(schwab.AmbiguousLabelsError):
+            schwab.read_levelone(data)
+        return
+    same(schwab.read_levelone(data), reference)
