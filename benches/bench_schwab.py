@@ -1,5 +1,6 @@
 """Schwab level-one NDJSON, side by side in one run: ki2fast's ``read_levelone`` (deltas,
-forward-filled state, quotes, trades), the plain ``json`` + Python loop users write (the
+forward-filled state, quotes, trades; lines read in the Rust core, and again with
+``engine="python"``), the plain ``json`` + Python loop users write (the
 forward-filled state as rows), and ``polars.read_ndjson`` (parsing only: no forward-fill, no
 label mapping; the floor of what a JSON reader costs).
 
@@ -96,6 +97,18 @@ def test_read_levelone(benchmark, capture):
     r = run(
         benchmark,
         lambda: schwab.read_levelone(capture),
+        messages=LINES,
+        nbytes=capture.stat().st_size,
+    )
+    assert r.bad_lines == [] and r.equities.num_rows > LINES
+
+
+def test_read_levelone_python_engine(benchmark, capture):
+    """The same reader with every line read in Python (the reference the Rust pass is tested
+    against)."""
+    r = run(
+        benchmark,
+        lambda: schwab.read_levelone(capture, engine="python"),
         messages=LINES,
         nbytes=capture.stat().st_size,
     )

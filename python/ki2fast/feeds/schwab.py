@@ -569,6 +569,17 @@ class _Values:
     def __getitem__(self, i: int) -> Any:
         return self.pick(np.array([i]))[0]
 
+    def strings(self, at: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        """The values at ``at`` that are strings (null for the others), and which are."""
+        if self.objects is not None:
+            got = [self.objects[i] for i in at.tolist()]
+            is_str = np.array([type(v) is str for v in got], dtype=bool)
+            text = pa.array([v if type(v) is str else None for v in got], pa.string())
+            return text, is_str
+        is_str = self.tags[at] == 4
+        text = self.text.take(pa.array(at, pa.int64())).cast(pa.string())
+        return pc.if_else(pa.array(is_str), text, pa.scalar(None, pa.string())), is_str
+
     def coerce(self, at: np.ndarray, kind: str, lines: Any, notes: list[Any]) -> pa.Array:
         """:func:`_coerce` of the values at ``at``."""
         if self.objects is None:
@@ -771,21 +782,33 @@ def _decode(
     values = acc.vals()
     line_all = np.asarray(acc.line, dtype=np.int64)
 
-    # Keys: "key", else field 0 ("0" or "SYMBOL").
-    keys: list[Any] = [None] * n_all
-    for want in (0, _KEY):  # the later assignment wins: "key" over field 0
+    # Keys: "key", else field 0 ("0" or "SYMBOL"); of several, the last in the item.
+    key_pair = np.full(n_all, -1, dtype=np.int64)
+    for want in (0, _KEY):  # "key" over field 0
         sel = np.flatnonzero(fid == want)
-        for r, v in zip(pair_row[sel].tolist(), values.pick(sel), strict=True):
-            keys[r] = v
-    keep = np.ones(n_all, dtype=bool)
-    checked: dict[Any, bool] = {}
-    for r, k in enumerate(keys):
-        ok = checked.get(k) if type(k) is str else False  # a list or dict key: not hashable
-        if ok is None:
-            ok = bool(k) and (service != OPTIONS or _option_key(k) is not None)
-            checked[k] = ok
-        if not ok:
-            keep[r] = False
+        last = np.full(n_all, -1, dtype=np.int64)
+        np.maximum.at(last, pair_row[sel], sel)
+        key_pair = np.where(last >= 0, last, key_pair)
+    has_key = key_pair >= 0
+    key_text, is_str = values.strings(np.where(has_key, key_pair, 0))
+    is_str &= has_key
+    key_text = pc.if_else(pa.array(is_str), key_text, pa.scalar(None, pa.string()))
+    enc = key_text.dictionary_encode()
+    good = np.array(
+        [
+            bool(k) and (service != OPTIONS or _option_key(k) is not None)
+            for k in enc.dictionary.to_pylist()
+        ],
+        dtype=bool,
+    )
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    keep = is_str & (good[codes] if len(good) else False)
+    bad_rows = np.flatnonzero(~keep)
+    if len(bad_rows):
+        picked = values.pick(key_pair[bad_rows][has_key[bad_rows]])
+        shown = iter(picked)
+        for r in bad_rows.tolist():
+            k = next(shown) if has_key[r] else None
             what = "RRRRRRYYMMDDsWWWWWddd" if type(k) is str and k else "a key"
             p.note(f"content item with key {k!r}, not {what}; skipped", int(line_all[r]))
     rows_kept = np.flatnonzero(keep)
@@ -795,7 +818,7 @@ def _decode(
     pair_ok = keep[pair_row]
     pair_row, fid = new_row[pair_row[pair_ok]], fid[pair_ok]
     pair_idx = np.flatnonzero(pair_ok)
-    key_arr = pa.array(_pick(keys, rows_kept), pa.string()).dictionary_encode()
+    key_arr = key_text.take(pa.array(rows_kept, pa.int64())).dictionary_encode()
     key_codes = key_arr.indices.to_numpy().astype(np.int64)
     epoch = np.asarray(acc.epoch, dtype=np.int64)[rows_kept]
     line = line_all[rows_kept]

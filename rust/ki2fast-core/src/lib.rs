@@ -9,6 +9,7 @@
 //! - [`arrow`] — schemas, column builders, lazy readers, the Arrow → ITCH writer
 //! - [`book`] — full-depth order books for every instrument
 //! - [`analytics`] — trades, the hourly VWAP report, time bars
+//! - [`feeds`] — retail feed captures: pass 1 of the Schwab level-one NDJSON reader
 //! - [`replay`] — the fused one-pass replay of a day
 //! - [`mem`] — cache prefetches and transparent huge pages for the hot loops
 //! - [`session`] — session dates and the New York midnight behind the `ts` columns

@@ -549,37 +549,21 @@ mod tests {
     }
 
     #[test]
+    fn keys_keep_their_codes_past_the_scan_limit() {
+        let mut svc = Service::default();
+        let names: Vec<String> = (0..100).map(|i| format!("F{i}")).collect();
+        let first: Vec<u32> = names.iter().map(|n| svc.code(n)).collect();
+        let again: Vec<u32> = names.iter().rev().map(|n| svc.code(n)).collect();
+        assert_eq!(first, (0..100).collect::<Vec<u32>>());
+        assert_eq!(again, (0..100).rev().collect::<Vec<u32>>());
+        assert_eq!(svc.names, names);
+    }
+
+    #[test]
     fn json_text_round_trips() {
         let text = r#"{"a":[1,-2.5,"x\"\n\u0001",null,true,{}],"b":18446744073709551615}"#;
         let (v, _) = json::parse(text.as_bytes(), false).unwrap();
         assert_eq!(to_json(&v), text);
-    }
-}
-
-#[cfg(test)]
-mod timing {
-    /// `KI2FAST_LEVELONE=path cargo test --profile ci -p ki2fast-core --lib timing -- --ignored --nocapture`
-    #[test]
-    #[ignore = "a measurement, run by hand"]
-    fn pass_one_throughput() {
-        let Ok(path) = std::env::var("KI2FAST_LEVELONE") else {
-            return;
-        };
-        let data = std::fs::read(path).unwrap();
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            let p = super::read(&data);
-            let s = t.elapsed().as_secs_f64();
-            println!(
-                "{} bytes, {} lines, {} equity items, {} pairs: {:.3} s, {:.0} MB/s",
-                data.len(),
-                p.lines,
-                p.equities.items.line.len(),
-                p.equities.pairs.row.len(),
-                s,
-                data.len() as f64 / s / 1e6
-            );
-        }
     }
 }
 
