@@ -83,7 +83,9 @@ item = st.fixed_dictionaries({"key": keys}, optional={}).flatmap(
 timestamps = st.one_of(
     st.integers(1_700_000_000_000, 1_800_000_000_000),
     st.just(None),
-    st.sampled_from(["1741959312345", 1741959312345.0, 1.5, True, "x"]),
+    st.sampled_from(
+        ["1741959312345", 1741959312345.0, 1.5, True, "x", "²", "٣", "99999999999999999999", 1e300]
+    ),
 )
 
 
@@ -128,6 +130,8 @@ line = st.one_of(
             '{"service": "LEVELONE_EQUITIES", "content": [{"key": "QQQ", "1": 1, "1": 2, "BID_PRICE": 3}]}',
             '{"service": "LEVELONE_EQUITIES", "content": {"key": "QQQ"}}',
             '{"data": 5}',
+            '{"service": ["LEVELONE_EQUITIES"], "content": [{"key": "QQQ"}]}',
+            '{"response": [{"command": "LOGIN", "content": {"code": "99999999999999999999"}}]}',
             '{"data": [5, {"service": "LEVELONE_EQUITIES"}]}',
             '{"response": []}',
             '{"response": [7]}',

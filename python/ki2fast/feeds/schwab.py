@@ -308,7 +308,7 @@ class _Pass:
         if type(content) is not list:
             self.fail(f"data item of {service!r} without a content list", line, offset)
             return 0
-        acc = self.items.get(service)  # type: ignore[arg-type]
+        acc = self.items.get(service) if type(service) is str else None
         if acc is None:
             self.skipped[str(service)] += 1
         else:
@@ -374,22 +374,23 @@ def _text(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
+_I64 = range(-(1 << 63), 1 << 63)
+
+
 def _int(v: Any) -> int | None:
-    if type(v) is int:
-        return v
-    if type(v) is str and v.lstrip("-").isdigit():
-        return int(v)
-    return None
+    """An int, or a string of ASCII digits (a sign allowed), that fits 64 bits; else None."""
+    if type(v) is str and v.isascii() and v.lstrip("-").isdigit():
+        v = int(v)
+    return v if type(v) is int and v in _I64 else None
 
 
 def _ms(v: Any) -> int | None:
-    if type(v) is int:
-        return v
-    if type(v) is str and v.isdigit():
-        return int(v)
-    if type(v) is float and v.is_integer():
-        return int(v)
-    return None
+    """A time in ms: an int, a string of ASCII digits or a float with an integer value, that
+    fits 64 bits; else None."""
+    digits = type(v) is str and v.isascii() and v.isdigit()
+    if digits or (type(v) is float and v.is_integer()):
+        v = int(v)
+    return v if type(v) is int and v in _I64 else None
 
 
 def _lenient(raw: bytes) -> tuple[Any, bool]:

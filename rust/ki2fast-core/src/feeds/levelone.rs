@@ -244,27 +244,13 @@ impl Pass {
         let svc = match service {
             Some(Value::Str(s)) if s == EQUITIES => &mut self.equities,
             Some(Value::Str(s)) if s == OPTIONS => &mut self.options,
-            Some(Value::Array(_) | Value::Object(_)) => {
-                self.python_only = Some(format!("line {line}: a service that is not text"));
-                return content.len();
-            }
             other => {
                 self.skipped
                     .push(other.map_or_else(|| "null".to_string(), to_json));
                 return content.len();
             }
         };
-        let ts = match item.get("timestamp") {
-            None => None,
-            Some(v) => match ms(v) {
-                Ok(t) => t,
-                Err(()) => {
-                    self.python_only =
-                        Some(format!("line {line}: a timestamp Python reads its own way"));
-                    return content.len();
-                }
-            },
-        };
+        let ts = item.get("timestamp").and_then(ms);
         svc.data_items += 1;
         if svc.first_ts.is_none() {
             svc.first_ts = ts;
@@ -381,28 +367,19 @@ impl Pass {
     }
 }
 
-/// Python's `_ms`: an int, a string of digits, or a float with an integer value, in ms;
-/// `Err` for a string Python would read differently (non-ASCII digits).
-fn ms(v: &Value<'_>) -> Result<Option<i64>, ()> {
-    Ok(match v {
+/// 2^63, exactly.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
+/// Python's `_ms`: an int, a string of ASCII digits, or a float with an integer value,
+/// that fits 64 bits.
+fn ms(v: &Value<'_>) -> Option<i64> {
+    match v {
         Value::Int(i) => Some(*i),
-        Value::Str(s) if !s.is_ascii() => return Err(()),
-        Value::Str(s) if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) => {
-            match s.parse() {
-                Ok(i) => Some(i),
-                Err(_) => return Err(()),
-            }
-        }
-        Value::Float(f) if f.fract() == 0.0 => {
-            if f.abs() < 9.2e18 {
-                Some(*f as i64)
-            } else {
-                return Err(());
-            }
-        }
-        Value::BigInt(_) => return Err(()),
+        Value::Str(s) if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) => s.parse().ok(),
+        // Integer-valued floats in i64's range (2^63 itself is not).
+        Value::Float(f) if f.fract() == 0.0 && (-TWO_63..TWO_63).contains(f) => Some(*f as i64),
         _ => None,
-    })
+    }
 }
 
 /// Compact JSON text of a value (what the caller parses back).
