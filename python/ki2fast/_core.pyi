@@ -34,6 +34,7 @@ __all__ = [
     "count_itch",
     "inflate_len",
     "itch_schema",
+    "levelone_pass1",
     "order_events_schema",
     "read_itch",
     "read_order_events",
