@@ -131,7 +131,7 @@ def _hftalert(args: argparse.Namespace) -> int:
     # store, under one part name per folder (importing the folder again replaces it).
     tail = HftAlertTail(folder)
     polled = tail.poll()
-    files = len({str(p) for p in tail.files.tails} | set(tail.files.retired))
+    files = len(tail.files.tails.keys() | tail.files.retired.keys())
     if not files:
         print(f"{folder}: no hft1*.csv or Data_Burst files", file=sys.stderr)
         return 1

@@ -225,6 +225,18 @@ class LevelOne:
 # Pass 1: lines → data items per service
 
 
+#: Why a line is a bad line, by the reason codes the Rust pass gives.
+_BAD_TEXT = {
+    "not_object": "not a JSON object",
+    "item_not_object": "a data item that is not a JSON object",
+    "response_not_object": "a response item that is not a JSON object",
+    "data_not_list": "'data' is not a list",
+    "no_frame_part": "a frame with none of data, response, notify",
+    "journal_raw_not_object": "journal record whose raw frame is not a JSON object",
+    "unknown_shape": "unknown shape (no service+content, data, response, notify or raw)",
+}
+
+
 class _Acc:
     """One service's content items as flat lists, filled line by line in pass 1: every
     item's keys and values in order (``names``, ``values``), and per item how many it has,
@@ -301,7 +313,7 @@ class _Pass:
     def data_item(self, item: Any, line: int, offset: int, idx: int) -> int:
         """Takes one data item; returns how many content items it held."""
         if type(item) is not dict:
-            self.fail("a data item that is not a JSON object", line, offset)
+            self.fail(_BAD_TEXT["item_not_object"], line, offset)
             return 0
         service = item.get("service")
         content = item.get("content")
@@ -320,7 +332,7 @@ class _Pass:
         for r in obj.get("response") or ():
             known = True
             if type(r) is not dict:
-                self.fail("a response item that is not a JSON object", line, offset)
+                self.fail(_BAD_TEXT["response_not_object"], line, offset)
                 continue
             content = _content(r)
             if r.get("command") == "LOGIN" and content.get("code") == 0:
@@ -339,13 +351,13 @@ class _Pass:
         if data is not None:
             known = True
             if type(data) is not list:
-                self.fail("'data' is not a list", line, offset)
+                self.fail(_BAD_TEXT["data_not_list"], line, offset)
                 return
             idx = 0
             for item in data:
                 idx += self.data_item(item, line, offset, idx)
         if not known:
-            self.fail("a frame with none of data, response, notify", line, offset)
+            self.fail(_BAD_TEXT["no_frame_part"], line, offset)
 
 
 def _control_row(item: Any, line: int, *, notify: bool) -> tuple[Any, ...]:
@@ -430,7 +442,7 @@ def _read_lines(p: _Pass, data: bytes) -> tuple[int, int]:
             if constants:
                 p.note("NaN/Infinity read as null", number, off)
         if type(obj) is not dict:
-            p.fail("not a JSON object", number, off)
+            p.fail(_BAD_TEXT["not_object"], number, off)
         elif "content" in obj and "service" in obj:
             p.data_item(obj, number, off, 0)
         elif "data" in obj or "response" in obj or "notify" in obj:
@@ -444,21 +456,10 @@ def _read_lines(p: _Pass, data: bytes) -> tuple[int, int]:
             if type(frame) is dict:
                 p.frame(frame, number, off)
             else:
-                p.fail("journal record whose raw frame is not a JSON object", number, off)
+                p.fail(_BAD_TEXT["journal_raw_not_object"], number, off)
         else:
-            p.fail("unknown shape (no service+content, data, response, notify or raw)", number, off)
+            p.fail(_BAD_TEXT["unknown_shape"], number, off)
     return number, held
-
-
-_BAD_TEXT = {
-    "not_object": "not a JSON object",
-    "item_not_object": "a data item that is not a JSON object",
-    "response_not_object": "a response item that is not a JSON object",
-    "data_not_list": "'data' is not a list",
-    "no_frame_part": "a frame with none of data, response, notify",
-    "journal_raw_not_object": "journal record whose raw frame is not a JSON object",
-    "unknown_shape": "unknown shape (no service+content, data, response, notify or raw)",
-}
 
 
 def _line_at(data: bytes, offset: int) -> bytes:
@@ -741,10 +742,6 @@ def _option_key(key: str) -> tuple[str, dt.date, str, int] | None:
 
 _KEY, _DELAYED, _MAIN, _SUB, _CUSIP, _SEQ = (-1 - n for n in range(len(_RESERVED)))
 _UNKNOWN = -100
-
-
-def _pick(values: list[Any], at: np.ndarray) -> list[Any]:
-    return [values[i] for i in at.tolist()]
 
 
 def _gather(values: pa.Array, at: np.ndarray) -> pa.Array:
