@@ -26,6 +26,7 @@ __all__ = [
     "MESSAGE_LENGTHS",
     "MESSAGE_TYPES",
     "ItchBatches",
+    "LevelOnePass",
     "OrderBook",
     "OrderEvents",
     "ReplayRun",
@@ -167,6 +168,15 @@ def session_midnight_ns(date: str) -> int: ...
 def inflate_len(path: str | PathLike[str]) -> int: ...
 def levelone_pass1(data: bytes) -> dict[str, Any]:
     """Pass 1 of the Schwab level-one reader over a decompressed capture."""
+
+@final
+class LevelOnePass:
+    """What pass 1 read, for pass 2 or for the Python reader."""
+
+    def batches(self, service: str) -> tuple[_ArrowArray, _ArrowArray]: ...
+    def decode(
+        self, service: str, fids: list[int], fields: list[tuple[int, str, str]]
+    ) -> dict[str, Any] | str: ...
 
 def synth_itch(
     path: str | PathLike[str],

@@ -22,6 +22,7 @@ import datetime as dt
 import gzip
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -204,7 +205,8 @@ class LevelOne:
     - ``bad_lines``: ``{"line", "offset", "reason"}`` for every line that was not read.
     - ``notes``: values that were read as null, conflicting duplicate fields, and the like.
     - ``stats``: counts (lines, bytes, items per service, skipped services, heartbeats,
-      label scheme per service, ``held_back_bytes`` of an unfinished last line).
+      label scheme per service, ``held_back_bytes`` of an unfinished last line,
+      ``read_in_python``: the services the Rust core left to the Python reader, and why).
     """
 
     equities: pa.Table
@@ -254,6 +256,14 @@ class _Acc:
         # Set by the Rust pass instead of `names` / `values`.
         self.name_codes: pa.DictionaryArray | None = None
         self.typed: _Values | None = None
+        #: The distinct keys, by code, when the Rust pass read the items.
+        self.labels: list[str] | None = None
+
+    def label_set(self) -> set[str]:
+        """Every key the items use."""
+        if self.labels is not None:
+            return set(self.labels)
+        return set(self.keys().dictionary.to_pylist())
 
     def keys(self) -> pa.DictionaryArray:
         """The key of every pair, dictionary-encoded."""
@@ -301,6 +311,8 @@ class _Pass:
     heartbeats: int = 0
     epoch: int = 0
     logins: int = 0
+    #: What the Rust pass read (a ``_core.LevelOnePass``), for its pass 2.
+    rust: Any = None
 
     def fail(self, reason: str, line: int, offset: int) -> None:
         if self.strict:
@@ -507,21 +519,60 @@ def _rust_lines(p: _Pass, data: bytes) -> tuple[int, int] | None:
     for text in r["skipped"]:
         p.skipped[str(orjson.loads(text))] += 1
     p.heartbeats = r["heartbeats"]
+    p.rust = r["pass"]
     for service in (EQUITIES, OPTIONS):
-        got, acc = r[service], p.items[service]
-        items = pa.record_batch(got["items"])
-        pairs = pa.record_batch(got["pairs"])
-        acc.first_ts = got["first_ts"]
-        acc.line = items.column("line").to_pylist()
-        acc.item_idx = items.column("item_idx").to_pylist()
-        acc.epoch = items.column("epoch").to_pylist()
-        acc.ts = items.column("ts").to_pylist()
-        acc.counts = np.bincount(pairs.column("row").to_numpy(), minlength=items.num_rows).tolist()
-        acc.name_codes = pa.DictionaryArray.from_arrays(
-            pairs.column("name").cast(pa.int32()), pa.array(got["names"], pa.string())
-        )
-        acc.typed = _Values(pairs=pairs)
+        acc = p.items[service]
+        acc.first_ts = r[service]["first_ts"]
+        acc.labels = r[service]["names"]
     return r["lines"], r["held_back"]
+
+
+def _from_rust(acc: _Acc, rust: Any, service: str) -> None:
+    """Fills ``acc`` from the Rust pass's columns, for the Python pass 2."""
+    items, pairs = (pa.record_batch(b) for b in rust.batches(service))
+    acc.line = items.column("line").to_pylist()
+    acc.item_idx = items.column("item_idx").to_pylist()
+    acc.epoch = items.column("epoch").to_pylist()
+    acc.ts = items.column("ts").to_pylist()
+    acc.counts = np.bincount(pairs.column("row").to_numpy(), minlength=items.num_rows).tolist()
+    acc.name_codes = pa.DictionaryArray.from_arrays(
+        pairs.column("name").cast(pa.int32()), pa.array(acc.labels or [], pa.string())
+    )
+    acc.typed = _Values(pairs=pairs)
+
+
+def _rust_decode(
+    service: str, acc: _Acc, fmap: dict[str, int], p: _Pass
+) -> tuple[pa.Table, pa.Table, int] | str:
+    """Pass 2 in the Rust core: what :func:`_decode` gives, or why Python must do it."""
+    assert acc.labels is not None
+    fids = [fmap.get(k, _UNKNOWN) for k in acc.labels]
+    fields = [(j, label.lower(), kind) for j, label, kind in F.FIELDS[service][1:]]
+    got = p.rust.decode(service, fids, fields)
+    if isinstance(got, str):
+        return got
+    extra: dict[int, list[tuple[str, str]]] = {}
+    if got["bad_keys"] or got["notes"] or got["extra"]:
+        pairs = pa.record_batch(p.rust.batches(service)[1])
+        values = _Values(pairs=pairs)
+        for line, pair in got["bad_keys"]:
+            _bad_key(p, None if pair is None else values[pair], line)
+        shown = values.pick(np.array([pair for _, pair, _ in got["notes"]], dtype=np.int64))
+        for (line, _, kind), v in zip(got["notes"], shown, strict=True):
+            p.notes.append(_null_note(v, kind, line))
+        at = np.array([pair for _, pair in got["extra"]], dtype=np.int64)
+        codes = pairs.column("name").to_numpy()[at].tolist()
+        for (row, _), code, v in zip(got["extra"], codes, values.pick(at), strict=True):
+            extra.setdefault(row, []).append((acc.labels[code], orjson.dumps(v).decode()))
+    d, st = pa.record_batch(got["deltas"]), pa.record_batch(got["state"])
+    opt = _option_columns(d.column("key")) if service == OPTIONS else []
+    head = len(_meta_fields())
+    dc, sc = d.columns, st.columns
+    deltas = pa.Table.from_arrays(
+        [*dc[:head], *opt, *dc[head:], _extra(d.num_rows, extra)], schema=_schema(service, False)
+    )
+    state = pa.Table.from_arrays([*sc[:head], *opt, *sc[head:]], schema=_schema(service, True))
+    return deltas, state, got["conflicts"]
 
 
 def _values(pairs: pa.RecordBatch) -> list[Any]:
@@ -675,31 +726,45 @@ def _field_map(service: str, scheme: str) -> dict[str, int]:
 def _coerce(
     values: list[Any], kind: str, lines: Sequence[int] | np.ndarray, notes: list[dict[str, Any]]
 ) -> pa.Array:
-    """The values of one field as one Arrow array of its type; what cannot be read is null."""
+    """The values of one field as one Arrow array of its type; what cannot be read is null
+    (:func:`_one`, value by value), with a note."""
     target = _ARROW[kind]
-    try:
-        arr = pa.array(values)
-        t = arr.type
-        if t == target or pa.types.is_null(t):
-            return arr.cast(target)
-        if kind == "f64" and pa.types.is_integer(t):
-            return arr.cast(target)
-        if kind in ("i64", "i8", "ts") and pa.types.is_integer(t):
-            return arr.cast(target)  # a value out of an i8's range raises, and is read below
-        if kind == "str" or kind == "dict":
-            raise pa.ArrowInvalid("not text")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        pass
+    if {type(v) for v in values} <= _PLAIN[kind]:  # every value read as it is
+        try:
+            return pa.array(values, target)
+        except (pa.ArrowInvalid, OverflowError):  # an int out of the type's range
+            pass
     out: list[Any] = []
     for v, line in zip(values, lines, strict=True):
         got = _one(v, kind)
         if got is None and v is not None:
-            notes.append({"line": line, "offset": None, "note": f"{v!r} is not {kind}; null"})
+            notes.append(_null_note(v, kind, int(line)))
         out.append(got)
     return pa.array(out, target)
 
 
+#: The value types each kind takes without a conversion.
+_PLAIN: dict[str, set[type]] = {
+    "f64": {float, int, type(None)},
+    "i64": {int, type(None)},
+    "ts": {int, type(None)},
+    "i8": {int, type(None)},
+    "bool": {bool, type(None)},
+    "str": {str, type(None)},
+    "dict": {str, type(None)},
+}
+#: Numbers written as text: a plain decimal number for float fields, ``-digits`` for the
+#: integer ones (ASCII only).
+_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INT_TEXT = re.compile(r"-?[0-9]+")
+
+
+def _null_note(v: Any, kind: str, line: int) -> dict[str, Any]:
+    return {"line": line, "offset": None, "note": f"{v!r} is not {kind}; null"}
+
+
 def _one(v: Any, kind: str) -> Any:
+    """One value as a field of type ``kind``: None when it cannot be read as one."""
     if v is None:
         return None
     if kind in ("str", "dict"):
@@ -713,12 +778,9 @@ def _one(v: Any, kind: str) -> Any:
     if kind == "f64":
         if type(v) in (int, float):
             return float(v)
-        try:
-            return float(v) if type(v) is str else None
-        except ValueError:
-            return None
+        return float(v) if type(v) is str and _DECIMAL_TEXT.fullmatch(v) else None
     # integers
-    if (type(v) is float and v.is_integer()) or (type(v) is str and v.lstrip("-").isdigit()):
+    if (type(v) is float and v.is_integer()) or (type(v) is str and _INT_TEXT.fullmatch(v)):
         v = int(v)
     if type(v) is not int:
         return None
@@ -727,6 +789,11 @@ def _one(v: Any, kind: str) -> Any:
     if not -(1 << 63) <= v < (1 << 63):
         return None
     return v
+
+
+def _bad_key(p: _Pass, k: Any, line: int) -> None:
+    what = "RRRRRRYYMMDDsWWWWWddd" if type(k) is str and k else "a key"
+    p.note(f"content item with key {k!r}, not {what}; skipped", line)
 
 
 def _option_key(key: str) -> tuple[str, dt.date, str, int] | None:
@@ -806,9 +873,7 @@ def _decode(
         picked = values.pick(key_pair[bad_rows][has_key[bad_rows]])
         shown = iter(picked)
         for r in bad_rows.tolist():
-            k = next(shown) if has_key[r] else None
-            what = "RRRRRRYYMMDDsWWWWWddd" if type(k) is str and k else "a key"
-            p.note(f"content item with key {k!r}, not {what}; skipped", int(line_all[r]))
+            _bad_key(p, next(shown) if has_key[r] else None, int(line_all[r]))
     rows_kept = np.flatnonzero(keep)
     n = len(rows_kept)
     new_row = np.full(n_all, -1, dtype=np.int64)
@@ -1105,10 +1170,12 @@ def read_levelone(
     if engine not in ("rust", "python"):
         raise ValueError(f"engine must be 'rust' or 'python', not {engine!r}")
     got = _rust_lines(p, data) if engine == "rust" else None
+    why = "engine='python'" if engine == "python" else "the capture holds what only Python reads"
     if got is None:
         p = _Pass(path, strict)
         got = _read_lines(p, data)
     lines, held = got
+    in_python: dict[str, str] = {}
     out: dict[str, tuple[pa.Table, pa.Table]] = {}
     schemes: dict[str, str] = {}
     conflicts = 0
@@ -1118,12 +1185,17 @@ def read_levelone(
         )
         acc = p.items[service]
         scheme = (
-            _detect(service, set(acc.keys().dictionary.to_pylist()), acc.first_ts, path)
-            if wanted == "auto"
-            else wanted
+            _detect(service, acc.label_set(), acc.first_ts, path) if wanted == "auto" else wanted
         )
         schemes[service] = scheme
-        deltas, state, clashes = _decode(service, acc, _field_map(service, scheme), p)
+        fmap = _field_map(service, scheme)
+        decoded = _rust_decode(service, acc, fmap, p) if p.rust is not None else why
+        if isinstance(decoded, str):
+            in_python[service] = decoded
+            if p.rust is not None:
+                _from_rust(acc, p.rust, service)
+            decoded = _decode(service, acc, fmap, p)
+        deltas, state, clashes = decoded
         conflicts += clashes
         out[service] = (deltas, state)
     quotes, trades = _canonical(out[EQUITIES][1])
@@ -1140,6 +1212,7 @@ def read_levelone(
         "conflicting_fields": conflicts,
         "bad_lines": len(p.bad),
         "notes": len(p.notes),
+        "read_in_python": in_python,
     }
     return LevelOne(
         equities=out[EQUITIES][1],

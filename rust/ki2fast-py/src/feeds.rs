@@ -1,14 +1,89 @@
-//! Feed captures: pass 1 of the Schwab level-one reader (GIL released while it reads).
+//! Feed captures: the Schwab level-one reader's two passes (GIL released while they run).
 
-use ki2fast_core::feeds::levelone::{self, BadReason, Pass};
+use ki2fast_core::feeds::fill::{self, FieldSpec, Kind};
+use ki2fast_core::feeds::levelone::{self, BadReason, Pass, Service};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3_arrow::PyRecordBatch;
 
+/// What pass 1 read, kept for pass 2 ([`LevelOnePass::decode`]) or for the Python reader
+/// ([`LevelOnePass::batches`]).
+#[pyclass(frozen, module = "ki2fast._core")]
+#[derive(Debug)]
+pub struct LevelOnePass {
+    pass: Pass,
+}
+
+impl LevelOnePass {
+    fn service(&self, name: &str) -> PyResult<&Service> {
+        match name {
+            levelone::EQUITIES => Ok(&self.pass.equities),
+            levelone::OPTIONS => Ok(&self.pass.options),
+            _ => Err(PyValueError::new_err(format!(
+                "no level-one service {name:?}"
+            ))),
+        }
+    }
+}
+
+#[pymethods]
+impl LevelOnePass {
+    /// A service's items (`line, item_idx, epoch, ts`) and (key, value) pairs (`row, name,
+    /// tag, int, float, text`) as Arrow batches.
+    fn batches(&self, service: &str) -> PyResult<(PyRecordBatch, PyRecordBatch)> {
+        let svc = self.service(service)?;
+        Ok((
+            PyRecordBatch::new(levelone::arrow::items(svc)),
+            PyRecordBatch::new(levelone::arrow::pairs(svc)),
+        ))
+    }
+
+    /// Pass 2 of a service: a dict with `deltas` and `state` (Arrow batches), `bad_keys`
+    /// [(line, pair or None)], `notes` [(line, pair, kind)], `extra` [(row, pair)] and
+    /// `conflicts`; or a str, why the Python reader must read this service.
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        service: &str,
+        fids: Vec<i32>,
+        fields: Vec<(i32, String, String)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let svc = self.service(service)?;
+        let specs = fields
+            .into_iter()
+            .map(|(id, name, kind)| {
+                let kind = Kind::parse(&kind)
+                    .ok_or_else(|| PyValueError::new_err(format!("unknown kind {kind:?}")))?;
+                Ok(FieldSpec { id, name, kind })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let options = service == levelone::OPTIONS;
+        let got = py.detach(|| fill::decode(svc, &fids, &specs, options));
+        let d = match got {
+            Ok(d) => d,
+            Err(fill::Fallback(why)) => return Ok(why.into_pyobject(py)?.into_any()),
+        };
+        let out = PyDict::new(py);
+        out.set_item("deltas", PyRecordBatch::new(d.deltas))?;
+        out.set_item("state", PyRecordBatch::new(d.state))?;
+        out.set_item("bad_keys", d.bad_keys)?;
+        let notes: Vec<(u64, u32, &str)> = d
+            .notes
+            .iter()
+            .map(|n| (n.line, n.pair, n.kind.name()))
+            .collect();
+        out.set_item("notes", notes)?;
+        out.set_item("extra", d.extra)?;
+        out.set_item("conflicts", d.conflicts)?;
+        Ok(out.into_any())
+    }
+}
+
 /// Pass 1 over a decompressed capture: a dict with `lines`, `held_back`, `heartbeats`,
 /// `python_only`, `bad` [(line, offset, reason, detail)], `notes` [(line, offset, item)],
-/// `control` [(line, notify, json)], `skipped` [json], and per service name a dict with
-/// `names`, `first_ts`, `data_items`, `items` and `pairs` (Arrow batches).
+/// `control` [(line, notify, json)], `skipped` [json], per service name a dict with
+/// `names`, `first_ts` and `data_items`, and `pass` (a [`LevelOnePass`]).
 #[pyfunction]
 pub fn levelone_pass1<'py>(
     py: Python<'py>,
@@ -57,9 +132,8 @@ pub fn levelone_pass1<'py>(
         s.set_item("names", svc.names.clone())?;
         s.set_item("first_ts", svc.first_ts)?;
         s.set_item("data_items", svc.data_items)?;
-        s.set_item("items", PyRecordBatch::new(levelone::arrow::items(svc)))?;
-        s.set_item("pairs", PyRecordBatch::new(levelone::arrow::pairs(svc)))?;
         out.set_item(name, s)?;
     }
+    out.set_item("pass", LevelOnePass { pass: p })?;
     Ok(out)
 }
