@@ -543,7 +543,7 @@ def _from_rust(acc: _Acc, rust: Any, service: str) -> None:
 
 def _rust_decode(
     service: str, acc: _Acc, fmap: dict[str, int], p: _Pass
-) -> tuple[pa.Table, pa.Table, int] | str:
+) -> tuple[pa.Table, pa.Table, int, pa.RecordBatch | None] | str:
     """Pass 2 in the Rust core: what :func:`_decode` gives, or why Python must do it."""
     assert acc.labels is not None
     fids = [fmap.get(k, _UNKNOWN) for k in acc.labels]
@@ -572,7 +572,8 @@ def _rust_decode(
         [*dc[:head], *opt, *dc[head:], _extra(d.num_rows, extra)], schema=_schema(service, False)
     )
     state = pa.Table.from_arrays([*sc[:head], *opt, *sc[head:]], schema=_schema(service, True))
-    return deltas, state, got["conflicts"]
+    trades = None if got["trades"] is None else pa.record_batch(got["trades"])
+    return deltas, state, got["conflicts"], trades
 
 
 def _values(pairs: pa.RecordBatch) -> list[Any]:
@@ -1074,7 +1075,9 @@ def _canonical(state: pa.Table) -> tuple[pa.Table, pa.Table]:
     )
     # Total volume only rises within a session; a rise is one or more prints (conflated).
     by = ["stock", "conn_epoch", pl.col("ts").dt.date()]
-    rise = pl.col(volume) - pl.col(volume).shift(1).over(by)
+    prev_volume = pl.col(volume).shift(1).over(by)
+    # A rise beyond 64 bits wraps in the subtraction; it is no trade.
+    rise = pl.when(pl.col(volume) > prev_volume).then(pl.col(volume) - prev_volume)
     prev_bid = pl.col(bid).shift(1).over(by)
     prev_ask = pl.col(ask).shift(1).over(by)
     price = pl.col(last)
@@ -1100,6 +1103,37 @@ def _canonical(state: pa.Table) -> tuple[pa.Table, pa.Table]:
         )
     )
     return _to_arrow(quotes, QUOTES_SCHEMA), _to_arrow(trades, TRADES_SCHEMA)
+
+
+def _canonical_rust(state: pa.Table, trades: pa.RecordBatch) -> tuple[pa.Table, pa.Table]:
+    """:func:`_canonical` from the state and the trades the Rust pass 2 found."""
+    bid, bid_size, ask, ask_size, last, last_size, volume, trade_time = _CANONICAL
+    ny = QUOTES_SCHEMA.field("ts").type
+    quotes = pa.Table.from_arrays(
+        [
+            state.column("msg_ts").cast(ny),
+            state.column("key"),
+            *(state.column(c) for c in (bid, bid_size, ask, ask_size, last, last_size, volume)),
+        ],
+        schema=QUOTES_SCHEMA,
+    )
+    at = trades.column("row")
+    sold = state.take(at)
+    stock = sold.column("key").cast(pa.string()).combine_chunks().dictionary_encode()
+    out = pa.Table.from_arrays(
+        [
+            pc.coalesce(sold.column(trade_time), sold.column("msg_ts")).cast(ny),
+            stock,
+            sold.column(last),
+            trades.column("shares"),
+            trades.column("aggressor"),
+            sold.column(last_size),
+            trades.column("conflated"),
+            pa.repeat(True, len(at)),
+        ],
+        schema=TRADES_SCHEMA,
+    )
+    return quotes, out
 
 
 def _to_arrow(df: Any, schema: pa.Schema) -> pa.Table:
@@ -1177,6 +1211,7 @@ def read_levelone(
     lines, held = got
     in_python: dict[str, str] = {}
     out: dict[str, tuple[pa.Table, pa.Table]] = {}
+    canonical: dict[str, tuple[pa.Table, pa.Table]] = {}
     schemes: dict[str, str] = {}
     conflicts = 0
     for service in (EQUITIES, OPTIONS):
@@ -1194,12 +1229,16 @@ def read_levelone(
             in_python[service] = decoded
             if p.rust is not None:
                 _from_rust(acc, p.rust, service)
-            decoded = _decode(service, acc, fmap, p)
-        deltas, state, clashes = decoded
+            deltas, state, clashes = _decode(service, acc, fmap, p)
+            canonical[service] = _canonical(state)
+        else:
+            deltas, state, clashes, found = decoded
+            assert found is not None  # both services have the trade fields
+            canonical[service] = _canonical_rust(state, found)
         conflicts += clashes
         out[service] = (deltas, state)
-    quotes, trades = _canonical(out[EQUITIES][1])
-    option_quotes, option_trades = _canonical(out[OPTIONS][1])
+    quotes, trades = canonical[EQUITIES]
+    option_quotes, option_trades = canonical[OPTIONS]
     stats = {
         "source_file": path,
         "bytes": len(data),

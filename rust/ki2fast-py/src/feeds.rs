@@ -40,8 +40,9 @@ impl LevelOnePass {
     }
 
     /// Pass 2 of a service: a dict with `deltas` and `state` (Arrow batches), `bad_keys`
-    /// [(line, pair or None)], `notes` [(line, pair, kind)], `extra` [(row, pair)] and
-    /// `conflicts`; or a str, why the Python reader must read this service.
+    /// [(line, pair or None)], `notes` [(line, pair, kind)], `extra` [(row, pair)],
+    /// `conflicts` and `trades` (a batch of `row, shares, aggressor, conflated`, or None);
+    /// or a str, why the Python reader must read this service.
     fn decode<'py>(
         &self,
         py: Python<'py>,
@@ -76,6 +77,7 @@ impl LevelOnePass {
         out.set_item("notes", notes)?;
         out.set_item("extra", d.extra)?;
         out.set_item("conflicts", d.conflicts)?;
+        out.set_item("trades", d.trades.map(PyRecordBatch::new))?;
         Ok(out.into_any())
     }
 }

@@ -21,8 +21,9 @@ use arrow_array::types::{
     ArrowPrimitiveType, Float64Type, Int8Type, Int32Type, Int64Type, TimestampMillisecondType,
 };
 use arrow_array::{
-    ArrayRef, BooleanArray, DictionaryArray, Int32Array, PrimitiveArray, RecordBatch, StringArray,
-    TimestampMillisecondArray, UInt16Array, UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array,
+    PrimitiveArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt16Array, UInt32Array,
+    UInt64Array,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer, bit_util};
 use arrow_schema::{Field, Schema};
@@ -135,6 +136,9 @@ pub struct Decoded {
     pub extra: Vec<(u32, u32)>,
     /// Fields sent twice in an item with different values.
     pub conflicts: u64,
+    /// The trades of the state (see [`trades`]): `row` (state row), `shares`, `aggressor`,
+    /// `conflated`; None when the service lacks a field they need.
+    pub trades: Option<RecordBatch>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -207,6 +211,7 @@ pub fn decode(
     let mut days = EtDays::default();
     let mut is_base = Vec::with_capacity(n);
     let mut run_of = Vec::with_capacity(n);
+    let mut day_of = Vec::with_capacity(n);
     let mut run_head: Vec<u32> = Vec::new();
     let mut baselines: FxHashMap<(i64, i32), u32> = FxHashMap::default();
     let mut runs: FxHashMap<(i64, i32, u32, i32), u32> = FxHashMap::default();
@@ -236,6 +241,7 @@ pub fn decode(
             run_head.push(k as u32);
         }
         run_of.push(run);
+        day_of.push(day);
     }
     let n_runs = run_head.len();
 
@@ -349,7 +355,7 @@ pub fn decode(
         .map(|&r| items.item_idx[r as usize] as u16)
         .collect();
     let keys = DictionaryArray::<Int32Type>::try_new(
-        Int32Array::from(key_code),
+        Int32Array::from(key_code.clone()),
         Arc::new(StringArray::from(key_dict)),
     )
     .map_err(|e| Fallback(e.to_string()))?;
@@ -358,7 +364,7 @@ pub fn decode(
             "msg_ts",
             Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
         ),
-        ("conn_epoch", Arc::new(UInt32Array::from(epoch))),
+        ("conn_epoch", Arc::new(UInt32Array::from(epoch.clone()))),
         ("frame_seq", Arc::new(UInt64Array::from(line))),
         ("item_idx", Arc::new(UInt16Array::from(idx))),
         ("key", Arc::new(keys)),
@@ -383,6 +389,18 @@ pub fn decode(
             RecordBatch::try_new(Arc::new(schema), all.into_iter().map(|(_, a)| a).collect())
                 .map_err(|e| Fallback(e.to_string()))
         };
+    let column = |name: &str| {
+        let s = fields.iter().position(|f| f.name == name)?;
+        Some(state_cols[s].clone())
+    };
+    let trades = match TRADE_FIELDS.map(column) {
+        [Some(bid), Some(ask), Some(last), Some(size), Some(volume)] => {
+            let groups: Vec<(i32, u32, i32)> =
+                (0..n).map(|k| (key_code[k], epoch[k], day_of[k])).collect();
+            Some(trades(&groups, [&bid, &ask, &last, &size, &volume])?)
+        }
+        _ => None,
+    };
     let deltas = batch(meta_delta, delta_cols, present, None)?;
     let state = batch(meta_state, state_cols, known, Some(has_baseline))?;
     Ok(Decoded {
@@ -393,7 +411,69 @@ pub fn decode(
         notes,
         extra,
         conflicts,
+        trades,
     })
+}
+
+/// The state columns trades are derived from.
+const TRADE_FIELDS: [&str; 5] = [
+    "bid_price",
+    "ask_price",
+    "last_price",
+    "last_size",
+    "total_volume",
+];
+
+/// Trades from the state: a rise of total volume over the previous item of the same
+/// (symbol, connection epoch, ET day) is one print or more (`conflated` unless the last size
+/// is the rise), at the last price; the buyer is the aggressor at or above the previous ask,
+/// the seller at or below the previous bid (`B`, `S`, else `unknown`). A fall, or a rise
+/// beyond 64 bits, is no trade.
+fn trades(groups: &[(i32, u32, i32)], cols: [&ArrayRef; 5]) -> Result<RecordBatch, Fallback> {
+    let f64s = |a: &ArrayRef| a.as_any().downcast_ref::<Float64Array>().cloned();
+    let i64s = |a: &ArrayRef| a.as_any().downcast_ref::<Int64Array>().cloned();
+    let [bid, ask, last, size, volume] = cols;
+    let (Some(bid), Some(ask), Some(last), Some(size), Some(volume)) =
+        (f64s(bid), f64s(ask), f64s(last), i64s(size), i64s(volume))
+    else {
+        return Err(Fallback("trade fields of unexpected types".into()));
+    };
+    let mut prev: FxHashMap<(i32, u32, i32), usize> = FxHashMap::default();
+    let (mut rows, mut shares, mut side, mut conflated) = (vec![], vec![], vec![], vec![]);
+    for (k, g) in groups.iter().enumerate() {
+        let Some(p) = prev.insert(*g, k) else {
+            continue;
+        };
+        let rise = match (volume.is_valid(k), volume.is_valid(p)) {
+            (true, true) => volume.value(k).checked_sub(volume.value(p)),
+            _ => None,
+        };
+        let Some(rise) = rise.filter(|&r| r > 0) else {
+            continue;
+        };
+        let price = last.is_valid(k).then(|| last.value(k));
+        let at_ask = ask.is_valid(p) && price.is_some_and(|x| x >= ask.value(p));
+        let at_bid = bid.is_valid(p) && price.is_some_and(|x| x <= bid.value(p));
+        rows.push(k as u32);
+        shares.push(rise);
+        side.push(if at_ask {
+            "B"
+        } else if at_bid {
+            "S"
+        } else {
+            "unknown"
+        });
+        conflated.push(!size.is_valid(k) || size.value(k) != rise);
+    }
+    // The dictionary in order of first appearance, as the canonical tables have it.
+    let aggressor: DictionaryArray<Int32Type> = side.into_iter().collect();
+    RecordBatch::try_from_iter([
+        ("row", Arc::new(UInt32Array::from(rows)) as ArrayRef),
+        ("shares", Arc::new(Int64Array::from(shares))),
+        ("aggressor", Arc::new(aggressor)),
+        ("conflated", Arc::new(BooleanArray::from(conflated))),
+    ])
+    .map_err(|e| Fallback(e.to_string()))
 }
 
 /// A field sent twice in an item keeps one pair: the later if its key is a field id (all

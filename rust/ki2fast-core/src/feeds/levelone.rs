@@ -47,6 +47,7 @@ pub struct Pairs {
 pub struct Items {
     pub line: Vec<u64>,
     pub item_idx: Vec<i64>,
+    /// The connection epoch.
     pub epoch: Vec<i64>,
     pub ts: Vec<Option<i64>>,
 }
@@ -140,29 +141,87 @@ pub struct Pass {
     pub held_back: u64,
     /// Set when the capture holds something only the Python reader reads exactly.
     pub python_only: Option<String>,
-    epoch: i64,
+    /// Successful logins so far.
     logins: u64,
 }
 
 /// Pass 1 over the complete lines of `data` (a leading byte-order mark skipped; bytes after
-/// the last line end held back).
+/// the last line end held back), on as many threads as the machine has (up to 8).
 pub fn read(data: &[u8]) -> Pass {
-    let mut p = Pass::default();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    read_with(data, threads)
+}
+
+/// Captures smaller than this per thread are read on fewer threads.
+const MIN_CHUNK: usize = 4 << 20;
+
+/// [`read`] on at most `threads` threads.
+pub fn read_with(data: &[u8], threads: usize) -> Pass {
+    read_in_parts(data, threads.clamp(1, (data.len() / MIN_CHUNK).max(1)))
+}
+
+/// [`read`] with the lines cut into `parts` runs of whole lines, each read on its own
+/// thread, and the results joined in order (line numbers, connection epochs and key codes
+/// as one reading of the whole gives them).
+fn read_in_parts(data: &[u8], parts: usize) -> Pass {
     let start = if data.starts_with(b"\xef\xbb\xbf") {
         3
     } else {
         0
     };
     let end = data.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
-    p.held_back = (data.len() - end.max(start)) as u64;
+    let held_back = (data.len() - end.max(start)) as u64;
     if end <= start {
-        return p;
+        return Pass {
+            held_back,
+            ..Pass::default()
+        };
     }
-    let mut offset = start;
-    for raw in data[start..end - 1].split(|&c| c == b'\n') {
+    let body = &data[start..end];
+    let mut chunks: Vec<(usize, &[u8])> = Vec::with_capacity(parts);
+    let mut from = 0;
+    for k in 1..=parts {
+        let mut to = body.len() * k / parts;
+        if k < parts {
+            // Whole lines: up to and with the next line end.
+            to = body[to..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(body.len(), |i| to + i + 1)
+                .max(from);
+        } else {
+            to = body.len();
+        }
+        if to > from {
+            chunks.push((start + from, &body[from..to]));
+        }
+        from = to;
+    }
+    let mut passes = crate::par::in_parallel(&mut chunks, |(offset, bytes)| {
+        read_lines(bytes, *offset as u64)
+    })
+    .into_iter();
+    let mut p = passes.next().unwrap_or_default();
+    p.set_epochs(0);
+    for mut q in passes {
+        if p.python_only.is_some() {
+            break;
+        }
+        q.set_epochs(p.logins);
+        p.append(q);
+    }
+    p.held_back = held_back;
+    p
+}
+
+/// Pass 1 over whole lines (each ending with a line end) that start at byte `base`.
+fn read_lines(body: &[u8], base: u64) -> Pass {
+    let mut p = Pass::default();
+    let mut offset = base;
+    for raw in body[..body.len() - 1].split(|&c| c == b'\n') {
         p.lines += 1;
-        let off = offset as u64;
-        offset += raw.len() + 1;
+        let off = offset;
+        offset += raw.len() as u64 + 1;
         // Python's bytes.isspace(), which counts \x0b too.
         if raw
             .iter()
@@ -178,7 +237,72 @@ pub fn read(data: &[u8]) -> Pass {
     p
 }
 
+impl Service {
+    /// Appends the items of `other` (read after these).
+    fn append(&mut self, other: Service, line_base: u64) {
+        let rows = self.items.line.len() as u32;
+        let text = self.pairs.text.len() as u64;
+        let codes: Vec<u32> = other.names.iter().map(|n| self.code(n)).collect();
+        let o = other.items;
+        self.items.line.extend(o.line.iter().map(|l| l + line_base));
+        self.items.item_idx.extend(o.item_idx);
+        self.items.epoch.extend(o.epoch);
+        self.items.ts.extend(o.ts);
+        let q = other.pairs;
+        self.pairs.row.extend(q.row.iter().map(|r| r + rows));
+        self.pairs
+            .name
+            .extend(q.name.iter().map(|&c| codes[c as usize]));
+        self.pairs.tag.extend(q.tag);
+        self.pairs.int.extend(q.int);
+        self.pairs.float.extend(q.float);
+        self.pairs
+            .text_end
+            .extend(q.text_end.iter().map(|e| e + text));
+        self.pairs.text.push_str(&q.text);
+        self.first_ts = self.first_ts.or(other.first_ts);
+        self.data_items += other.data_items;
+    }
+}
+
 impl Pass {
+    /// Items hold the number of successful logins before them until the lines are read;
+    /// with `before` logins in the lines before these, that becomes the connection epoch
+    /// (a successful LOGIN after the first starts a new one).
+    fn set_epochs(&mut self, before: u64) {
+        for svc in [&mut self.equities, &mut self.options] {
+            for e in &mut svc.items.epoch {
+                *e = (*e + before as i64 - 1).max(0);
+            }
+        }
+        self.logins += before;
+    }
+
+    /// Appends what pass 1 read in the lines after these (epochs set).
+    fn append(&mut self, q: Pass) {
+        let base = self.lines;
+        self.equities.append(q.equities, base);
+        self.options.append(q.options, base);
+        let shift = |line: u64| line + base;
+        self.bad.extend(q.bad.into_iter().map(|b| Bad {
+            line: shift(b.line),
+            ..b
+        }));
+        self.notes.extend(q.notes.into_iter().map(|n| Note {
+            line: shift(n.line),
+            ..n
+        }));
+        self.control.extend(q.control.into_iter().map(|c| Control {
+            line: shift(c.line),
+            ..c
+        }));
+        self.skipped.extend(q.skipped);
+        self.heartbeats += q.heartbeats;
+        self.lines += q.lines;
+        self.logins = q.logins; // counted from the start (set_epochs)
+        self.python_only = q.python_only;
+    }
+
     fn fail(&mut self, reason: BadReason, line: u64, offset: u64) {
         self.bad.push(Bad {
             line,
@@ -272,7 +396,7 @@ impl Pass {
             let row = svc.items.line.len() as u32;
             svc.items.line.push(line);
             svc.items.item_idx.push((idx + n) as i64);
-            svc.items.epoch.push(self.epoch);
+            svc.items.epoch.push(self.logins as i64);
             svc.items.ts.push(ts);
             for (k, v) in fields {
                 let code = svc.code(k);
@@ -335,9 +459,6 @@ impl Pass {
                         || matches!(code, Some(Value::Float(f)) if *f == 0.0);
                     if matches!(r.get("command"), Some(Value::Str(c)) if c == "LOGIN") && zero {
                         self.logins += 1;
-                        if self.logins > 1 {
-                            self.epoch += 1;
-                        }
                     }
                 }
                 self.control.push(Control {
@@ -522,6 +643,84 @@ mod tests {
                 (9, BadReason::UnknownShape),
                 (11, BadReason::DataNotList),
             ]
+        );
+    }
+
+    /// Everything pass 1 gives, comparable.
+    fn summary(p: &Pass) -> String {
+        let svc = |s: &Service| {
+            format!(
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                s.items.line,
+                s.items.item_idx,
+                s.items.epoch,
+                s.items.ts,
+                s.pairs.row,
+                s.pairs
+                    .name
+                    .iter()
+                    .map(|&c| &s.names[c as usize])
+                    .collect::<Vec<_>>(),
+                s.pairs.tag,
+                s.pairs.int,
+                s.pairs.float,
+                s.pairs.text_end,
+                s.pairs.text,
+                s.first_ts,
+                s.data_items,
+            )
+        };
+        format!(
+            "{} | {} | {:?} {:?} {:?} {:?} {} {} {} {:?}",
+            svc(&p.equities),
+            svc(&p.options),
+            p.bad,
+            p.notes,
+            p.control,
+            p.skipped,
+            p.heartbeats,
+            p.lines,
+            p.held_back,
+            p.python_only
+        )
+    }
+
+    #[test]
+    fn a_capture_read_in_parts_reads_as_one() {
+        let login = r#"{"response": [{"command": "LOGIN", "content": {"code": 0}}]}"#;
+        let mut lines = vec![];
+        for i in 0..40 {
+            lines.push(match i % 7 {
+                0 => login.to_string(),
+                1 => "not json".to_string(),
+                2 => String::new(),
+                3 => r#"{"notify": [{"heartbeat": "1"}, {"x": 1}]}"#.to_string(),
+                4 => format!(
+                    r#"{{"service": "LEVELONE_OPTIONS", "timestamp": {i}, "content": [{{"key": "K{i}", "Z{}": {i}.5}}]}}"#,
+                    i % 3
+                ),
+                _ => format!(
+                    r#"{{"service": "LEVELONE_EQUITIES", "content": [{{"key": "Q", "F{}": "{i}"}}, 5]}}"#,
+                    i % 4
+                ),
+            });
+        }
+        let data = format!("\u{feff}{}\ntail", lines.join("\n"));
+        let whole = summary(&read_in_parts(data.as_bytes(), 1));
+        for parts in [2, 3, 7, 40, 100] {
+            assert_eq!(
+                summary(&read_in_parts(data.as_bytes(), parts)),
+                whole,
+                "{parts}"
+            );
+        }
+        assert_eq!(
+            read_in_parts(data.as_bytes(), 3)
+                .equities
+                .items
+                .epoch
+                .last(),
+            Some(&4)
         );
     }
 
