@@ -1118,7 +1118,7 @@ def _canonical_rust(state: pa.Table, trades: pa.RecordBatch) -> tuple[pa.Table, 
         schema=QUOTES_SCHEMA,
     )
     at = trades.column("row")
-    sold = state.take(at)
+    sold = state.select(["msg_ts", "key", last, last_size, trade_time]).take(at)
     stock = sold.column("key").cast(pa.string()).combine_chunks().dictionary_encode()
     out = pa.Table.from_arrays(
         [

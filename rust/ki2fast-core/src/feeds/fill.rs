@@ -215,6 +215,8 @@ pub fn decode(
     let mut run_head: Vec<u32> = Vec::new();
     let mut baselines: FxHashMap<(i64, i32), u32> = FxHashMap::default();
     let mut runs: FxHashMap<(i64, i32, u32, i32), u32> = FxHashMap::default();
+    // Per key: the epoch, day and run of its latest item.
+    let mut latest: Vec<Option<(i64, i32, u32)>> = vec![None; key_dict.len()];
     for (k, &r) in rows.iter().enumerate() {
         let r = r as usize;
         if !(0..=i64::from(u16::MAX)).contains(&items.item_idx[r]) {
@@ -227,19 +229,29 @@ pub fn decode(
             .any(|i| matches!(fid_of(i as usize), fid::DELAYED | fid::MAIN | fid::CUSIP));
         is_base.push(base);
         let epoch = items.epoch[r];
-        let nb = baselines.entry((epoch, key_code[k])).or_insert(0);
-        *nb += u32::from(base);
+        let key = key_code[k];
         let day = match items.ts[r] {
             None => -1,
             Some(ms) => days
                 .day(ms)
                 .ok_or_else(|| Fallback(format!("timestamp {ms} beyond the calendar")))?,
         };
-        let next = run_head.len() as u32;
-        let run = *runs.entry((epoch, key_code[k], *nb, day)).or_insert(next);
-        if run == next {
-            run_head.push(k as u32);
-        }
+        // Most items continue their key's latest run: checked before any hashing.
+        let cached = &mut latest[key as usize];
+        let run = match *cached {
+            Some((e, d, run)) if e == epoch && d == day && !base => run,
+            _ => {
+                let nb = baselines.entry((epoch, key)).or_insert(0);
+                *nb += u32::from(base);
+                let next = run_head.len() as u32;
+                let run = *runs.entry((epoch, key, *nb, day)).or_insert(next);
+                if run == next {
+                    run_head.push(k as u32);
+                }
+                *cached = Some((epoch, day, run));
+                run
+            }
+        };
         run_of.push(run);
         day_of.push(day);
     }
@@ -302,44 +314,33 @@ pub fn decode(
         meta_state.push(col.gather(Target::Dense(&state_at)));
     }
 
-    // Fields.
+    // Fields: the columns are independent, so they are built on as many threads as the
+    // machine has, each taking a share of the fields (by values sent), joined in order.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(8));
+    let mut shares = share(&entries, threads);
+    let parts = crate::par::in_parallel(&mut shares, |range| {
+        let mut part = FieldsPart::new(n_runs);
+        for s in range.clone() {
+            part.field(&ctx, &entries[s], &fields[s], &run_of)?;
+        }
+        Ok(part)
+    });
     let mut conflicts = 0u64;
     let mut present = vec![0u64; n];
     let mut known = vec![0u64; n];
     let mut delta_cols = Vec::with_capacity(fields.len());
     let mut state_cols = Vec::with_capacity(fields.len());
-    let mut last = vec![NONE; n_runs];
-    let mut at = vec![NONE; n];
-    let mut state_at = vec![NONE; n];
-    for (s, spec) in fields.iter().enumerate() {
-        let es = dedup(&entries[s], svc, &mut conflicts)?;
-        let col = ctx.column(&es, spec.kind, &mut notes)?;
-        if es.is_empty() {
-            let none = col.gather(Target::Sparse { n, rows: &[] });
-            delta_cols.push(none.clone());
-            state_cols.push(none);
-            continue;
-        }
-        let bit = 1u64 << spec.id;
-        at.fill(NONE);
-        for (e, &(k, _)) in es.iter().enumerate() {
-            at[k as usize] = e as u32;
-            present[k as usize] |= bit;
-        }
-        last.fill(NONE);
-        for k in 0..n {
-            let run = run_of[k] as usize;
-            if at[k] != NONE {
-                last[run] = at[k];
-            }
-            state_at[k] = last[run];
-            if last[run] != NONE {
-                known[k] |= bit;
+    for part in parts {
+        let part = part?;
+        conflicts += part.conflicts;
+        notes.extend(part.notes);
+        delta_cols.extend(part.deltas);
+        state_cols.extend(part.states);
+        for (mine, theirs) in [(&mut present, &part.present), (&mut known, &part.known)] {
+            if let Some(theirs) = theirs {
+                mine.iter_mut().zip(theirs).for_each(|(a, b)| *a |= b);
             }
         }
-        let rows: Vec<u32> = es.iter().map(|&(k, _)| k).collect();
-        delta_cols.push(col.gather(Target::Sparse { n, rows: &rows }));
-        state_cols.push(col.gather(Target::Dense(&state_at)));
     }
     let has_baseline: Vec<bool> = head_of.iter().map(|&h| is_base[h as usize]).collect();
 
@@ -474,6 +475,105 @@ fn trades(groups: &[(i32, u32, i32)], cols: [&ArrayRef; 5]) -> Result<RecordBatc
         ("conflated", Arc::new(BooleanArray::from(conflated))),
     ])
     .map_err(|e| Fallback(e.to_string()))
+}
+
+/// Cuts the fields into at most `parts` consecutive ranges of about equal numbers of values.
+fn share(entries: &[Vec<(u32, u32)>], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let total: usize = entries.iter().map(Vec::len).sum::<usize>() + entries.len();
+    let per = total.div_ceil(parts.max(1)).max(1);
+    let mut out = Vec::new();
+    let (mut from, mut sum) = (0, 0);
+    for (s, es) in entries.iter().enumerate() {
+        sum += es.len() + 1;
+        if sum >= per * (out.len() + 1) {
+            out.push(from..s + 1);
+            from = s + 1;
+        }
+    }
+    if from < entries.len() || out.is_empty() {
+        out.push(from..entries.len());
+    }
+    out
+}
+
+/// The columns of a run of fields, built on one thread.
+struct FieldsPart {
+    deltas: Vec<ArrayRef>,
+    states: Vec<ArrayRef>,
+    notes: Vec<NullNote>,
+    conflicts: u64,
+    /// Per row, the fields sent / known so far (None until a field is sent at all).
+    present: Option<Vec<u64>>,
+    known: Option<Vec<u64>>,
+    // Buffers reused from field to field.
+    last: Vec<u32>,
+    at: Vec<u32>,
+    state_at: Vec<u32>,
+}
+
+impl FieldsPart {
+    fn new(n_runs: usize) -> Self {
+        FieldsPart {
+            deltas: Vec::new(),
+            states: Vec::new(),
+            notes: Vec::new(),
+            conflicts: 0,
+            present: None,
+            known: None,
+            last: vec![NONE; n_runs],
+            at: Vec::new(),
+            state_at: Vec::new(),
+        }
+    }
+
+    /// One field: its column as sent, and its state (the value of the latest item of the
+    /// same run that sent it).
+    fn field(
+        &mut self,
+        ctx: &Ctx<'_>,
+        entries: &[(u32, u32)],
+        spec: &FieldSpec,
+        run_of: &[u32],
+    ) -> Result<(), Fallback> {
+        let n = ctx.n;
+        let es = dedup(entries, ctx.svc, &mut self.conflicts)?;
+        let col = ctx.column(&es, spec.kind, &mut self.notes)?;
+        if es.is_empty() {
+            let none = col.gather(Target::Sparse { n, rows: &[] });
+            self.deltas.push(none.clone());
+            self.states.push(none);
+            return Ok(());
+        }
+        if self.at.is_empty() {
+            self.at = vec![NONE; n];
+            self.state_at = vec![NONE; n];
+        }
+        let present = self.present.get_or_insert_with(|| vec![0; n]);
+        let known = self.known.get_or_insert_with(|| vec![0; n]);
+        let (at, state_at, last) = (&mut self.at, &mut self.state_at, &mut self.last);
+        let bit = 1u64 << spec.id;
+        at.fill(NONE);
+        for (e, &(k, _)) in es.iter().enumerate() {
+            at[k as usize] = e as u32;
+            present[k as usize] |= bit;
+        }
+        last.fill(NONE);
+        for k in 0..n {
+            let run = run_of[k] as usize;
+            if at[k] != NONE {
+                last[run] = at[k];
+            }
+            state_at[k] = last[run];
+            if last[run] != NONE {
+                known[k] |= bit;
+            }
+        }
+        let rows: Vec<u32> = es.iter().map(|&(k, _)| k).collect();
+        self.deltas
+            .push(col.gather(Target::Sparse { n, rows: &rows }));
+        self.states.push(col.gather(Target::Dense(state_at)));
+        Ok(())
+    }
 }
 
 /// A field sent twice in an item keeps one pair: the later if its key is a field id (all
@@ -999,6 +1099,26 @@ mod tests {
         let known = known.as_any().downcast_ref::<UInt64Array>().unwrap();
         assert_eq!(known.value(2), (1 << 1) | (1 << 8) | (1 << 13));
         assert_eq!(known.value(3), 1 << 14);
+    }
+
+    #[test]
+    fn fields_are_shared_in_order_by_values() {
+        let entries: Vec<Vec<(u32, u32)>> = [0, 100, 0, 0, 50, 50, 0]
+            .iter()
+            .map(|&k| vec![(0, 0); k])
+            .collect();
+        for parts in 1..10 {
+            let got = share(&entries, parts);
+            assert!(got.len() <= parts.max(1), "{parts}: {got:?}");
+            assert_eq!(got.first().map(|r| r.start), Some(0));
+            assert_eq!(got.last().map(|r| r.end), Some(entries.len()));
+            assert!(
+                got.windows(2)
+                    .all(|w| w[0].end == w[1].start && w[0].start < w[0].end)
+            );
+        }
+        assert_eq!(share(&entries, 2), vec![0..4, 4..7]);
+        assert_eq!(share(&[], 2), vec![0..0]);
     }
 
     #[test]

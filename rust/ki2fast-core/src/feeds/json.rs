@@ -68,6 +68,8 @@ impl std::fmt::Display for JsonError {
 const MAX_DEPTH: usize = 1024;
 
 struct Reader<'a> {
+    /// The line, checked to be UTF-8 once (so any slice between ASCII bytes is a str).
+    s: &'a str,
     b: &'a [u8],
     i: usize,
     lenient: bool,
@@ -78,7 +80,12 @@ struct Reader<'a> {
 /// Parses one JSON text (surrounding white space allowed). With `lenient`, `NaN`,
 /// `Infinity` and `-Infinity` are read as null; the flag says whether any was.
 pub fn parse(line: &[u8], lenient: bool) -> Result<(Value<'_>, bool), JsonError> {
+    let s = std::str::from_utf8(line).map_err(|e| JsonError {
+        at: e.valid_up_to(),
+        what: "not UTF-8",
+    })?;
     let mut r = Reader {
+        s,
         b: line,
         i: 0,
         lenient,
@@ -234,6 +241,19 @@ impl<'a> Reader<'a> {
         };
         let first = self.b.get(self.i).copied();
         let n = digits(self);
+        // The common case: an integer of up to 18 digits, an i64 for sure.
+        if n <= 18 && first != Some(b'0') || n == 1 {
+            if !matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+                let negative = self.b[start] == b'-';
+                let v = self.b[self.i - n..self.i]
+                    .iter()
+                    .fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+                return match n {
+                    0 => Err(self.err("bad number")),
+                    _ => Ok(Value::Int(if negative { -v } else { v })),
+                };
+            }
+        }
         if n == 0 || (first == Some(b'0') && n > 1) {
             return Err(self.err("bad number"));
         }
@@ -255,8 +275,7 @@ impl<'a> Reader<'a> {
             }
             float = true;
         }
-        let text =
-            std::str::from_utf8(&self.b[start..self.i]).map_err(|_| self.err("bad number"))?;
+        let text = &self.s[start..self.i];
         if float {
             let f: f64 = text.parse().map_err(|_| self.err("bad number"))?;
             if !f.is_finite() {
@@ -296,10 +315,7 @@ impl<'a> Reader<'a> {
         while let Some(&c) = self.b.get(self.i) {
             match c {
                 b'"' => {
-                    let s = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| JsonError {
-                        at: start,
-                        what: "not UTF-8",
-                    })?;
+                    let s = &self.s[start..self.i];
                     self.i += 1;
                     return Ok(Cow::Borrowed(s));
                 }

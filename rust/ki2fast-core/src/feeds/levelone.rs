@@ -59,6 +59,8 @@ pub struct Service {
     /// Key names by code.
     pub names: Vec<String>,
     codes: HashMap<String, u32>,
+    /// The code after the last one [`Service::code`] gave.
+    next_hint: u32,
     /// The first item timestamp (in ms) that could be read.
     pub first_ts: Option<i64>,
     /// Data items seen (with content lists), for the reader's statistics.
@@ -66,9 +68,22 @@ pub struct Service {
 }
 
 impl Service {
-    /// The code of key `k` (a new one for a key not seen before). Captures use a few dozen
-    /// keys at most, so a scan of the names beats hashing; the map takes over past that.
+    /// The code of key `k` (a new one for a key not seen before). Items mostly send their
+    /// keys in the same order, so the key after the last one looked up is tried first;
+    /// captures use a few dozen keys at most, so a scan of the names beats hashing; the map
+    /// takes over past that.
     fn code(&mut self, k: &str) -> u32 {
+        let next = self.next_hint as usize;
+        if self.names.get(next).is_some_and(|n| n == k) {
+            self.next_hint += 1;
+            return next as u32;
+        }
+        let c = self.find_code(k);
+        self.next_hint = c + 1;
+        c
+    }
+
+    fn find_code(&mut self, k: &str) -> u32 {
         if self.names.len() <= 48 {
             if let Some(i) = self.names.iter().position(|n| n == k) {
                 return i as u32;
@@ -217,11 +232,13 @@ fn read_in_parts(data: &[u8], parts: usize) -> Pass {
 /// Pass 1 over whole lines (each ending with a line end) that start at byte `base`.
 fn read_lines(body: &[u8], base: u64) -> Pass {
     let mut p = Pass::default();
-    let mut offset = base;
-    for raw in body[..body.len() - 1].split(|&c| c == b'\n') {
+    let mut at = 0;
+    while at < body.len() {
+        let end = next_line_end(body, at);
+        let raw = &body[at..end];
+        let off = base + at as u64;
+        at = end + 1;
         p.lines += 1;
-        let off = offset;
-        offset += raw.len() as u64 + 1;
         // Python's bytes.isspace(), which counts \x0b too.
         if raw
             .iter()
@@ -235,6 +252,25 @@ fn read_lines(body: &[u8], base: u64) -> Pass {
         }
     }
     p
+}
+
+/// The position of the first line end in `b` from `from` on (`b` ends with one), eight
+/// bytes at a time.
+fn next_line_end(b: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = ONES * b'\n' as u64;
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let word = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+        let x = word ^ NL;
+        let found = x.wrapping_sub(ONES) & !x & HIGH;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + b[i..].iter().position(|&c| c == b'\n').expect("a line end")
 }
 
 impl Service {
@@ -722,6 +758,22 @@ mod tests {
                 .last(),
             Some(&4)
         );
+    }
+
+    #[test]
+    fn line_ends_are_found_at_every_alignment() {
+        for len in 0..40 {
+            for from in 0..=len {
+                let mut b = vec![b'x'; len];
+                b.push(b'\n');
+                b.extend_from_slice(b"yy\n");
+                assert_eq!(next_line_end(&b, from), len, "{len} {from}");
+            }
+        }
+        // A byte of 0x8b or 0x0b just before is no line end.
+        let b = b"\x8b\x0b\x0a\x8a\x0b\x0b\x0b\x0b\x0b\n";
+        assert_eq!(next_line_end(b, 0), 2);
+        assert_eq!(next_line_end(b, 3), 9);
     }
 
     #[test]
