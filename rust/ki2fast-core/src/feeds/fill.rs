@@ -439,10 +439,24 @@ fn trades(groups: &[(i32, u32, i32)], cols: [&ArrayRef; 5]) -> Result<RecordBatc
     else {
         return Err(Fallback("trade fields of unexpected types".into()));
     };
-    let mut prev: FxHashMap<(i32, u32, i32), usize> = FxHashMap::default();
+    // The previous row of each group: of a key's latest group in `latest`, of the groups it
+    // left in `left` (most items continue their key's group: no hashing for them).
+    let keys = groups.iter().map(|g| g.0 + 1).max().unwrap_or(0) as usize;
+    let mut latest: Vec<Option<(u32, i32, usize)>> = vec![None; keys];
+    let mut left: FxHashMap<(i32, u32, i32), usize> = FxHashMap::default();
     let (mut rows, mut shares, mut side, mut conflated) = (vec![], vec![], vec![], vec![]);
-    for (k, g) in groups.iter().enumerate() {
-        let Some(p) = prev.insert(*g, k) else {
+    for (k, &(key, epoch, day)) in groups.iter().enumerate() {
+        let cached = &mut latest[key as usize];
+        let prev = match *cached {
+            Some((e, d, row)) if (e, d) == (epoch, day) => Some(row),
+            Some((e, d, row)) => {
+                left.insert((key, e, d), row);
+                left.get(&(key, epoch, day)).copied()
+            }
+            None => None,
+        };
+        *cached = Some((epoch, day, k));
+        let Some(p) = prev else {
             continue;
         };
         let rise = match (volume.is_valid(k), volume.is_valid(p)) {
@@ -1099,6 +1113,76 @@ mod tests {
         let known = known.as_any().downcast_ref::<UInt64Array>().unwrap();
         assert_eq!(known.value(2), (1 << 1) | (1 << 8) | (1 << 13));
         assert_eq!(known.value(3), 1 << 14);
+    }
+
+    #[test]
+    fn trades_are_rises_of_volume_within_a_group() {
+        let f = |v: Vec<Option<f64>>| Arc::new(Float64Array::from(v)) as ArrayRef;
+        let i = |v: Vec<Option<i64>>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        // Keys 0 and 1 interleaved; key 0 moves to day 2 and back to day 1.
+        let groups = [
+            (0, 0, 1),
+            (1, 0, 1),
+            (0, 0, 1),
+            (0, 0, 2),
+            (1, 0, 1),
+            (0, 0, 1),
+        ];
+        let bid = f(vec![
+            Some(9.0),
+            Some(5.0),
+            Some(9.5),
+            None,
+            Some(5.0),
+            Some(9.0),
+        ]);
+        let ask = f(vec![
+            Some(10.0),
+            Some(6.0),
+            Some(10.5),
+            None,
+            Some(6.0),
+            Some(10.0),
+        ]);
+        let last = f(vec![
+            None,
+            None,
+            Some(10.0),
+            Some(1.0),
+            Some(5.0),
+            Some(9.7),
+        ]);
+        let size = i(vec![None, None, Some(30), None, Some(7), Some(5)]);
+        let volume = i(vec![
+            Some(100),
+            Some(50),
+            Some(130),
+            Some(1),
+            Some(60),
+            Some(140),
+        ]);
+        let t = trades(&groups, [&bid, &ask, &last, &size, &volume]).unwrap();
+        let col = |name: &str| t.column_by_name(name).unwrap().clone();
+        let rows = col("row");
+        let rows = rows.as_any().downcast_ref::<UInt32Array>().unwrap();
+        assert_eq!(rows.values().to_vec(), vec![2, 4, 5]);
+        let shares = col("shares");
+        let shares = shares.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(shares.values().to_vec(), vec![30, 10, 10]);
+        let side = col("aggressor");
+        let side = side
+            .as_any()
+            .downcast_ref::<DictionaryArray<Int32Type>>()
+            .unwrap();
+        let side = side.downcast_dict::<StringArray>().unwrap();
+        let side: Vec<_> = side.into_iter().flatten().collect();
+        assert_eq!(side, vec!["B", "S", "unknown"]);
+        let conflated = col("conflated");
+        let conflated = conflated.as_any().downcast_ref::<BooleanArray>().unwrap();
+        assert_eq!(
+            conflated.iter().flatten().collect::<Vec<_>>(),
+            vec![false, true, true]
+        );
     }
 
     #[test]

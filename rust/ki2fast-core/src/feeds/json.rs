@@ -162,7 +162,7 @@ impl<'a> Reader<'a> {
 
     fn object(&mut self) -> Result<Value<'a>, JsonError> {
         self.nest()?;
-        let mut pairs: Vec<(Cow<'a, str>, Value<'a>)> = Vec::new();
+        let mut pairs: Vec<(Cow<'a, str>, Value<'a>)> = Vec::with_capacity(8);
         if self.b.get(self.i) == Some(&b'}') {
             self.i += 1;
             self.depth -= 1;
@@ -242,17 +242,17 @@ impl<'a> Reader<'a> {
         let first = self.b.get(self.i).copied();
         let n = digits(self);
         // The common case: an integer of up to 18 digits, an i64 for sure.
-        if n <= 18 && first != Some(b'0') || n == 1 {
-            if !matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
-                let negative = self.b[start] == b'-';
-                let v = self.b[self.i - n..self.i]
-                    .iter()
-                    .fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
-                return match n {
-                    0 => Err(self.err("bad number")),
-                    _ => Ok(Value::Int(if negative { -v } else { v })),
-                };
+        if (n <= 18 && first != Some(b'0') || n == 1)
+            && !matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E'))
+        {
+            if n == 0 {
+                return Err(self.err("bad number"));
             }
+            let negative = self.b[start] == b'-';
+            let v = self.b[self.i - n..self.i]
+                .iter()
+                .fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+            return Ok(Value::Int(if negative { -v } else { v }));
         }
         if n == 0 || (first == Some(b'0') && n > 1) {
             return Err(self.err("bad number"));
