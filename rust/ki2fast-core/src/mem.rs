@@ -43,6 +43,14 @@ pub fn push_huge<T>(v: &mut Vec<T>, x: T) {
     v.push(x);
 }
 
+/// Makes room for `extra` more values in `v`, its buffer advised as in [`grow_huge`].
+pub fn reserve_huge<T>(v: &mut Vec<T>, extra: usize) {
+    if v.capacity() - v.len() < extra {
+        v.reserve(extra);
+        advise_huge(v);
+    }
+}
+
 /// An empty vector with room for `cap` values, its buffer advised as in [`grow_huge`].
 pub fn with_capacity_huge<T>(cap: usize) -> Vec<T> {
     let v = Vec::with_capacity(cap);

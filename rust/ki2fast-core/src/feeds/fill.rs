@@ -633,12 +633,12 @@ fn same_value(p: &Pairs, a: usize, b: usize) -> Result<bool, Fallback> {
         (tag::NULL, tag::NULL) => true,
         (tag::STR, tag::STR) => text(p, a) == text(p, b),
         (x, y) if numeric(x) && numeric(y) => {
-            let as_int = |i: usize| (p.tag[i] != tag::FLOAT).then_some(p.int[i]);
+            let as_int = |i: usize| (p.tag[i] != tag::FLOAT).then_some(p.int(i));
             match (as_int(a), as_int(b)) {
                 (Some(x), Some(y)) => x == y,
-                (None, None) => p.float[a] == p.float[b],
-                (Some(x), None) => float_is_int(p.float[b], i128::from(x)),
-                (None, Some(y)) => float_is_int(p.float[a], i128::from(y)),
+                (None, None) => p.float(a) == p.float(b),
+                (Some(x), None) => float_is_int(p.float(b), i128::from(x)),
+                (None, Some(y)) => float_is_int(p.float(a), i128::from(y)),
             }
         }
         (tag::JSON, tag::JSON) => match (big(a), big(b)) {
@@ -653,8 +653,8 @@ fn same_value(p: &Pairs, a: usize, b: usize) -> Result<bool, Fallback> {
             }
             _ => false,
         },
-        (tag::JSON, tag::FLOAT) => big(a).is_some_and(|x| float_is_int(p.float[b], x.into())),
-        (tag::FLOAT, tag::JSON) => big(b).is_some_and(|x| float_is_int(p.float[a], x.into())),
+        (tag::JSON, tag::FLOAT) => big(a).is_some_and(|x| float_is_int(p.float(b), x.into())),
+        (tag::FLOAT, tag::JSON) => big(b).is_some_and(|x| float_is_int(p.float(a), x.into())),
         _ => false,
     })
 }
@@ -753,8 +753,8 @@ impl<'a> Ctx<'a> {
                         let i = i as usize;
                         match p.tag[i] {
                             tag::NULL => None,
-                            tag::BOOL => Some(p.int[i] != 0),
-                            tag::INT if matches!(p.int[i], 0 | 1) => Some(p.int[i] == 1),
+                            tag::BOOL => Some(p.int(i) != 0),
+                            tag::INT if matches!(p.int(i), 0 | 1) => Some(p.int(i) == 1),
                             _ => {
                                 note(i as u32, k);
                                 None
@@ -769,8 +769,8 @@ impl<'a> Ctx<'a> {
                         let i = i as usize;
                         let got = match p.tag[i] {
                             tag::NULL => return None,
-                            tag::INT => Some(p.int[i] as f64),
-                            tag::FLOAT => Some(p.float[i]),
+                            tag::INT => Some(p.int(i) as f64),
+                            tag::FLOAT => Some(p.float(i)),
                             tag::STR => decimal_text(self.text_of(i)),
                             tag::JSON => big_int(self.text_of(i)),
                             _ => None,
@@ -789,9 +789,9 @@ impl<'a> Ctx<'a> {
                         let i = i as usize;
                         let got = match p.tag[i] {
                             tag::NULL => return None,
-                            tag::INT => Some(p.int[i]),
+                            tag::INT => Some(p.int(i)),
                             tag::FLOAT => {
-                                let f = p.float[i];
+                                let f = p.float(i);
                                 (f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f))
                                     .then_some(f as i64)
                             }
@@ -913,7 +913,15 @@ fn null_buffer(valid: Vec<u8>, set: usize, n: usize) -> Option<NullBuffer> {
 /// fresh zeroed memory, so pages no value is written to are never touched.
 fn primitive<T: ArrowPrimitiveType>(v: &[Option<T::Native>], to: Target<'_>) -> PrimitiveArray<T> {
     let n = to.len();
-    let mut values = vec![T::Native::default(); n];
+    let mut values = match to {
+        // Dense: nearly every slot is written; huge pages take a fault per 2 MiB.
+        Target::Dense(_) => {
+            let mut v = crate::mem::with_capacity_huge(n);
+            v.resize(n, T::Native::default());
+            v
+        }
+        Target::Sparse { .. } => vec![T::Native::default(); n],
+    };
     let mut valid = vec![0u8; n.div_ceil(8)];
     let mut set = 0;
     to.each(|k, e| {

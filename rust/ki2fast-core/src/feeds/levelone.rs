@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use super::json::{self, Value};
+use crate::mem::{push_huge, reserve_huge};
 
 pub const EQUITIES: &str = "LEVELONE_EQUITIES";
 pub const OPTIONS: &str = "LEVELONE_OPTIONS";
@@ -33,13 +34,24 @@ pub struct Pairs {
     /// The key, as a code into [`Service::names`].
     pub name: Vec<u32>,
     pub tag: Vec<u8>,
-    /// `BOOL` (0/1) and `INT` values.
-    pub int: Vec<i64>,
-    /// `FLOAT` values.
-    pub float: Vec<f64>,
+    /// `BOOL` (0/1) and `INT` values as `i64`, `FLOAT` values as `f64`, in one 64-bit slot
+    /// (see [`Pairs::int`], [`Pairs::float`]).
+    pub num: Vec<u64>,
     /// `STR` and `JSON` values: ends of each pair's text in `text` (empty for the others).
     pub text_end: Vec<u64>,
     pub text: String,
+}
+
+impl Pairs {
+    /// The `BOOL` (0/1) or `INT` value of pair `i`.
+    pub fn int(&self, i: usize) -> i64 {
+        self.num[i] as i64
+    }
+
+    /// The `FLOAT` value of pair `i`.
+    pub fn float(&self, i: usize) -> f64 {
+        f64::from_bits(self.num[i])
+    }
 }
 
 /// One service's content items.
@@ -280,18 +292,26 @@ impl Service {
         let text = self.pairs.text.len() as u64;
         let codes: Vec<u32> = other.names.iter().map(|n| self.code(n)).collect();
         let o = other.items;
+        let q = other.pairs;
+        reserve_huge(&mut self.items.line, o.line.len());
+        reserve_huge(&mut self.items.item_idx, o.line.len());
+        reserve_huge(&mut self.items.epoch, o.line.len());
+        reserve_huge(&mut self.items.ts, o.line.len());
+        reserve_huge(&mut self.pairs.row, q.row.len());
+        reserve_huge(&mut self.pairs.name, q.row.len());
+        reserve_huge(&mut self.pairs.tag, q.row.len());
+        reserve_huge(&mut self.pairs.num, q.row.len());
+        reserve_huge(&mut self.pairs.text_end, q.row.len());
         self.items.line.extend(o.line.iter().map(|l| l + line_base));
         self.items.item_idx.extend(o.item_idx);
         self.items.epoch.extend(o.epoch);
         self.items.ts.extend(o.ts);
-        let q = other.pairs;
         self.pairs.row.extend(q.row.iter().map(|r| r + rows));
         self.pairs
             .name
             .extend(q.name.iter().map(|&c| codes[c as usize]));
         self.pairs.tag.extend(q.tag);
-        self.pairs.int.extend(q.int);
-        self.pairs.float.extend(q.float);
+        self.pairs.num.extend(q.num);
         self.pairs
             .text_end
             .extend(q.text_end.iter().map(|e| e + text));
@@ -430,15 +450,15 @@ impl Pass {
                 &mut self.options
             };
             let row = svc.items.line.len() as u32;
-            svc.items.line.push(line);
-            svc.items.item_idx.push((idx + n) as i64);
-            svc.items.epoch.push(self.logins as i64);
-            svc.items.ts.push(ts);
+            push_huge(&mut svc.items.line, line);
+            push_huge(&mut svc.items.item_idx, (idx + n) as i64);
+            push_huge(&mut svc.items.epoch, self.logins as i64);
+            push_huge(&mut svc.items.ts, ts);
             for (k, v) in fields {
                 let code = svc.code(k);
                 let pairs = &mut svc.pairs;
-                pairs.row.push(row);
-                pairs.name.push(code);
+                push_huge(&mut pairs.row, row);
+                push_huge(&mut pairs.name, code);
                 let (t, i, f) = match v {
                     Value::Null => (tag::NULL, 0, 0.0),
                     Value::Bool(b) => (tag::BOOL, i64::from(*b), 0.0),
@@ -453,10 +473,16 @@ impl Pass {
                         (tag::JSON, 0, 0.0)
                     }
                 };
-                pairs.tag.push(t);
-                pairs.int.push(i);
-                pairs.float.push(f);
-                pairs.text_end.push(pairs.text.len() as u64);
+                push_huge(&mut pairs.tag, t);
+                push_huge(
+                    &mut pairs.num,
+                    if t == tag::FLOAT {
+                        f.to_bits()
+                    } else {
+                        i as u64
+                    },
+                );
+                push_huge(&mut pairs.text_end, pairs.text.len() as u64);
             }
         }
         content.len()
@@ -649,8 +675,8 @@ mod tests {
                 tag::NULL
             ]
         );
-        assert_eq!(eq.pairs.float[1], 480.5);
-        assert_eq!(eq.pairs.int[2], 100);
+        assert_eq!(eq.pairs.float(1), 480.5);
+        assert_eq!(eq.pairs.int(2), 100);
         assert_eq!(&eq.pairs.text, "QQQSPY");
         assert_eq!(p.options.items.ts, vec![Some(7)]);
         assert_eq!(p.skipped, vec!["\"CHART_EQUITY\""]);
@@ -686,7 +712,7 @@ mod tests {
     fn summary(p: &Pass) -> String {
         let svc = |s: &Service| {
             format!(
-                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
                 s.items.line,
                 s.items.item_idx,
                 s.items.epoch,
@@ -698,8 +724,7 @@ mod tests {
                     .map(|&c| &s.names[c as usize])
                     .collect::<Vec<_>>(),
                 s.pairs.tag,
-                s.pairs.int,
-                s.pairs.float,
+                s.pairs.num,
                 s.pairs.text_end,
                 s.pairs.text,
                 s.first_ts,
@@ -836,12 +861,19 @@ pub mod arrow {
             p.text.as_bytes().to_vec().into(),
             Some(NullBuffer::from(valid)),
         );
+        let is = |i: usize, t: u8| p.tag[i] == t;
+        let ints: Int64Array = (0..p.num.len())
+            .map(|i| Some(if is(i, tag::FLOAT) { 0 } else { p.int(i) }))
+            .collect();
+        let floats: Float64Array = (0..p.num.len())
+            .map(|i| Some(if is(i, tag::FLOAT) { p.float(i) } else { 0.0 }))
+            .collect();
         let cols: Vec<(&str, ArrayRef)> = vec![
             ("row", Arc::new(UInt32Array::from(p.row.clone()))),
             ("name", Arc::new(UInt32Array::from(p.name.clone()))),
             ("tag", Arc::new(UInt8Array::from(p.tag.clone()))),
-            ("int", Arc::new(Int64Array::from(p.int.clone()))),
-            ("float", Arc::new(Float64Array::from(p.float.clone()))),
+            ("int", Arc::new(ints)),
+            ("float", Arc::new(floats)),
             ("text", Arc::new(text)),
         ];
         RecordBatch::try_from_iter(cols).expect("columns of equal length")
