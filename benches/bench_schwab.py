@@ -1,5 +1,5 @@
 """Schwab level-one NDJSON, side by side in one run: ki2fast's ``read_levelone`` (deltas,
-forward-filled state, quotes, trades; lines read in the Rust core, and again with
+forward-filled state, quotes, trades; both passes in the Rust core, and again with
 ``engine="python"``), the plain ``json`` + Python loop users write (the
 forward-filled state as rows), and ``polars.read_ndjson`` (parsing only: no forward-fill, no
 label mapping; the floor of what a JSON reader costs).
