@@ -225,3 +225,19 @@ def test_the_rust_pass_2_gives_the_reference_state(lines: list[str]) -> None:
     fast = schwab.read_levelone(data, **scheme)  # type: ignore[arg-type]
     assert fast.stats["read_in_python"] == {}
     same(fast, schwab.read_levelone(data, engine="python", **scheme))  # type: ignore[arg-type]
+
+
+def test_what_the_core_cannot_read_exactly_is_read_in_python_and_said() -> None:
+    # Field 46 three ways in one item (its label, schwab-py's misspelling, its id): the
+    # core leaves the service to the Python pass 2, which reads it as the reference does.
+    line = {
+        "service": "LEVELONE_EQUITIES",
+        "timestamp": 1741959312345,
+        "content": [{"key": "QQQ", "HTB_QUANTITY": 1, "HTB_QUALITY": 2, "46": 3, "1": 480.5}],
+    }
+    data = (json.dumps(line) + "\n").encode()
+    scheme: Any = {"label_scheme": "schwab_py"}
+    fast = schwab.read_levelone(data, **scheme)
+    assert fast.stats["read_in_python"] == {"LEVELONE_EQUITIES": "a field three times in an item"}
+    same(fast, schwab.read_levelone(data, engine="python", **scheme))
+    assert fast.equities.column("htb_quantity").to_pylist() == [3]
