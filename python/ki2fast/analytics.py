@@ -83,6 +83,8 @@ class Replay:
       ``snapshot_every`` (with ``snapshot_every``).
     - ``book``: the final books; ``stats``: the integrity counters; ``checks``: framing
       counters; ``examples``: the first offending messages per counter.
+    - ``activity``: per-symbol activity windows (with ``activity_window``; the columns of
+      ``kf.quote_activity``).
     """
 
     hourly_vwap: pl.DataFrame
@@ -94,6 +96,7 @@ class Replay:
     stats: dict[str, int]
     checks: dict[str, Any]
     examples: list[dict[str, Any]] = field(default_factory=list)
+    activity: pl.DataFrame | None = None
 
     @property
     def level1(self) -> pl.DataFrame:
@@ -131,6 +134,7 @@ def replay_itch(
     errors: Errors = "raise",
     progress: bool = False,
     threads: int | None = None,
+    activity_window: Every | None = None,
 ) -> Replay:
     """Replay an ITCH 5.0 day in one pass (GIL released; Ctrl-C interrupts).
 
@@ -147,6 +151,10 @@ def replay_itch(
     otherwise (an unknown order reference or a duplicate add, common in files that start
     mid-day, or a timestamp going back), the replay starts again in one thread. Gzip input
     and a replay of chosen ``symbols`` run in one thread.
+
+    ``activity_window`` (e.g. ``"1s"``) also counts quote messages, top-of-book changes,
+    prints, shares and dollars per symbol and window in the same pass (``Replay.activity``,
+    the table ``kf.quote_activity`` returns).
 
     >>> import ki2fast as kf
     >>> r = kf.replay_itch("data/samples/03012024.NASDAQ_ITCH50.gz")
@@ -167,6 +175,7 @@ def replay_itch(
         allow_truncated=allow_truncated,
         errors=errors,
         threads=_threads(threads),
+        activity_every_ns=None if activity_window is None else parse_every(activity_window),
     )
     with Progress("replay", total=run.progress[1], enabled=progress) as bar:
         while run.step():
@@ -189,6 +198,21 @@ def replay_itch(
         stats=dict(out["stats"]),
         checks=dict(out["checks"]),
         examples=list(out["examples"]),
+        activity=None if out["activity"] is None else activity_frame(out["activity"]),
+    )
+
+
+def activity_frame(table: Any) -> pl.DataFrame:
+    """The core's activity batch as the activity record of detection.md §2: ``symbol``,
+    ``locate``, ``window_start`` (ET, with a session date) and ``window_timestamp`` (ns since
+    midnight), ``window_ns``, the counts, ``shares``, ``dollars``, ``trade_size``, the
+    aggressor shares, ``num_executions`` (E and C messages) and the exact ``notional_e4``."""
+    import polars as pl
+
+    df = _pl(table).rename({"stock": "symbol", "stock_locate": "locate"})
+    first = ["symbol", "locate"] + [c for c in ("window_start", "window_timestamp") if c in df]
+    return df.select(first + [c for c in df.columns if c not in first]).with_columns(
+        pl.col("symbol").cast(pl.String)
     )
 
 

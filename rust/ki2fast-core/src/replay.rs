@@ -9,6 +9,7 @@ use arrow_array::{ArrayRef, Decimal128Array, Float64Array, RecordBatch};
 use arrow_buffer::NullBuffer;
 use std::sync::Arc;
 
+use crate::analytics::activity::{Event, Monitor, MonitorOutput, SlidingParams};
 use crate::analytics::bars::{BarBuilder, BarTable};
 use crate::analytics::trades::{Print, Quote, Quotes, Trades, break_list};
 use crate::analytics::vwap::HourlyVwap;
@@ -56,6 +57,12 @@ pub struct ReplayOptions {
     /// Live orders from which the frame loop looks ahead to prefetch (a speed setting: the
     /// output never depends on it).
     pub lookahead_from: usize,
+    /// Activity window in ns (detection.md §2; None: no activity table).
+    pub activity_ns: Option<u64>,
+    /// The sliding quote-stuffing rule (detection.md §3.1; None: no episodes).
+    pub sliding: Option<SlidingParams>,
+    /// Count `Q` cross prints as trades in activity and episodes.
+    pub activity_crosses: bool,
 }
 
 impl Default for ReplayOptions {
@@ -73,6 +80,9 @@ impl Default for ReplayOptions {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(LOOKAHEAD_MIN_LIVE),
+            activity_ns: None,
+            sliding: None,
+            activity_crosses: false,
         }
     }
 }
@@ -253,6 +263,10 @@ pub struct Replay {
     /// shards).
     trade_seq: Vec<u64>,
     quote_seq: Vec<u64>,
+    /// Activity windows and the sliding rule, when asked for.
+    monitor: Option<Box<Monitor>>,
+    /// What absorbed shards' monitors produced.
+    monitored: MonitorOutput,
 }
 
 impl Replay {
@@ -291,6 +305,12 @@ impl Replay {
             seq: 0,
             trade_seq: Vec::new(),
             quote_seq: Vec::new(),
+            monitor: {
+                let mut m = Monitor::new(opts.activity_ns, opts.sliding);
+                m.include_crosses = opts.activity_crosses;
+                m.active().then(|| Box::new(m))
+            },
+            monitored: MonitorOutput::default(),
             opts,
         }
     }
@@ -373,6 +393,9 @@ impl Replay {
             return false;
         }
         self.tops[locate as usize] = q;
+        if let Some(m) = &mut self.monitor {
+            m.event(locate, ts, Event::Bbo);
+        }
         if self.opts.bbo {
             if self.sharded() {
                 push_huge(&mut self.quote_seq, self.seq);
@@ -411,6 +434,18 @@ impl Replay {
 
     #[inline(always)]
     fn print(&mut self, p: Print) {
+        if p.printable
+            && let Some(m) = &mut self.monitor
+        {
+            m.print(
+                p.locate,
+                p.timestamp,
+                p.kind,
+                p.price,
+                p.shares,
+                p.aggressor,
+            );
+        }
         if p.printable {
             self.vwap.print(p.locate, p.shares, p.price);
             if let Some(b) = &mut self.bars {
@@ -670,6 +705,10 @@ impl Replay {
         }
         self.directory.extend(other.directory);
         self.max_ts = self.max_ts.max(other.max_ts);
+        if let Some(m) = other.monitor {
+            self.monitored.add(m.finish());
+        }
+        self.monitored.add(other.monitored);
         clashes == 0
     }
 
@@ -744,6 +783,11 @@ impl Replay {
                 prices,
             )
         });
+        let mut monitored = std::mem::take(&mut self.monitored);
+        if let Some(m) = self.monitor.take() {
+            monitored.add(m.finish());
+        }
+        let (activity, episodes) = monitored.to_batches(&key_of_locate, &dictionary, midnight);
         let examples = self
             .examples
             .into_values()
@@ -756,6 +800,8 @@ impl Replay {
             bars,
             bbo,
             snapshots,
+            activity,
+            episodes,
             checks: self.checks,
             book_checks: self.book_checks,
             examples,
@@ -779,6 +825,10 @@ pub struct ReplayOutput {
     pub bbo: Option<RecordBatch>,
     /// Depth snapshots.
     pub snapshots: Option<RecordBatch>,
+    /// Activity windows (detection.md §2).
+    pub activity: Option<RecordBatch>,
+    /// Episodes of the sliding rule (detection.md §3.1).
+    pub episodes: Option<RecordBatch>,
     /// Framing counters.
     pub checks: FrameChecks,
     /// Book counters.
@@ -905,6 +955,7 @@ impl Visitor for Replay {
         let h = m.header();
         let ts = h.timestamp;
         let locate = h.stock_locate;
+        let code = M::KIND.code();
         if M::HAS_STOCK || self.symbols.filtering() {
             let key = self.symbols.key_of(&m);
             if self.symbols.filtering() && !self.symbols.allows(key, locate) {
@@ -1065,6 +1116,13 @@ impl Visitor for Replay {
                 t.operational_halt = halted;
             }
             _ => {}
+        }
+        if let Some(mon) = &mut self.monitor {
+            match code {
+                b'A' | b'F' | b'X' | b'D' | b'U' => mon.event(locate, ts, Event::Quote(code)),
+                b'E' | b'C' => mon.event(locate, ts, Event::Execution),
+                _ => {}
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 mod convert;
 mod feeds;
 mod itch;
+mod monitor;
 mod replay;
 mod synth;
 
@@ -32,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<replay::ReplayRun>()?;
     m.add_class::<replay::OrderBook>()?;
     m.add_class::<feeds::LevelOnePass>()?;
+    m.add_class::<monitor::EventMonitor>()?;
     m.add_function(wrap_pyfunction!(itch::read_itch, m)?)?;
     m.add_function(wrap_pyfunction!(itch::read_order_events, m)?)?;
     m.add_function(wrap_pyfunction!(itch::count_itch, m)?)?;

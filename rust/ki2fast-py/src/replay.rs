@@ -89,7 +89,7 @@ pub struct ReplayRun {
 #[pymethods]
 impl ReplayRun {
     #[new]
-    #[pyo3(signature = (src, *, symbols=None, date=None, prices="float", trades=true, bar_every_ns=Some(60_000_000_000), clock_hours=false, bbo=false, snapshot_every_ns=None, depth=5, allow_truncated=false, errors="raise", threads=1))]
+    #[pyo3(signature = (src, *, symbols=None, date=None, prices="float", trades=true, bar_every_ns=Some(60_000_000_000), clock_hours=false, bbo=false, snapshot_every_ns=None, depth=5, allow_truncated=false, errors="raise", threads=1, activity_every_ns=None, sliding=None, activity_crosses=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         src: &Bound<'_, PyAny>,
@@ -105,8 +105,11 @@ impl ReplayRun {
         allow_truncated: bool,
         errors: &str,
         threads: usize,
+        activity_every_ns: Option<u64>,
+        sliding: Option<(u64, usize, u64)>,
+        activity_crosses: bool,
     ) -> PyResult<Self> {
-        if bar_every_ns == Some(0) || snapshot_every_ns == Some(0) {
+        if bar_every_ns == Some(0) || snapshot_every_ns == Some(0) || activity_every_ns == Some(0) {
             return Err(PyValueError::new_err("intervals must be positive"));
         }
         if depth == 0 || depth > 100 {
@@ -125,6 +128,9 @@ impl ReplayRun {
             bbo,
             snapshot_ns: snapshot_every_ns,
             depth,
+            activity_ns: activity_every_ns,
+            sliding: crate::monitor::sliding_params(sliding)?,
+            activity_crosses,
             ..ReplayOptions::default()
         };
         // A gzip stream cannot be read again, so it replays in one thread (inflating is its
@@ -189,6 +195,8 @@ fn output_dict<'py>(
         ("bars", out.bars),
         ("bbo", out.bbo),
         ("snapshots", out.snapshots),
+        ("activity", out.activity),
+        ("episodes", out.episodes),
     ] {
         match batch {
             Some(b) => d.set_item(name, table(b)?)?,

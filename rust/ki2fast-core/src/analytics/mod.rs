@@ -1,5 +1,7 @@
-//! Analytics over prints and quotes: the trades table, the hourly VWAP report, time bars.
+//! Analytics over prints and quotes: the trades table, the hourly VWAP report, time bars,
+//! activity windows and the sliding quote-stuffing rule.
 
+pub mod activity;
 pub mod bars;
 pub mod trades;
 pub mod vwap;

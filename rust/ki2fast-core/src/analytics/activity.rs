@@ -1,0 +1,856 @@
+//! Per-symbol activity records (detection.md §2) and the sliding-window quote-stuffing
+//! detector (§3.1), both driven by one stream of events per symbol: quote messages, changes
+//! of the top of book, executions and prints. The replay feeds them from ITCH in its single
+//! pass; tables from other feeds (level-one quotes, trades) feed the same [`Monitor`] row by
+//! row, so every source gets the same counts and the same episodes.
+
+use std::collections::VecDeque;
+
+use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
+use arrow_array::{ArrayRef, RecordBatch};
+
+use crate::arrow::table::TableBuilder;
+
+/// One thing that happened to a symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A quote message: `A`/`F` add, `X` cancel, `D` delete, `U` replace, or `L` a level-one
+    /// quote update.
+    Quote(u8),
+    /// The top of book (bid price, bid size, ask price, ask size) differs from before.
+    Bbo,
+    /// An `E` or `C` execution message, printable or not (the ratios' denominator).
+    Execution,
+    /// A print: shares, notional in 1/10 000 $, aggressor (`B`, `S`, 0 unknown).
+    Print {
+        /// Shares.
+        shares: u64,
+        /// Price × shares, in 1/10 000 $.
+        notional_e4: u128,
+        /// `B` buyer-initiated, `S` seller-initiated, 0 unknown.
+        aggressor: u8,
+    },
+}
+
+impl Event {
+    /// Whether the event is a quote message (what the rate rules count).
+    #[inline(always)]
+    pub fn is_quote(&self) -> bool {
+        matches!(self, Event::Quote(_))
+    }
+}
+
+/// Sums of events over a window or an episode (detection.md §2 columns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sums {
+    /// Quote messages.
+    pub quotes: u32,
+    /// `A` + `F`.
+    pub adds: u32,
+    /// `X`.
+    pub cancels: u32,
+    /// `D`.
+    pub deletes: u32,
+    /// `U`.
+    pub replaces: u32,
+    /// Top-of-book changes.
+    pub bbo: u32,
+    /// Prints.
+    pub trades: u32,
+    /// `E` + `C` messages.
+    pub executions: u32,
+    /// Σ shares of prints.
+    pub shares: u64,
+    /// Σ price × shares of prints (1/10 000 $).
+    pub notional_e4: u128,
+    /// Shares of buyer-initiated prints.
+    pub buy: u64,
+    /// Shares of seller-initiated prints.
+    pub sell: u64,
+}
+
+impl Sums {
+    /// Counts one event.
+    #[inline(always)]
+    pub fn add(&mut self, e: &Event) {
+        match *e {
+            Event::Quote(kind) => {
+                self.quotes += 1;
+                match kind {
+                    b'A' | b'F' => self.adds += 1,
+                    b'X' => self.cancels += 1,
+                    b'D' => self.deletes += 1,
+                    b'U' => self.replaces += 1,
+                    _ => {}
+                }
+            }
+            Event::Bbo => self.bbo += 1,
+            Event::Execution => self.executions += 1,
+            Event::Print {
+                shares,
+                notional_e4,
+                aggressor,
+            } => {
+                self.trades += 1;
+                self.shares += shares;
+                self.notional_e4 += notional_e4;
+                match aggressor {
+                    b'B' => self.buy += shares,
+                    b'S' => self.sell += shares,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Adds another span's sums to these.
+    pub fn merge(&mut self, o: &Sums) {
+        self.quotes += o.quotes;
+        self.adds += o.adds;
+        self.cancels += o.cancels;
+        self.deletes += o.deletes;
+        self.replaces += o.replaces;
+        self.bbo += o.bbo;
+        self.trades += o.trades;
+        self.executions += o.executions;
+        self.shares += o.shares;
+        self.notional_e4 += o.notional_e4;
+        self.buy += o.buy;
+        self.sell += o.sell;
+    }
+}
+
+/// The sums' columns, shared by activity rows and episodes.
+fn sums_columns(t: &mut TableBuilder, sums: &[Sums]) {
+    let col32 = |f: fn(&Sums) -> u32| sums.iter().map(f).collect::<Vec<u32>>();
+    let col64 = |f: fn(&Sums) -> u64| sums.iter().map(f).collect::<Vec<u64>>();
+    t.values::<UInt32Type>("num_quotes", col32(|s| s.quotes));
+    t.values::<UInt32Type>("num_adds", col32(|s| s.adds));
+    t.values::<UInt32Type>("num_cancels", col32(|s| s.cancels));
+    t.values::<UInt32Type>("num_deletes", col32(|s| s.deletes));
+    t.values::<UInt32Type>("num_replaces", col32(|s| s.replaces));
+    t.values::<UInt32Type>("num_bbo", col32(|s| s.bbo));
+    t.values::<UInt32Type>("num_trades", col32(|s| s.trades));
+    t.values::<UInt32Type>("num_executions", col32(|s| s.executions));
+    t.values::<UInt64Type>("shares", col64(|s| s.shares));
+    let dollars: Vec<f64> = sums.iter().map(|s| s.notional_e4 as f64 / 1e4).collect();
+    let trade_size: Vec<f64> = sums
+        .iter()
+        .zip(&dollars)
+        .map(|(s, d)| {
+            if s.trades == 0 {
+                f64::NAN
+            } else {
+                d / f64::from(s.trades)
+            }
+        })
+        .collect();
+    t.values::<arrow_array::types::Float64Type>("dollars", dollars);
+    t.float_or_null("trade_size", trade_size);
+    // Exact notional, saturated at u64::MAX (9.2e14 $ in one window or episode).
+    t.values::<UInt64Type>(
+        "notional_e4",
+        sums.iter()
+            .map(|s| u64::try_from(s.notional_e4).unwrap_or(u64::MAX))
+            .collect(),
+    );
+    t.values::<UInt64Type>("buy_aggr_shares", col64(|s| s.buy));
+    t.values::<UInt64Type>("sell_aggr_shares", col64(|s| s.sell));
+}
+
+const NO_WINDOW: u64 = u64::MAX;
+
+/// Tumbling windows per symbol, aligned to midnight.
+#[derive(Debug)]
+pub struct ActivityBuilder {
+    window: u64,
+    /// Each locate's open window: its start (`NO_WINDOW`: none) and sums so far.
+    open: Vec<(u64, Sums)>,
+    rows: ActivityRows,
+}
+
+/// Finished activity rows.
+#[derive(Debug, Default)]
+pub struct ActivityRows {
+    /// Window start, ns since midnight.
+    pub start: Vec<u64>,
+    /// Stock locate.
+    pub locate: Vec<u16>,
+    /// The window's sums.
+    pub sums: Vec<Sums>,
+}
+
+impl ActivityBuilder {
+    /// Windows of `window_ns` (> 0).
+    pub fn new(window_ns: u64) -> ActivityBuilder {
+        assert!(window_ns > 0, "the activity window must be positive");
+        ActivityBuilder {
+            window: window_ns,
+            open: Vec::new(),
+            rows: ActivityRows::default(),
+        }
+    }
+
+    /// The window length in ns.
+    pub fn window_ns(&self) -> u64 {
+        self.window
+    }
+
+    /// Counts `e` in the window of `ts`.
+    #[inline(always)]
+    pub fn event(&mut self, locate: u16, ts: u64, e: &Event) {
+        if self.open.is_empty() {
+            self.open = vec![(NO_WINDOW, Sums::default()); 1 << 16];
+        }
+        let start = ts - ts % self.window;
+        let slot = &mut self.open[locate as usize];
+        if slot.0 != start {
+            if slot.0 != NO_WINDOW {
+                self.rows.start.push(slot.0);
+                self.rows.locate.push(locate);
+                self.rows.sums.push(slot.1);
+            }
+            *slot = (start, Sums::default());
+        }
+        slot.1.add(e);
+    }
+
+    /// Every row, open windows closed, by window then locate. A window written twice (time
+    /// went back into it) is one row.
+    pub fn finish(mut self) -> ActivityRows {
+        for (locate, (start, sums)) in self.open.iter().enumerate() {
+            if *start != NO_WINDOW {
+                self.rows.start.push(*start);
+                self.rows.locate.push(locate as u16);
+                self.rows.sums.push(*sums);
+            }
+        }
+        self.rows.sorted()
+    }
+}
+
+impl ActivityRows {
+    /// Another builder's rows (other locates, or the same after a time regression) merged in.
+    pub fn merge(mut self, other: ActivityRows) -> ActivityRows {
+        self.start.extend(other.start);
+        self.locate.extend(other.locate);
+        self.sums.extend(other.sums);
+        self.sorted()
+    }
+
+    fn sorted(self) -> ActivityRows {
+        let mut order: Vec<u32> = (0..self.start.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (self.start[i as usize], self.locate[i as usize]));
+        let mut out = ActivityRows::default();
+        for i in order {
+            let i = i as usize;
+            let (start, locate, sums) = (self.start[i], self.locate[i], self.sums[i]);
+            if out.start.last() == Some(&start) && out.locate.last() == Some(&locate) {
+                out.sums.last_mut().expect("a row was pushed").merge(&sums);
+                continue;
+            }
+            out.start.push(start);
+            out.locate.push(locate);
+            out.sums.push(sums);
+        }
+        out
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.start.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.start.is_empty()
+    }
+
+    /// The activity table: `window_start` (with a session midnight) and `window_timestamp`
+    /// (ns since midnight), `stock_locate`, `stock`, `window_ns`, then the sums.
+    pub fn to_batch(
+        self,
+        window_ns: u64,
+        key_of_locate: &[u16],
+        dictionary: &ArrayRef,
+        midnight: Option<i64>,
+    ) -> RecordBatch {
+        let n = self.len();
+        let mut t = TableBuilder::new();
+        t.times(
+            "window_timestamp",
+            "window_start",
+            self.start.iter().map(|&s| s as i64).collect(),
+            midnight,
+        );
+        t.values::<arrow_array::types::Int64Type>("window_ns", vec![window_ns as i64; n]);
+        t.stock(keys(&self.locate, key_of_locate), dictionary);
+        t.values::<UInt16Type>("stock_locate", self.locate);
+        sums_columns(&mut t, &self.sums);
+        t.finish()
+    }
+}
+
+fn keys(locates: &[u16], key_of_locate: &[u16]) -> Vec<u16> {
+    locates
+        .iter()
+        .map(|&l| {
+            key_of_locate
+                .get(l as usize)
+                .copied()
+                .unwrap_or(crate::arrow::builders::NO_SYMBOL)
+        })
+        .collect()
+}
+
+/// Parameters of the sliding rate rule (detection.md §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingParams {
+    /// Window `W` in ns.
+    pub window_ns: u64,
+    /// `N`: quote messages within `W` that make a message hot.
+    pub min_msgs: usize,
+    /// `G`: a hot message whose window starts no later than `end + G` extends the episode.
+    pub merge_gap_ns: u64,
+}
+
+/// A finished episode of the sliding rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Episode {
+    /// Stock locate.
+    pub locate: u16,
+    /// Time of the first message of the first hot window (ns since midnight).
+    pub start: u64,
+    /// Time of the last hot message.
+    pub end: u64,
+    /// Most quote messages in any `W`-long window inside the episode.
+    pub peak_count: u32,
+    /// Start of that window (the earliest on ties).
+    pub peak_start: u64,
+    /// Every event from `start` to `end`.
+    pub sums: Sums,
+}
+
+#[derive(Debug)]
+struct Open {
+    start: u64,
+    end: u64,
+    sums: Sums,
+    /// Events after `end`, counted if a later hot message extends the episode.
+    pending: Sums,
+    /// Quote-message times since `start`; `msgs[..committed]` are inside `[start, end]`.
+    msgs: Vec<u64>,
+    committed: usize,
+}
+
+#[derive(Debug, Default)]
+struct SymbolState {
+    /// The last `N` quote-message times.
+    ring: VecDeque<u64>,
+    /// Every event less than `W` old.
+    recent: VecDeque<(u64, Event)>,
+    open: Option<Open>,
+}
+
+/// The sliding rate rule over every symbol: O(1) per event, memory bounded by the events of
+/// the last `W` and the messages of open episodes.
+#[derive(Debug)]
+pub struct SlidingDetector {
+    p: SlidingParams,
+    symbols: Vec<Option<Box<SymbolState>>>,
+    /// Locates with an open episode (may hold closed ones; checked when swept).
+    open: Vec<u16>,
+    done: Vec<Episode>,
+}
+
+impl SlidingDetector {
+    /// A detector; `window_ns` and `min_msgs` must be positive.
+    pub fn new(p: SlidingParams) -> SlidingDetector {
+        assert!(
+            p.window_ns > 0 && p.min_msgs > 0,
+            "window and message count must be positive"
+        );
+        SlidingDetector {
+            p,
+            symbols: Vec::new(),
+            open: Vec::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> SlidingParams {
+        self.p
+    }
+
+    /// Feeds one event of `locate` at `ts`.
+    #[inline]
+    pub fn event(&mut self, locate: u16, ts: u64, e: Event) {
+        if self.symbols.is_empty() {
+            self.symbols = (0..1 << 16).map(|_| None).collect();
+        }
+        let p = self.p;
+        let s = self.symbols[locate as usize].get_or_insert_with(Box::default);
+        if let Some(o) = &s.open
+            && ts
+                >= o.end
+                    .saturating_add(p.merge_gap_ns)
+                    .saturating_add(p.window_ns)
+        {
+            // No later hot message can start its window by `end + G`.
+            let o = s.open.take().expect("checked above");
+            self.done.push(close(o, locate, p.window_ns));
+        }
+        while let Some(&(t, _)) = s.recent.front() {
+            if t.saturating_add(p.window_ns) > ts {
+                break;
+            }
+            s.recent.pop_front();
+        }
+        s.recent.push_back((ts, e));
+        if let Some(o) = &mut s.open {
+            o.pending.add(&e);
+            if e.is_quote() {
+                o.msgs.push(ts);
+            }
+        }
+        if !e.is_quote() {
+            return;
+        }
+        if s.ring.len() == p.min_msgs {
+            s.ring.pop_front();
+        }
+        s.ring.push_back(ts);
+        if s.ring.len() < p.min_msgs {
+            return;
+        }
+        let first = s.ring[0];
+        if ts.saturating_sub(first) >= p.window_ns {
+            return;
+        }
+        // A hot message.
+        match &mut s.open {
+            Some(o) if first <= o.end.saturating_add(p.merge_gap_ns) => {
+                let pending = std::mem::take(&mut o.pending);
+                o.sums.merge(&pending);
+                o.end = ts;
+                o.committed = o.msgs.len();
+            }
+            other => {
+                if let Some(o) = other.take() {
+                    self.done.push(close(o, locate, p.window_ns));
+                }
+                let mut sums = Sums::default();
+                let mut msgs = Vec::new();
+                for (t, ev) in s.recent.iter().filter(|(t, _)| *t >= first) {
+                    sums.add(ev);
+                    if ev.is_quote() {
+                        msgs.push(*t);
+                    }
+                }
+                *other = Some(Open {
+                    start: first,
+                    end: ts,
+                    sums,
+                    pending: Sums::default(),
+                    committed: msgs.len(),
+                    msgs,
+                });
+                self.open.push(locate);
+            }
+        }
+    }
+
+    /// Closes the episodes that no event at or after `now` can extend (for live feeds: call
+    /// with the feed's time; nothing changes for a batch).
+    pub fn sweep(&mut self, now: u64) {
+        let p = self.p;
+        let mut still = Vec::new();
+        for locate in std::mem::take(&mut self.open) {
+            let Some(s) = self.symbols[locate as usize].as_mut() else {
+                continue;
+            };
+            match &s.open {
+                Some(o) if now >= o.end.saturating_add(p.merge_gap_ns + p.window_ns) => {
+                    let o = s.open.take().expect("matched above");
+                    self.done.push(close(o, locate, p.window_ns));
+                }
+                Some(_) => still.push(locate),
+                None => {}
+            }
+        }
+        still.sort_unstable();
+        still.dedup();
+        self.open = still;
+    }
+
+    /// The episodes closed so far, by start then locate; they are handed over once.
+    pub fn take_closed(&mut self) -> Vec<Episode> {
+        let mut done = std::mem::take(&mut self.done);
+        done.sort_by_key(|e| (e.start, e.locate, e.end));
+        done
+    }
+
+    /// Every episode, the open ones closed, by start then locate.
+    pub fn finish(mut self) -> Vec<Episode> {
+        let w = self.p.window_ns;
+        for (locate, s) in self.symbols.iter_mut().enumerate() {
+            if let Some(o) = s.as_mut().and_then(|s| s.open.take()) {
+                self.done.push(close(o, locate as u16, w));
+            }
+        }
+        self.take_closed()
+    }
+}
+
+fn close(mut o: Open, locate: u16, window: u64) -> Episode {
+    o.msgs.truncate(o.committed);
+    let (peak_count, peak_start) = peak(&o.msgs, window);
+    Episode {
+        locate,
+        start: o.start,
+        end: o.end,
+        peak_count,
+        peak_start,
+        sums: o.sums,
+    }
+}
+
+/// The most times within any `[t, t + window)` and the earliest such `t` among the times
+/// (two pointers; `times` ascending).
+fn peak(times: &[u64], window: u64) -> (u32, u64) {
+    let (mut best, mut at, mut i) = (0usize, times.first().copied().unwrap_or(0), 0usize);
+    for j in 0..times.len() {
+        while times[j].saturating_sub(times[i]) >= window {
+            i += 1;
+        }
+        if j + 1 - i > best {
+            best = j + 1 - i;
+            at = times[i];
+        }
+    }
+    (best as u32, at)
+}
+
+/// Episodes as a table: `start`/`end` (with a session midnight) and `start_timestamp`/
+/// `end_timestamp` (ns since midnight), `stock_locate`, `stock`, peak columns, then the sums.
+pub fn episodes_to_batch(
+    episodes: &[Episode],
+    window_ns: u64,
+    key_of_locate: &[u16],
+    dictionary: &ArrayRef,
+    midnight: Option<i64>,
+) -> RecordBatch {
+    let mut t = TableBuilder::new();
+    let times = |f: fn(&Episode) -> u64| episodes.iter().map(|e| f(e) as i64).collect::<Vec<_>>();
+    t.times("start_timestamp", "start", times(|e| e.start), midnight);
+    t.times("end_timestamp", "end", times(|e| e.end), midnight);
+    let locates: Vec<u16> = episodes.iter().map(|e| e.locate).collect();
+    t.stock(keys(&locates, key_of_locate), dictionary);
+    t.values::<UInt16Type>("stock_locate", locates);
+    t.values::<UInt32Type>(
+        "peak_count",
+        episodes.iter().map(|e| e.peak_count).collect(),
+    );
+    t.times(
+        "peak_timestamp",
+        "peak_start",
+        times(|e| e.peak_start),
+        midnight,
+    );
+    let per_second = 1e9 / window_ns as f64;
+    t.values::<arrow_array::types::Float64Type>(
+        "peak_rate",
+        episodes
+            .iter()
+            .map(|e| f64::from(e.peak_count) * per_second)
+            .collect(),
+    );
+    let sums: Vec<Sums> = episodes.iter().map(|e| e.sums).collect();
+    sums_columns(&mut t, &sums);
+    t.finish()
+}
+
+/// What a pass computes besides books and prints: activity windows, a sliding rate rule, or
+/// both, fed the same events.
+#[derive(Debug, Default)]
+pub struct Monitor {
+    /// Tumbling activity windows.
+    pub activity: Option<ActivityBuilder>,
+    /// The sliding rate rule.
+    pub sliding: Option<SlidingDetector>,
+    /// Count `Q` cross prints as trades (detection.md §1: off by default).
+    pub include_crosses: bool,
+}
+
+impl Monitor {
+    /// A monitor with activity windows of `activity_ns` and/or a sliding rule.
+    pub fn new(activity_ns: Option<u64>, sliding: Option<SlidingParams>) -> Monitor {
+        Monitor {
+            activity: activity_ns.map(ActivityBuilder::new),
+            sliding: sliding.map(SlidingDetector::new),
+            include_crosses: false,
+        }
+    }
+
+    /// Whether it computes anything.
+    pub fn active(&self) -> bool {
+        self.activity.is_some() || self.sliding.is_some()
+    }
+
+    /// Feeds one event.
+    #[inline(always)]
+    pub fn event(&mut self, locate: u16, ts: u64, e: Event) {
+        if let Some(a) = &mut self.activity {
+            a.event(locate, ts, &e);
+        }
+        if let Some(s) = &mut self.sliding {
+            s.event(locate, ts, e);
+        }
+    }
+
+    /// Feeds a print of `kind` (`E`, `C`, `P`, `Q`) unless it is a cross and crosses are off.
+    #[inline(always)]
+    pub fn print(&mut self, locate: u16, ts: u64, kind: u8, price_e4: u32, shares: u64, aggr: u8) {
+        if kind == b'Q' && !self.include_crosses {
+            return;
+        }
+        self.event(
+            locate,
+            ts,
+            Event::Print {
+                shares,
+                notional_e4: u128::from(price_e4) * u128::from(shares),
+                aggressor: aggr,
+            },
+        );
+    }
+
+    /// Closes everything.
+    pub fn finish(self) -> MonitorOutput {
+        MonitorOutput {
+            activity: self.activity.map(|a| (a.window_ns(), a.finish())),
+            episodes: self.sliding.map(|s| (s.params(), s.finish())),
+        }
+    }
+}
+
+/// What a [`Monitor`] produced.
+#[derive(Debug, Default)]
+pub struct MonitorOutput {
+    /// Window length and rows.
+    pub activity: Option<(u64, ActivityRows)>,
+    /// Parameters and episodes.
+    pub episodes: Option<(SlidingParams, Vec<Episode>)>,
+}
+
+impl MonitorOutput {
+    /// Merges another output over other locates into this one.
+    pub fn add(&mut self, other: MonitorOutput) {
+        self.activity = match (self.activity.take(), other.activity) {
+            (Some((w, a)), Some((_, b))) => Some((w, a.merge(b))),
+            (a, b) => a.or(b),
+        };
+        self.episodes = match (self.episodes.take(), other.episodes) {
+            (Some((p, mut a)), Some((_, b))) => {
+                a.extend(b);
+                a.sort_by_key(|e| (e.start, e.locate, e.end));
+                Some((p, a))
+            }
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The activity and episode tables.
+    pub fn to_batches(
+        self,
+        key_of_locate: &[u16],
+        dictionary: &ArrayRef,
+        midnight: Option<i64>,
+    ) -> (Option<RecordBatch>, Option<RecordBatch>) {
+        (
+            self.activity
+                .map(|(w, a)| a.to_batch(w, key_of_locate, dictionary, midnight)),
+            self.episodes.map(|(p, e)| {
+                episodes_to_batch(&e, p.window_ns, key_of_locate, dictionary, midnight)
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn quotes(d: &mut SlidingDetector, locate: u16, times: impl IntoIterator<Item = u64>) {
+        for t in times {
+            d.event(locate, t, Event::Quote(b'A'));
+        }
+    }
+
+    fn p(window_ns: u64, min_msgs: usize, merge_gap_ns: u64) -> SlidingParams {
+        SlidingParams {
+            window_ns,
+            min_msgs,
+            merge_gap_ns,
+        }
+    }
+
+    #[test]
+    fn a_window_of_n_messages_shorter_than_w_is_one_episode() {
+        // 5 messages 1 ms apart, N = 5, W = 10 ms: the fifth is hot; the episode is 0..4 ms.
+        let mut d = SlidingDetector::new(p(10 * MS, 5, 10 * MS));
+        quotes(&mut d, 7, (0..5).map(|i| i * MS));
+        let e = d.finish();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].locate, e[0].start, e[0].end), (7, 0, 4 * MS));
+        assert_eq!((e[0].peak_count, e[0].peak_start), (5, 0));
+        assert_eq!(e[0].sums.quotes, 5);
+    }
+
+    #[test]
+    fn n_messages_spanning_exactly_w_are_not_hot() {
+        // t_i − t_{i−N+1} must be < W: 5 messages over exactly 10 ms are not.
+        let mut d = SlidingDetector::new(p(10 * MS, 5, 10 * MS));
+        quotes(&mut d, 1, [0, 2 * MS, 5 * MS, 7 * MS, 10 * MS]);
+        assert!(d.finish().is_empty());
+        let mut d = SlidingDetector::new(p(10 * MS, 5, 10 * MS));
+        quotes(&mut d, 1, [0, 2 * MS, 5 * MS, 7 * MS, 10 * MS - 1]);
+        assert_eq!(d.finish().len(), 1);
+    }
+
+    #[test]
+    fn hot_messages_within_the_gap_extend_and_later_ones_open_a_new_episode() {
+        // N = 3, W = 1 ms, G = 2 ms.
+        let mut d = SlidingDetector::new(p(MS, 3, 2 * MS));
+        quotes(&mut d, 2, [0, 100, 200]); // hot at 200: episode [0, 200]
+        // Quiet message in between, then a hot run whose window starts at 2.0 ms ≤ 200 + 2 ms.
+        quotes(&mut d, 2, [1_000_000, 2_000_000, 2_000_100, 2_000_150]);
+        // A hot run far later: window starts at 10 ms > 2.000150 + 2 ms.
+        quotes(&mut d, 2, [10 * MS, 10 * MS + 1, 10 * MS + 2]);
+        let e = d.finish();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!((e[0].start, e[0].end), (0, 2_000_150));
+        // Everything in [0, 2.000150 ms] counts, the quiet message included.
+        assert_eq!(e[0].sums.quotes, 7);
+        assert_eq!((e[0].peak_count, e[0].peak_start), (3, 0));
+        assert_eq!(
+            (e[1].start, e[1].end, e[1].sums.quotes),
+            (10 * MS, 10 * MS + 2, 3)
+        );
+    }
+
+    #[test]
+    fn events_after_the_last_hot_message_are_not_in_a_closed_episode() {
+        let mut d = SlidingDetector::new(p(MS, 3, 0));
+        quotes(&mut d, 3, [0, 10, 20]);
+        d.event(3, 30, Event::Bbo);
+        d.event(
+            3,
+            15,
+            Event::Print {
+                shares: 100,
+                notional_e4: 100 * 50_000,
+                aggressor: b'B',
+            },
+        );
+        quotes(&mut d, 3, [5 * MS]);
+        let e = d.finish();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].start, e[0].end), (0, 20));
+        assert_eq!(e[0].sums.bbo, 0);
+        assert_eq!(e[0].sums.trades, 0);
+        assert_eq!(e[0].sums.quotes, 3);
+    }
+
+    #[test]
+    fn events_before_the_first_hot_message_inside_its_window_count() {
+        let mut d = SlidingDetector::new(p(MS, 3, 0));
+        d.event(4, 0, Event::Quote(b'A'));
+        d.event(4, 1, Event::Bbo);
+        d.event(
+            4,
+            2,
+            Event::Print {
+                shares: 10,
+                notional_e4: 10 * 1_000_000,
+                aggressor: b'S',
+            },
+        );
+        d.event(4, 3, Event::Quote(b'X'));
+        d.event(4, 4, Event::Quote(b'D'));
+        let e = d.finish();
+        assert_eq!(e.len(), 1);
+        let s = e[0].sums;
+        assert_eq!(
+            (s.quotes, s.adds, s.cancels, s.deletes, s.bbo, s.trades),
+            (3, 1, 1, 1, 1, 1)
+        );
+        assert_eq!((s.shares, s.sell, s.notional_e4), (10, 10, 10_000_000));
+    }
+
+    #[test]
+    fn symbols_are_independent_and_peaks_count_the_densest_window() {
+        let mut d = SlidingDetector::new(p(10, 3, 100));
+        // Symbol 1 and 2 interleaved: each alone reaches 3 within 10 ns only for symbol 1.
+        for t in 0..6 {
+            d.event(1, t * 3, Event::Quote(b'A'));
+            d.event(2, t * 6, Event::Quote(b'A'));
+        }
+        let e = d.finish();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].locate, 1);
+        // Times 0 3 6 9 12 15: four fit in [0, 10).
+        assert_eq!((e[0].peak_count, e[0].peak_start), (4, 0));
+        assert_eq!(peak(&[0, 3, 6, 9, 12, 15], 10), (4, 0));
+        assert_eq!(peak(&[], 10), (0, 0));
+        assert_eq!(peak(&[5, 20, 21, 22], 10), (3, 20));
+    }
+
+    #[test]
+    fn a_sweep_closes_only_what_can_no_longer_grow() {
+        let mut d = SlidingDetector::new(p(MS, 2, MS));
+        quotes(&mut d, 9, [0, 1]);
+        d.sweep(MS);
+        assert!(d.take_closed().is_empty());
+        d.sweep(2 * MS + 1);
+        let e = d.take_closed();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].start, e[0].end), (0, 1));
+        assert!(d.finish().is_empty());
+    }
+
+    #[test]
+    fn activity_windows_are_tumbling_per_symbol_and_sorted() {
+        let mut a = ActivityBuilder::new(1_000);
+        a.event(5, 1_500, &Event::Quote(b'A'));
+        a.event(2, 1_999, &Event::Quote(b'U'));
+        a.event(5, 1_999, &Event::Bbo);
+        a.event(5, 2_000, &Event::Execution);
+        a.event(
+            5,
+            2_001,
+            &Event::Print {
+                shares: 3,
+                notional_e4: 3 * 20_000,
+                aggressor: b'B',
+            },
+        );
+        // Time goes back into a closed window: still one row for it.
+        a.event(5, 1_001, &Event::Quote(b'D'));
+        let r = a.finish();
+        assert_eq!(r.start, [1_000, 1_000, 2_000]);
+        assert_eq!(r.locate, [2, 5, 5]);
+        assert_eq!((r.sums[0].quotes, r.sums[0].replaces), (1, 1));
+        let s = r.sums[1];
+        assert_eq!(
+            (s.quotes, s.adds, s.deletes, s.bbo, s.trades),
+            (2, 1, 1, 1, 0)
+        );
+        let s = r.sums[2];
+        assert_eq!((s.executions, s.trades, s.shares, s.buy), (1, 1, 3, 3));
+        assert_eq!(s.notional_e4, 60_000);
+    }
+}
