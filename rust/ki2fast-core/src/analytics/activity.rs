@@ -409,9 +409,19 @@ impl SlidingDetector {
         }
         s.recent.push_back((ts, e));
         if let Some(o) = &mut s.open {
-            o.pending.add(&e);
-            if e.is_quote() {
-                o.msgs.push(ts);
+            if ts <= o.end && o.msgs.len() == o.committed {
+                // At the episode's last time (a top-of-book change or print the hot message
+                // caused): inside `[start, end]` whatever comes next.
+                o.sums.add(&e);
+                if e.is_quote() {
+                    o.msgs.push(ts);
+                    o.committed = o.msgs.len();
+                }
+            } else {
+                o.pending.add(&e);
+                if e.is_quote() {
+                    o.msgs.push(ts);
+                }
             }
         }
         if !e.is_quote() {
@@ -746,6 +756,8 @@ mod tests {
     fn events_after_the_last_hot_message_are_not_in_a_closed_episode() {
         let mut d = SlidingDetector::new(p(MS, 3, 0));
         quotes(&mut d, 3, [0, 10, 20]);
+        // What the last hot message caused, at its time, is inside.
+        d.event(3, 20, Event::Bbo);
         d.event(3, 30, Event::Bbo);
         d.event(
             3,
@@ -760,8 +772,9 @@ mod tests {
         let e = d.finish();
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].start, e[0].end), (0, 20));
-        assert_eq!(e[0].sums.bbo, 0);
-        assert_eq!(e[0].sums.trades, 0);
+        // The change at 30 came after the end; the print stamped 15 is inside the span.
+        assert_eq!(e[0].sums.bbo, 1);
+        assert_eq!(e[0].sums.trades, 1);
         assert_eq!(e[0].sums.quotes, 3);
     }
 

@@ -1,0 +1,833 @@
+"""Quote activity and quote-stuffing episodes (detection.md §2–3.4), from ITCH or any feed.
+
+``quote_activity`` counts, per symbol and window, quote messages, top-of-book changes,
+prints, shares and dollars. ``detect_stuffing`` finds stuffing episodes with a preset or
+parameters of your own:
+
+- sliding rate rules (``"micro"``, the default: ≥ 200 quote messages within 25 ms;
+  ``"micro_50ms"``, ``"nanex"``, ``"strict"``) run message by message in the Rust core;
+- statistical rules (``"zscore"``, ``"egginton_2016"``, ``"zscore_robust"``,
+  ``"zscore_trailing"``) and ratio rules (``"otr"``, ``"cancel_to_trade"``,
+  ``"cancel_to_exec"``) run over activity windows.
+
+Sources: an ITCH file, bytes or buffer (replayed in the core: books give the top-of-book
+changes); a level-one quotes table (``ts`` or ``timestamp``, ``stock``, ``bid``,
+``bid_size``, ``ask``, ``ask_size``) with an optional trades table, such as
+``ki2fast.feeds.schwab.read_levelone``'s ``quotes`` and ``trades``; or, for the window rules,
+an activity table (``quote_activity``'s, or ``hftalert.hft1_activity``'s).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from ki2fast import _core
+from ki2fast.analytics import Every, _pl, _threads, activity_frame, parse_every
+from ki2fast.itch import DateLike, _names, _session_date
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
+__all__ = [
+    "PRESETS",
+    "RatioRule",
+    "SlidingRule",
+    "ZScoreRule",
+    "detect_stuffing",
+    "quote_activity",
+]
+
+ZONE = "America/New_York"
+_SECOND = 10**9
+_MINUTE = 60 * _SECOND
+
+
+@dataclass(frozen=True)
+class SlidingRule:
+    """A symbol's quote message is hot when ``min_msgs`` quote messages fall within
+    ``window`` ns ending at it; hot messages whose windows start no later than ``merge_gap``
+    ns after an episode's end extend it (detection.md §3.1)."""
+
+    window: int
+    min_msgs: int
+    merge_gap: int
+
+
+@dataclass(frozen=True)
+class ZScoreRule:
+    """Flag a window whose ``metric`` exceeds ``μ + k·σ`` of the symbol's day (``baseline``
+    ``"day"``) or of the ``lookback`` windows before it (``"rolling"``), empty windows
+    counting as 0, and is at least ``floor``; ``robust`` uses the median and 1.4826 × MAD.
+    When no window of a symbol-day is flagged at ``k``, ``k_fallback`` (if set) is tried
+    (detection.md §3.2)."""
+
+    window: int
+    k: float
+    k_fallback: float | None = None
+    floor: float = 0.0
+    baseline: Literal["day", "rolling"] = "day"
+    robust: bool = False
+    lookback: int = 30
+    metric: str = "num_quotes"
+
+
+@dataclass(frozen=True)
+class RatioRule:
+    """Flag a window with at least ``min_quotes`` quote messages whose ``ratio``
+    (denominator at least 1) is at least ``threshold`` (detection.md §3.3)."""
+
+    ratio: Literal["otr", "cancel_to_trade", "cancel_to_exec"]
+    window: int = _MINUTE
+    min_quotes: int = 100
+    threshold: float = 100.0
+
+
+Rule = SlidingRule | ZScoreRule | RatioRule
+
+#: The presets of detection.md §3.1–3.3; every value can be overridden by keyword.
+PRESETS: dict[str, Rule] = {
+    "micro": SlidingRule(25_000_000, 200, 25_000_000),
+    "micro_50ms": SlidingRule(50_000_000, 100, 50_000_000),
+    "nanex": SlidingRule(_SECOND, 500, _SECOND),
+    "strict": SlidingRule(_SECOND, 1000, _SECOND),
+    "zscore": ZScoreRule(_MINUTE, k=2, k_fallback=1),
+    "egginton_2016": ZScoreRule(_MINUTE, k=20),
+    "zscore_robust": ZScoreRule(_SECOND, k=20, floor=100, robust=True),
+    "zscore_trailing": ZScoreRule(_MINUTE, k=20, floor=100, baseline="rolling", robust=True),
+    "otr": RatioRule("otr"),
+    "cancel_to_trade": RatioRule("cancel_to_trade"),
+    "cancel_to_exec": RatioRule("cancel_to_exec"),
+}
+
+#: The columns every episode table starts with (detection.md §3.4).
+EPISODE_COLUMNS = ["stock", "start", "end", "peak_rate", "num_quotes", "num_trades", "dollars"]
+
+_COUNTS = [
+    "num_quotes",
+    "num_adds",
+    "num_cancels",
+    "num_deletes",
+    "num_replaces",
+    "num_bbo",
+    "num_trades",
+    "num_executions",
+]
+_SUMS = [
+    "num_quotes",
+    "num_adds",
+    "num_cancels",
+    "num_deletes",
+    "num_replaces",
+    "num_bbo",
+    "num_trades",
+    "num_executions",
+    "shares",
+    "dollars",
+    "buy_aggr_shares",
+    "sell_aggr_shares",
+]
+
+
+def _is_source(x: Any) -> bool:
+    return isinstance(x, str | os.PathLike | bytes | bytearray | memoryview)
+
+
+def _table_kind(df: pl.DataFrame) -> str:
+    cols = set(df.columns)
+    if {"num_quotes", "window_start"} <= cols:
+        return "activity"
+    if {"bid", "ask"} <= cols and ("stock" in cols or "symbol" in cols):
+        return "quotes"
+    if {"event", "order_reference_number"} <= cols:
+        raise TypeError(
+            "order-events tables are not read here yet: pass the ITCH source they came from "
+            "(its replay keeps the books the top-of-book counts need)"
+        )
+    raise TypeError(
+        "expected an ITCH source (path, bytes or buffer), a level-one quotes table (stock, "
+        "bid, ask, …) or an activity table (window_start, num_quotes, …); got columns "
+        f"{sorted(cols)}"
+    )
+
+
+def _frame(x: Any) -> pl.DataFrame:
+    import polars as pl
+
+    return x if isinstance(x, pl.DataFrame) else _pl(x)
+
+
+def quote_activity(
+    x: Any,
+    *,
+    window: Every = "1s",
+    trades: Any = None,
+    date: DateLike = None,
+    symbols: Iterable[str] | str | None = None,
+    include_crosses: bool = False,
+    threads: int | None = None,
+) -> pl.DataFrame:
+    """Activity records (detection.md §2): one row per symbol and ``window`` with at least one
+    event, by window then symbol.
+
+    Columns: ``symbol``, ``locate``, ``window_start`` (ET; for ITCH, with a session date from
+    ``date`` or the file name), ``window_timestamp`` (ns since midnight), ``window_ns``,
+    ``num_quotes`` (ITCH ``A F X D U``; level-one: quote updates), ``num_adds``,
+    ``num_cancels``, ``num_deletes``, ``num_replaces``, ``num_bbo`` (changes of the top of
+    book, price or size), ``num_trades`` (prints: ``E``, printable ``C``, ``P``; ``Q`` crosses
+    with ``include_crosses``), ``num_executions`` (``E`` and ``C`` messages), ``shares``,
+    ``dollars``, ``trade_size`` (dollars per trade), ``notional_e4`` (exact, 1/10 000 $),
+    ``buy_aggr_shares``, ``sell_aggr_shares``.
+
+    ``x`` is an ITCH source, or a level-one quotes table (pass its ``trades`` too for the
+    trade columns), or a ``LevelOne`` capture from ``feeds.schwab.read_levelone``.
+
+    >>> import ki2fast as kf
+    >>> a = kf.quote_activity("data/samples/03012024.NASDAQ_ITCH50.gz", window="1m")
+    >>> int(a["num_quotes"].sum()) > 0
+    True
+    """
+    ns = parse_every(window)
+    if _is_source(x):
+        out = _replay(
+            x,
+            date=date,
+            symbols=symbols,
+            threads=threads,
+            activity_every_ns=ns,
+            include_crosses=include_crosses,
+        )
+        return activity_frame(out["activity"])
+    x, trades = _unwrap_levelone(x, trades)
+    df = _frame(x)
+    if _table_kind(df) != "quotes":
+        raise TypeError("quote_activity reads ITCH or a level-one quotes table")
+    return _from_quotes(df, trades, activity_ns=ns, sliding=None, include_crosses=include_crosses)[
+        0
+    ]
+
+
+def _unwrap_levelone(x: Any, trades: Any) -> tuple[Any, Any]:
+    """A ``LevelOne`` capture stands for its equity quotes and trades."""
+    if hasattr(x, "quotes") and hasattr(x, "trades") and hasattr(x, "equities"):
+        return x.quotes, x.trades if trades is None else trades
+    return x, trades
+
+
+def _replay(
+    src: Any,
+    *,
+    date: DateLike,
+    symbols: Iterable[str] | str | None,
+    threads: int | None,
+    activity_every_ns: int | None = None,
+    sliding: tuple[int, int, int] | None = None,
+    include_crosses: bool = False,
+) -> dict[str, Any]:
+    run = _core.ReplayRun(
+        src,
+        symbols=_names(symbols),
+        date=_session_date(src, date),
+        trades=False,
+        bar_every_ns=None,
+        threads=_threads(threads),
+        activity_every_ns=activity_every_ns,
+        sliding=sliding,
+        activity_crosses=include_crosses,
+    )
+    return run.finish()
+
+
+def _from_quotes(
+    quotes: pl.DataFrame,
+    trades: Any,
+    *,
+    activity_ns: int | None,
+    sliding: tuple[int, int, int] | None,
+    include_crosses: bool = False,
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """Level-one quotes (and trades) through the core monitor, day by day (times are ns
+    since each day's midnight in New York)."""
+    import polars as pl
+    import pyarrow as pa
+
+    stock = "stock" if "stock" in quotes.columns else "symbol"
+    q = _local(quotes, stock)
+    sizes = [c for c in ("bid_size", "ask_size") if c in q.columns]
+    top = ["bid", "ask", *sizes]
+    changed = pl.any_horizontal(
+        [pl.col(c).ne_missing(pl.col(c).shift(1).over("_stock")) for c in top]
+    )
+    first = pl.int_range(pl.len()).over("_stock") == 0
+    q = q.with_columns(
+        _bbo=changed | (first & pl.any_horizontal([pl.col(c).is_not_null() for c in top]))
+    )
+    events = [
+        q.select("_day", "_ns", "_stock", _event=pl.lit(ord("L"), pl.UInt8), _rank=pl.lit(0)),
+        q.filter("_bbo").select(
+            "_day", "_ns", "_stock", _event=pl.lit(ord("B"), pl.UInt8), _rank=pl.lit(1)
+        ),
+    ]
+    if trades is not None:
+        t = _frame(trades)
+        t = _local(t, "stock" if "stock" in t.columns else "symbol")
+        if "printable" in t.columns:
+            t = t.filter(pl.col("printable"))
+        if "broken" in t.columns:
+            t = t.filter(~pl.col("broken"))
+        price = pl.col("price")
+        if t.schema["price"].is_float():
+            price = (price * 10_000).round(0)
+        aggr = (
+            pl.col("aggressor")
+            .cast(pl.String)
+            .replace_strict({"B": ord("B"), "S": ord("S")}, default=0)
+            if "aggressor" in t.columns
+            else pl.lit(0)
+        )
+        events.append(
+            t.filter(pl.col("shares") > 0).select(
+                "_day",
+                "_ns",
+                "_stock",
+                _event=pl.lit(ord("T"), pl.UInt8),
+                _rank=pl.lit(2),
+                _shares=pl.col("shares").cast(pl.UInt64),
+                _price=price.cast(pl.UInt64),
+                _aggr=aggr.cast(pl.UInt8),
+            )
+        )
+    ev = pl.concat(events, how="diagonal").sort(["_day", "_ns", "_rank"], maintain_order=True)
+    names = sorted(ev["_stock"].unique().drop_nulls().to_list())
+    if len(names) >= 0xFFFF:
+        raise ValueError(f"{len(names)} symbols: at most 65534 fit a table")
+    code = {n: i for i, n in enumerate(names)}
+    ev = ev.with_columns(
+        code=pl.col("_stock").replace_strict(code, return_dtype=pl.UInt16),
+        shares=pl.col("_shares").fill_null(0) if "_shares" in ev.columns else pl.lit(0, pl.UInt64),
+        price_e4=pl.col("_price").fill_null(0) if "_price" in ev.columns else pl.lit(0, pl.UInt64),
+        aggressor=pl.col("_aggr").fill_null(0) if "_aggr" in ev.columns else pl.lit(0, pl.UInt8),
+    )
+    activity: list[pl.DataFrame] = []
+    episodes: list[pl.DataFrame] = []
+    for (day,), part in ev.partition_by("_day", as_dict=True, maintain_order=True).items():
+        mon = _core.EventMonitor(
+            activity_every_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
+        )
+        batch = part.select(
+            timestamp=pl.col("_ns").cast(pl.Int64),
+            code="code",
+            event="_event",
+            shares=pl.col("shares").cast(pl.UInt64),
+            price_e4=pl.col("price_e4").cast(pl.UInt64),
+            aggressor=pl.col("aggressor").cast(pl.UInt8),
+        ).to_arrow()
+        for b in batch.to_batches(max_chunksize=1 << 20):
+            mon.feed(b)
+        midnight = _core.session_midnight_ns(day.isoformat())
+        out = mon.finish(names, midnight)
+        if out["activity"] is not None:
+            activity.append(activity_frame(pa.table(out["activity"])))
+        if out["episodes"] is not None:
+            episodes.append(_pl(pa.table(out["episodes"])))
+    a = pl.concat(activity) if activity else None
+    e = pl.concat(episodes) if episodes else None
+    return a, e
+
+
+def _local(df: pl.DataFrame, stock: str) -> pl.DataFrame:
+    """``_day`` (date in New York), ``_ns`` (ns since that midnight) and ``_stock``."""
+    import polars as pl
+
+    if "ts" in df.columns:
+        ts = pl.col("ts")
+        if df.schema["ts"].time_zone is None:  # type: ignore[attr-defined]
+            ts = ts.dt.replace_time_zone("UTC")
+        local = ts.dt.convert_time_zone(ZONE).dt.replace_time_zone(None)
+        df = df.with_columns(_local=local)
+        df = df.with_columns(
+            _day=pl.col("_local").dt.date(),
+            _ns=(pl.col("_local") - pl.col("_local").dt.truncate("1d")).dt.total_nanoseconds(),
+        )
+    elif "timestamp" in df.columns:
+        raise ValueError(
+            "a level-one table needs a zoned 'ts' column (a raw 'timestamp' has no day)"
+        )
+    else:
+        raise ValueError("a quotes or trades table needs a 'ts' column")
+    return df.with_columns(_stock=pl.col(stock).cast(pl.String)).filter(
+        pl.col("_stock").is_not_null()
+    )
+
+
+def _rule(preset: str, overrides: dict[str, Any]) -> Rule:
+    try:
+        rule = PRESETS[preset]
+    except KeyError:
+        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}") from None
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for key in ("window", "merge_gap"):
+        if key in given:
+            given[key] = parse_every(given[key]) if key == "window" else _gap(given[key])
+    fields = set(rule.__dataclass_fields__)
+    unknown = sorted(set(given) - fields)
+    if unknown:
+        raise TypeError(f"preset {preset!r} ({type(rule).__name__}) takes no {', '.join(unknown)}")
+    return replace(rule, **given)
+
+
+def _gap(v: Every) -> int:
+    if isinstance(v, int) and v == 0:
+        return 0
+    return parse_every(v)
+
+
+def detect_stuffing(
+    x: Any,
+    *,
+    preset: str = "micro",
+    window: Every | None = None,
+    min_msgs: int | None = None,
+    merge_gap: Every | None = None,
+    k: float | None = None,
+    k_fallback: float | None = None,
+    floor: float | None = None,
+    baseline: Literal["day", "rolling"] | None = None,
+    robust: bool | None = None,
+    lookback: int | None = None,
+    metric: str | None = None,
+    min_quotes: int | None = None,
+    threshold: float | None = None,
+    merge_windows: int = 0,
+    session: tuple[str, str] | None = ("09:30", "16:00"),
+    exclude_edges: bool = False,
+    trades: Any = None,
+    date: DateLike = None,
+    symbols: Iterable[str] | str | None = None,
+    include_crosses: bool = False,
+    threads: int | None = None,
+) -> pl.DataFrame:
+    """Quote-stuffing episodes (detection.md §3), one row each, by start then symbol.
+
+    Columns start with ``stock, start, end, peak_rate, num_quotes, num_trades, dollars,
+    rule``, then ``episode_id``, ``locate``, ``n_windows``, ``k_used``, ``peak_value``,
+    ``peak_start``, every activity sum over the episode's span and the ratios recomputed
+    from those sums (``otr``, ``cancel_to_trade``, ``cancel_to_exec``, ``adds_per_trade``,
+    ``cancel_ratio``; null where the denominator is 0).
+
+    ``preset`` picks the rule and its defaults (``PRESETS``); any keyword overrides them:
+    ``window``, ``min_msgs``, ``merge_gap`` for sliding rules; ``window``, ``k``,
+    ``k_fallback``, ``floor``, ``baseline``, ``robust``, ``lookback``, ``metric`` for z-score
+    rules; ``window``, ``min_quotes``, ``threshold`` for ratio rules. Window rules merge
+    flagged windows separated by at most ``merge_windows`` unflagged ones and evaluate the
+    ``session`` (New York times; ``None``: the whole day), without its first and last
+    minute with ``exclude_edges``.
+
+    >>> import ki2fast as kf
+    >>> e = kf.detect_stuffing("data/samples/03012024.NASDAQ_ITCH50.gz")
+    >>> e.columns[:8]
+    ['stock', 'start', 'end', 'peak_rate', 'num_quotes', 'num_trades', 'dollars', 'rule']
+    """
+    rule = _rule(
+        preset,
+        {
+            "window": window,
+            "min_msgs": min_msgs,
+            "merge_gap": merge_gap,
+            "k": k,
+            "k_fallback": k_fallback,
+            "floor": floor,
+            "baseline": baseline,
+            "robust": robust,
+            "lookback": lookback,
+            "metric": metric,
+            "min_quotes": min_quotes,
+            "threshold": threshold,
+        },
+    )
+    if merge_windows < 0:
+        raise ValueError("merge_windows must be 0 or more")
+    if isinstance(rule, SlidingRule):
+        params = (rule.window, rule.min_msgs, rule.merge_gap)
+        if _is_source(x):
+            out = _replay(
+                x,
+                date=date,
+                symbols=symbols,
+                threads=threads,
+                sliding=params,
+                include_crosses=include_crosses,
+            )
+            raw = _pl(out["episodes"])
+        else:
+            x, trades = _unwrap_levelone(x, trades)
+            df = _frame(x)
+            if _table_kind(df) != "quotes":
+                raise TypeError(
+                    f"the sliding preset {preset!r} counts single messages: pass ITCH or a "
+                    "level-one quotes table, not activity windows"
+                )
+            raw = _from_quotes(
+                df, trades, activity_ns=None, sliding=params, include_crosses=include_crosses
+            )[1]
+            if raw is None:
+                raw = _pl(_empty_episodes())
+        return _finish_sliding(raw, preset, rule)
+    if _is_source(x):
+        activity = quote_activity(
+            x,
+            window=rule.window,
+            date=date,
+            symbols=symbols,
+            include_crosses=include_crosses,
+            threads=threads,
+        )
+    else:
+        x, trades = _unwrap_levelone(x, trades)
+        df = _frame(x)
+        if _table_kind(df) == "activity":
+            activity = _rewindow(df, rule.window)
+        else:
+            activity = quote_activity(
+                df, window=rule.window, trades=trades, include_crosses=include_crosses
+            )
+    return window_episodes(
+        activity,
+        rule,
+        name=preset,
+        merge_windows=merge_windows,
+        session=session,
+        exclude_edges=exclude_edges,
+    )
+
+
+def _empty_episodes() -> Any:
+    mon = _core.EventMonitor(sliding=(1, 1, 0))
+    return mon.finish([], None)["episodes"]
+
+
+def _ratios(df: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+        den = den.cast(pl.Float64)
+        return pl.when(den > 0).then(num.cast(pl.Float64) / den)
+
+    c = pl.col
+    return df.with_columns(
+        otr=ratio(c("num_quotes"), c("num_trades")),
+        cancel_to_trade=ratio(
+            c("num_cancels") + c("num_deletes") + c("num_replaces"), c("num_trades")
+        ),
+        cancel_to_exec=ratio(c("num_cancels") + c("num_deletes"), c("num_executions")),
+        adds_per_trade=ratio(c("num_adds") + c("num_replaces"), c("num_trades")),
+        cancel_ratio=ratio(
+            c("num_cancels") + c("num_deletes") + c("num_replaces"),
+            c("num_adds") + c("num_replaces"),
+        ),
+    ).with_columns(
+        few_trades=c("num_trades") <= pl.max_horizontal(pl.lit(1.0), 0.01 * c("num_quotes")),
+        mostly_cancels=c("cancel_ratio") >= 0.9,
+    )
+
+
+def _order(df: pl.DataFrame, rule_name: str) -> pl.DataFrame:
+    import polars as pl
+
+    df = df.with_columns(rule=pl.lit(rule_name), stock=pl.col("stock").cast(pl.String))
+    df = df.sort(["start", "stock"], maintain_order=True).with_row_index("episode_id")
+    head = [*EPISODE_COLUMNS, "rule", "episode_id"]
+    return df.select(head + [c for c in df.columns if c not in head])
+
+
+def _finish_sliding(raw: pl.DataFrame, name: str, rule: SlidingRule) -> pl.DataFrame:
+    import polars as pl
+
+    df = raw.rename({"stock_locate": "locate"})
+    if "start" not in df.columns:  # no session date: times of day
+        df = df.with_columns(
+            start=pl.duration(nanoseconds=pl.col("start_timestamp")),
+            end=pl.duration(nanoseconds=pl.col("end_timestamp")),
+            peak_start=pl.duration(nanoseconds=pl.col("peak_timestamp")),
+        )
+    df = df.with_columns(
+        n_windows=pl.lit(None, pl.UInt32),
+        k_used=pl.lit(None, pl.Float64),
+        peak_value=pl.col("peak_count"),
+        window_ns=pl.lit(rule.window, pl.Int64),
+        min_msgs=pl.lit(rule.min_msgs, pl.UInt32),
+    ).drop("peak_count")
+    return _order(_ratios(df), name)
+
+
+def _rewindow(activity: pl.DataFrame, window: int) -> pl.DataFrame:
+    """Activity re-cut into ``window`` (a multiple of its own)."""
+    import polars as pl
+
+    have = activity["window_ns"].unique().to_list() if "window_ns" in activity.columns else []
+    if have == [window]:
+        return activity
+    if len(have) != 1 or window % have[0]:
+        raise ValueError(
+            f"the activity table's windows ({have}) do not divide the rule's {window} ns: "
+            "compute the activity at the rule's window"
+        )
+    sums = [c for c in _SUMS if c in activity.columns]
+    keys = ["symbol"] + (["locate"] if "locate" in activity.columns else [])
+    out = (
+        activity.with_columns(window_start=pl.col("window_start").dt.truncate(f"{window}ns"))
+        .group_by([*keys, "window_start"], maintain_order=True)
+        .agg([pl.col(c).sum() for c in sums])
+        .with_columns(window_ns=pl.lit(window, pl.Int64))
+    )
+    return out.sort(["window_start", "symbol"])
+
+
+def window_episodes(
+    activity: pl.DataFrame,
+    rule: ZScoreRule | RatioRule,
+    *,
+    name: str = "custom",
+    merge_windows: int = 0,
+    session: tuple[str, str] | None = ("09:30", "16:00"),
+    exclude_edges: bool = False,
+) -> pl.DataFrame:
+    """Episodes of a window rule over an activity table at the rule's window (detection.md
+    §3.2–3.4)."""
+    import numpy as np
+    import polars as pl
+
+    w = rule.window
+    if "window_start" not in activity.columns:
+        raise ValueError(
+            "window rules need dated activity (a 'window_start' column): give the ITCH "
+            "source a session date (date=… or a MMDDYYYY file name)"
+        )
+    a = activity.with_columns(
+        _local=pl.col("window_start").dt.convert_time_zone(ZONE).dt.replace_time_zone(None)
+    ).with_columns(_day=pl.col("_local").dt.date())
+    a = a.with_columns(
+        _idx=((pl.col("_local") - pl.col("_local").dt.truncate("1d")).dt.total_nanoseconds() // w)
+    )
+    lo, hi = 0, (86_400 * _SECOND) // w
+    if session is not None:
+        lo = _clock_ns(session[0]) // w
+        hi = -(-_clock_ns(session[1]) // w)
+    edge_lo, edge_hi = lo, hi
+    if exclude_edges:
+        edge_lo = -(-(_clock_ns(session[0] if session else "00:00") + _MINUTE) // w)
+        edge_hi = (_clock_ns(session[1] if session else "24:00") - _MINUTE) // w
+    a = a.filter((pl.col("_idx") >= max(lo, edge_lo)) & (pl.col("_idx") < min(hi, edge_hi)))
+    n = max(0, min(hi, edge_hi) - max(lo, edge_lo))
+    first_idx = max(lo, edge_lo)
+    for c in _SUMS:
+        if c not in a.columns:
+            a = a.with_columns(pl.lit(None, pl.UInt32).alias(c))
+    flagged: list[dict[str, Any]] = []
+    for (sym, day), g in a.sort("_idx").partition_by(["symbol", "_day"], as_dict=True).items():
+        idx = g["_idx"].to_numpy() - first_idx
+        if isinstance(rule, RatioRule):
+            hits = _ratio_hits(g, rule)
+            k_used = None
+            values = g["num_quotes"].to_numpy().astype(np.float64)
+        else:
+            values = g[rule.metric].fill_null(0).to_numpy().astype(np.float64)
+            hits, k_used = _zscore_hits(values, idx, n, rule)
+        if not hits.any():
+            continue
+        flagged.append(
+            {
+                "symbol": sym,
+                "day": day,
+                "g": g,
+                "idx": idx,
+                "hits": hits,
+                "values": values,
+                "k_used": k_used,
+            }
+        )
+    rows = []
+    for f in flagged:
+        rows.extend(_merge(f, merge_windows, w))
+    if not rows:
+        empty = activity.head(0)
+        frame = pl.DataFrame(
+            {
+                "stock": pl.Series([], dtype=pl.String),
+                "start": pl.Series([], dtype=empty.schema["window_start"]),
+                "end": pl.Series([], dtype=empty.schema["window_start"]),
+                "peak_rate": pl.Series([], dtype=pl.Float64),
+                **{
+                    c: pl.Series([], dtype=pl.Float64 if c == "dollars" else pl.UInt64)
+                    for c in _SUMS
+                },
+                "locate": pl.Series([], dtype=pl.UInt16),
+                "n_windows": pl.Series([], dtype=pl.UInt32),
+                "k_used": pl.Series([], dtype=pl.Float64),
+                "peak_value": pl.Series([], dtype=pl.Float64),
+                "peak_start": pl.Series([], dtype=empty.schema["window_start"]),
+                "window_ns": pl.Series([], dtype=pl.Int64),
+            }
+        )
+    else:
+        frame = pl.DataFrame(rows)
+    zone = activity.schema["window_start"].time_zone  # type: ignore[attr-defined]
+    frame = frame.with_columns(
+        pl.col("start", "end", "peak_start").cast(pl.Datetime("ns", zone)),
+        pl.col(*_COUNTS, "n_windows").cast(pl.UInt32),
+        pl.col("shares", "buy_aggr_shares", "sell_aggr_shares").cast(pl.UInt64),
+        pl.col("locate").cast(pl.UInt16),
+        pl.col("window_ns").cast(pl.Int64),
+    )
+    return _order(_ratios(frame), name)
+
+
+def _clock_ns(text: str) -> int:
+    hh, mm = text.split(":")[:2]
+    return (int(hh) * 3600 + int(mm) * 60) * _SECOND
+
+
+def _ratio_hits(g: pl.DataFrame, rule: RatioRule) -> np.ndarray:
+    import numpy as np
+
+    def col(name: str) -> np.ndarray:
+        return g[name].fill_null(0).to_numpy().astype(np.float64)
+
+    quotes = col("num_quotes")
+    if rule.ratio == "otr":
+        num, den = quotes, col("num_trades")
+    elif rule.ratio == "cancel_to_trade":
+        num, den = col("num_cancels") + col("num_deletes") + col("num_replaces"), col("num_trades")
+    else:
+        num, den = col("num_cancels") + col("num_deletes"), col("num_executions")
+    return (quotes >= rule.min_quotes) & (num / np.maximum(1.0, den) >= rule.threshold)
+
+
+def _zscore_hits(
+    values: np.ndarray, idx: np.ndarray, n: int, rule: ZScoreRule
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flags of the active windows (``values`` at positions ``idx`` of an ``n``-window
+    series, all other windows 0) and the k each flag used."""
+    import numpy as np
+
+    def at(k: float) -> np.ndarray:
+        if rule.baseline == "day":
+            mu, sigma = _day_stats(values, n, rule.robust)
+            return (values > mu + k * sigma) & (values >= rule.floor)
+        mu_r, sigma_r, ok = _rolling_stats(values, idx, n, rule.lookback, rule.robust)
+        return ok & (values > mu_r + k * sigma_r) & (values >= rule.floor)
+
+    hits = at(rule.k)
+    k_used = np.full(len(values), rule.k)
+    if not hits.any() and rule.k_fallback is not None:
+        hits = at(rule.k_fallback)
+        k_used[:] = rule.k_fallback
+    return hits, k_used
+
+
+def _day_stats(values: np.ndarray, n: int, robust: bool) -> tuple[float, float]:
+    """μ and σ of an ``n``-window series whose windows other than ``values`` are 0."""
+    import numpy as np
+
+    n = max(n, len(values))
+    zeros = n - len(values)
+    if not robust:
+        mu = float(values.sum()) / n
+        var = max(0.0, float((values * values).sum()) / n - mu * mu)
+        return mu, math.sqrt(var)
+    v = np.sort(values)
+    med = _median_with(v, zeros, 0.0)
+    dev = np.sort(np.abs(v - med))
+    mad = _median_with(dev, zeros, abs(0.0 - med))
+    return med, 1.4826 * mad
+
+
+def _median_with(sorted_values: np.ndarray, extra: int, extra_value: float) -> float:
+    """Median of ``sorted_values`` together with ``extra`` copies of ``extra_value``."""
+    import numpy as np
+
+    total = len(sorted_values) + extra
+    if total == 0:
+        return 0.0
+    cut = int(np.searchsorted(sorted_values, extra_value))
+
+    def item(pos: int) -> float:
+        if pos < cut:
+            return float(sorted_values[pos])
+        if pos < cut + extra:
+            return extra_value
+        return float(sorted_values[pos - extra])
+
+    return (item((total - 1) // 2) + item(total // 2)) / 2
+
+
+def _rolling_stats(
+    values: np.ndarray, idx: np.ndarray, n: int, lookback: int, robust: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """μ, σ of the ``lookback`` windows strictly before each active window (zeros included)
+    and whether at least half of them exist."""
+    import numpy as np
+
+    dense = np.zeros(max(n, int(idx.max()) + 1 if len(idx) else 0))
+    dense[idx] = values
+    mu = np.zeros(len(values))
+    sigma = np.zeros(len(values))
+    ok = np.zeros(len(values), dtype=bool)
+    need = -(-lookback // 2)
+    for j, i in enumerate(idx):
+        past = dense[max(0, i - lookback) : i]
+        if len(past) < need:
+            continue
+        ok[j] = True
+        if robust:
+            med = float(np.median(past))
+            mu[j], sigma[j] = med, 1.4826 * float(np.median(np.abs(past - med)))
+        else:
+            mu[j], sigma[j] = float(past.mean()), float(past.std())
+    return mu, sigma, ok
+
+
+def _merge(f: dict[str, Any], gap: int, w: int) -> list[dict[str, Any]]:
+    """Runs of flagged windows (at most ``gap`` unflagged windows apart) as episode rows."""
+    import numpy as np
+
+    g, idx, hits, values = f["g"], f["idx"], f["hits"], f["values"]
+    flagged = np.flatnonzero(hits)
+    runs: list[list[int]] = [[int(flagged[0])]]
+    for j in flagged[1:]:
+        if idx[j] - idx[runs[-1][-1]] - 1 <= gap:
+            runs[-1].append(int(j))
+        else:
+            runs.append([int(j)])
+    starts = g["window_start"]
+    out = []
+    for run in runs:
+        a, b = run[0], run[-1]
+        span = g.slice(a, b - a + 1)  # active windows inside the span, flagged or not
+        peak = max(run, key=lambda j: (values[j], -j))
+        row: dict[str, Any] = {
+            "stock": f["symbol"],
+            "start": starts[a],
+            "end": starts[b] + _dt.timedelta(microseconds=w / 1000),
+            "peak_rate": float(values[peak]) * 1e9 / w,
+        }
+        for c in _SUMS:
+            s = span[c]
+            row[c] = (
+                None
+                if s.null_count() == len(s)
+                else (float(s.sum()) if c == "dollars" else int(s.sum()))
+            )
+        row["locate"] = g["locate"][a] if "locate" in g.columns else None
+        row["n_windows"] = len(run)
+        row["k_used"] = None if f["k_used"] is None else float(f["k_used"][a])
+        row["peak_value"] = float(values[peak])
+        row["peak_start"] = starts[peak]
+        row["window_ns"] = w
+        out.append(row)
+    return out

@@ -1,0 +1,402 @@
+"""Activity records and quote-stuffing episodes (detection.md §2–4): planted bursts found on
+generated days, hand-computed cases for each rule, the sliding rule against a brute-force
+reading of its definition, and the same results from one thread, two threads and tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ki2fast as kf
+from ki2fast.detect import PRESETS, SlidingRule, ZScoreRule, window_episodes
+
+NY = ZoneInfo("America/New_York")
+DAY = dt.date(2024, 3, 1)
+MIDNIGHT = dt.datetime(2024, 3, 1, tzinfo=NY)
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "samples" / "03012024.NASDAQ_ITCH50.gz"
+
+
+@pytest.fixture(scope="module", params=[3, 11])
+def planted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = tmp_path_factory.mktemp("planted") / f"day{request.param}.itch"
+    truth = kf.synth_itch(path, messages=300_000, symbols=150, seed=request.param, bursts=8)
+    return path, truth
+
+
+def _ns(t: Any) -> int:
+    """ns since midnight of a zoned datetime or a duration."""
+    if isinstance(t, dt.timedelta):
+        return (t.days * 86_400 + t.seconds) * 10**9 + t.microseconds * 1000
+    return _ns(t - MIDNIGHT)
+
+
+def _matches(episodes: pl.DataFrame, bursts: list[dict[str, Any]]) -> tuple[float, float]:
+    """Precision and recall of detection.md §4.2 (τ = 0), episode bounds from the raw
+    ns columns so nothing is lost to microsecond datetimes."""
+    eps = episodes.select("locate", "start_timestamp", "end_timestamp").rows()
+    hit = [
+        any(loc == b["locate"] and e0 <= b["end_ts"] and e1 >= b["start_ts"] for b in bursts)
+        for loc, e0, e1 in eps
+    ]
+    found = [
+        any(loc == b["locate"] and e0 <= b["end_ts"] and e1 >= b["start_ts"] for loc, e0, e1 in eps)
+        for b in bursts
+    ]
+    precision = sum(hit) / len(hit) if hit else 1.0
+    return precision, sum(found) / len(found)
+
+
+def test_micro_finds_every_planted_burst_and_flags_no_calm_symbol(planted: Any) -> None:
+    path, truth = planted
+    episodes = kf.detect_stuffing(path, date=DAY)
+    assert truth["bursts"], "the generator planted bursts"
+    precision, recall = _matches(episodes, truth["bursts"])
+    assert recall == 1.0
+    assert precision >= 0.95
+    assert set(episodes["stock"]) <= set(truth["stuffers"])
+    assert (episodes["rule"] == "micro").all()
+    # Each planted burst is one episode holding at least its messages.
+    assert episodes.height == len(truth["bursts"])
+    by_start = sorted(truth["bursts"], key=lambda b: (b["start_ts"], b["locate"]))
+    for row, b in zip(episodes.iter_rows(named=True), by_start, strict=True):
+        assert row["stock"] == b["symbol"]
+        assert row["num_quotes"] >= b["messages"] * 0.99
+        assert row["peak_rate"] >= 200 / 0.025
+
+
+@pytest.mark.parametrize("preset", ["nanex", "strict", "micro_50ms"])
+def test_absolute_presets_catch_every_burst_they_must(planted: Any, preset: str) -> None:
+    path, truth = planted
+    rule = PRESETS[preset]
+    assert isinstance(rule, SlidingRule)
+    eligible = [
+        b
+        for b in truth["bursts"]
+        if b["messages"] >= rule.min_msgs and b["end_ts"] - b["start_ts"] < rule.window
+    ]
+    episodes = kf.detect_stuffing(path, preset=preset, date=DAY)
+    precision, recall = _matches(episodes, eligible) if eligible else (1.0, 1.0)
+    assert recall == 1.0
+    # Every episode is a planted burst (bursts below N are simply not bursts here).
+    assert _matches(episodes, truth["bursts"])[0] == 1.0
+
+
+def test_the_sample_day_gives_its_truth_file() -> None:
+    truth = json.loads(SAMPLE.with_name(SAMPLE.name + ".truth.json").read_text())
+    episodes = kf.detect_stuffing(SAMPLE)
+    assert _matches(episodes, truth["bursts"]) == (1.0, 1.0)
+    assert episodes.columns[:8] == [*kf.detect.EPISODE_COLUMNS, "rule"]
+    # Episode start is the first message of the first hot window: the burst's first message.
+    starts = sorted(b["start_ts"] for b in truth["bursts"])
+    assert episodes["start_timestamp"].to_list() == starts
+
+
+def test_two_threads_give_what_one_thread_gives(planted: Any) -> None:
+    path, _ = planted
+    one = kf.replay_itch(path, date=DAY, threads=1, activity_window="100ms")
+    two = kf.replay_itch(path, date=DAY, threads=2, activity_window="100ms")
+    assert one.activity is not None and two.activity is not None
+    assert one.activity.equals(two.activity)
+    e1 = kf.detect_stuffing(path, date=DAY, threads=1, preset="micro_50ms")
+    e2 = kf.detect_stuffing(path, date=DAY, threads=2, preset="micro_50ms")
+    assert e1.equals(e2)
+
+
+def test_activity_counts_every_message_and_print_of_the_day() -> None:
+    tables = kf.read_itch(SAMPLE)
+    activity = kf.quote_activity(SAMPLE, window="1s")
+    # One row per symbol and window with anything in it, in window order.
+    assert not activity.select("symbol", "window_start").is_duplicated().any()
+    assert activity["window_timestamp"].is_sorted()
+    assert (activity["window_timestamp"] % 10**9 == 0).all()
+    quotes = sum(
+        tables[m].num_rows
+        for m in ("add_order", "add_order_mpid", "order_cancel", "order_delete", "order_replace")
+    )
+    assert activity["num_quotes"].sum() == quotes
+    assert (
+        activity["num_adds"].sum()
+        == tables["add_order"].num_rows + tables["add_order_mpid"].num_rows
+    )
+    assert activity["num_cancels"].sum() == tables["order_cancel"].num_rows
+    assert activity["num_deletes"].sum() == tables["order_delete"].num_rows
+    assert activity["num_replaces"].sum() == tables["order_replace"].num_rows
+    assert activity["num_executions"].sum() == (
+        tables["order_executed"].num_rows + tables["order_executed_with_price"].num_rows
+    )
+    # Prints: what the replay's trades table holds, crosses left out (detection.md §1).
+    trades = kf.replay_itch(SAMPLE).trades
+    assert trades is not None
+    prints = trades.filter(pl.col("printable") & (pl.col("kind") != "Q"))
+    assert activity["num_trades"].sum() == prints.height
+    assert activity["shares"].sum() == prints["shares"].sum()
+    assert activity["dollars"].sum() == pytest.approx((prints["price"] * prints["shares"]).sum())
+    per = (
+        prints.group_by("stock")
+        .agg(pl.col("shares").filter(pl.col("aggressor") == "B").sum().alias("buy"))
+        .sort("stock")
+    )
+    got = activity.group_by("symbol").agg(pl.col("buy_aggr_shares").sum()).sort("symbol")
+    want = dict(zip(per["stock"].cast(pl.String), per["buy"], strict=True))
+    assert all(want.get(s, 0) == b for s, b in got.rows())
+
+
+def test_bbo_changes_are_the_replays_top_of_book_changes() -> None:
+    activity = kf.quote_activity(SAMPLE, window="1m")
+    bbo = kf.replay_itch(SAMPLE, bbo=True).bbo
+    assert bbo is not None
+    assert activity["num_bbo"].sum() == bbo.height
+    fused = kf.replay_itch(SAMPLE, activity_window="1m").activity
+    assert fused is not None and fused.equals(activity)
+
+
+def _quotes(rows: list[tuple[str, int, float, int, float, int]]) -> pl.DataFrame:
+    """A level-one quotes table from (stock, ns since midnight, bid, bid size, ask, ask size)."""
+    epoch = int(MIDNIGHT.timestamp()) * 10**9
+    return pl.DataFrame(
+        {
+            "ts": pl.Series([epoch + r[1] for r in rows], dtype=pl.Int64)
+            .cast(pl.Datetime("ns", "UTC"))
+            .dt.convert_time_zone("America/New_York"),
+            "stock": [r[0] for r in rows],
+            "bid": [r[2] for r in rows],
+            "bid_size": [r[3] for r in rows],
+            "ask": [r[4] for r in rows],
+            "ask_size": [r[5] for r in rows],
+        },
+    )
+
+
+MS = 1_000_000
+
+
+def test_level_one_quotes_hand_computed() -> None:
+    # Five updates of AAA 1 ms apart: three change the top (the first, a size, a price).
+    rows = [
+        ("AAA", 10 * 10**9 + 0 * MS, 10.0, 100, 10.1, 100),
+        ("AAA", 10 * 10**9 + 1 * MS, 10.0, 100, 10.1, 100),
+        ("AAA", 10 * 10**9 + 2 * MS, 10.0, 200, 10.1, 100),
+        ("AAA", 10 * 10**9 + 3 * MS, 10.0, 200, 10.1, 100),
+        ("AAA", 10 * 10**9 + 4 * MS, 10.05, 200, 10.1, 100),
+        ("BBB", 10 * 10**9 + 2 * MS, 5.0, 1, 5.1, 1),
+    ]
+    trades = pl.DataFrame(
+        {
+            "ts": [MIDNIGHT + dt.timedelta(seconds=10, milliseconds=2)],
+            "stock": ["AAA"],
+            "price": [10.1],
+            "shares": [300],
+            "aggressor": ["B"],
+        },
+        schema_overrides={"ts": pl.Datetime("ns", "America/New_York")},
+    )
+    a = kf.quote_activity(_quotes(rows), trades=trades, window="1s")
+    assert a.select("symbol", "num_quotes", "num_bbo", "num_trades", "shares").rows() == [
+        ("AAA", 5, 3, 1, 300),
+        ("BBB", 1, 1, 0, 0),
+    ]
+    aaa = a.row(0, named=True)
+    assert aaa["dollars"] == pytest.approx(3030.0)
+    assert aaa["notional_e4"] == 30_300_000
+    assert aaa["buy_aggr_shares"] == 300 and aaa["sell_aggr_shares"] == 0
+    assert aaa["window_start"] == MIDNIGHT + dt.timedelta(seconds=10)
+    # Five quote messages within 5 ms: hot with N = 5, W = 10 ms; not with N = 6.
+    e = kf.detect_stuffing(_quotes(rows), trades=trades, window="10ms", min_msgs=5)
+    assert e.select("stock", "start_timestamp", "end_timestamp", "num_quotes").rows() == [
+        ("AAA", 10 * 10**9, 10 * 10**9 + 4 * MS, 5)
+    ]
+    assert e["num_trades"].to_list() == [1] and e["num_bbo"].to_list() == [3]
+    assert e["peak_rate"].to_list() == [500.0]
+    assert kf.detect_stuffing(_quotes(rows), window="10ms", min_msgs=6).height == 0
+    # Exactly W apart is not within W.
+    assert kf.detect_stuffing(_quotes(rows), window="4ms", min_msgs=5).height == 0
+
+
+def _brute_force(times: list[int], w: int, n: int, g: int) -> list[tuple[int, int, int, int]]:
+    """detection.md §3.1 read literally: (start, end, quote messages, peak count)."""
+    episodes: list[list[int]] = []
+    for i in range(n - 1, len(times)):
+        if times[i] - times[i - n + 1] >= w:
+            continue
+        first = times[i - n + 1]
+        if episodes and first <= episodes[-1][1] + g:
+            episodes[-1][1] = times[i]
+        else:
+            episodes.append([first, times[i]])
+    out = []
+    for s, e in episodes:
+        inside = [t for t in times if s <= t <= e]
+        peak = max(sum(1 for u in inside if t <= u < t + w) for t in inside)
+        out.append((s, e, len(inside), peak))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.integers(min_value=0, max_value=3 * MS), min_size=1, max_size=120),
+    n=st.integers(min_value=1, max_value=8),
+    w_ms=st.integers(min_value=1, max_value=5),
+    g_ms=st.integers(min_value=0, max_value=4),
+)
+def test_the_sliding_rule_is_its_definition(gaps: list[int], n: int, w_ms: int, g_ms: int) -> None:
+    times, t = [], 9 * 3600 * 10**9
+    for gap in gaps:
+        t += gap
+        times.append(t)
+    rows = [("ZZZ", u, 1.0, 1, 2.0, 1) for u in times]
+    got = kf.detect_stuffing(
+        _quotes(rows), window=f"{w_ms}ms", min_msgs=n, merge_gap=g_ms * MS if g_ms else 0
+    )
+    want = _brute_force(times, w_ms * MS, n, g_ms * MS)
+    assert got.select("start_timestamp", "end_timestamp", "num_quotes", "peak_value").rows() == want
+
+
+def _activity(values: dict[str, list[int]], window_ns: int = 60 * 10**9) -> pl.DataFrame:
+    """Activity rows from per-symbol num_quotes series starting at 09:30, zeros left out."""
+    rows = []
+    for sym, series in values.items():
+        for i, v in enumerate(series):
+            if v:
+                start = (
+                    MIDNIGHT
+                    + dt.timedelta(hours=9, minutes=30)
+                    + dt.timedelta(microseconds=i * window_ns / 1000)
+                )
+                rows.append({"symbol": sym, "window_start": start, "num_quotes": v})
+    return pl.DataFrame(rows).with_columns(
+        pl.col("window_start").cast(pl.Datetime("ns", "America/New_York")),
+        window_ns=pl.lit(window_ns, pl.Int64),
+        num_trades=pl.lit(0, pl.UInt32),
+        locate=pl.lit(None, pl.UInt16),
+    )
+
+
+def test_zscore_day_baseline_and_its_fallback_hand_computed() -> None:
+    # 390 one-minute windows; AAA: 100 in windows 10 and 11, 1 in windows 0..9.
+    aaa = [1] * 10 + [100, 100]
+    act = _activity({"AAA": aaa})
+    n = 390
+    total, sq = 10 + 200, 10 + 2 * 100**2
+    mu = total / n
+    sigma = (sq / n - mu * mu) ** 0.5
+    assert 100 > mu + 2 * sigma  # so k = 2 flags both, and they merge
+    e = kf.detect_stuffing(act, preset="zscore")
+    assert e.select("stock", "n_windows", "num_quotes", "k_used", "peak_value").rows() == [
+        ("AAA", 2, 200, 2.0, 100.0)
+    ]
+    assert e["start"][0] == MIDNIGHT + dt.timedelta(hours=9, minutes=40)
+    assert e["end"][0] == MIDNIGHT + dt.timedelta(hours=9, minutes=42)
+    assert e["peak_rate"][0] == pytest.approx(100 / 60)
+    # No window of BBB beats μ + 20σ nor μ + 2σ of a flat series: nothing, no fallback used.
+    flat = _activity({"BBB": [5] * 390})
+    assert kf.detect_stuffing(flat, preset="zscore").height == 0
+    # A k nothing reaches falls back to k_fallback for that symbol only.
+    e = kf.detect_stuffing(act, preset="zscore", k=50, k_fallback=2)
+    assert e["k_used"].to_list() == [2.0]
+    assert kf.detect_stuffing(act, preset="zscore", k=50, k_fallback=60).height == 0
+
+
+def test_robust_and_rolling_baselines_hand_computed() -> None:
+    # Robust day baseline: median 0 and MAD 0 of a mostly empty series; the floor decides.
+    act = _activity({"AAA": [0] * 100 + [150, 99, 0, 120]}, window_ns=10**9)
+    e = kf.detect_stuffing(act, preset="zscore_robust")
+    assert e.select("n_windows", "num_quotes", "peak_value").rows() == [
+        (1, 150, 150.0),
+        (1, 120, 120.0),
+    ]
+    # merge_windows=1 joins flagged windows one unflagged window apart (sums include it).
+    e = kf.detect_stuffing(act, preset="zscore_robust", merge_windows=2)
+    assert e.select("n_windows", "num_quotes").rows() == [(2, 369)]
+    # Rolling: no flag until half the lookback exists; then μ, σ of the windows before.
+    series = [10] * 20
+    series[3] = 500  # too early: 3 windows before it < ⌈30/2⌉
+    series[19] = 500
+    act = _activity({"AAA": series})
+    e = kf.detect_stuffing(act, preset="zscore_trailing")
+    assert e["start"].to_list() == [MIDNIGHT + dt.timedelta(hours=9, minutes=49)]
+
+
+def test_ratio_rules_hand_computed() -> None:
+    act = _activity({"AAA": [1000, 1000, 50]}).with_columns(
+        num_trades=pl.Series([5, 20, 0], dtype=pl.UInt32),
+        num_cancels=pl.Series([900, 10, 50], dtype=pl.UInt32),
+        num_deletes=pl.lit(0, pl.UInt32),
+        num_replaces=pl.lit(0, pl.UInt32),
+        num_executions=pl.Series([5, 20, 0], dtype=pl.UInt32),
+    )
+    # otr: 1000/5 = 200 ≥ 100 flags; 1000/20 = 50 does not; 50 quotes < min_quotes.
+    e = kf.detect_stuffing(act, preset="otr")
+    assert e.select("n_windows", "num_quotes", "otr").rows() == [(1, 1000, 200.0)]
+    assert kf.detect_stuffing(act, preset="otr", threshold=40).height == 1
+    assert kf.detect_stuffing(act, preset="otr", threshold=40)["n_windows"][0] == 2
+    e = kf.detect_stuffing(act, preset="cancel_to_exec")
+    assert e.select("n_windows", "cancel_to_exec").rows() == [(1, 180.0)]
+    assert kf.detect_stuffing(act, preset="otr", min_quotes=10, threshold=10).height == 1
+
+
+def test_session_bounds_and_edges() -> None:
+    act = _activity({"AAA": [500] + [1] * 388 + [500]})
+    e = kf.detect_stuffing(act, preset="zscore")
+    assert e.height == 2
+    assert kf.detect_stuffing(act, preset="zscore", exclude_edges=True).height == 0
+
+
+def test_hft1_rows_run_through_the_window_rules() -> None:
+    from ki2fast.feeds import hftalert
+
+    hft1_files = sorted((SAMPLE.parent / "hftalert").rglob("hft1*.csv"))
+    assert hft1_files
+    activity = hftalert.hft1_activity(hftalert.read_hft1(hft1_files[0]), window="1s")
+    e = kf.detect_stuffing(activity, preset="zscore_robust", floor=1, session=None)
+    assert e.columns[:8] == [*kf.detect.EPISODE_COLUMNS, "rule"]
+    assert e.height > 0
+    assert set(e["stock"]) <= set(activity.column("symbol").to_pylist())
+
+
+def test_schwab_capture_hands_over_to_activity_and_detection() -> None:
+    from ki2fast.feeds import schwab
+
+    capture = schwab.read_levelone(SAMPLE.parent / "schwab" / "levelone_20250314.ndjson")
+    a = kf.quote_activity(capture, window="1m")
+    quotes = pl.from_arrow(capture.quotes)
+    assert isinstance(quotes, pl.DataFrame)
+    assert a["num_quotes"].sum() == quotes.height
+    trades = pl.from_arrow(capture.trades)
+    assert isinstance(trades, pl.DataFrame)
+    assert a["num_trades"].sum() == trades.filter(pl.col("printable")).height
+    e = kf.detect_stuffing(capture, preset="zscore", session=None)
+    assert e.columns[:8] == [*kf.detect.EPISODE_COLUMNS, "rule"]
+
+
+def test_bad_arguments_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="unknown preset"):
+        kf.detect_stuffing(SAMPLE, preset="nope")
+    with pytest.raises(TypeError, match="takes no k"):
+        kf.detect_stuffing(SAMPLE, preset="micro", k=3)
+    with pytest.raises(TypeError, match="order-events"):
+        kf.quote_activity(kf.read_order_events(SAMPLE))
+    with pytest.raises(TypeError, match="single messages"):
+        kf.detect_stuffing(_activity({"A": [1]}), preset="micro")
+    with pytest.raises(ValueError, match="positive"):
+        kf.quote_activity(SAMPLE, window="0s")
+    with pytest.raises(ValueError, match="do not divide"):
+        kf.detect_stuffing(_activity({"A": [1]}, window_ns=7 * 10**9), preset="zscore")
+
+
+def test_presets_are_the_documented_ones() -> None:
+    micro = PRESETS["micro"]
+    assert micro == SlidingRule(25 * MS, 200, 25 * MS)
+    assert PRESETS["nanex"] == SlidingRule(10**9, 500, 10**9)
+    assert PRESETS["strict"] == SlidingRule(10**9, 1000, 10**9)
+    z = PRESETS["zscore"]
+    assert isinstance(z, ZScoreRule) and (z.k, z.k_fallback, z.window) == (2, 1, 60 * 10**9)
+    # The dashboard rule flags even a lone quote in a quiet day (a ranking rule, not an alarm).
+    assert window_episodes(_activity({"A": [1]}), z).height == 1
