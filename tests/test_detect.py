@@ -83,7 +83,7 @@ def test_absolute_presets_catch_every_burst_they_must(planted: Any, preset: str)
         if b["messages"] >= rule.min_msgs and b["end_ts"] - b["start_ts"] < rule.window
     ]
     episodes = kf.detect_stuffing(path, preset=preset, date=DAY)
-    precision, recall = _matches(episodes, eligible) if eligible else (1.0, 1.0)
+    _, recall = _matches(episodes, eligible) if eligible else (1.0, 1.0)
     assert recall == 1.0
     # Every episode is a planted burst (bursts below N are simply not bursts here).
     assert _matches(episodes, truth["bursts"])[0] == 1.0
@@ -287,7 +287,7 @@ def test_zscore_day_baseline_and_its_fallback_hand_computed() -> None:
     total, sq = 10 + 200, 10 + 2 * 100**2
     mu = total / n
     sigma = (sq / n - mu * mu) ** 0.5
-    assert 100 > mu + 2 * sigma  # so k = 2 flags both, and they merge
+    assert mu + 2 * sigma < 100  # so k = 2 flags both, and they merge
     e = kf.detect_stuffing(act, preset="zscore")
     assert e.select("stock", "n_windows", "num_quotes", "k_used", "peak_value").rows() == [
         ("AAA", 2, 200, 2.0, 100.0)
@@ -400,3 +400,92 @@ def test_presets_are_the_documented_ones() -> None:
     assert isinstance(z, ZScoreRule) and (z.k, z.k_fallback, z.window) == (2, 1, 60 * 10**9)
     # The dashboard rule flags even a lone quote in a quiet day (a ranking rule, not an alarm).
     assert window_episodes(_activity({"A": [1]}), z).height == 1
+
+
+def _program_day(sizes: list[int], sides: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A level-one day of 60 calm symbols (a quote every 10 s from 09:30 to 16:00) with, at
+    10:00, 11:00, 12:00 …, concurrent bursts of 200 updates within 20 ms in the first
+    ``sizes[i]`` symbols, and 10 buyer- or seller-initiated trades in each of them."""
+    names = [f"S{i:02d}" for i in range(60)]
+    epoch = int(MIDNIGHT.timestamp()) * 10**9
+    q_ts, q_sym, q_size = [], [], []
+    for i, name in enumerate(names):
+        for t in range(34_200, 57_600, 10):
+            q_ts.append(t * 10**9 + i * MS)
+            q_sym.append(name)
+            q_size.append(100)
+    t_ts, t_sym, t_side = [], [], []
+    for k, (size, side) in enumerate(zip(sizes, sides, strict=True)):
+        start = (36_000 + 3600 * k) * 10**9 + 500 * MS
+        for i in range(size):
+            for j in range(200):
+                q_ts.append(start + i * 1000 + j * 100_000)
+                q_sym.append(names[i])
+                q_size.append(100 + j)
+            for j in range(10):
+                t_ts.append(start + 5 * MS + j)
+                t_sym.append(names[i])
+                t_side.append(side)
+    n = len(q_ts)
+    quotes = pl.DataFrame(
+        {
+            "ts": pl.Series([epoch + t for t in q_ts], dtype=pl.Int64)
+            .cast(pl.Datetime("ns", "UTC"))
+            .dt.convert_time_zone("America/New_York"),
+            "stock": q_sym,
+            "bid": [10.0] * n,
+            "bid_size": q_size,
+            "ask": [10.01] * n,
+            "ask_size": [100] * n,
+        }
+    ).sort("ts", maintain_order=True)
+    trades = pl.DataFrame(
+        {
+            "ts": pl.Series([epoch + t for t in t_ts], dtype=pl.Int64)
+            .cast(pl.Datetime("ns", "UTC"))
+            .dt.convert_time_zone("America/New_York"),
+            "stock": t_sym,
+            "price": [10.01 if s == "B" else 10.0 for s in t_side],
+            "shares": [100] * len(t_ts),
+            "aggressor": t_side,
+        }
+    ).sort("ts", maintain_order=True)
+    return quotes, trades
+
+
+def test_program_bursts_planted_in_many_symbols_are_found_graded_and_typed() -> None:
+    quotes, trades = _program_day([10, 20, 40], ["B", "S", "B"])
+    bursts = kf.detect_program_bursts(quotes, trades=trades)
+    assert bursts.select("n_symbols", "grade", "prog_type", "capper").rows() == [
+        (10, 1, "BUY", False),
+        (20, 2, "SELL", False),
+        (40, 3, "BUY", True),
+    ]
+    hours = [(s.hour, s.minute, s.second) for s in bursts["start"]]
+    assert hours == [(10, 0, 0), (11, 0, 0), (12, 0, 0)]
+    first = bursts.row(0, named=True)
+    assert first["peak_symbols"] == 10
+    assert first["num_trades"] == 100 and first["shares"] == 10_000
+    assert first["buy_aggr_shares"] == 10_000 and first["imbalance"] == 1.0
+    # Identical counts in every member: one algorithm's fingerprint.
+    assert first["cv_quotes"] == pytest.approx(0.0)
+    assert [s["symbol"] for s in first["symbols"]] == [f"S{i:02d}" for i in range(10)]
+    # 200 burst updates and the calm update of 10:00:00 share the bucket.
+    assert all(s["num_quotes"] == 201 and s["num_trades"] == 10 for s in first["symbols"])
+    # Below M symbols is no program burst; M itself is.
+    assert kf.detect_program_bursts(quotes, trades=trades, min_symbols=11)[
+        "n_symbols"
+    ].to_list() == [20, 40]
+    # A fixed capper threshold replaces the percentile.
+    capped = kf.detect_program_bursts(quotes, trades=trades, capper_threshold=1)
+    assert capped["capper"].to_list() == [False, False, True]
+    # Relative membership finds the same bursts here.
+    rel = kf.detect_program_bursts(quotes, trades=trades, member="relative")
+    assert rel["n_symbols"].to_list() == [10, 20, 40]
+
+
+def test_single_symbol_bursts_make_no_program_burst(planted: Any) -> None:
+    path, truth = planted
+    assert truth["bursts"]
+    assert kf.detect_program_bursts(path, date=DAY).height == 0
+    assert kf.detect_program_bursts(SAMPLE).height == 0

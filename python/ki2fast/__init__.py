@@ -15,7 +15,7 @@ from __future__ import annotations
 from ki2fast._core import __version__
 from ki2fast.analytics import Replay, bars, hourly_vwap, level1, replay_itch, vwap
 from ki2fast.book import OrderBook
-from ki2fast.detect import detect_stuffing, quote_activity
+from ki2fast.detect import detect_program_bursts, detect_stuffing, quote_activity
 from ki2fast.exceptions import ItchDecodeError, Ki2fastError, SessionDateWarning
 from ki2fast.itch import (
     MESSAGE_LENGTHS,
@@ -49,6 +49,7 @@ __all__ = [
     "__version__",
     "bars",
     "count_itch",
+    "detect_program_bursts",
     "detect_stuffing",
     "hourly_vwap",
     "itch_schema",

@@ -25,6 +25,7 @@ _Source = str | PathLike[str] | bytes | bytearray | memoryview | Any
 __all__ = [
     "MESSAGE_LENGTHS",
     "MESSAGE_TYPES",
+    "EventMonitor",
     "ItchBatches",
     "LevelOnePass",
     "OrderBook",
@@ -118,11 +119,27 @@ class ReplayRun:
         allow_truncated: bool = False,
         errors: str = "raise",
         threads: int = 1,
+        activity_every_ns: int | None = None,
+        sliding: tuple[int, int, int] | None = None,
+        activity_crosses: bool = False,
     ) -> ReplayRun: ...
     def step(self) -> bool: ...
     @property
     def progress(self) -> tuple[int, int | None]: ...
     def finish(self) -> dict[str, Any]: ...
+
+@final
+class EventMonitor:
+    def __new__(
+        cls,
+        *,
+        activity_every_ns: int | None = None,
+        sliding: tuple[int, int, int] | None = None,
+        include_crosses: bool = False,
+    ) -> EventMonitor: ...
+    def feed(self, batch: _ArrowStream) -> None: ...
+    def closed(self, now: int, names: list[str], midnight: int | None) -> _ArrowStream | None: ...
+    def finish(self, names: list[str], midnight: int | None) -> dict[str, Any]: ...
 
 @final
 class OrderBook:

@@ -39,6 +39,7 @@ __all__ = [
     "RatioRule",
     "SlidingRule",
     "ZScoreRule",
+    "detect_program_bursts",
     "detect_stuffing",
     "quote_activity",
 ]
@@ -207,9 +208,10 @@ def quote_activity(
     df = _frame(x)
     if _table_kind(df) != "quotes":
         raise TypeError("quote_activity reads ITCH or a level-one quotes table")
-    return _from_quotes(df, trades, activity_ns=ns, sliding=None, include_crosses=include_crosses)[
-        0
-    ]
+    activity, _ = _from_quotes(
+        df, trades, activity_ns=ns, sliding=None, include_crosses=include_crosses
+    )
+    return activity
 
 
 def _unwrap_levelone(x: Any, trades: Any) -> tuple[Any, Any]:
@@ -250,9 +252,10 @@ def _from_quotes(
     activity_ns: int | None,
     sliding: tuple[int, int, int] | None,
     include_crosses: bool = False,
-) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Level-one quotes (and trades) through the core monitor, day by day (times are ns
-    since each day's midnight in New York)."""
+    since each day's midnight in New York): the activity and episode tables (empty frames
+    for what was not asked for)."""
     import polars as pl
     import pyarrow as pa
 
@@ -315,7 +318,8 @@ def _from_quotes(
     )
     activity: list[pl.DataFrame] = []
     episodes: list[pl.DataFrame] = []
-    for (day,), part in ev.partition_by("_day", as_dict=True, maintain_order=True).items():
+    days = ev.partition_by("_day", as_dict=True, maintain_order=True) or {(None,): ev}
+    for (day,), part in days.items():
         mon = _core.EventMonitor(
             activity_every_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
         )
@@ -329,15 +333,16 @@ def _from_quotes(
         ).to_arrow()
         for b in batch.to_batches(max_chunksize=1 << 20):
             mon.feed(b)
-        midnight = _core.session_midnight_ns(day.isoformat())
+        midnight = None if day is None else _core.session_midnight_ns(day.isoformat())
         out = mon.finish(names, midnight)
         if out["activity"] is not None:
             activity.append(activity_frame(pa.table(out["activity"])))
         if out["episodes"] is not None:
             episodes.append(_pl(pa.table(out["episodes"])))
-    a = pl.concat(activity) if activity else None
-    e = pl.concat(episodes) if episodes else None
-    return a, e
+    return (
+        pl.concat(activity) if activity else pl.DataFrame(),
+        pl.concat(episodes) if episodes else pl.DataFrame(),
+    )
 
 
 def _local(df: pl.DataFrame, stock: str) -> pl.DataFrame:
@@ -472,11 +477,9 @@ def detect_stuffing(
                     f"the sliding preset {preset!r} counts single messages: pass ITCH or a "
                     "level-one quotes table, not activity windows"
                 )
-            raw = _from_quotes(
+            _, raw = _from_quotes(
                 df, trades, activity_ns=None, sliding=params, include_crosses=include_crosses
-            )[1]
-            if raw is None:
-                raw = _pl(_empty_episodes())
+            )
         return _finish_sliding(raw, preset, rule)
     if _is_source(x):
         activity = quote_activity(
@@ -504,11 +507,6 @@ def detect_stuffing(
         session=session,
         exclude_edges=exclude_edges,
     )
-
-
-def _empty_episodes() -> Any:
-    mon = _core.EventMonitor(sliding=(1, 1, 0))
-    return mon.finish([], None)["episodes"]
 
 
 def _ratios(df: pl.DataFrame) -> pl.DataFrame:
@@ -831,3 +829,325 @@ def _merge(f: dict[str, Any], gap: int, w: int) -> list[dict[str, Any]]:
         row["window_ns"] = w
         out.append(row)
     return out
+
+
+def detect_program_bursts(
+    x: Any,
+    *,
+    bucket: Every = "1s",
+    min_symbols: int = 10,
+    member: Literal["episode", "relative"] = "episode",
+    member_presets: tuple[str, ...] = ("micro", "nanex"),
+    member_floor: int = 50,
+    member_k: float = 4.0,
+    statistical: bool = False,
+    min_symbols_stat: int = 3,
+    k_symbols: float = 4.0,
+    merge_buckets: int = 1,
+    imbalance: float = 0.2,
+    capper_pct: float = 0.99,
+    capper_threshold: int | None = None,
+    trades: Any = None,
+    date: DateLike = None,
+    symbols: Iterable[str] | str | None = None,
+    threads: int | None = None,
+) -> pl.DataFrame:
+    """Multi-symbol program bursts (detection.md §3.5): buckets of ``bucket`` in which at
+    least ``min_symbols`` symbols burst at once, merged when at most ``merge_buckets``
+    buckets apart.
+
+    A symbol is a member of a bucket when one of its ``member_presets`` episodes overlaps
+    it (``member="episode"``), or when its quote messages in the bucket reach
+    ``max(member_floor, median + member_k · 1.4826 MAD)`` of its day (``"relative"``).
+    ``statistical=True`` asks instead for at least ``min_symbols_stat`` members and more than
+    the day's mean + ``k_symbols`` σ of the member counts.
+
+    One row per burst: ``burst_id, start, end, n_symbols, prog_type`` (``BUY``/``SELL`` when
+    the members' aggressor imbalance over the span is at least ``imbalance`` either way,
+    ``MIXED`` otherwise, ``NONE`` without aggressor shares), ``dollars, grade`` (1–3 by peak
+    breadth: below 2M, below 4M, else), ``capper`` (grade 3 and ``num_quotes`` at least the
+    ``capper_pct`` nearest-rank quantile of the day's bursts, or ``capper_threshold``),
+    ``peak_bucket, peak_symbols, num_quotes, num_bbo, num_trades, shares,
+    buy_aggr_shares, sell_aggr_shares, imbalance, cv_quotes, market_z_peak`` and ``symbols``:
+    a list of each member's ``symbol, num_quotes, num_bbo, num_trades, shares, dollars``
+    over the span (the Burst Monitor's Data_Burst row and its symbol file).
+
+    >>> import ki2fast as kf
+    >>> kf.detect_program_bursts("data/samples/03012024.NASDAQ_ITCH50.gz").height
+    0
+    """
+    import polars as pl
+
+    b = parse_every(bucket)
+    if min_symbols < 1 or merge_buckets < 0:
+        raise ValueError("min_symbols must be at least 1 and merge_buckets at least 0")
+    if not 0 < capper_pct <= 1:
+        raise ValueError(f"capper_pct is a fraction in (0, 1], not {capper_pct}")
+    rules = [_rule(p, {}) for p in member_presets] if member == "episode" else []
+    if any(not isinstance(r, SlidingRule) for r in rules):
+        raise ValueError("member_presets must be sliding presets (micro, micro_50ms, nanex, …)")
+    if member not in ("episode", "relative"):
+        raise ValueError(f"member is 'episode' or 'relative', not {member!r}")
+    episodes: list[pl.DataFrame] = []
+    if _is_source(x):
+        activity = quote_activity(x, window=b, date=date, symbols=symbols, threads=threads)
+        for r in rules:
+            assert isinstance(r, SlidingRule)
+            out = _replay(
+                x,
+                date=date,
+                symbols=symbols,
+                threads=threads,
+                sliding=(r.window, r.min_msgs, r.merge_gap),
+            )
+            episodes.append(_pl(out["episodes"]))
+    else:
+        x, trades = _unwrap_levelone(x, trades)
+        df = _frame(x)
+        if _table_kind(df) != "quotes":
+            raise TypeError("program bursts need ITCH or a level-one quotes table")
+        activity, _ = _from_quotes(df, trades, activity_ns=b, sliding=None)
+        for r in rules:
+            assert isinstance(r, SlidingRule)
+            _, e = _from_quotes(
+                df, trades, activity_ns=None, sliding=(r.window, r.min_msgs, r.merge_gap)
+            )
+            episodes.append(e)
+    if activity.height == 0 or "window_start" not in activity.columns:
+        return _empty_bursts()
+    a = activity.with_columns(_b=pl.col("window_timestamp") // b)
+    if member == "episode":
+        episode_spans = [
+            e.select(
+                symbol=pl.col("stock").cast(pl.String),
+                _day=pl.col("start").dt.date(),
+                _b0=pl.col("start_timestamp") // b,
+                _b1=pl.col("end_timestamp") // b,
+            )
+            for e in episodes
+            if e.height and "start" in e.columns
+        ]
+        if not episode_spans:
+            return _empty_bursts()
+        members = (
+            pl.concat(episode_spans)
+            .with_columns(_b=pl.int_ranges("_b0", pl.col("_b1") + 1))
+            .explode("_b")
+            .select("symbol", "_day", "_b")
+            .unique()
+        )
+    else:
+        members = _relative_members(a, b, member_floor, member_k)
+    a = a.with_columns(_day=pl.col("window_start").dt.date())
+    breadth = members.group_by("_day", "_b").agg(n=pl.len())
+    market = a.group_by("_day", "_b").agg(q=pl.col("num_quotes").sum())
+    stats = market.group_by("_day").agg(
+        mean=pl.col("q").sum() / ((86_400 * _SECOND) // b),
+        sq=(pl.col("q").cast(pl.Float64) ** 2).sum() / ((86_400 * _SECOND) // b),
+    )
+    market = market.join(stats, on="_day").with_columns(
+        z=(pl.col("q") - pl.col("mean"))
+        / (pl.col("sq") - pl.col("mean") ** 2).clip(lower_bound=0).sqrt()
+    )
+    if statistical:
+        day_n = (86_400 * _SECOND) // b
+        s_stats = breadth.group_by("_day").agg(
+            mu=pl.col("n").sum() / day_n,
+            sd=(
+                (pl.col("n").cast(pl.Float64) ** 2).sum() / day_n - (pl.col("n").sum() / day_n) ** 2
+            )
+            .clip(lower_bound=0)
+            .sqrt(),
+        )
+        hot = breadth.join(s_stats, on="_day").filter(
+            (pl.col("n") >= min_symbols_stat)
+            & (pl.col("n") > pl.col("mu") + k_symbols * pl.col("sd"))
+        )
+    else:
+        hot = breadth.filter(pl.col("n") >= min_symbols)
+    if hot.height == 0:
+        return _empty_bursts()
+    hot = (
+        hot.sort("_day", "_b")
+        .with_columns(
+            _new=(pl.col("_b").diff().over("_day").fill_null(merge_buckets + 2) > merge_buckets + 1)
+        )
+        .with_columns(_burst=pl.col("_new").cum_sum())
+    )
+    spans = hot.group_by("_burst", maintain_order=True).agg(
+        _day=pl.col("_day").first(),
+        _b0=pl.col("_b").min(),
+        _b1=pl.col("_b").max(),
+        peak_symbols=pl.col("n").max(),
+        _peak_b=pl.col("_b").sort_by(pl.col("n"), descending=True, maintain_order=True).first(),
+    )
+    # Members of a burst: symbols that are members in any of its flagged buckets.
+    hot_members = members.join(hot.select("_day", "_b", "_burst"), on=["_day", "_b"])
+    who = hot_members.select("_burst", "symbol").unique()
+    span_rows = (
+        a.join(spans.select("_burst", "_day", "_b0", "_b1"), on="_day")
+        .filter((pl.col("_b") >= pl.col("_b0")) & (pl.col("_b") <= pl.col("_b1")))
+        .join(who, on=["_burst", "symbol"])
+    )
+    sums = [
+        "num_quotes",
+        "num_bbo",
+        "num_trades",
+        "shares",
+        "dollars",
+        "buy_aggr_shares",
+        "sell_aggr_shares",
+    ]
+    per_symbol = (
+        span_rows.group_by("_burst", "symbol")
+        .agg([pl.col(c).sum() for c in sums])
+        .sort("_burst", "symbol")
+    )
+    totals = per_symbol.group_by("_burst").agg(
+        [pl.col(c).sum() for c in sums],
+        n_symbols=pl.len(),
+        cv_quotes=pl.col("num_quotes").cast(pl.Float64).std(ddof=0)
+        / pl.col("num_quotes").cast(pl.Float64).mean(),
+        symbols=pl.struct(["symbol", *sums[:5]]),
+    )
+    zone = activity.schema["window_start"].time_zone  # type: ignore[attr-defined]
+    out = spans.join(totals, on="_burst", how="left").join(
+        market.select("_day", _peak_b="_b", market_z_peak="z"), on=["_day", "_peak_b"], how="left"
+    )
+    midnight = (
+        pl.col("_day")
+        .cast(pl.Datetime("ns"))
+        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    )
+
+    def at(bucket_index: pl.Expr) -> pl.Expr:
+        # Wall-clock midnight + ns since midnight (the activity's own convention).
+        return (
+            midnight.dt.replace_time_zone(None) + pl.duration(nanoseconds=bucket_index * b)
+        ).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+
+    vb, vs = pl.col("buy_aggr_shares").cast(pl.Float64), pl.col("sell_aggr_shares").cast(pl.Float64)
+    out = out.with_columns(
+        start=at(pl.col("_b0")),
+        end=at(pl.col("_b1") + 1),
+        peak_bucket=at(pl.col("_peak_b")),
+        imbalance=pl.when(vb + vs > 0).then((vb - vs) / (vb + vs)),
+        grade=pl.when(pl.col("peak_symbols") < 2 * min_symbols)
+        .then(1)
+        .when(pl.col("peak_symbols") < 4 * min_symbols)
+        .then(2)
+        .otherwise(3)
+        .cast(pl.UInt8),
+    ).with_columns(
+        prog_type=pl.when(pl.col("imbalance").is_null())
+        .then(pl.lit("NONE"))
+        .when(pl.col("imbalance") >= imbalance)
+        .then(pl.lit("BUY"))
+        .when(pl.col("imbalance") <= -imbalance)
+        .then(pl.lit("SELL"))
+        .otherwise(pl.lit("MIXED")),
+    )
+    if capper_threshold is not None:
+        big = pl.col("num_quotes") >= capper_threshold
+    else:
+        cut = _nearest_rank(out["num_quotes"].to_list(), capper_pct)
+        big = pl.col("num_quotes") >= cut
+    out = out.with_columns(capper=big & (pl.col("grade") == 3)).sort("start")
+    out = out.with_row_index("burst_id").with_columns(
+        pl.col("n_symbols").cast(pl.UInt32),
+        pl.col("peak_symbols").cast(pl.UInt32),
+        pl.col("num_quotes", "num_bbo", "num_trades").cast(pl.UInt64),
+    )
+    return out.select(_BURST_COLUMNS)
+
+
+_BURST_COLUMNS = [
+    "burst_id",
+    "start",
+    "end",
+    "n_symbols",
+    "prog_type",
+    "dollars",
+    "grade",
+    "capper",
+    "peak_bucket",
+    "peak_symbols",
+    "num_quotes",
+    "num_bbo",
+    "num_trades",
+    "shares",
+    "buy_aggr_shares",
+    "sell_aggr_shares",
+    "imbalance",
+    "cv_quotes",
+    "market_z_peak",
+    "symbols",
+]
+
+
+def _nearest_rank(values: list[Any], pct: float) -> float:
+    """The nearest-rank ``pct`` quantile (the maximum with fewer than 1/(1-pct) values)."""
+    ordered = sorted(v for v in values if v is not None)
+    if not ordered:
+        return math.inf
+    return float(ordered[max(0, math.ceil(pct * len(ordered)) - 1)])
+
+
+def _relative_members(a: pl.DataFrame, b: int, floor: int, k: float) -> pl.DataFrame:
+    """Symbol-buckets whose quote count reaches max(floor, median + k·1.4826·MAD) of the
+    symbol's day (empty buckets counted as 0)."""
+    import numpy as np
+    import polars as pl
+
+    n = (86_400 * _SECOND) // b
+    a = a.with_columns(_day=pl.col("window_start").dt.date())
+    rows = []
+    for (sym, day), g in a.partition_by(["symbol", "_day"], as_dict=True).items():
+        v = np.sort(g["num_quotes"].to_numpy().astype(np.float64))
+        med, spread = _day_stats(v, n, robust=True)
+        cut = max(floor, med + k * spread)
+        for bucket, q in zip(g["_b"].to_list(), g["num_quotes"].to_list(), strict=True):
+            if q >= cut:
+                rows.append((sym, day, bucket))
+    return pl.DataFrame(
+        rows, schema={"symbol": pl.String, "_day": pl.Date, "_b": pl.Int64}, orient="row"
+    )
+
+
+def _empty_bursts() -> pl.DataFrame:
+    import polars as pl
+
+    ts = pl.Datetime("ns", ZONE)
+    sym = pl.Struct(
+        {
+            "symbol": pl.String,
+            "num_quotes": pl.UInt32,
+            "num_bbo": pl.UInt32,
+            "num_trades": pl.UInt32,
+            "shares": pl.UInt64,
+            "dollars": pl.Float64,
+        }
+    )
+    schema: dict[str, Any] = {
+        "burst_id": pl.UInt32,
+        "start": ts,
+        "end": ts,
+        "n_symbols": pl.UInt32,
+        "prog_type": pl.String,
+        "dollars": pl.Float64,
+        "grade": pl.UInt8,
+        "capper": pl.Boolean,
+        "peak_bucket": ts,
+        "peak_symbols": pl.UInt32,
+        "num_quotes": pl.UInt64,
+        "num_bbo": pl.UInt64,
+        "num_trades": pl.UInt64,
+        "shares": pl.UInt64,
+        "buy_aggr_shares": pl.UInt64,
+        "sell_aggr_shares": pl.UInt64,
+        "imbalance": pl.Float64,
+        "cv_quotes": pl.Float64,
+        "market_z_peak": pl.Float64,
+        "symbols": pl.List(sym),
+    }
+    return pl.DataFrame(schema=schema)
