@@ -489,3 +489,49 @@ def test_single_symbol_bursts_make_no_program_burst(planted: Any) -> None:
     assert truth["bursts"]
     assert kf.detect_program_bursts(path, date=DAY).height == 0
     assert kf.detect_program_bursts(SAMPLE).height == 0
+
+
+def test_program_bursts_round_trip_through_the_burst_monitor_files(tmp_path: Path) -> None:
+    from ki2fast.feeds import hftalert
+
+    quotes, trades = _program_day([10, 20, 40], ["B", "S", "B"])
+    bursts = kf.detect_program_bursts(quotes, trades=trades)
+    activity = kf.quote_activity(quotes, trades=trades, window="1s")
+    files = hftalert.write_burst_monitor(tmp_path, activity=activity, bursts=bursts)
+    assert tmp_path / "Data_Burst" / "20240301.csv" in files
+    raw = (tmp_path / "Data_Burst" / "20240301.csv").read_bytes()
+    assert raw.startswith(b"100000,1,1,0,0,0,0,0,0\r\n")
+    back = hftalert.read_data_burst(tmp_path / "Data_Burst" / "20240301.csv").to_pylist()
+    assert [(r["event_time_raw"], r["grade"], r["is_buy"]) for r in back] == [
+        ("100000", 1, True),
+        ("110000", 2, False),
+        ("120000", 3, True),
+    ]
+    assert all(r["symbols_status"] == "joined" for r in back)
+    for row, burst in zip(back, bursts.iter_rows(named=True), strict=True):
+        assert row["event_ts"] == burst["start"]
+        got = [(s["symbol"], s["num_trades"], s["num_quotes"], s["bbo"]) for s in row["symbols"]]
+        want = [
+            (s["symbol"], s["num_trades"], s["num_quotes"], s["num_bbo"]) for s in burst["symbols"]
+        ]
+        assert got == want
+    hft1 = hftalert.read_hft1(tmp_path / "hft1_20240301.csv")
+    assert hft1.num_rows == activity.height
+    assert sum(hft1.column("num_quotes").to_pylist()) == activity["num_quotes"].sum()
+    assert sum(hft1.column("num_trades").to_pylist()) == activity["num_trades"].sum()
+    # And the hft1 rows feed the window rules again.
+    again = hftalert.hft1_activity(hft1, window="1s")
+    assert sum(again.column("num_quotes").to_pylist()) == activity["num_quotes"].sum()
+
+
+def test_the_bursts_command_writes_parquet_and_burst_monitor_files(tmp_path: Path) -> None:
+    from ki2fast.cli import main
+
+    assert main(["itch", "bursts", str(SAMPLE), "--out", str(tmp_path), "--hftalert"]) == 0
+    episodes = pl.read_parquet(tmp_path / "episodes.parquet")
+    assert episodes.height == 4 and episodes["rule"].unique().to_list() == ["micro"]
+    assert pl.read_parquet(tmp_path / "program_bursts.parquet").height == 0
+    activity = pl.read_parquet(tmp_path / "activity.parquet")
+    lines = (tmp_path / "hft1_20240301.csv").read_bytes().split(b"\r\n")
+    assert len(lines) - 1 == activity.height
+    assert main(["itch", "bursts", str(SAMPLE), "--out", str(tmp_path), "--preset", "nope"]) == 1

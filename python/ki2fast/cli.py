@@ -200,6 +200,10 @@ VWAP_EXAMPLE = """example:
 BOOK_EXAMPLE = """example:
   ki2fast itch book data/samples/03012024.NASDAQ_ITCH50.gz --symbol A --at 10:00:00 --levels 5"""
 
+BURSTS_EXAMPLE = """example:
+  ki2fast itch bursts data/samples/03012024.NASDAQ_ITCH50.gz --out bursts/
+  ki2fast itch bursts DAY.NASDAQ_ITCH50.gz --out C:/BurstMonitor --hftalert --preset nanex"""
+
 BARS_EXAMPLE = """example:
   ki2fast itch bars data/samples/03012024.NASDAQ_ITCH50.gz --out bars/ --every 5m"""
 
@@ -211,6 +215,46 @@ def _write_frame(frame: Any, out: str) -> None:
         frame.write_parquet(out)
     else:
         raise ValueError(f"--out {out!r}: use a .parquet or .csv file name")
+
+
+def _bursts(args: argparse.Namespace) -> int:
+    from ki2fast.feeds import hftalert
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    activity = kf.quote_activity(
+        args.file, window=args.window, date=args.date, threads=args.threads
+    )
+    episodes = kf.detect_stuffing(
+        args.file, preset=args.preset, date=args.date, threads=args.threads
+    )
+    bursts = kf.detect_program_bursts(
+        args.file, min_symbols=args.min_symbols, date=args.date, threads=args.threads
+    )
+    members = bursts.select("burst_id", "symbols").explode("symbols").unnest("symbols")
+    for name, frame in [
+        ("activity", activity),
+        ("episodes", episodes),
+        ("program_bursts", bursts),
+        ("program_burst_symbols", members),
+    ]:
+        tmp = out / f"{name}.parquet.tmp"
+        frame.write_parquet(tmp)
+        tmp.replace(out / f"{name}.parquet")
+    print(
+        f"{out}: {activity.height} activity rows, {episodes.height} {args.preset} episodes, "
+        f"{bursts.height} program bursts in {time.perf_counter() - t0:.2f} s"
+    )
+    if args.hftalert:
+        one_second = (
+            activity
+            if kf.analytics.parse_every(args.window) == 10**9
+            else kf.quote_activity(args.file, window="1s", date=args.date, threads=args.threads)
+        )
+        files = hftalert.write_burst_monitor(out, activity=one_second, bursts=bursts)
+        print(f"{out}: {len(files)} Burst Monitor files")
+    return 0
 
 
 def _vwap(args: argparse.Namespace) -> int:
@@ -432,6 +476,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
     _threads_option(p)
     p.set_defaults(func=_bars)
+
+    p = cmds.add_parser(
+        "bursts",
+        help="quote-stuffing episodes and program bursts as Parquet (and Burst Monitor files)",
+        description="Replay the file and write activity.parquet (per symbol and --window), "
+        "episodes.parquet (the --preset stuffing rule), program_bursts.parquet and "
+        "program_burst_symbols.parquet into a directory; with --hftalert also the Burst "
+        "Monitor's hft1, Data_Burst and Data_Burst_Symbols files.",
+        epilog=BURSTS_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("file", help="ITCH 5.0 file, raw or gzip")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--preset", default="micro", help="stuffing rule (default micro)")
+    p.add_argument("--window", default="1s", help="activity window (default 1s)")
+    p.add_argument("--min-symbols", type=int, default=10, help="program-burst breadth M")
+    p.add_argument("--date", help="session date YYYY-MM-DD (default: from the file name)")
+    p.add_argument("--hftalert", action="store_true", help="also write Burst Monitor files")
+    _threads_option(p)
+    p.set_defaults(func=_bursts)
     _cli_feeds.add_commands(top)
     return parser
 

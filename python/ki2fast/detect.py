@@ -893,14 +893,14 @@ def detect_program_bursts(
         activity = quote_activity(x, window=b, date=date, symbols=symbols, threads=threads)
         for r in rules:
             assert isinstance(r, SlidingRule)
-            out = _replay(
+            replayed = _replay(
                 x,
                 date=date,
                 symbols=symbols,
                 threads=threads,
                 sliding=(r.window, r.min_msgs, r.merge_gap),
             )
-            episodes.append(_pl(out["episodes"]))
+            episodes.append(_pl(replayed["episodes"]))
     else:
         x, trades = _unwrap_levelone(x, trades)
         df = _frame(x)

@@ -39,6 +39,7 @@ __all__ = [
     "HFT1_COLUMNS",
     "HFT1_SCHEMA",
     "JOIN_SCHEMA",
+    "PROG_TYPE_CODES",
     "SYMBOLS_SCHEMA",
     "SYMBOL_COLUMNS",
     "FeedFileError",
@@ -49,6 +50,7 @@ __all__ = [
     "read_burst_symbols",
     "read_data_burst",
     "read_hft1",
+    "write_burst_monitor",
 ]
 
 #: hft1 columns in file order (feeds.md §3.2).
@@ -1202,3 +1204,85 @@ def _window_ns(window: str) -> int:
         )
     unit = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}[m.group(2)]
     return int(m.group(1)) * unit
+
+
+#: ``ProgType`` written for each ``prog_type`` (feeds.md §3.3: 1 is a buy program; Burst
+#: Monitor dashboards draw every other value as a sell program).
+PROG_TYPE_CODES = {"BUY": 1, "SELL": 0, "MIXED": 2, "NONE": 3}
+
+
+def write_burst_monitor(
+    out_dir: str | os.PathLike[str],
+    *,
+    activity: Any = None,
+    bursts: Any = None,
+) -> list[Path]:
+    """Write activity records and program bursts in the Burst Monitor's own file shapes
+    (feeds.md §3.1–3.4), so dashboards built on those files run on ITCH history:
+
+    - ``hft1_YYYYMMDD.csv``: one row per activity record (``kf.quote_activity``, one-second
+      windows as the Burst Monitor reports): ``Symbol, 0, HHMMSS, NumQuotes, BBO, NumTrades,
+      Dollars,`` with dollars rounded to whole dollars;
+    - ``Data_Burst/YYYYMMDD.csv``: one row per program burst (``kf.detect_program_bursts``):
+      the start time as unpadded ``HHMMSS``, ``Grade``, ``ProgType`` (``PROG_TYPE_CODES``),
+      and 0 in the six columns whose meaning no public source documents;
+    - ``Data_Burst_Symbols/Burst_YYYYMMDD_HHMMSS.csv``: each burst's members,
+      ``Symbol, NumTrades, NumQuotes, BBO``.
+
+    Lines end in CRLF, as the client writes them. Each file is written whole to a temporary
+    name and renamed. Returns the files written; ``read_hft1`` and ``read_data_burst`` read
+    them back.
+    """
+    import polars as pl
+
+    root = Path(out_dir)
+    written: list[Path] = []
+
+    def put(path: Path, lines: list[str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="ascii", newline="") as f:
+            f.write("".join(line + "\r\n" for line in lines))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        written.append(path)
+
+    def hhmmss(t: dt.datetime) -> int:
+        return t.hour * 10_000 + t.minute * 100 + t.second
+
+    if activity is not None:
+        a = activity if isinstance(activity, pl.DataFrame) else pl.DataFrame(activity)
+        a = a.with_columns(
+            _local=pl.col("window_start").dt.convert_time_zone(DEFAULT_TZ),
+        ).with_columns(_day=pl.col("_local").dt.date())
+        for (day,), part in sorted(a.partition_by("_day", as_dict=True).items()):
+            lines = [
+                f"{sym},0,{hhmmss(t):06d},{q},{b},{n},{round(d or 0)},"
+                for sym, t, q, b, n, d in part.select(
+                    pl.col("symbol").cast(pl.String),
+                    "_local",
+                    pl.col("num_quotes").fill_null(0),
+                    pl.col("num_bbo").fill_null(0),
+                    pl.col("num_trades").fill_null(0),
+                    "dollars",
+                ).iter_rows()
+            ]
+            put(root / f"hft1_{day:%Y%m%d}.csv", lines)
+    if bursts is not None:
+        b = bursts if isinstance(bursts, pl.DataFrame) else pl.DataFrame(bursts)
+        b = b.with_columns(_local=pl.col("start").dt.convert_time_zone(DEFAULT_TZ)).with_columns(
+            _day=pl.col("_local").dt.date()
+        )
+        for (day,), part in sorted(b.partition_by("_day", as_dict=True).items()):
+            rows = []
+            for row in part.iter_rows(named=True):
+                t = hhmmss(row["_local"])
+                rows.append(f"{t},{row['grade']},{PROG_TYPE_CODES[row['prog_type']]},0,0,0,0,0,0")
+                members = [
+                    f"{s['symbol']},{s['num_trades']},{s['num_quotes']},{s['num_bbo']}"
+                    for s in row["symbols"] or []
+                ]
+                put(root / "Data_Burst_Symbols" / f"Burst_{day:%Y%m%d}_{t:06d}.csv", members)
+            put(root / "Data_Burst" / f"{day:%Y%m%d}.csv", rows)
+    return written
