@@ -5,6 +5,7 @@ reading of its definition, and the same results from one thread, two threads and
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -535,3 +536,57 @@ def test_the_bursts_command_writes_parquet_and_burst_monitor_files(tmp_path: Pat
     lines = (tmp_path / "hft1_20240301.csv").read_bytes().split(b"\r\n")
     assert len(lines) - 1 == activity.height
     assert main(["itch", "bursts", str(SAMPLE), "--out", str(tmp_path), "--preset", "nope"]) == 1
+
+
+def _chunks(quotes: pl.DataFrame, trades: pl.DataFrame, edges: list[dt.datetime]) -> Any:
+    """The feed cut at ``edges``: (quotes, trades) of each interval."""
+    bounds = [MIDNIGHT, *edges, MIDNIGHT + dt.timedelta(days=1)]
+    for lo, hi in itertools.pairwise(bounds):
+        yield (
+            quotes.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi)),
+            trades.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi)),
+        )
+
+
+def test_the_live_monitor_gives_the_batch_results_as_the_feed_arrives() -> None:
+    quotes, trades = _program_day([10, 20, 40], ["B", "S", "B"])
+    hour = [
+        MIDNIGHT + dt.timedelta(hours=h, minutes=m)
+        for h in (9, 10, 11, 12, 13)
+        for m in (0, 17, 43)
+    ]
+    seen: list[kf.BurstAlerts] = []
+    monitor = kf.BurstMonitor(preset="micro", capper_threshold=5000, on_alert=seen.append)
+    arrived: list[tuple[dt.datetime, kf.BurstAlerts]] = []
+    for q, t in _chunks(quotes, trades, hour):
+        arrived.append((q["ts"].min() if q.height else None, monitor.update(q, trades=t)))
+    arrived.append((None, monitor.finish()))
+    episodes = pl.concat([a.episodes for _, a in arrived])
+    bursts = pl.concat([a.program_bursts for _, a in arrived])
+    assert len(seen) == sum(1 for _, a in arrived if a)
+    want_e = kf.detect_stuffing(quotes, trades=trades)
+    want_b = kf.detect_program_bursts(quotes, trades=trades, capper_threshold=5000)
+    assert episodes.equals(want_e)
+    assert bursts.drop("market_z_peak").equals(want_b.drop("market_z_peak"))
+    assert bursts["market_z_peak"].null_count() == bursts.height
+    # Each burst was alerted while the feed went on, not at the end.
+    at_end = arrived[-1][1]
+    assert at_end.program_bursts.height == 0 and at_end.episodes.height == 0
+    first_alert = next(i for i, (_, a) in enumerate(arrived) if a.program_bursts.height)
+    assert arrived[first_alert][0] <= MIDNIGHT + dt.timedelta(hours=10, minutes=17)
+    # Memory: what it keeps is the recent activity, not the day's.
+    assert monitor._act.height < 200
+
+
+def test_the_live_monitor_takes_pyarrow_quotes_and_trade_batches() -> None:
+    quotes, trades = _program_day([12], ["S"])
+    monitor = kf.BurstMonitor(min_symbols=12)
+    alerts = [monitor.update(quotes.to_arrow()), monitor.finish()]
+    bursts = pl.concat([a.program_bursts for a in alerts])
+    # Without trades the burst has no aggressor shares: its type is NONE.
+    assert bursts.select("n_symbols", "prog_type").rows() == [(12, "NONE")]
+    assert not monitor.update(trades.filter(pl.col("ts") > MIDNIGHT + dt.timedelta(hours=23)))
+    with pytest.raises(ValueError, match="sliding rules"):
+        kf.BurstMonitor(preset="zscore")
+    with pytest.raises(TypeError, match="quote"):
+        monitor.update(pl.DataFrame({"x": [1]}))

@@ -15,7 +15,13 @@ from __future__ import annotations
 from ki2fast._core import __version__
 from ki2fast.analytics import Replay, bars, hourly_vwap, level1, replay_itch, vwap
 from ki2fast.book import OrderBook
-from ki2fast.detect import detect_program_bursts, detect_stuffing, quote_activity
+from ki2fast.detect import (
+    BurstAlerts,
+    BurstMonitor,
+    detect_program_bursts,
+    detect_stuffing,
+    quote_activity,
+)
 from ki2fast.exceptions import ItchDecodeError, Ki2fastError, SessionDateWarning
 from ki2fast.itch import (
     MESSAGE_LENGTHS,
@@ -38,6 +44,8 @@ from ki2fast.itch import (
 __all__ = [
     "MESSAGE_LENGTHS",
     "MESSAGE_TYPES",
+    "BurstAlerts",
+    "BurstMonitor",
     "ItchBatchIterator",
     "ItchDecodeError",
     "ItchSummary",

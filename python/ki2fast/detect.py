@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRESETS",
+    "BurstAlerts",
+    "BurstMonitor",
     "RatioRule",
     "SlidingRule",
     "ZScoreRule",
@@ -259,23 +261,73 @@ def _from_quotes(
     import polars as pl
     import pyarrow as pa
 
-    stock = "stock" if "stock" in quotes.columns else "symbol"
-    q = _local(quotes, stock)
-    sizes = [c for c in ("bid_size", "ask_size") if c in q.columns]
-    top = ["bid", "ask", *sizes]
-    changed = pl.any_horizontal(
-        [pl.col(c).ne_missing(pl.col(c).shift(1).over("_stock")) for c in top]
+    ev, _ = _l1_events(quotes, trades)
+    names = sorted(ev["_stock"].unique().drop_nulls().to_list())
+    if len(names) >= 0xFFFF:
+        raise ValueError(f"{len(names)} symbols: at most 65534 fit a table")
+    ev = _coded(ev, {n: i for i, n in enumerate(names)})
+    activity: list[pl.DataFrame] = []
+    episodes: list[pl.DataFrame] = []
+    days = ev.partition_by("_day", as_dict=True, maintain_order=True) or {(None,): ev}
+    for (day,), part in days.items():
+        mon = _core.EventMonitor(
+            activity_every_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
+        )
+        batch = _monitor_batch(part)
+        for b in batch.to_batches(max_chunksize=1 << 20):
+            mon.feed(b)
+        midnight = None if day is None else _core.session_midnight_ns(day.isoformat())
+        out = mon.finish(names, midnight)
+        if out["activity"] is not None:
+            activity.append(activity_frame(pa.table(out["activity"])))
+        if out["episodes"] is not None:
+            episodes.append(_pl(pa.table(out["episodes"])))
+    return (
+        pl.concat(activity) if activity else pl.DataFrame(),
+        pl.concat(episodes) if episodes else pl.DataFrame(),
     )
-    first = pl.int_range(pl.len()).over("_stock") == 0
-    q = q.with_columns(
-        _bbo=changed | (first & pl.any_horizontal([pl.col(c).is_not_null() for c in top]))
-    )
-    events = [
-        q.select("_day", "_ns", "_stock", _event=pl.lit(ord("L"), pl.UInt8), _rank=pl.lit(0)),
-        q.filter("_bbo").select(
-            "_day", "_ns", "_stock", _event=pl.lit(ord("B"), pl.UInt8), _rank=pl.lit(1)
-        ),
-    ]
+
+
+def _l1_events(
+    quotes: pl.DataFrame | None, trades: Any, seed: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Level-one quote updates (``L``), top-of-book changes (``B``) and trades (``T``) as
+    time-ordered events with ``_day``, ``_ns``, ``_stock``, ``_event`` and the print columns;
+    and each stock's last top of book, which ``seed`` carries into the next batch of a live
+    feed (a change is counted against it)."""
+    import polars as pl
+
+    events: list[pl.DataFrame] = []
+    last = seed
+    if quotes is not None and quotes.height:
+        stock = "stock" if "stock" in quotes.columns else "symbol"
+        q = _local(quotes, stock)
+        sizes = [c for c in ("bid_size", "ask_size") if c in q.columns]
+        top = ["bid", "ask", *sizes]
+        q = q.with_columns(_seed=pl.lit(False))
+        if seed is not None:
+            q = pl.concat(
+                [
+                    seed.with_columns(_seed=pl.lit(True)),
+                    q.select("_stock", *top, "_seed", "_day", "_ns"),
+                ],
+                how="diagonal_relaxed",
+            )
+        changed = pl.any_horizontal(
+            [pl.col(c).ne_missing(pl.col(c).shift(1).over("_stock")) for c in top]
+        )
+        first = pl.int_range(pl.len()).over("_stock") == 0
+        q = q.with_columns(
+            _bbo=changed | (first & pl.any_horizontal([pl.col(c).is_not_null() for c in top]))
+        )
+        last = q.group_by("_stock", maintain_order=True).last().select("_stock", *top)
+        q = q.filter(~pl.col("_seed"))
+        events += [
+            q.select("_day", "_ns", "_stock", _event=pl.lit(ord("L"), pl.UInt8), _rank=pl.lit(0)),
+            q.filter("_bbo").select(
+                "_day", "_ns", "_stock", _event=pl.lit(ord("B"), pl.UInt8), _rank=pl.lit(1)
+            ),
+        ]
     if trades is not None:
         t = _frame(trades)
         t = _local(t, "stock" if "stock" in t.columns else "symbol")
@@ -305,44 +357,39 @@ def _from_quotes(
                 _aggr=aggr.cast(pl.UInt8),
             )
         )
+    if not events:
+        empty = pl.DataFrame(
+            schema={"_day": pl.Date, "_ns": pl.Int64, "_stock": pl.String, "_event": pl.UInt8}
+        )
+        return empty, last
     ev = pl.concat(events, how="diagonal").sort(["_day", "_ns", "_rank"], maintain_order=True)
-    names = sorted(ev["_stock"].unique().drop_nulls().to_list())
-    if len(names) >= 0xFFFF:
-        raise ValueError(f"{len(names)} symbols: at most 65534 fit a table")
-    code = {n: i for i, n in enumerate(names)}
-    ev = ev.with_columns(
+    return ev, last
+
+
+def _coded(ev: pl.DataFrame, code: dict[str, int]) -> pl.DataFrame:
+    """Events with the monitor's columns: ``code`` (from ``code``), shares, price, aggressor."""
+    import polars as pl
+
+    return ev.with_columns(
         code=pl.col("_stock").replace_strict(code, return_dtype=pl.UInt16),
         shares=pl.col("_shares").fill_null(0) if "_shares" in ev.columns else pl.lit(0, pl.UInt64),
         price_e4=pl.col("_price").fill_null(0) if "_price" in ev.columns else pl.lit(0, pl.UInt64),
         aggressor=pl.col("_aggr").fill_null(0) if "_aggr" in ev.columns else pl.lit(0, pl.UInt8),
     )
-    activity: list[pl.DataFrame] = []
-    episodes: list[pl.DataFrame] = []
-    days = ev.partition_by("_day", as_dict=True, maintain_order=True) or {(None,): ev}
-    for (day,), part in days.items():
-        mon = _core.EventMonitor(
-            activity_every_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
-        )
-        batch = part.select(
-            timestamp=pl.col("_ns").cast(pl.Int64),
-            code="code",
-            event="_event",
-            shares=pl.col("shares").cast(pl.UInt64),
-            price_e4=pl.col("price_e4").cast(pl.UInt64),
-            aggressor=pl.col("aggressor").cast(pl.UInt8),
-        ).to_arrow()
-        for b in batch.to_batches(max_chunksize=1 << 20):
-            mon.feed(b)
-        midnight = None if day is None else _core.session_midnight_ns(day.isoformat())
-        out = mon.finish(names, midnight)
-        if out["activity"] is not None:
-            activity.append(activity_frame(pa.table(out["activity"])))
-        if out["episodes"] is not None:
-            episodes.append(_pl(pa.table(out["episodes"])))
-    return (
-        pl.concat(activity) if activity else pl.DataFrame(),
-        pl.concat(episodes) if episodes else pl.DataFrame(),
-    )
+
+
+def _monitor_batch(part: pl.DataFrame) -> Any:
+    """A coded event frame as the Arrow table ``EventMonitor.feed`` reads."""
+    import polars as pl
+
+    return part.select(
+        timestamp=pl.col("_ns").cast(pl.Int64),
+        code="code",
+        event="_event",
+        shares=pl.col("shares").cast(pl.UInt64),
+        price_e4=pl.col("price_e4").cast(pl.UInt64),
+        aggressor=pl.col("aggressor").cast(pl.UInt8),
+    ).to_arrow()
 
 
 def _local(df: pl.DataFrame, stock: str) -> pl.DataFrame:
@@ -917,27 +964,71 @@ def detect_program_bursts(
         return _empty_bursts()
     a = activity.with_columns(_b=pl.col("window_timestamp") // b)
     if member == "episode":
-        episode_spans = [
-            e.select(
-                symbol=pl.col("stock").cast(pl.String),
-                _day=pl.col("start").dt.date(),
-                _b0=pl.col("start_timestamp") // b,
-                _b1=pl.col("end_timestamp") // b,
-            )
-            for e in episodes
-            if e.height and "start" in e.columns
-        ]
-        if not episode_spans:
-            return _empty_bursts()
-        members = (
-            pl.concat(episode_spans)
-            .with_columns(_b=pl.int_ranges("_b0", pl.col("_b1") + 1))
-            .explode("_b")
-            .select("symbol", "_day", "_b")
-            .unique()
-        )
+        members = _members(episodes, b)
     else:
         members = _relative_members(a, b, member_floor, member_k)
+    return _program_bursts(
+        a,
+        members,
+        b,
+        min_symbols=min_symbols,
+        statistical=statistical,
+        min_symbols_stat=min_symbols_stat,
+        k_symbols=k_symbols,
+        merge_buckets=merge_buckets,
+        imbalance=imbalance,
+        capper_pct=capper_pct,
+        capper_threshold=capper_threshold,
+    )
+
+
+def _members(episodes: list[pl.DataFrame], b: int) -> pl.DataFrame:
+    """(symbol, _day, _b) of every bucket of ``b`` ns an episode overlaps."""
+    import polars as pl
+
+    spans = [
+        e.select(
+            symbol=pl.col("stock").cast(pl.String),
+            _day=pl.col("start").dt.date(),
+            _b0=pl.col("start_timestamp") // b,
+            _b1=pl.col("end_timestamp") // b,
+        )
+        for e in episodes
+        if e.height and "start" in e.columns
+    ]
+    if not spans:
+        return pl.DataFrame(schema={"symbol": pl.String, "_day": pl.Date, "_b": pl.Int64})
+    return (
+        pl.concat(spans)
+        .with_columns(_b=pl.int_ranges("_b0", pl.col("_b1") + 1))
+        .explode("_b")
+        .select("symbol", "_day", pl.col("_b").cast(pl.Int64))
+        .unique()
+    )
+
+
+def _program_bursts(
+    a: pl.DataFrame,
+    members: pl.DataFrame,
+    b: int,
+    *,
+    min_symbols: int,
+    statistical: bool,
+    min_symbols_stat: int,
+    k_symbols: float,
+    merge_buckets: int,
+    imbalance: float,
+    capper_pct: float,
+    capper_threshold: int | None,
+    market_z: bool = True,
+) -> pl.DataFrame:
+    """Program bursts from activity rows (with their bucket ``_b``) and members: the body of
+    ``detect_program_bursts``, shared with ``BurstMonitor``. ``market_z=False`` leaves the
+    day-wide market z-score null (a live feed has not seen the day yet)."""
+    import polars as pl
+
+    if members.height == 0:
+        return _empty_bursts()
     a = a.with_columns(_day=pl.col("window_start").dt.date())
     breadth = members.group_by("_day", "_b").agg(n=pl.len())
     market = a.group_by("_day", "_b").agg(q=pl.col("num_quotes").sum())
@@ -948,6 +1039,8 @@ def detect_program_bursts(
     market = market.join(stats, on="_day").with_columns(
         z=(pl.col("q") - pl.col("mean"))
         / (pl.col("sq") - pl.col("mean") ** 2).clip(lower_bound=0).sqrt()
+        if market_z
+        else pl.lit(None, pl.Float64)
     )
     if statistical:
         day_n = (86_400 * _SECOND) // b
@@ -1010,7 +1103,7 @@ def detect_program_bursts(
         / pl.col("num_quotes").cast(pl.Float64).mean(),
         symbols=pl.struct(["symbol", *sums[:5]]),
     )
-    zone = activity.schema["window_start"].time_zone  # type: ignore[attr-defined]
+    zone = a.schema["window_start"].time_zone  # type: ignore[attr-defined]
     out = spans.join(totals, on="_burst", how="left").join(
         market.select("_day", _peak_b="_b", market_z_peak="z"), on=["_day", "_peak_b"], how="left"
     )
@@ -1151,3 +1244,287 @@ def _empty_bursts() -> pl.DataFrame:
         "symbols": pl.List(sym),
     }
     return pl.DataFrame(schema=schema)
+
+
+@dataclass
+class BurstAlerts:
+    """What one ``BurstMonitor.update`` found: stuffing ``episodes`` and
+    ``program_bursts``, in the tables ``detect_stuffing`` and ``detect_program_bursts``
+    return."""
+
+    episodes: pl.DataFrame
+    program_bursts: pl.DataFrame
+
+    def __bool__(self) -> bool:
+        return self.episodes.height > 0 or self.program_bursts.height > 0
+
+    def __len__(self) -> int:
+        return self.episodes.height + self.program_bursts.height
+
+
+class BurstMonitor:
+    """Live quote-stuffing and program-burst alerts over a feed, batch by batch.
+
+    ``update(batch)`` takes the next time-ordered batch of a level-one feed — quotes (``ts``,
+    ``stock``, ``bid``, ``ask`` …), trades (``ts``, ``stock``, ``price``, ``shares`` …), or
+    both (``update(quotes, trades=trades)``), as pyarrow or polars — and returns the
+    ``BurstAlerts`` that became final with it: an episode once no later message can extend
+    it, a program burst once the buckets after it are final. ``finish()`` closes the rest.
+    On the same data the alerts, together, are what ``detect_stuffing`` and
+    ``detect_program_bursts`` return, except two values that need the whole day:
+    ``market_z_peak`` is null, and without ``capper_threshold`` a burst is a capper when it is
+    at least the ``capper_pct`` quantile of the day's bursts so far.
+
+    Memory holds the events of the last window, the open episodes and the activity since the
+    earliest burst that is not final. ``on_alert`` is called with each non-empty
+    ``BurstAlerts``.
+
+    >>> import ki2fast as kf
+    >>> from ki2fast.feeds import schwab
+    >>> capture = schwab.read_levelone("data/samples/schwab/levelone_20250314.ndjson")
+    >>> monitor = kf.BurstMonitor(min_msgs=3, window="1s")
+    >>> alerts = monitor.update(capture.quotes, trades=capture.trades)
+    >>> len(alerts) + len(monitor.finish()) >= 0
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        preset: str = "micro",
+        window: Every | None = None,
+        min_msgs: int | None = None,
+        merge_gap: Every | None = None,
+        program: bool = True,
+        bucket: Every = "1s",
+        min_symbols: int = 10,
+        member_presets: tuple[str, ...] = ("micro", "nanex"),
+        merge_buckets: int = 1,
+        imbalance: float = 0.2,
+        capper_pct: float = 0.99,
+        capper_threshold: int | None = None,
+        include_crosses: bool = False,
+        on_alert: Any = None,
+    ) -> None:
+        rule = _rule(preset, {"window": window, "min_msgs": min_msgs, "merge_gap": merge_gap})
+        if not isinstance(rule, SlidingRule):
+            raise ValueError(
+                f"live monitoring uses sliding rules (micro, micro_50ms, nanex, strict), "
+                f"not {preset!r}"
+            )
+        members = [_rule(p, {}) for p in member_presets] if program else []
+        if any(not isinstance(r, SlidingRule) for r in members):
+            raise ValueError("member_presets must be sliding presets")
+        self._name = preset
+        self._rule = rule
+        self._members: list[SlidingRule] = [r for r in members if isinstance(r, SlidingRule)]
+        self._program = program
+        self._b = parse_every(bucket)
+        self._params: dict[str, Any] = dict(
+            min_symbols=min_symbols,
+            statistical=False,
+            min_symbols_stat=3,
+            k_symbols=4.0,
+            merge_buckets=merge_buckets,
+            imbalance=imbalance,
+            capper_pct=capper_pct,
+            capper_threshold=capper_threshold,
+        )
+        self._crosses = include_crosses
+        self._on_alert = on_alert
+        self._names: list[str] = []
+        self._code: dict[str, int] = {}
+        self._seed: pl.DataFrame | None = None
+        self._day: _dt.date | None = None
+        self._episodes_out = 0
+        self._bursts_out = 0
+        self._burst_sizes: list[int] = []
+        self._start_day(None)
+
+    def _start_day(self, day: _dt.date | None) -> None:
+        import polars as pl
+
+        self._day = day
+        self._midnight = None if day is None else _core.session_midnight_ns(day.isoformat())
+        mk = lambda r: _core.EventMonitor(  # noqa: E731
+            sliding=(r.window, r.min_msgs, r.merge_gap), include_crosses=self._crosses
+        )
+        self._stuffing = mk(self._rule)
+        self._member_monitors = [mk(r) for r in self._members]
+        self._activity = _core.EventMonitor(
+            activity_every_ns=self._b, include_crosses=self._crosses
+        )
+        self._act = pl.DataFrame()
+        self._member_rows = pl.DataFrame(
+            schema={"symbol": pl.String, "_day": pl.Date, "_b": pl.Int64}
+        )
+        self._done_before = 0  # buckets before this are settled
+        self._now = 0
+
+    def update(self, batch: Any, *, trades: Any = None) -> BurstAlerts:
+        """Feeds the next batch (quotes, trades, or quotes with ``trades=``); returns the alerts
+        that became final."""
+        frame = _frame(batch) if batch is not None else None
+        quotes: pl.DataFrame | None = None
+        if frame is not None:
+            cols = set(frame.columns)
+            if {"bid", "ask"} <= cols:
+                quotes = frame
+            elif {"price", "shares"} <= cols:
+                if trades is not None:
+                    raise TypeError("pass trades either as the batch or as trades=, not both")
+                trades = frame
+            else:
+                raise TypeError(
+                    f"a level-one batch has quote (bid, ask) or trade (price, shares) columns; "
+                    f"got {sorted(cols)}"
+                )
+        import polars as pl
+
+        ev, self._seed = _l1_events(quotes, trades, self._seed)
+        alerts = []
+        days = ev.partition_by("_day", as_dict=True, maintain_order=True) if ev.height else {}
+        for (day,), part in days.items():
+            if day != self._day:
+                if self._day is not None:
+                    alerts.append(self._close_day())
+                self._start_day(day)
+            for name in part["_stock"].unique(maintain_order=True).to_list():
+                if name not in self._code:
+                    if len(self._names) >= 0xFFFE:
+                        raise ValueError("at most 65534 symbols a day")
+                    self._code[name] = len(self._names)
+                    self._names.append(name)
+            table = _monitor_batch(_coded(part, self._code))
+            for b in table.to_batches(max_chunksize=1 << 20):
+                for m in (self._stuffing, *self._member_monitors, self._activity):
+                    m.feed(b)
+            self._now = max(self._now, int(part.select(pl.col("_ns").max()).item()))
+            alerts.append(self._poll(final=False))
+        return self._emit(alerts)
+
+    def finish(self) -> BurstAlerts:
+        """Closes every episode and burst (the end of the feed)."""
+        return self._emit([self._close_day()] if self._day is not None else [])
+
+    def _close_day(self) -> BurstAlerts:
+        return self._poll(final=True)
+
+    def _emit(self, parts: list[BurstAlerts]) -> BurstAlerts:
+        import polars as pl
+
+        eps = [p.episodes for p in parts if p.episodes.height]
+        bursts = [p.program_bursts for p in parts if p.program_bursts.height]
+        out = BurstAlerts(
+            episodes=pl.concat(eps)
+            if eps
+            else _finish_sliding(_no_episodes(self._midnight or 0), self._name, self._rule),
+            program_bursts=pl.concat(bursts) if bursts else _empty_bursts(),
+        )
+        if out and self._on_alert is not None:
+            self._on_alert(out)
+        return out
+
+    def _closed(self, m: Any, final: bool) -> pl.DataFrame:
+        import pyarrow as pa
+
+        if final:
+            table = m.finish(self._names, self._midnight)["episodes"]
+        else:
+            table = m.closed(self._now, self._names, self._midnight)
+        return _pl(pa.table(table))
+
+    def _poll(self, *, final: bool) -> BurstAlerts:
+        import polars as pl
+        import pyarrow as pa
+
+        eps = _finish_sliding(self._closed(self._stuffing, final), self._name, self._rule)
+        eps = eps.with_columns(pl.col("episode_id") + self._episodes_out)
+        self._episodes_out += eps.height
+        if not self._program:
+            return BurstAlerts(eps, _empty_bursts())
+        b = self._b
+        member_eps = [self._closed(m, final) for m in self._member_monitors]
+        new = _members(member_eps, b)
+        if new.height:
+            self._member_rows = pl.concat([self._member_rows, new]).unique()
+        if final:
+            settled = 1 << 62
+            act = self._activity.finish(self._names, self._midnight)["activity"]
+        else:
+            opens = [s for m in self._member_monitors if (s := m.open_since()) is not None]
+            wmax = max((r.window for r in self._members), default=0)
+            settled = min([max(0, self._now - wmax), *opens]) // b
+            act = self._activity.activity_until(settled * b, self._names, self._midnight)
+        rows = activity_frame(pa.table(act)) if act is not None else pl.DataFrame()
+        if rows.height and "window_start" in rows.columns:
+            rows = rows.with_columns(_b=pl.col("window_timestamp") // b)
+            self._act = (
+                pl.concat([self._act, rows], how="diagonal_relaxed") if self._act.height else rows
+            )
+        gap = int(self._params["merge_buckets"])
+        members = self._member_rows.filter(
+            (pl.col("_b") >= self._done_before) & (pl.col("_b") < settled)
+        )
+        bursts = _empty_bursts()
+        if members.height and self._act.height:
+            found = _program_bursts(
+                self._act.filter(pl.col("_b") >= self._done_before),
+                members,
+                b,
+                market_z=False,
+                **{**self._params, "capper_threshold": 1 << 62},
+            )
+            last_bucket = self._bucket(found["end"]) - 1
+            ready = (
+                last_bucket + gap + 1 < settled
+                if not final
+                else pl.Series([True] * found.height, dtype=pl.Boolean)
+            )
+            bursts = found.filter(ready)
+            waiting = found.filter(~ready)
+            if waiting.height:
+                first = self._bucket(waiting["start"]).min()
+                settled = min(settled, int(first))  # type: ignore[arg-type]
+        if bursts.height:
+            bursts = self._capped(bursts)
+        if not final:
+            self._done_before = max(self._done_before, settled - gap - 1)
+            self._member_rows = self._member_rows.filter(pl.col("_b") >= self._done_before)
+            if self._act.height:
+                self._act = self._act.filter(pl.col("_b") >= self._done_before)
+        return BurstAlerts(eps, bursts)
+
+    def _bucket(self, times: pl.Series) -> pl.Series:
+        """Bucket numbers of zoned times of the current day."""
+        assert self._day is not None
+        midnight = _dt.datetime.combine(self._day, _dt.time())
+        return (times.dt.replace_time_zone(None) - midnight).dt.total_nanoseconds() // self._b
+
+    def _capped(self, bursts: pl.DataFrame) -> pl.DataFrame:
+        import polars as pl
+
+        threshold = self._params["capper_threshold"]
+        sizes = bursts["num_quotes"].to_list()
+        caps = []
+        for q, grade in zip(sizes, bursts["grade"].to_list(), strict=True):
+            self._burst_sizes.append(q)
+            if threshold is not None:
+                big = q >= threshold
+            else:
+                big = q >= _nearest_rank(self._burst_sizes, float(self._params["capper_pct"]))
+            caps.append(bool(big and grade == 3))
+        out = bursts.with_columns(
+            capper=pl.Series(caps, dtype=pl.Boolean),
+            burst_id=pl.col("burst_id") - pl.col("burst_id").min() + self._bursts_out,
+        )
+        self._bursts_out += out.height
+        return out
+
+
+def _no_episodes(midnight: int) -> pl.DataFrame:
+    """No episodes, with dated columns."""
+    import pyarrow as pa
+
+    mon = _core.EventMonitor(sliding=(1, 1, 0))
+    return _pl(pa.table(mon.finish([], midnight)["episodes"]))

@@ -163,6 +163,38 @@ impl EventMonitor {
         ))))
     }
 
+    /// The earliest start (ns since midnight) of an episode still open, if any.
+    fn open_since(&self) -> PyResult<Option<u64>> {
+        let guard = lock(&self.inner)?;
+        Ok(guard
+            .as_ref()
+            .and_then(|m| m.sliding.as_ref())
+            .and_then(|s| s.earliest_open()))
+    }
+
+    /// Activity windows that end by `before` (ns since midnight), once each; None without
+    /// activity windows.
+    fn activity_until(
+        &self,
+        before: u64,
+        names: Vec<String>,
+        midnight: Option<i64>,
+    ) -> PyResult<Option<PyRecordBatch>> {
+        let mut guard = lock(&self.inner)?;
+        let m = guard
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("the monitor was already finished"))?;
+        let Some(a) = m.activity.as_mut() else {
+            return Ok(None);
+        };
+        let window = a.window_ns();
+        let rows = a.drain(before);
+        let (keys, dict) = dictionary(names);
+        Ok(Some(PyRecordBatch::new(
+            rows.to_batch(window, &keys, &dict, midnight),
+        )))
+    }
+
     /// Closes everything: `{"activity": batch | None, "episodes": batch | None}`, symbols
     /// named by `names[code]`.
     fn finish<'py>(

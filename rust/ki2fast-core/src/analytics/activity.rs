@@ -215,6 +215,21 @@ impl ActivityBuilder {
         slot.1.add(e);
     }
 
+    /// The rows finished so far and the open windows that end by `before` (ns since
+    /// midnight), by window then locate, handed over once: for live feeds, whose windows
+    /// before the feed's time can no longer change.
+    pub fn drain(&mut self, before: u64) -> ActivityRows {
+        for (locate, slot) in self.open.iter_mut().enumerate() {
+            if slot.0 != NO_WINDOW && slot.0.saturating_add(self.window) <= before {
+                self.rows.start.push(slot.0);
+                self.rows.locate.push(locate as u16);
+                self.rows.sums.push(slot.1);
+                *slot = (NO_WINDOW, Sums::default());
+            }
+        }
+        std::mem::take(&mut self.rows).sorted()
+    }
+
     /// Every row, open windows closed, by window then locate. A window written twice (time
     /// went back into it) is one row.
     pub fn finish(mut self) -> ActivityRows {
@@ -492,6 +507,15 @@ impl SlidingDetector {
         still.sort_unstable();
         still.dedup();
         self.open = still;
+    }
+
+    /// The earliest start of an episode still open (None: none is).
+    pub fn earliest_open(&self) -> Option<u64> {
+        self.open
+            .iter()
+            .filter_map(|&l| self.symbols.get(l as usize)?.as_ref()?.open.as_ref())
+            .map(|o| o.start)
+            .min()
     }
 
     /// The episodes closed so far, by start then locate; they are handed over once.
@@ -833,6 +857,26 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].start, e[0].end), (0, 1));
         assert!(d.finish().is_empty());
+    }
+
+    #[test]
+    fn drained_windows_are_the_finished_ones_and_come_once() {
+        let mut a = ActivityBuilder::new(10);
+        a.event(1, 3, &Event::Quote(b'A'));
+        a.event(2, 12, &Event::Quote(b'A'));
+        a.event(1, 25, &Event::Quote(b'D'));
+        // Window [0, 10) of 1 closed when 1 moved on; [10, 20) of 2 ends by 20.
+        let r = a.drain(20);
+        assert_eq!((r.start, r.locate), (vec![0, 10], vec![1, 2]));
+        assert!(a.drain(20).is_empty());
+        a.event(1, 27, &Event::Quote(b'X'));
+        let r = a.finish();
+        assert_eq!((r.start, r.locate), (vec![20], vec![1]));
+        assert_eq!(r.sums[0].quotes, 2);
+        let mut d = SlidingDetector::new(p(MS, 2, 0));
+        assert_eq!(d.earliest_open(), None);
+        quotes(&mut d, 4, [5, 6]);
+        assert_eq!(d.earliest_open(), Some(5));
     }
 
     #[test]
