@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 import ki2fast
+import ki2fast.analytics
+import ki2fast.detect
 import ki2fast.itch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("module", [ki2fast, ki2fast.itch])
+@pytest.mark.parametrize("module", [ki2fast, ki2fast.itch, ki2fast.analytics, ki2fast.detect])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

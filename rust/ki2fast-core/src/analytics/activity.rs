@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 
+use crate::analytics::interleave;
 use crate::arrow::table::TableBuilder;
+use crate::mem::{push_huge, with_capacity_huge};
 
 /// One thing that happened to a symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,26 +160,133 @@ fn sums_columns(t: &mut TableBuilder, sums: &[Sums]) {
     t.values::<UInt64Type>("sell_aggr_shares", col64(|s| s.sell));
 }
 
-const NO_WINDOW: u64 = u64::MAX;
-
-/// Tumbling windows per symbol, aligned to midnight.
+/// Tumbling windows per symbol, aligned to midnight. The stream's time moves all symbols'
+/// windows forward together: when it enters a new window, the windows of the symbols seen
+/// in the last one are written out in locate order, so rows come out sorted without a sort.
 #[derive(Debug)]
 pub struct ActivityBuilder {
     window: u64,
-    /// Each locate's open window: its start (`NO_WINDOW`: none) and sums so far.
-    open: Vec<(u64, Sums)>,
+    /// Start of the window the stream is in (None before the first event).
+    current: Option<u64>,
+    /// Each locate's sums in the current window.
+    open: Vec<Sums>,
+    /// Locates with events in the current window.
+    touched: Vec<u16>,
+    /// Per locate, the number of the last window it had an event in (`window_no`).
+    stamp: Vec<u32>,
+    /// Windows entered so far (starts at 1: a zero stamp is "never").
+    window_no: u32,
     rows: ActivityRows,
+    /// Events stamped before the current window (time went back): one row each, merged at
+    /// the end.
+    late: ActivityRows,
 }
 
-/// Finished activity rows.
+/// Activity rows in columns, by window then locate.
 #[derive(Debug, Default)]
 pub struct ActivityRows {
     /// Window start, ns since midnight.
     pub start: Vec<u64>,
     /// Stock locate.
     pub locate: Vec<u16>,
-    /// The window's sums.
-    pub sums: Vec<Sums>,
+    /// The windows' sums.
+    pub sums: SumsColumns,
+}
+
+/// [`Sums`] in columns (what the Arrow table is built from, buffer for buffer).
+#[derive(Debug, Default)]
+pub struct SumsColumns {
+    quotes: Vec<u32>,
+    adds: Vec<u32>,
+    cancels: Vec<u32>,
+    deletes: Vec<u32>,
+    replaces: Vec<u32>,
+    bbo: Vec<u32>,
+    trades: Vec<u32>,
+    executions: Vec<u32>,
+    shares: Vec<u64>,
+    notional_e4: Vec<u64>,
+    buy: Vec<u64>,
+    sell: Vec<u64>,
+}
+
+impl SumsColumns {
+    fn push(&mut self, s: &Sums) {
+        push_huge(&mut self.quotes, s.quotes);
+        push_huge(&mut self.adds, s.adds);
+        push_huge(&mut self.cancels, s.cancels);
+        push_huge(&mut self.deletes, s.deletes);
+        push_huge(&mut self.replaces, s.replaces);
+        push_huge(&mut self.bbo, s.bbo);
+        push_huge(&mut self.trades, s.trades);
+        push_huge(&mut self.executions, s.executions);
+        push_huge(&mut self.shares, s.shares);
+        push_huge(
+            &mut self.notional_e4,
+            u64::try_from(s.notional_e4).unwrap_or(u64::MAX),
+        );
+        push_huge(&mut self.buy, s.buy);
+        push_huge(&mut self.sell, s.sell);
+    }
+
+    /// Row `i` as sums.
+    pub fn get(&self, i: usize) -> Sums {
+        Sums {
+            quotes: self.quotes[i],
+            adds: self.adds[i],
+            cancels: self.cancels[i],
+            deletes: self.deletes[i],
+            replaces: self.replaces[i],
+            bbo: self.bbo[i],
+            trades: self.trades[i],
+            executions: self.executions[i],
+            shares: self.shares[i],
+            notional_e4: u128::from(self.notional_e4[i]),
+            buy: self.buy[i],
+            sell: self.sell[i],
+        }
+    }
+
+    fn append(&mut self, mut o: SumsColumns) {
+        self.quotes.append(&mut o.quotes);
+        self.adds.append(&mut o.adds);
+        self.cancels.append(&mut o.cancels);
+        self.deletes.append(&mut o.deletes);
+        self.replaces.append(&mut o.replaces);
+        self.bbo.append(&mut o.bbo);
+        self.trades.append(&mut o.trades);
+        self.executions.append(&mut o.executions);
+        self.shares.append(&mut o.shares);
+        self.notional_e4.append(&mut o.notional_e4);
+        self.buy.append(&mut o.buy);
+        self.sell.append(&mut o.sell);
+    }
+
+    fn columns(self, t: &mut TableBuilder) {
+        let mut dollars: Vec<f64> = with_capacity_huge(self.notional_e4.len());
+        dollars.extend(self.notional_e4.iter().map(|&n| n as f64 / 1e4));
+        let mut trade_size: Vec<f64> = with_capacity_huge(dollars.len());
+        trade_size.extend(
+            dollars
+                .iter()
+                .zip(&self.trades)
+                .map(|(d, &n)| if n == 0 { f64::NAN } else { d / f64::from(n) }),
+        );
+        t.values::<UInt32Type>("num_quotes", self.quotes);
+        t.values::<UInt32Type>("num_adds", self.adds);
+        t.values::<UInt32Type>("num_cancels", self.cancels);
+        t.values::<UInt32Type>("num_deletes", self.deletes);
+        t.values::<UInt32Type>("num_replaces", self.replaces);
+        t.values::<UInt32Type>("num_bbo", self.bbo);
+        t.values::<UInt32Type>("num_trades", self.trades);
+        t.values::<UInt32Type>("num_executions", self.executions);
+        t.values::<UInt64Type>("shares", self.shares);
+        t.values::<arrow_array::types::Float64Type>("dollars", dollars);
+        t.float_or_null("trade_size", trade_size);
+        t.values::<UInt64Type>("notional_e4", self.notional_e4);
+        t.values::<UInt64Type>("buy_aggr_shares", self.buy);
+        t.values::<UInt64Type>("sell_aggr_shares", self.sell);
+    }
 }
 
 impl ActivityBuilder {
@@ -186,8 +295,13 @@ impl ActivityBuilder {
         assert!(window_ns > 0, "the activity window must be positive");
         ActivityBuilder {
             window: window_ns,
+            current: None,
             open: Vec::new(),
+            touched: Vec::new(),
+            stamp: Vec::new(),
+            window_no: 0,
             rows: ActivityRows::default(),
+            late: ActivityRows::default(),
         }
     }
 
@@ -199,74 +313,173 @@ impl ActivityBuilder {
     /// Counts `e` in the window of `ts`.
     #[inline(always)]
     pub fn event(&mut self, locate: u16, ts: u64, e: &Event) {
-        if self.open.is_empty() {
-            self.open = vec![(NO_WINDOW, Sums::default()); 1 << 16];
+        let inside = matches!(self.current, Some(c) if ts >= c && ts - c < self.window);
+        if !inside && !self.enter(locate, ts, e) {
+            return;
         }
-        let start = ts - ts % self.window;
-        let slot = &mut self.open[locate as usize];
-        if slot.0 != start {
-            if slot.0 != NO_WINDOW {
-                self.rows.start.push(slot.0);
-                self.rows.locate.push(locate);
-                self.rows.sums.push(slot.1);
-            }
-            *slot = (start, Sums::default());
+        let stamp = &mut self.stamp[locate as usize];
+        if *stamp != self.window_no {
+            *stamp = self.window_no;
+            self.touched.push(locate);
         }
-        slot.1.add(e);
+        self.open[locate as usize].add(e);
     }
 
-    /// The rows finished so far and the open windows that end by `before` (ns since
+    /// Moves to the window of `ts`; false when `ts` is before the current window (the event
+    /// is kept as a late row).
+    #[cold]
+    fn enter(&mut self, locate: u16, ts: u64, e: &Event) -> bool {
+        let start = ts - ts % self.window;
+        if let Some(cur) = self.current
+            && start < cur
+        {
+            let mut s = Sums::default();
+            s.add(e);
+            self.late.start.push(start);
+            self.late.locate.push(locate);
+            self.late.sums.push(&s);
+            return false;
+        }
+        self.close_current();
+        self.current = Some(start);
+        self.window_no += 1;
+        if self.open.is_empty() {
+            self.open = vec![Sums::default(); 1 << 16];
+            self.stamp = vec![0; 1 << 16];
+        }
+        true
+    }
+
+    /// Writes out the current window's rows, in locate order.
+    fn close_current(&mut self) {
+        let Some(start) = self.current else { return };
+        self.touched.sort_unstable();
+        for &locate in &self.touched {
+            let slot = &mut self.open[locate as usize];
+            push_huge(&mut self.rows.start, start);
+            push_huge(&mut self.rows.locate, locate);
+            self.rows.sums.push(slot);
+            *slot = Sums::default();
+        }
+        self.touched.clear();
+    }
+
+    /// The rows finished so far and the current window if it ends by `before` (ns since
     /// midnight), by window then locate, handed over once: for live feeds, whose windows
     /// before the feed's time can no longer change.
     pub fn drain(&mut self, before: u64) -> ActivityRows {
-        for (locate, slot) in self.open.iter_mut().enumerate() {
-            if slot.0 != NO_WINDOW && slot.0.saturating_add(self.window) <= before {
-                self.rows.start.push(slot.0);
-                self.rows.locate.push(locate as u16);
-                self.rows.sums.push(slot.1);
-                *slot = (NO_WINDOW, Sums::default());
-            }
+        if let Some(cur) = self.current
+            && cur.saturating_add(self.window) <= before
+        {
+            self.close_current();
+            self.current = None;
         }
-        std::mem::take(&mut self.rows).sorted()
+        let rows = std::mem::take(&mut self.rows);
+        let late = std::mem::take(&mut self.late);
+        if late.is_empty() {
+            rows
+        } else {
+            rows.merge(late.sorted())
+        }
     }
 
-    /// Every row, open windows closed, by window then locate. A window written twice (time
-    /// went back into it) is one row.
+    /// Every row, the current window closed, by window then locate. A window written twice
+    /// (time went back into it) is one row.
     pub fn finish(mut self) -> ActivityRows {
-        for (locate, (start, sums)) in self.open.iter().enumerate() {
-            if *start != NO_WINDOW {
-                self.rows.start.push(*start);
-                self.rows.locate.push(locate as u16);
-                self.rows.sums.push(*sums);
-            }
+        self.close_current();
+        if self.late.is_empty() {
+            self.rows
+        } else {
+            self.rows.merge(self.late.sorted())
         }
-        self.rows.sorted()
     }
 }
 
 impl ActivityRows {
-    /// Another builder's rows (other locates, or the same after a time regression) merged in.
+    /// Another set of rows merged in, by window then locate; rows of the same window and
+    /// locate are summed. Both sets are in that order already (every builder writes them
+    /// so): one linear merge, unless a key is in both.
     pub fn merge(mut self, other: ActivityRows) -> ActivityRows {
+        if other.is_empty() {
+            return self;
+        }
+        if self.is_empty() {
+            return other;
+        }
+        let (na, nb) = (self.len(), other.len());
+        let key = |r: &ActivityRows, i: usize| (r.start[i], r.locate[i]);
+        let mut order: Vec<u32> = with_capacity_huge(na + nb);
+        let (mut i, mut j) = (0, 0);
+        let mut clash = false;
+        while i < na && j < nb {
+            let (a, b) = (key(&self, i), key(&other, j));
+            if a == b {
+                clash = true;
+                break;
+            }
+            if b < a {
+                order.push((na + j) as u32);
+                j += 1;
+            } else {
+                order.push(i as u32);
+                i += 1;
+            }
+        }
+        if !clash {
+            order.extend((i..na).map(|k| k as u32));
+            order.extend((na + j..na + nb).map(|k| k as u32));
+            let (a, b) = (self.sums, other.sums);
+            return ActivityRows {
+                start: interleave(self.start, other.start, &order),
+                locate: interleave(self.locate, other.locate, &order),
+                sums: SumsColumns {
+                    quotes: interleave(a.quotes, b.quotes, &order),
+                    adds: interleave(a.adds, b.adds, &order),
+                    cancels: interleave(a.cancels, b.cancels, &order),
+                    deletes: interleave(a.deletes, b.deletes, &order),
+                    replaces: interleave(a.replaces, b.replaces, &order),
+                    bbo: interleave(a.bbo, b.bbo, &order),
+                    trades: interleave(a.trades, b.trades, &order),
+                    executions: interleave(a.executions, b.executions, &order),
+                    shares: interleave(a.shares, b.shares, &order),
+                    notional_e4: interleave(a.notional_e4, b.notional_e4, &order),
+                    buy: interleave(a.buy, b.buy, &order),
+                    sell: interleave(a.sell, b.sell, &order),
+                },
+            };
+        }
         self.start.extend(other.start);
         self.locate.extend(other.locate);
-        self.sums.extend(other.sums);
+        self.sums.append(other.sums);
         self.sorted()
     }
 
     fn sorted(self) -> ActivityRows {
-        let mut order: Vec<u32> = (0..self.start.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| (self.start[i as usize], self.locate[i as usize]));
+        let mut order: Vec<(u64, u16, u32)> = (0..self.start.len())
+            .map(|i| (self.start[i], self.locate[i], i as u32))
+            .collect();
+        order.sort_unstable();
         let mut out = ActivityRows::default();
-        for i in order {
-            let i = i as usize;
-            let (start, locate, sums) = (self.start[i], self.locate[i], self.sums[i]);
-            if out.start.last() == Some(&start) && out.locate.last() == Some(&locate) {
-                out.sums.last_mut().expect("a row was pushed").merge(&sums);
+        let mut last: Option<(u64, u16)> = None;
+        let mut acc = Sums::default();
+        for (start, locate, i) in order {
+            let s = self.sums.get(i as usize);
+            if last == Some((start, locate)) {
+                acc.merge(&s);
                 continue;
             }
-            out.start.push(start);
-            out.locate.push(locate);
-            out.sums.push(sums);
+            if let Some((st, lo)) = last {
+                out.start.push(st);
+                out.locate.push(lo);
+                out.sums.push(&acc);
+            }
+            last = Some((start, locate));
+            acc = s;
+        }
+        if let Some((st, lo)) = last {
+            out.start.push(st);
+            out.locate.push(lo);
+            out.sums.push(&acc);
         }
         out
     }
@@ -282,7 +495,7 @@ impl ActivityRows {
     }
 
     /// The activity table: `window_start` (with a session midnight) and `window_timestamp`
-    /// (ns since midnight), `stock_locate`, `stock`, `window_ns`, then the sums.
+    /// (ns since midnight), `window_ns`, `stock`, `stock_locate`, then the sums.
     pub fn to_batch(
         self,
         window_ns: u64,
@@ -301,7 +514,7 @@ impl ActivityRows {
         t.values::<arrow_array::types::Int64Type>("window_ns", vec![window_ns as i64; n]);
         t.stock(keys(&self.locate, key_of_locate), dictionary);
         t.values::<UInt16Type>("stock_locate", self.locate);
-        sums_columns(&mut t, &self.sums);
+        self.sums.columns(&mut t);
         t.finish()
     }
 }
@@ -872,11 +1085,37 @@ mod tests {
         a.event(1, 27, &Event::Quote(b'X'));
         let r = a.finish();
         assert_eq!((r.start, r.locate), (vec![20], vec![1]));
-        assert_eq!(r.sums[0].quotes, 2);
+        assert_eq!(r.sums.get(0).quotes, 2);
         let mut d = SlidingDetector::new(p(MS, 2, 0));
         assert_eq!(d.earliest_open(), None);
         quotes(&mut d, 4, [5, 6]);
         assert_eq!(d.earliest_open(), Some(5));
+    }
+
+    #[test]
+    fn merged_rows_interleave_and_sum_what_both_hold() {
+        let rows = |keys: &[(u64, u16)]| {
+            let mut a = ActivityBuilder::new(10);
+            for &(t, l) in keys {
+                a.event(l, t, &Event::Quote(b'A'));
+            }
+            a.finish()
+        };
+        let m = rows(&[(0, 1), (10, 1), (20, 3)]).merge(rows(&[(0, 2), (25, 2)]));
+        assert_eq!(m.start, [0, 0, 10, 20, 20]);
+        assert_eq!(m.locate, [1, 2, 1, 2, 3]);
+        let m = rows(&[(0, 1), (10, 1)]).merge(rows(&[(5, 1), (30, 4)]));
+        assert_eq!((m.start, m.locate), (vec![0, 10, 30], vec![1, 1, 4]));
+        assert_eq!(m.sums.get(0).quotes, 2);
+        // Late events of several windows and symbols, in no order.
+        let mut a = ActivityBuilder::new(10);
+        for (t, l) in [(50, 1), (31, 2), (12, 1), (35, 2), (3, 7), (14, 1)] {
+            a.event(l, t, &Event::Quote(b'X'));
+        }
+        let r = a.finish();
+        assert_eq!(r.start, [0, 10, 30, 50]);
+        assert_eq!(r.locate, [7, 1, 2, 1]);
+        assert_eq!(r.sums.get(1).cancels, 2);
     }
 
     #[test]
@@ -900,13 +1139,13 @@ mod tests {
         let r = a.finish();
         assert_eq!(r.start, [1_000, 1_000, 2_000]);
         assert_eq!(r.locate, [2, 5, 5]);
-        assert_eq!((r.sums[0].quotes, r.sums[0].replaces), (1, 1));
-        let s = r.sums[1];
+        assert_eq!((r.sums.get(0).quotes, r.sums.get(0).replaces), (1, 1));
+        let s = r.sums.get(1);
         assert_eq!(
             (s.quotes, s.adds, s.deletes, s.bbo, s.trades),
             (2, 1, 1, 1, 0)
         );
-        let s = r.sums[2];
+        let s = r.sums.get(2);
         assert_eq!((s.executions, s.trades, s.shares, s.buy), (1, 1, 3, 3));
         assert_eq!(s.notional_e4, 60_000);
     }
