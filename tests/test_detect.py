@@ -382,8 +382,8 @@ def test_bad_arguments_are_clear_errors() -> None:
         kf.detect_stuffing(SAMPLE, preset="nope")
     with pytest.raises(TypeError, match="takes no k"):
         kf.detect_stuffing(SAMPLE, preset="micro", k=3)
-    with pytest.raises(TypeError, match="order-events"):
-        kf.quote_activity(kf.read_order_events(SAMPLE))
+    with pytest.raises(TypeError, match="no trades"):
+        kf.quote_activity(kf.read_order_events(SAMPLE), trades=pl.DataFrame())
     with pytest.raises(TypeError, match="single messages"):
         kf.detect_stuffing(_activity({"A": [1]}), preset="micro")
     with pytest.raises(ValueError, match="positive"):
@@ -590,3 +590,74 @@ def test_the_live_monitor_takes_pyarrow_quotes_and_trade_batches() -> None:
         kf.BurstMonitor(preset="zscore")
     with pytest.raises(TypeError, match="quote"):
         monitor.update(pl.DataFrame({"x": [1]}))
+
+
+def test_more_rules_hand_computed() -> None:
+    # egginton_2016: 20σ of the day; one spike among 390 one-minute windows cannot reach it
+    # (its z is at most √389 ≈ 19.7); k = 19 flags it.
+    lone = _activity({"AAA": [0] * 100 + [1000]})
+    assert kf.detect_stuffing(lone, preset="egginton_2016").height == 0
+    assert kf.detect_stuffing(lone, preset="egginton_2016", k=19).height == 1
+    # cancel_to_trade: (X + D + U) / max(1, prints).
+    act = _activity({"AAA": [500, 500]}).with_columns(
+        num_trades=pl.Series([2, 0], dtype=pl.UInt32),
+        num_cancels=pl.Series([100, 50], dtype=pl.UInt32),
+        num_deletes=pl.Series([100, 0], dtype=pl.UInt32),
+        num_replaces=pl.Series([100, 0], dtype=pl.UInt32),
+        num_executions=pl.Series([2, 0], dtype=pl.UInt32),
+    )
+    e = kf.detect_stuffing(act, preset="cancel_to_trade")
+    # 300 / 2 = 150 flags; 50 / max(1, 0) = 50 does not.
+    assert e.select("n_windows", "cancel_to_trade").rows() == [(1, 150.0)]
+    assert kf.detect_stuffing(act, preset="cancel_to_trade", threshold=50)[
+        "n_windows"
+    ].to_list() == [2]
+
+
+def test_statistical_program_bursts_need_breadth_far_above_the_day() -> None:
+    quotes, trades = _program_day([4, 20], ["B", "B"])
+    # Four symbols at once: below M = 10, but far above a day where nobody bursts.
+    plain = kf.detect_program_bursts(quotes, trades=trades)
+    assert plain["n_symbols"].to_list() == [20]
+    stat = kf.detect_program_bursts(quotes, trades=trades, statistical=True)
+    assert stat["n_symbols"].to_list() == [4, 20]
+    # The M_min guard: three members are required.
+    assert kf.detect_program_bursts(quotes, trades=trades, statistical=True, min_symbols_stat=5)[
+        "n_symbols"
+    ].to_list() == [20]
+
+
+@pytest.mark.parametrize("prices", ["int", "float"])
+def test_order_events_tables_give_what_the_itch_replay_gives(prices: str) -> None:
+    events = kf.read_order_events(SAMPLE, prices=prices)
+    from_itch = kf.quote_activity(SAMPLE, window="1s", threads=1)
+    from_events = kf.quote_activity(events, window="1s")
+    # Quote messages, top-of-book changes and executions: the same, window by window.
+    same = [
+        "num_quotes",
+        "num_adds",
+        "num_cancels",
+        "num_deletes",
+        "num_replaces",
+        "num_bbo",
+        "num_executions",
+    ]
+    key = ["symbol", "window_start"]
+    busy = from_itch.filter(pl.sum_horizontal(same) > 0).select(*key, *same)
+    assert from_events.filter(pl.sum_horizontal(same) > 0).select(*key, *same).equals(busy)
+    # Prints: an order-events table has the E and C executions, not the P (hidden) prints.
+    trades = kf.replay_itch(SAMPLE).trades
+    assert trades is not None
+    ec = trades.filter(pl.col("printable") & pl.col("kind").is_in(["E", "C"]))
+    assert from_events["num_trades"].sum() == ec.height
+    assert from_events["shares"].sum() == ec["shares"].sum()
+    assert (
+        from_events["buy_aggr_shares"].sum()
+        == ec.filter(pl.col("aggressor") == "B")["shares"].sum()
+    )
+    # The planted bursts are quote storms: the same episodes from either source.
+    assert (
+        kf.detect_stuffing(events)
+        .select("stock", "start", "end", "num_quotes")
+        .equals(kf.detect_stuffing(SAMPLE).select("stock", "start", "end", "num_quotes"))
+    )

@@ -11,7 +11,8 @@ parameters of your own:
   ``"cancel_to_exec"``) run over activity windows.
 
 Sources: an ITCH file, bytes or buffer (replayed in the core: books give the top-of-book
-changes); a level-one quotes table (``ts`` or ``timestamp``, ``stock``, ``bid``,
+changes); an order-events table (``kf.read_order_events``' schema, replayed into the core's
+books the same way; it holds no ``P`` prints); a level-one quotes table (``ts`` or ``timestamp``, ``stock``, ``bid``,
 ``bid_size``, ``ask``, ``ask_size``) with an optional trades table, such as
 ``ki2fast.feeds.schwab.read_levelone``'s ``quotes`` and ``trades``; or, for the window rules,
 an activity table (``quote_activity``'s, or ``hftalert.hft1_activity``'s).
@@ -147,11 +148,8 @@ def _table_kind(df: pl.DataFrame) -> str:
         return "activity"
     if {"bid", "ask"} <= cols and ("stock" in cols or "symbol" in cols):
         return "quotes"
-    if {"event", "order_reference_number"} <= cols:
-        raise TypeError(
-            "order-events tables are not read here yet: pass the ITCH source they came from "
-            "(its replay keeps the books the top-of-book counts need)"
-        )
+    if {"event", "order_reference_number", "stock_locate", "timestamp"} <= cols:
+        return "order_events"
     raise TypeError(
         "expected an ITCH source (path, bytes or buffer), a level-one quotes table (stock, "
         "bid, ask, …) or an activity table (window_start, num_quotes, …); got columns "
@@ -187,8 +185,10 @@ def quote_activity(
     ``dollars``, ``trade_size`` (dollars per trade), ``notional_e4`` (exact, 1/10 000 $),
     ``buy_aggr_shares``, ``sell_aggr_shares``.
 
-    ``x`` is an ITCH source, or a level-one quotes table (pass its ``trades`` too for the
-    trade columns), or a ``LevelOne`` capture from ``feeds.schwab.read_levelone``.
+    ``x`` is an ITCH source; an order-events table (``kf.read_order_events``' columns,
+    replayed into books; it has no ``P`` prints, so those are not counted); a level-one
+    quotes table (pass its ``trades`` too for the trade columns); or a ``LevelOne`` capture
+    from ``feeds.schwab.read_levelone``.
 
     >>> import ki2fast as kf
     >>> a = kf.quote_activity("data/samples/03012024.NASDAQ_ITCH50.gz", window="1m")
@@ -208,9 +208,9 @@ def quote_activity(
         return activity_frame(out["activity"])
     x, trades = _unwrap_levelone(x, trades)
     df = _frame(x)
-    if _table_kind(df) != "quotes":
-        raise TypeError("quote_activity reads ITCH or a level-one quotes table")
-    activity, _ = _from_quotes(
+    if _table_kind(df) == "activity":
+        raise TypeError("quote_activity reads ITCH, order events or level-one quotes")
+    activity, _ = _from_table(
         df, trades, activity_ns=ns, sliding=None, include_crosses=include_crosses
     )
     return activity
@@ -245,6 +245,99 @@ def _replay(
         activity_crosses=include_crosses,
     )
     return run.finish()
+
+
+def _from_table(
+    df: pl.DataFrame,
+    trades: Any,
+    *,
+    activity_ns: int | None,
+    sliding: tuple[int, int, int] | None,
+    include_crosses: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Activity and episodes of an order-events or a level-one quotes table."""
+    if _table_kind(df) == "order_events":
+        if trades is not None:
+            raise TypeError("order events carry their own executions: pass no trades table")
+        return _from_order_events(
+            df, activity_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
+        )
+    return _from_quotes(
+        df, trades, activity_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
+    )
+
+
+_ORDER_EVENT_CODES = {
+    "add": ord("A"),
+    "execute": ord("E"),
+    "execute_price": ord("C"),
+    "cancel": ord("X"),
+    "delete": ord("D"),
+    "replace": ord("U"),
+}
+
+
+def _from_order_events(
+    events: pl.DataFrame,
+    *,
+    activity_ns: int | None,
+    sliding: tuple[int, int, int] | None,
+    include_crosses: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """An order-events table (``kf.read_order_events``' schema) through the core monitor's
+    own books: the top-of-book changes, prints and aggressors the replay of the same ITCH
+    would give."""
+    import polars as pl
+    import pyarrow as pa
+
+    price = pl.col("price")
+    if events.schema["price"].is_float():
+        price = (price * 10_000).round(0)
+    batch = events.select(
+        timestamp=pl.col("timestamp").cast(pl.Int64),
+        stock_locate=pl.col("stock_locate").cast(pl.UInt16),
+        event=pl.col("event")
+        .cast(pl.String)
+        .replace_strict(_ORDER_EVENT_CODES, return_dtype=pl.UInt8),
+        side=pl.col("side")
+        .cast(pl.String)
+        .replace_strict({"B": ord("B"), "S": ord("S")}, default=0, return_dtype=pl.UInt8),
+        order_reference_number=pl.col("order_reference_number").fill_null(0).cast(pl.UInt64),
+        new_order_reference_number=pl.col("new_order_reference_number")
+        .fill_null(0)
+        .cast(pl.UInt64),
+        shares=pl.col("shares").fill_null(0).cast(pl.UInt32),
+        price=price.fill_null(0).cast(pl.UInt32),
+        printable=(
+            pl.col("printable").fill_null(True).cast(pl.UInt8)
+            if "printable" in events.columns
+            else pl.lit(1, pl.UInt8)
+        ),
+    )
+    pairs = (
+        events.select(pl.col("stock_locate").cast(pl.Int64), pl.col("stock").cast(pl.String))
+        .drop_nulls()
+        .unique("stock_locate")
+    )
+    top = int(events.select(pl.col("stock_locate").max()).item() or 0) if events.height else 0
+    names = [f"#{i}" for i in range(top + 1)]
+    for locate, name in pairs.iter_rows():
+        names[locate] = name
+    midnight = None
+    if "ts" in events.columns and events.height:
+        first = events.select(pl.col("ts").first().dt.convert_time_zone(ZONE).dt.date()).item()
+        midnight = _core.session_midnight_ns(first.isoformat())
+    mon = _core.EventMonitor(
+        activity_every_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
+    )
+    for b in batch.to_arrow().to_batches(max_chunksize=1 << 20):
+        mon.feed_order_events(b)
+    out = mon.finish(names, midnight)
+    activity = (
+        activity_frame(pa.table(out["activity"])) if out["activity"] is not None else pl.DataFrame()
+    )
+    episodes = _pl(pa.table(out["episodes"])) if out["episodes"] is not None else pl.DataFrame()
+    return activity, episodes
 
 
 def _from_quotes(
@@ -519,12 +612,12 @@ def detect_stuffing(
         else:
             x, trades = _unwrap_levelone(x, trades)
             df = _frame(x)
-            if _table_kind(df) != "quotes":
+            if _table_kind(df) == "activity":
                 raise TypeError(
-                    f"the sliding preset {preset!r} counts single messages: pass ITCH or a "
-                    "level-one quotes table, not activity windows"
+                    f"the sliding preset {preset!r} counts single messages: pass ITCH, order "
+                    "events or a level-one quotes table, not activity windows"
                 )
-            _, raw = _from_quotes(
+            _, raw = _from_table(
                 df, trades, activity_ns=None, sliding=params, include_crosses=include_crosses
             )
         return _finish_sliding(raw, preset, rule)
@@ -951,12 +1044,12 @@ def detect_program_bursts(
     else:
         x, trades = _unwrap_levelone(x, trades)
         df = _frame(x)
-        if _table_kind(df) != "quotes":
-            raise TypeError("program bursts need ITCH or a level-one quotes table")
-        activity, _ = _from_quotes(df, trades, activity_ns=b, sliding=None)
+        if _table_kind(df) == "activity":
+            raise TypeError("program bursts need ITCH, order events or level-one quotes")
+        activity, _ = _from_table(df, trades, activity_ns=b, sliding=None)
         for r in rules:
             assert isinstance(r, SlidingRule)
-            _, e = _from_quotes(
+            _, e = _from_table(
                 df, trades, activity_ns=None, sliding=(r.window, r.min_msgs, r.merge_gap)
             )
             episodes.append(e)

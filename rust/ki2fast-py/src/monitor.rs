@@ -4,11 +4,13 @@
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
 use arrow_array::types::{Int64Type, UInt8Type, UInt16Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use ki2fast_core::analytics::activity::{
     Event, Monitor, MonitorOutput, SlidingParams, episodes_to_batch,
 };
+use ki2fast_core::analytics::order_feed::{OrderEvent, OrderFeed};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -66,6 +68,8 @@ fn column<'a, T: arrow_array::ArrowPrimitiveType>(
 #[derive(Debug)]
 pub struct EventMonitor {
     inner: Mutex<Option<Monitor>>,
+    /// Books for order-event batches ([`EventMonitor::feed_order_events`]).
+    orders: Mutex<Option<OrderFeed>>,
 }
 
 fn feed(m: &mut Monitor, batch: &RecordBatch) -> PyResult<()> {
@@ -106,6 +110,55 @@ fn feed(m: &mut Monitor, batch: &RecordBatch) -> PyResult<()> {
     Ok(())
 }
 
+fn feed_orders(m: &mut Monitor, books: &mut OrderFeed, batch: &RecordBatch) -> PyResult<()> {
+    let ts = column::<Int64Type>(batch, "timestamp", "int64")?;
+    let locate = column::<UInt16Type>(batch, "stock_locate", "uint16")?;
+    let event = column::<UInt8Type>(batch, "event", "uint8")?;
+    let side = column::<UInt8Type>(batch, "side", "uint8")?;
+    let reference = column::<UInt64Type>(batch, "order_reference_number", "uint64")?;
+    let new_reference = column::<UInt64Type>(batch, "new_order_reference_number", "uint64")?;
+    let shares = column::<UInt32Type>(batch, "shares", "uint32")?;
+    let price = column::<UInt32Type>(batch, "price", "uint32")?;
+    let printable = column::<UInt8Type>(batch, "printable", "uint8")?;
+    for row in 0..batch.num_rows() {
+        let t = u64::try_from(ts.value(row)).map_err(|_| {
+            PyValueError::new_err(format!("order event row {row}: timestamp before midnight"))
+        })?;
+        let (q, p) = (shares.value(row), price.value(row));
+        let e = match event.value(row) {
+            b'A' => OrderEvent::Add {
+                side: side.value(row),
+                price: p,
+                shares: q,
+            },
+            b'E' => OrderEvent::Execute {
+                shares: q,
+                price: None,
+                printable: true,
+            },
+            b'C' => OrderEvent::Execute {
+                shares: q,
+                price: Some(p),
+                printable: printable.value(row) == 1,
+            },
+            b'X' => OrderEvent::Cancel { shares: q },
+            b'D' => OrderEvent::Delete,
+            b'U' => OrderEvent::Replace {
+                new_reference: new_reference.value(row),
+                shares: q,
+                price: p,
+            },
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "order event row {row}: unknown event code {other}"
+                )));
+            }
+        };
+        books.apply(m, locate.value(row), t, reference.value(row), e);
+    }
+    Ok(())
+}
+
 #[pymethods]
 impl EventMonitor {
     #[new]
@@ -124,6 +177,7 @@ impl EventMonitor {
         m.include_crosses = include_crosses;
         Ok(EventMonitor {
             inner: Mutex::new(Some(m)),
+            orders: Mutex::new(None),
         })
     }
 
@@ -135,6 +189,22 @@ impl EventMonitor {
             .as_mut()
             .ok_or_else(|| PyValueError::new_err("the monitor was already finished"))?;
         py.detach(|| feed(m, &batch))
+    }
+
+    /// Feeds a batch of order events through the monitor's own books (GIL released):
+    /// `timestamp` (int64), `stock_locate` (uint16), `event` (uint8: `A` add, `E` execute,
+    /// `C` execute with price, `X` cancel, `D` delete, `U` replace), `side` (uint8 `B`/`S`),
+    /// `order_reference_number`, `new_order_reference_number` (uint64), `shares`, `price`
+    /// (uint32) and `printable` (uint8, 1 or 0), nulls filled.
+    fn feed_order_events(&self, py: Python<'_>, batch: PyRecordBatch) -> PyResult<()> {
+        let batch = batch.into_inner();
+        let mut guard = lock(&self.inner)?;
+        let m = guard
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("the monitor was already finished"))?;
+        let mut books = lock(&self.orders)?;
+        let books = books.get_or_insert_with(OrderFeed::new);
+        py.detach(|| feed_orders(m, books, &batch))
     }
 
     /// Episodes that no event at or after `now` (ns since midnight) can extend, once each.

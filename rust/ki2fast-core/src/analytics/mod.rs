@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod bars;
+pub mod order_feed;
 pub mod trades;
 pub mod vwap;
 
