@@ -12,8 +12,8 @@ parameters of your own:
 
 Sources: an ITCH file, bytes or buffer (replayed in the core: books give the top-of-book
 changes); an order-events table (``kf.read_order_events``' schema, replayed into the core's
-books the same way; it holds no ``P`` prints); a level-one quotes table (``ts`` or ``timestamp``, ``stock``, ``bid``,
-``bid_size``, ``ask``, ``ask_size``) with an optional trades table, such as
+books the same way; it holds no ``P`` prints); a level-one quotes table (``ts``, ``stock``,
+``bid``, ``bid_size``, ``ask``, ``ask_size``) with an optional trades table, such as
 ``ki2fast.feeds.schwab.read_levelone``'s ``quotes`` and ``trades``; or, for the window rules,
 an activity table (``quote_activity``'s, or ``hftalert.hft1_activity``'s).
 """
