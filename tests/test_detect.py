@@ -661,3 +661,26 @@ def test_order_events_tables_give_what_the_itch_replay_gives(prices: str) -> Non
         .select("stock", "start", "end", "num_quotes")
         .equals(kf.detect_stuffing(SAMPLE).select("stock", "start", "end", "num_quotes"))
     )
+
+
+def test_hft1_reports_feed_the_program_burst_detector(tmp_path: Path) -> None:
+    from ki2fast.feeds import hftalert
+
+    # A Burst Monitor day: 30 symbols report a few quotes every 10 s; at 10:00:05 twelve of
+    # them report 800 quotes in the same second.
+    lines = []
+    for t in range(36_000, 37_800, 10):
+        for i in range(30):
+            hh, mm, ss = t // 3600, t // 60 % 60, t % 60
+            lines.append(f"S{i:02d},0,{hh:02d}{mm:02d}{ss:02d},5,1,0,0,")
+    lines += [f"S{i:02d},0,100005,800,300,2,20000," for i in range(12)]
+    path = tmp_path / "hft1_20250314.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    activity = hftalert.hft1_activity(hftalert.read_hft1(path), window="1s")
+    bursts = kf.detect_program_bursts(activity, member="relative")
+    assert bursts.select("n_symbols", "num_quotes", "num_trades", "prog_type").rows() == [
+        (12, 12 * 800, 24, "NONE")
+    ]
+    assert bursts["start"][0] == dt.datetime(2025, 3, 14, 10, 0, 5, tzinfo=NY)
+    with pytest.raises(TypeError, match="relative"):
+        kf.detect_program_bursts(activity)

@@ -998,7 +998,8 @@ def detect_program_bursts(
 
     A symbol is a member of a bucket when one of its ``member_presets`` episodes overlaps
     it (``member="episode"``), or when its quote messages in the bucket reach
-    ``max(member_floor, median + member_k · 1.4826 MAD)`` of its day (``"relative"``).
+    ``max(member_floor, median + member_k · 1.4826 MAD)`` of its day (``"relative"``; the
+    only choice for an activity table, e.g. ``hftalert.hft1_activity``'s).
     ``statistical=True`` asks instead for at least ``min_symbols_stat`` members and more than
     the day's mean + ``k_symbols`` σ of the member counts.
 
@@ -1045,8 +1046,20 @@ def detect_program_bursts(
         x, trades = _unwrap_levelone(x, trades)
         df = _frame(x)
         if _table_kind(df) == "activity":
-            raise TypeError("program bursts need ITCH, order events or level-one quotes")
-        activity, _ = _from_table(df, trades, activity_ns=b, sliding=None)
+            if member != "relative":
+                raise TypeError(
+                    "activity windows (hft1 reports, say) have no single messages for "
+                    "episodes: use member='relative', or pass ITCH, order events or quotes"
+                )
+            activity = _rewindow(df, b)
+            if "window_timestamp" not in activity.columns:
+                local = pl.col("window_start").dt.convert_time_zone(ZONE).dt.replace_time_zone(None)
+                activity = activity.with_columns(
+                    window_timestamp=(local - local.dt.truncate("1d")).dt.total_nanoseconds()
+                )
+            rules = []
+        else:
+            activity, _ = _from_table(df, trades, activity_ns=b, sliding=None)
         for r in rules:
             assert isinstance(r, SlidingRule)
             _, e = _from_table(
@@ -1055,7 +1068,9 @@ def detect_program_bursts(
             episodes.append(e)
     if activity.height == 0 or "window_start" not in activity.columns:
         return _empty_bursts()
-    a = activity.with_columns(_b=pl.col("window_timestamp") // b)
+    a = activity.with_columns(
+        _b=pl.col("window_timestamp") // b, symbol=pl.col("symbol").cast(pl.String)
+    )
     if member == "episode":
         members = _members(episodes, b)
     else:
