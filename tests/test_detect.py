@@ -684,3 +684,18 @@ def test_hft1_reports_feed_the_program_burst_detector(tmp_path: Path) -> None:
     assert bursts["start"][0] == dt.datetime(2025, 3, 14, 10, 0, 5, tzinfo=NY)
     with pytest.raises(TypeError, match="relative"):
         kf.detect_program_bursts(activity)
+
+
+def test_the_live_monitor_reads_order_event_batches(planted: Any) -> None:
+    path, truth = planted
+    monitor = kf.BurstMonitor(preset="micro_50ms")
+    alerts = [monitor.update(b) for b in kf.scan_order_events(path, date=DAY, batch_size=20_000)]
+    alerts.append(monitor.finish())
+    episodes = pl.concat([a.episodes for a in alerts])
+    want = kf.detect_stuffing(kf.read_order_events(path, date=DAY), preset="micro_50ms")
+    assert episodes.equals(want)
+    assert _matches(episodes, truth["bursts"])[1] == 1.0
+    # Episodes came out while the day was being read, not all at the end.
+    assert sum(a.episodes.height for a in alerts[:-1]) > 0
+    with pytest.raises(TypeError, match="one kind of feed"):
+        monitor.update(_quotes([("AAA", 10**12, 1.0, 1, 2.0, 1)]))

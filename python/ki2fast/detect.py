@@ -290,6 +290,31 @@ def _from_order_events(
     import polars as pl
     import pyarrow as pa
 
+    batch, names = _order_batch(events)
+    midnight = None
+    if "ts" in events.columns and events.height:
+        first = events.select(pl.col("ts").first().dt.convert_time_zone(ZONE).dt.date()).item()
+        midnight = _core.session_midnight_ns(first.isoformat())
+    mon = _core.EventMonitor(
+        activity_every_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
+    )
+    for b in batch.to_arrow().to_batches(max_chunksize=1 << 20):
+        mon.feed_order_events(b)
+    out = mon.finish(names, midnight)
+    activity = (
+        activity_frame(pa.table(out["activity"])) if out["activity"] is not None else pl.DataFrame()
+    )
+    episodes = _pl(pa.table(out["episodes"])) if out["episodes"] is not None else pl.DataFrame()
+    return activity, episodes
+
+
+def _order_batch(
+    events: pl.DataFrame, names: list[str] | None = None
+) -> tuple[pl.DataFrame, list[str]]:
+    """An order-events frame as ``EventMonitor.feed_order_events`` reads it, and the symbol
+    names by locate (``names`` extended)."""
+    import polars as pl
+
     price = pl.col("price")
     if events.schema["price"].is_float():
         price = (price * 10_000).round(0)
@@ -320,24 +345,11 @@ def _from_order_events(
         .unique("stock_locate")
     )
     top = int(events.select(pl.col("stock_locate").max()).item() or 0) if events.height else 0
-    names = [f"#{i}" for i in range(top + 1)]
+    names = list(names or [])
+    names += [f"#{i}" for i in range(len(names), top + 1)]
     for locate, name in pairs.iter_rows():
         names[locate] = name
-    midnight = None
-    if "ts" in events.columns and events.height:
-        first = events.select(pl.col("ts").first().dt.convert_time_zone(ZONE).dt.date()).item()
-        midnight = _core.session_midnight_ns(first.isoformat())
-    mon = _core.EventMonitor(
-        activity_every_ns=activity_ns, sliding=sliding, include_crosses=include_crosses
-    )
-    for b in batch.to_arrow().to_batches(max_chunksize=1 << 20):
-        mon.feed_order_events(b)
-    out = mon.finish(names, midnight)
-    activity = (
-        activity_frame(pa.table(out["activity"])) if out["activity"] is not None else pl.DataFrame()
-    )
-    episodes = _pl(pa.table(out["episodes"])) if out["episodes"] is not None else pl.DataFrame()
-    return activity, episodes
+    return batch, names
 
 
 def _from_quotes(
@@ -1375,7 +1387,8 @@ class BurstMonitor:
 
     ``update(batch)`` takes the next time-ordered batch of a level-one feed — quotes (``ts``,
     ``stock``, ``bid``, ``ask`` …), trades (``ts``, ``stock``, ``price``, ``shares`` …), or
-    both (``update(quotes, trades=trades)``), as pyarrow or polars — and returns the
+    both (``update(quotes, trades=trades)``) — or of order events (``kf.scan_order_events``'
+    batches: the monitor keeps their books), as pyarrow or polars, and returns the
     ``BurstAlerts`` that became final with it: an episode once no later message can extend
     it, a program burst once the buckets after it are final. ``finish()`` closes the rest.
     On the same data the alerts, together, are what ``detect_stuffing`` and
@@ -1442,6 +1455,7 @@ class BurstMonitor:
         self._on_alert = on_alert
         self._names: list[str] = []
         self._code: dict[str, int] = {}
+        self._by_locate = False
         self._seed: pl.DataFrame | None = None
         self._day: _dt.date | None = None
         self._episodes_out = 0
@@ -1476,6 +1490,10 @@ class BurstMonitor:
         quotes: pl.DataFrame | None = None
         if frame is not None:
             cols = set(frame.columns)
+            if {"event", "order_reference_number", "stock_locate", "timestamp"} <= cols:
+                if trades is not None:
+                    raise TypeError("order events carry their own executions: pass no trades")
+                return self._emit(self._order_events(frame))
             if {"bid", "ask"} <= cols:
                 quotes = frame
             elif {"price", "shares"} <= cols:
@@ -1497,6 +1515,8 @@ class BurstMonitor:
                 if self._day is not None:
                     alerts.append(self._close_day())
                 self._start_day(day)
+            if self._by_locate:
+                raise TypeError("this monitor reads order events: one kind of feed per monitor")
             for name in part["_stock"].unique(maintain_order=True).to_list():
                 if name not in self._code:
                     if len(self._names) >= 0xFFFE:
@@ -1510,6 +1530,31 @@ class BurstMonitor:
             self._now = max(self._now, int(part.select(pl.col("_ns").max()).item()))
             alerts.append(self._poll(final=False))
         return self._emit(alerts)
+
+    def _order_events(self, frame: pl.DataFrame) -> list[BurstAlerts]:
+        """A batch of order events (one ITCH day's, with ``ts``), through each monitor's books."""
+        import polars as pl
+
+        if self._code:
+            raise TypeError("this monitor reads level-one batches: one kind of feed per monitor")
+        if frame.height == 0:
+            return []
+        if "ts" not in frame.columns:
+            raise ValueError("order events need their 'ts' column for the day")
+        self._by_locate = True
+        day = frame.select(pl.col("ts").first().dt.convert_time_zone(ZONE).dt.date()).item()
+        alerts = []
+        if day != self._day:
+            if self._day is not None:
+                alerts.append(self._close_day())
+            self._start_day(day)
+        batch, self._names = _order_batch(frame, self._names)
+        for b in batch.to_arrow().to_batches(max_chunksize=1 << 20):
+            for m in (self._stuffing, *self._member_monitors, self._activity):
+                m.feed_order_events(b)
+        self._now = max(self._now, int(frame.select(pl.col("timestamp").max()).item()))
+        alerts.append(self._poll(final=False))
+        return alerts
 
     def finish(self) -> BurstAlerts:
         """Closes every episode and burst (the end of the feed)."""
