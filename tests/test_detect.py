@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import ki2fast as kf
@@ -699,3 +699,43 @@ def test_the_live_monitor_reads_order_event_batches(planted: Any) -> None:
     assert sum(a.episodes.height for a in alerts[:-1]) > 0
     with pytest.raises(TypeError, match="one kind of feed"):
         monitor.update(_quotes([("AAA", 10**12, 1.0, 1, 2.0, 1)]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    series=st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=390),
+    k=st.sampled_from([0.5, 1.0, 2.0]),
+    robust=st.booleans(),
+)
+def test_day_baselines_are_the_dense_series_statistics(
+    series: list[int], k: float, robust: bool
+) -> None:
+    import numpy as np
+
+    assume(any(series))
+    dense = np.zeros(390)
+    dense[: len(series)] = series
+    if robust:
+        mu = float(np.median(dense))
+        sd = 1.4826 * float(np.median(np.abs(dense - mu)))
+    else:
+        mu, sd = float(dense.mean()), float(dense.std())
+    flags = (dense > mu + k * sd) & (dense > 0)
+    runs, i = [], 0
+    while i < 390:
+        if flags[i]:
+            j = i
+            while j + 1 < 390 and flags[j + 1]:
+                j += 1
+            runs.append((i, j - i + 1))
+            i = j + 1
+        else:
+            i += 1
+    rule = ZScoreRule(60 * 10**9, k=k, robust=robust)
+    e = window_episodes(_activity({"AAA": series}), rule)
+    open_ = MIDNIGHT + dt.timedelta(hours=9, minutes=30)
+    got = [
+        (int((s - open_).total_seconds() // 60), n)
+        for s, n in e.select("start", "n_windows").rows()
+    ]
+    assert got == runs

@@ -21,6 +21,7 @@ an activity table (``quote_activity``'s, or ``hftalert.hft1_activity``'s).
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import math
 import os
 from collections.abc import Iterable
@@ -758,12 +759,18 @@ def window_episodes(
             "window rules need dated activity (a 'window_start' column): give the ITCH "
             "source a session date (date=… or a MMDDYYYY file name)"
         )
-    a = activity.with_columns(
-        _local=pl.col("window_start").dt.convert_time_zone(ZONE).dt.replace_time_zone(None)
-    ).with_columns(_day=pl.col("_local").dt.date())
-    a = a.with_columns(
-        _idx=((pl.col("_local") - pl.col("_local").dt.truncate("1d")).dt.total_nanoseconds() // w)
-    )
+    if "window_timestamp" in activity.columns:
+        # The core's activity: ns since midnight are there, and start − ns is the day.
+        a = activity.with_columns(
+            _day=pl.col("window_start").cast(pl.Int64) - pl.col("window_timestamp"),
+            _idx=pl.col("window_timestamp") // w,
+        )
+    else:
+        local = pl.col("window_start").dt.convert_time_zone(ZONE).dt.replace_time_zone(None)
+        a = activity.with_columns(
+            _day=local.dt.date(),
+            _idx=(local - local.dt.truncate("1d")).dt.total_nanoseconds() // w,
+        )
     lo, hi = 0, (86_400 * _SECOND) // w
     if session is not None:
         lo = _clock_ns(session[0]) // w
@@ -779,15 +786,33 @@ def window_episodes(
         if c not in a.columns:
             a = a.with_columns(pl.lit(None, pl.UInt32).alias(c))
     flagged: list[dict[str, Any]] = []
-    for (sym, day), g in a.sort("_idx").partition_by(["symbol", "_day"], as_dict=True).items():
+    if not (isinstance(rule, ZScoreRule) and rule.baseline == "rolling"):
+        # Day baselines and ratios flag windows column-wise; only symbol-days with a flag
+        # are then walked one by one to merge their windows.
+        a = _flags(a, rule, n)
+        a = a.join(
+            a.filter("_hit").select("symbol", "_day").unique(), on=["symbol", "_day"], how="semi"
+        )
+    for (sym, day), g in _groups(a, ["symbol", "_day"], "_idx"):
         idx = g["_idx"].to_numpy() - first_idx
-        if isinstance(rule, RatioRule):
-            hits = _ratio_hits(g, rule)
-            k_used = None
-            values = g["num_quotes"].to_numpy().astype(np.float64)
-        else:
-            values = g[rule.metric].fill_null(0).to_numpy().astype(np.float64)
-            hits, k_used = _zscore_hits(values, idx, n, rule)
+        if "_hit" in g.columns:
+            metric = "num_quotes" if isinstance(rule, RatioRule) else rule.metric
+            values = g[metric].fill_null(0).to_numpy().astype(np.float64)
+            flagged.append(
+                {
+                    "symbol": sym,
+                    "day": day,
+                    "g": g,
+                    "idx": idx,
+                    "hits": g["_hit"].to_numpy(),
+                    "values": values,
+                    "k_used": None if isinstance(rule, RatioRule) else g["_k"].to_numpy(),
+                }
+            )
+            continue
+        assert isinstance(rule, ZScoreRule)
+        values = g[rule.metric].fill_null(0).to_numpy().astype(np.float64)
+        hits, k_used = _rolling_hits(values, idx, n, rule)
         if not hits.any():
             continue
         flagged.append(
@@ -837,40 +862,140 @@ def window_episodes(
     return _order(_ratios(frame), name)
 
 
+def _groups(
+    df: pl.DataFrame, keys: list[str], order: str
+) -> Iterable[tuple[tuple[Any, ...], pl.DataFrame]]:
+    """``df``'s rows grouped by ``keys``, each group ordered by ``order``: one sort on integer
+    keys (a symbol's text makes a slow key), then zero-copy slices (partitioning a day of
+    one-second activity copies every column)."""
+    import numpy as np
+    import polars as pl
+
+    if df.height == 0:
+        return
+    codes = [
+        pl.col(k).cast(pl.String).cast(pl.Categorical).to_physical().alias(f"_k{i}")
+        if df.schema[k] in (pl.String, pl.Categorical)
+        else pl.col(k).alias(f"_k{i}")
+        for i, k in enumerate(keys)
+    ]
+    names = [f"_k{i}" for i in range(len(keys))]
+    df = df.with_columns(codes).sort([*names, order])
+    run = df.select(pl.struct(names).rle_id()).to_series().to_numpy()
+    starts = [0, *(np.flatnonzero(np.diff(run)) + 1).tolist(), df.height]
+    for lo, hi in itertools.pairwise(starts):
+        g = df.slice(lo, hi - lo)
+        yield tuple(g[k][0] for k in keys), g
+
+
 def _clock_ns(text: str) -> int:
     hh, mm = text.split(":")[:2]
     return (int(hh) * 3600 + int(mm) * 60) * _SECOND
 
 
-def _ratio_hits(g: pl.DataFrame, rule: RatioRule) -> np.ndarray:
-    import numpy as np
+def _flags(
+    a: pl.DataFrame, rule: ZScoreRule | RatioRule, n: int, *, at_least: bool = False
+) -> pl.DataFrame:
+    """``_hit`` (the window is flagged) and ``_k`` (the k it used) for a ratio rule or a
+    z-score rule with a day baseline, column-wise over every symbol-day (``n`` windows,
+    the windows without a row counting as 0). ``at_least`` flags values equal to the bar."""
+    import polars as pl
 
-    def col(name: str) -> np.ndarray:
-        return g[name].fill_null(0).to_numpy().astype(np.float64)
+    c = pl.col
+    if isinstance(rule, RatioRule):
 
-    quotes = col("num_quotes")
-    if rule.ratio == "otr":
-        num, den = quotes, col("num_trades")
-    elif rule.ratio == "cancel_to_trade":
-        num, den = col("num_cancels") + col("num_deletes") + col("num_replaces"), col("num_trades")
+        def num(*names: str) -> pl.Expr:
+            return pl.sum_horizontal([c(x).fill_null(0).cast(pl.Float64) for x in names])
+
+        if rule.ratio == "otr":
+            top, bottom = num("num_quotes"), num("num_trades")
+        elif rule.ratio == "cancel_to_trade":
+            top, bottom = num("num_cancels", "num_deletes", "num_replaces"), num("num_trades")
+        else:
+            top, bottom = num("num_cancels", "num_deletes"), num("num_executions")
+        flagged = (num("num_quotes") >= rule.min_quotes) & (
+            top / pl.max_horizontal(pl.lit(1.0), bottom) >= rule.threshold
+        )
+        return a.with_columns(_hit=flagged, _k=pl.lit(None, pl.Float64))
+    keys = ["symbol", "_day"]
+    a = a.with_columns(_m=c(rule.metric).fill_null(0).cast(pl.Float64))
+    if not rule.robust:
+        st = a.group_by(keys).agg(_s=c("_m").sum(), _q=(c("_m") * c("_m")).sum())
+        st = st.with_columns(
+            _mu=c("_s") / n,
+            _sd=(c("_q") / n - (c("_s") / n) ** 2).clip(lower_bound=0).sqrt(),
+        ).drop("_s", "_q")
     else:
-        num, den = col("num_cancels") + col("num_deletes"), col("num_executions")
-    return (quotes >= rule.min_quotes) & (num / np.maximum(1.0, den) >= rule.threshold)
+        # Median and 1.4826 MAD of the series with its empty windows as zeros.
+
+        def rank(col: str, p: int, below: pl.Expr, fill: pl.Expr, extra: pl.Expr) -> pl.Expr:
+            # The p-th smallest of the sorted list `col` with `extra` copies of `fill`
+            # inserted after its first `below` items.
+            return (
+                pl.when(pl.lit(p) < below)
+                .then(c(col).list.get(pl.lit(p), null_on_oob=True))
+                .when(pl.lit(p) < below + extra)
+                .then(fill)
+                .otherwise(
+                    c(col).list.get((pl.lit(p) - extra).clip(lower_bound=0), null_on_oob=True)
+                )
+            )
+
+        p1, p2 = (n - 1) // 2, n // 2
+        # Counts are never negative: the zeros come first.
+        st = a.group_by(keys).agg(_v=c("_m").sort()).with_columns(_z=n - c("_v").list.len())
+        zero = pl.lit(0.0)
+        st = st.with_columns(
+            _mu=(
+                rank("_v", p1, pl.lit(0), zero, c("_z")) + rank("_v", p2, pl.lit(0), zero, c("_z"))
+            )
+            / 2
+        ).drop("_v")
+        dev = a.join(st, on=keys).with_columns(_d=(c("_m") - c("_mu")).abs())
+        mad = dev.group_by(keys).agg(
+            _dv=c("_d").sort(),
+            _cut=(c("_d") < c("_mu")).sum().cast(pl.Int64),
+            _mu=c("_mu").first(),
+            _z=c("_z").first(),
+        )
+        mad = mad.with_columns(
+            _sd=1.4826
+            * (
+                rank("_dv", p1, c("_cut"), c("_mu"), c("_z"))
+                + rank("_dv", p2, c("_cut"), c("_mu"), c("_z"))
+            )
+            / 2
+        )
+        st = mad.select(*keys, "_mu", "_sd")
+    a = a.join(st, on=keys, how="left")
+
+    def hit(k: float) -> pl.Expr:
+        bar = c("_mu") + k * c("_sd")
+        return (c("_m") >= bar if at_least else c("_m") > bar) & (c("_m") >= rule.floor)
+
+    if rule.k_fallback is None:
+        a = a.with_columns(_hit=hit(rule.k), _k=pl.lit(float(rule.k)))
+    else:
+        any_k = hit(rule.k).any().over(keys)
+        a = a.with_columns(
+            _hit=pl.when(any_k).then(hit(rule.k)).otherwise(hit(rule.k_fallback)),
+            _k=pl.when(any_k).then(pl.lit(float(rule.k))).otherwise(pl.lit(float(rule.k_fallback))),
+        )
+    return a.drop("_m", "_mu", "_sd")
 
 
-def _zscore_hits(
+def _rolling_hits(
     values: np.ndarray, idx: np.ndarray, n: int, rule: ZScoreRule
 ) -> tuple[np.ndarray, np.ndarray]:
     """Flags of the active windows (``values`` at positions ``idx`` of an ``n``-window
-    series, all other windows 0) and the k each flag used."""
+    series, all other windows 0) against the ``lookback`` windows before each, and the k
+    each flag used."""
     import numpy as np
 
+    mu, sigma, ok = _rolling_stats(values, idx, n, rule.lookback, rule.robust)
+
     def at(k: float) -> np.ndarray:
-        if rule.baseline == "day":
-            mu, sigma = _day_stats(values, n, rule.robust)
-            return (values > mu + k * sigma) & (values >= rule.floor)
-        mu_r, sigma_r, ok = _rolling_stats(values, idx, n, rule.lookback, rule.robust)
-        return ok & (values > mu_r + k * sigma_r) & (values >= rule.floor)
+        return ok & (values > mu + k * sigma) & (values >= rule.floor)
 
     hits = at(rule.k)
     k_used = np.full(len(values), rule.k)
@@ -878,42 +1003,6 @@ def _zscore_hits(
         hits = at(rule.k_fallback)
         k_used[:] = rule.k_fallback
     return hits, k_used
-
-
-def _day_stats(values: np.ndarray, n: int, robust: bool) -> tuple[float, float]:
-    """μ and σ of an ``n``-window series whose windows other than ``values`` are 0."""
-    import numpy as np
-
-    n = max(n, len(values))
-    zeros = n - len(values)
-    if not robust:
-        mu = float(values.sum()) / n
-        var = max(0.0, float((values * values).sum()) / n - mu * mu)
-        return mu, math.sqrt(var)
-    v = np.sort(values)
-    med = _median_with(v, zeros, 0.0)
-    dev = np.sort(np.abs(v - med))
-    mad = _median_with(dev, zeros, abs(0.0 - med))
-    return med, 1.4826 * mad
-
-
-def _median_with(sorted_values: np.ndarray, extra: int, extra_value: float) -> float:
-    """Median of ``sorted_values`` together with ``extra`` copies of ``extra_value``."""
-    import numpy as np
-
-    total = len(sorted_values) + extra
-    if total == 0:
-        return 0.0
-    cut = int(np.searchsorted(sorted_values, extra_value))
-
-    def item(pos: int) -> float:
-        if pos < cut:
-            return float(sorted_values[pos])
-        if pos < cut + extra:
-            return extra_value
-        return float(sorted_values[pos - extra])
-
-    return (item((total - 1) // 2) + item(total // 2)) / 2
 
 
 def _rolling_stats(
@@ -1309,22 +1398,12 @@ def _nearest_rank(values: list[Any], pct: float) -> float:
 def _relative_members(a: pl.DataFrame, b: int, floor: int, k: float) -> pl.DataFrame:
     """Symbol-buckets whose quote count reaches max(floor, median + k·1.4826·MAD) of the
     symbol's day (empty buckets counted as 0)."""
-    import numpy as np
     import polars as pl
 
-    n = (86_400 * _SECOND) // b
+    rule = ZScoreRule(b, k=k, floor=floor, robust=True)
     a = a.with_columns(_day=pl.col("window_start").dt.date())
-    rows = []
-    for (sym, day), g in a.partition_by(["symbol", "_day"], as_dict=True).items():
-        v = np.sort(g["num_quotes"].to_numpy().astype(np.float64))
-        med, spread = _day_stats(v, n, robust=True)
-        cut = max(floor, med + k * spread)
-        for bucket, q in zip(g["_b"].to_list(), g["num_quotes"].to_list(), strict=True):
-            if q >= cut:
-                rows.append((sym, day, bucket))
-    return pl.DataFrame(
-        rows, schema={"symbol": pl.String, "_day": pl.Date, "_b": pl.Int64}, orient="row"
-    )
+    flagged = _flags(a, rule, (86_400 * _SECOND) // b, at_least=True).filter("_hit")
+    return flagged.select(pl.col("symbol").cast(pl.String), "_day", pl.col("_b").cast(pl.Int64))
 
 
 def _empty_bursts() -> pl.DataFrame:
