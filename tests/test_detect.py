@@ -739,3 +739,12 @@ def test_day_baselines_are_the_dense_series_statistics(
         for s, n in e.select("start", "n_windows").rows()
     ]
     assert got == runs
+
+
+def test_robust_day_baseline_scales_the_mad_by_1_4826() -> None:
+    # Median 12, MAD 2: the bar at k = 20 is 12 + 20 × 1.4826 × 2 = 71.304.
+    series = [10] * 130 + [12] * 130 + [14] * 129
+    for spike, flagged in [(72, 1), (71, 0)]:
+        act = _activity({"AAA": [*series, spike]})
+        rule = ZScoreRule(60 * 10**9, k=20, robust=True)
+        assert window_episodes(act, rule).height == flagged
