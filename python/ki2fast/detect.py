@@ -917,10 +917,16 @@ def _flags(
             top / pl.max_horizontal(pl.lit(1.0), bottom) >= rule.threshold
         )
         return a.with_columns(_hit=flagged, _k=pl.lit(None, pl.Float64))
-    keys = ["symbol", "_day"]
-    a = a.with_columns(_m=c(rule.metric).fill_null(0).cast(pl.Float64))
+    # Integer group keys and a slim frame for the statistics: joins and sorts on a
+    # symbol's text over millions of rows are most of the time otherwise.
+    a = a.with_columns(
+        _m=c(rule.metric).fill_null(0).cast(pl.Float64),
+        _g=c("symbol").cast(pl.String).cast(pl.Categorical).to_physical(),
+    )
+    keys = ["_g", "_day"]
+    slim = a.select(*keys, "_m")
     if not rule.robust:
-        st = a.group_by(keys).agg(_s=c("_m").sum(), _q=(c("_m") * c("_m")).sum())
+        st = slim.group_by(keys).agg(_s=c("_m").sum(), _q=(c("_m") * c("_m")).sum())
         st = st.with_columns(
             _mu=c("_s") / n,
             _sd=(c("_q") / n - (c("_s") / n) ** 2).clip(lower_bound=0).sqrt(),
@@ -943,7 +949,7 @@ def _flags(
 
         p1, p2 = (n - 1) // 2, n // 2
         # Counts are never negative: the zeros come first.
-        st = a.group_by(keys).agg(_v=c("_m").sort()).with_columns(_z=n - c("_v").list.len())
+        st = slim.group_by(keys).agg(_v=c("_m").sort()).with_columns(_z=n - c("_v").list.len())
         zero = pl.lit(0.0)
         st = st.with_columns(
             _mu=(
@@ -951,7 +957,7 @@ def _flags(
             )
             / 2
         ).drop("_v")
-        dev = a.join(st, on=keys).with_columns(_d=(c("_m") - c("_mu")).abs())
+        dev = slim.join(st, on=keys).with_columns(_d=(c("_m") - c("_mu")).abs())
         mad = dev.group_by(keys).agg(
             _dv=c("_d").sort(),
             _cut=(c("_d") < c("_mu")).sum().cast(pl.Int64),
@@ -981,7 +987,7 @@ def _flags(
             _hit=pl.when(any_k).then(hit(rule.k)).otherwise(hit(rule.k_fallback)),
             _k=pl.when(any_k).then(pl.lit(float(rule.k))).otherwise(pl.lit(float(rule.k_fallback))),
         )
-    return a.drop("_m", "_mu", "_sd")
+    return a.drop("_m", "_mu", "_sd", "_g")
 
 
 def _rolling_hits(
