@@ -124,14 +124,7 @@ _COUNTS = [
     "num_executions",
 ]
 _SUMS = [
-    "num_quotes",
-    "num_adds",
-    "num_cancels",
-    "num_deletes",
-    "num_replaces",
-    "num_bbo",
-    "num_trades",
-    "num_executions",
+    *_COUNTS,
     "shares",
     "dollars",
     "buy_aggr_shares",

@@ -122,44 +122,6 @@ impl Sums {
     }
 }
 
-/// The sums' columns, shared by activity rows and episodes.
-fn sums_columns(t: &mut TableBuilder, sums: &[Sums]) {
-    let col32 = |f: fn(&Sums) -> u32| sums.iter().map(f).collect::<Vec<u32>>();
-    let col64 = |f: fn(&Sums) -> u64| sums.iter().map(f).collect::<Vec<u64>>();
-    t.values::<UInt32Type>("num_quotes", col32(|s| s.quotes));
-    t.values::<UInt32Type>("num_adds", col32(|s| s.adds));
-    t.values::<UInt32Type>("num_cancels", col32(|s| s.cancels));
-    t.values::<UInt32Type>("num_deletes", col32(|s| s.deletes));
-    t.values::<UInt32Type>("num_replaces", col32(|s| s.replaces));
-    t.values::<UInt32Type>("num_bbo", col32(|s| s.bbo));
-    t.values::<UInt32Type>("num_trades", col32(|s| s.trades));
-    t.values::<UInt32Type>("num_executions", col32(|s| s.executions));
-    t.values::<UInt64Type>("shares", col64(|s| s.shares));
-    let dollars: Vec<f64> = sums.iter().map(|s| s.notional_e4 as f64 / 1e4).collect();
-    let trade_size: Vec<f64> = sums
-        .iter()
-        .zip(&dollars)
-        .map(|(s, d)| {
-            if s.trades == 0 {
-                f64::NAN
-            } else {
-                d / f64::from(s.trades)
-            }
-        })
-        .collect();
-    t.values::<arrow_array::types::Float64Type>("dollars", dollars);
-    t.float_or_null("trade_size", trade_size);
-    // Exact notional, saturated at u64::MAX (9.2e14 $ in one window or episode).
-    t.values::<UInt64Type>(
-        "notional_e4",
-        sums.iter()
-            .map(|s| u64::try_from(s.notional_e4).unwrap_or(u64::MAX))
-            .collect(),
-    );
-    t.values::<UInt64Type>("buy_aggr_shares", col64(|s| s.buy));
-    t.values::<UInt64Type>("sell_aggr_shares", col64(|s| s.sell));
-}
-
 /// Tumbling windows per symbol, aligned to midnight. The stream's time moves all symbols'
 /// windows forward together: when it enters a new window, the windows of the symbols seen
 /// in the last one are written out in locate order, so rows come out sorted without a sort.
@@ -813,8 +775,11 @@ pub fn episodes_to_batch(
             .map(|e| f64::from(e.peak_count) * per_second)
             .collect(),
     );
-    let sums: Vec<Sums> = episodes.iter().map(|e| e.sums).collect();
-    sums_columns(&mut t, &sums);
+    let mut sums = SumsColumns::default();
+    for e in episodes {
+        sums.push(&e.sums);
+    }
+    sums.columns(&mut t);
     t.finish()
 }
 
