@@ -206,14 +206,12 @@ def activity_frame(table: Any) -> pl.DataFrame:
     """The core's activity batch as the activity record of detection.md §2: ``symbol``,
     ``locate``, ``window_start`` (ET, with a session date) and ``window_timestamp`` (ns since
     midnight), ``window_ns``, the counts, ``shares``, ``dollars``, ``trade_size``, the
-    aggressor shares, ``num_executions`` (E and C messages) and the exact ``notional_e4``."""
-    import polars as pl
-
+    aggressor shares, ``num_executions`` (E and C messages) and the exact ``notional_e4``.
+    ``symbol`` stays dictionary-encoded (a polars Categorical), as in the other ITCH tables:
+    no string per row is built."""
     df = _pl(table).rename({"stock": "symbol", "stock_locate": "locate"})
     first = ["symbol", "locate"] + [c for c in ("window_start", "window_timestamp") if c in df]
-    return df.select(first + [c for c in df.columns if c not in first]).with_columns(
-        pl.col("symbol").cast(pl.String)
-    )
+    return df.select(first + [c for c in df.columns if c not in first])
 
 
 def hourly_vwap(

@@ -1284,11 +1284,14 @@ def _program_bursts(
     )
     # Members of a burst: symbols that are members in any of its flagged buckets.
     hot_members = members.join(hot.select("_day", "_b", "_burst"), on=["_day", "_b"])
-    who = hot_members.select("_burst", "symbol").unique()
+    # Joined in the activity's own symbol type (ITCH's is categorical), not by a cast of every
+    # activity row; the members' rows are text again after it.
+    who = hot_members.select("_burst", pl.col("symbol").cast(a.schema["symbol"])).unique()
     span_rows = (
         a.join(spans.select("_burst", "_day", "_b0", "_b1"), on="_day")
         .filter((pl.col("_b") >= pl.col("_b0")) & (pl.col("_b") <= pl.col("_b1")))
         .join(who, on=["_burst", "symbol"])
+        .with_columns(pl.col("symbol").cast(pl.String))
     )
     sums = [
         "num_quotes",

@@ -753,15 +753,18 @@ impl Replay {
         // The trades table, the largest, is built in a second thread meanwhile.
         let trades = std::mem::take(&mut self.trades);
         let keep_trades = self.opts.trades;
-        let (trades, bars) = std::thread::scope(|scope| {
+        let mut monitored = std::mem::take(&mut self.monitored);
+        if let Some(m) = self.monitor.take() {
+            monitored.add(m.finish());
+        }
+        let bar_table = self.bar_table.take();
+        let (trades, bars, (activity, episodes)) = std::thread::scope(|scope| {
             let (keys, dict) = (&key_of_locate, &dictionary);
             let trades = scope
                 .spawn(move || keep_trades.then(|| trades.to_batch(keys, dict, midnight, prices)));
-            let bars = self
-                .bar_table
-                .take()
-                .map(|b| b.to_batch(keys, dict, midnight, prices));
-            (join(trades), bars)
+            let bars = bar_table.map(|b| b.to_batch(keys, dict, midnight, prices));
+            let monitored = monitored.to_batches(keys, dict, midnight);
+            (join(trades), bars, monitored)
         });
         let hourly = hourly_table(&self.vwap, &self.directory, midnight);
         let bbo = self.opts.bbo.then(|| {
@@ -783,11 +786,6 @@ impl Replay {
                 prices,
             )
         });
-        let mut monitored = std::mem::take(&mut self.monitored);
-        if let Some(m) = self.monitor.take() {
-            monitored.add(m.finish());
-        }
-        let (activity, episodes) = monitored.to_batches(&key_of_locate, &dictionary, midnight);
         let examples = self
             .examples
             .into_values()

@@ -189,7 +189,8 @@ impl TableBuilder {
 }
 
 /// Keys of `stock` columns built from per-row locates through a locate → key table.
-fn keys_of(locates: &[u16], key_of_locate: &[u16]) -> Vec<u16> {
+/// Each locate's key into the symbol dictionary (`NO_SYMBOL` where none is known).
+pub(crate) fn keys_of(locates: &[u16], key_of_locate: &[u16]) -> Vec<u16> {
     locates
         .iter()
         .map(|&l| key_of_locate.get(l as usize).copied().unwrap_or(NO_SYMBOL))
