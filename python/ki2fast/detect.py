@@ -778,72 +778,20 @@ def window_episodes(
     for c in _SUMS:
         if c not in a.columns:
             a = a.with_columns(pl.lit(None, pl.UInt32).alias(c))
-    flagged: list[dict[str, Any]] = []
+    metric = "num_quotes" if isinstance(rule, RatioRule) else rule.metric
     if not (isinstance(rule, ZScoreRule) and rule.baseline == "rolling"):
-        # Day baselines and ratios flag windows column-wise; only symbol-days with a flag
-        # are then walked one by one to merge their windows.
-        a = _flags(a, rule, n)
-        a = a.join(
-            a.filter("_hit").select("symbol", "_day").unique(), on=["symbol", "_day"], how="semi"
-        )
-    for (sym, day), g in _groups(a, ["symbol", "_day"], "_idx"):
-        idx = g["_idx"].to_numpy() - first_idx
-        if "_hit" in g.columns:
-            metric = "num_quotes" if isinstance(rule, RatioRule) else rule.metric
-            values = g[metric].fill_null(0).to_numpy().astype(np.float64)
-            flagged.append(
-                {
-                    "symbol": sym,
-                    "day": day,
-                    "g": g,
-                    "idx": idx,
-                    "hits": g["_hit"].to_numpy(),
-                    "values": values,
-                    "k_used": None if isinstance(rule, RatioRule) else g["_k"].to_numpy(),
-                }
-            )
-            continue
-        assert isinstance(rule, ZScoreRule)
-        values = g[rule.metric].fill_null(0).to_numpy().astype(np.float64)
-        hits, k_used = _rolling_hits(values, idx, n, rule)
-        if not hits.any():
-            continue
-        flagged.append(
-            {
-                "symbol": sym,
-                "day": day,
-                "g": g,
-                "idx": idx,
-                "hits": hits,
-                "values": values,
-                "k_used": k_used,
-            }
-        )
-    rows = []
-    for f in flagged:
-        rows.extend(_merge(f, merge_windows, w))
-    if not rows:
-        empty = activity.head(0)
-        frame = pl.DataFrame(
-            {
-                "stock": pl.Series([], dtype=pl.String),
-                "start": pl.Series([], dtype=empty.schema["window_start"]),
-                "end": pl.Series([], dtype=empty.schema["window_start"]),
-                "peak_rate": pl.Series([], dtype=pl.Float64),
-                **{
-                    c: pl.Series([], dtype=pl.Float64 if c == "dollars" else pl.UInt64)
-                    for c in _SUMS
-                },
-                "locate": pl.Series([], dtype=pl.UInt16),
-                "n_windows": pl.Series([], dtype=pl.UInt32),
-                "k_used": pl.Series([], dtype=pl.Float64),
-                "peak_value": pl.Series([], dtype=pl.Float64),
-                "peak_start": pl.Series([], dtype=empty.schema["window_start"]),
-                "window_ns": pl.Series([], dtype=pl.Int64),
-            }
-        )
+        # Day baselines and ratios flag windows column-wise.
+        hit = _flags(a, rule, n)
     else:
-        frame = pl.DataFrame(rows)
+        # The rolling baseline walks each symbol-day's windows in order.
+        parts = []
+        for _, g in _groups(a, ["symbol", "_day"], "_idx"):
+            values = g[metric].fill_null(0).to_numpy().astype(np.float64)
+            hits, k_used = _rolling_hits(values, g["_idx"].to_numpy() - first_idx, n, rule)
+            if hits.any():
+                parts.append(g.with_columns(_hit=pl.Series(hits), _k=pl.Series(k_used)))
+        hit = pl.concat(parts) if parts else a.head(0).with_columns(_hit=False, _k=None)
+    frame = _merge_windows(hit, metric, merge_windows, w)
     zone = activity.schema["window_start"].time_zone  # type: ignore[attr-defined]
     frame = frame.with_columns(
         pl.col("start", "end", "peak_start").cast(pl.Datetime("ns", zone)),
@@ -853,6 +801,19 @@ def window_episodes(
         pl.col("window_ns").cast(pl.Int64),
     )
     return _order(_ratios(frame), name)
+
+
+def _code(df: pl.DataFrame, name: str) -> pl.Expr:
+    """Column ``name`` as an integer key: text by its category number (a categorical column
+    as it is, with no string built per row), anything else unchanged."""
+    import polars as pl
+
+    col, dtype = pl.col(name), df.schema[name]
+    if dtype == pl.Categorical:
+        return col.to_physical()
+    if dtype == pl.String:
+        return col.cast(pl.Categorical).to_physical()
+    return col
 
 
 def _groups(
@@ -866,12 +827,7 @@ def _groups(
 
     if df.height == 0:
         return
-    codes = [
-        pl.col(k).cast(pl.String).cast(pl.Categorical).to_physical().alias(f"_k{i}")
-        if df.schema[k] in (pl.String, pl.Categorical)
-        else pl.col(k).alias(f"_k{i}")
-        for i, k in enumerate(keys)
-    ]
+    codes = [_code(df, k).alias(f"_k{i}") for i, k in enumerate(keys)]
     names = [f"_k{i}" for i in range(len(keys))]
     df = df.with_columns(codes).sort([*names, order])
     run = df.select(pl.struct(names).rle_id()).to_series().to_numpy()
@@ -914,7 +870,7 @@ def _flags(
     # symbol's text over millions of rows are most of the time otherwise.
     a = a.with_columns(
         _m=c(rule.metric).fill_null(0).cast(pl.Float64),
-        _g=c("symbol").cast(pl.String).cast(pl.Categorical).to_physical(),
+        _g=_code(a, "symbol"),
     )
     keys = ["_g", "_day"]
     slim = a.select(*keys, "_m")
@@ -1030,45 +986,66 @@ def _rolling_stats(
     return mu, sigma, ok
 
 
-def _merge(f: dict[str, Any], gap: int, w: int) -> list[dict[str, Any]]:
-    """Runs of flagged windows (at most ``gap`` unflagged windows apart) as episode rows."""
-    import numpy as np
+def _merge_windows(a: pl.DataFrame, metric: str, gap: int, w: int) -> pl.DataFrame:
+    """Episodes from windows flagged in ``_hit``: per symbol-day, flagged windows at most
+    ``gap`` windows apart form one run; an episode sums every active window of its span,
+    flagged or not. Column-wise: one sort, runs by a cumulative sum, spans by a forward fill.
+    """
+    import polars as pl
 
-    g, idx, hits, values = f["g"], f["idx"], f["hits"], f["values"]
-    flagged = np.flatnonzero(hits)
-    runs: list[list[int]] = [[int(flagged[0])]]
-    for j in flagged[1:]:
-        if idx[j] - idx[runs[-1][-1]] - 1 <= gap:
-            runs[-1].append(int(j))
-        else:
-            runs.append([int(j)])
-    starts = g["window_start"]
-    out = []
-    for run in runs:
-        a, b = run[0], run[-1]
-        span = g.slice(a, b - a + 1)  # active windows inside the span, flagged or not
-        peak = max(run, key=lambda j: (values[j], -j))
-        row: dict[str, Any] = {
-            "stock": f["symbol"],
-            "start": starts[a],
-            "end": starts[b] + _dt.timedelta(microseconds=w / 1000),
-            "peak_rate": float(values[peak]) * 1e9 / w,
-        }
-        for c in _SUMS:
-            s = span[c]
-            row[c] = (
-                None
-                if s.null_count() == len(s)
-                else (float(s.sum()) if c == "dollars" else int(s.sum()))
-            )
-        row["locate"] = g["locate"][a] if "locate" in g.columns else None
-        row["n_windows"] = len(run)
-        row["k_used"] = None if f["k_used"] is None else float(f["k_used"][a])
-        row["peak_value"] = float(values[peak])
-        row["peak_start"] = starts[peak]
-        row["window_ns"] = w
-        out.append(row)
-    return out
+    c = pl.col
+    keys = ["_g", "_day"]
+    a = a.with_columns(_g=_code(a, "symbol"), _v=c(metric).fill_null(0).cast(pl.Float64))
+    a = a.join(a.filter("_hit").select(keys).unique(), on=keys, how="semi").sort(*keys, "_idx")
+    hot = a.filter("_hit")
+    prev = c("_idx").shift(1).over(keys)
+    hot = hot.with_columns(_run=(prev.is_null() | (c("_idx") - prev - 1 > gap)).cum_sum())
+
+    def at_peak(col: str) -> pl.Expr:  # the largest value, the earliest window on ties
+        return c(col).sort_by(["_v", "_idx"], descending=[True, False]).first()
+
+    runs = hot.group_by("_run").agg(
+        stock=c("symbol").first().cast(pl.String),
+        start=c("window_start").first(),
+        end=c("window_start").last() + pl.duration(nanoseconds=w),
+        _last=c("_idx").last(),
+        locate=c("locate").first() if "locate" in a.columns else pl.lit(None, pl.UInt16),
+        n_windows=pl.len(),
+        k_used=c("_k").first().cast(pl.Float64),
+        peak_value=at_peak("_v"),
+        peak_start=at_peak("window_start"),
+    )
+    # Every window of a flagged symbol-day joins the run that last started at or before it,
+    # and counts when it lies before that run's last flagged window.
+    spans = (
+        a.join(hot.select(*keys, "_idx", "_run"), on=[*keys, "_idx"], how="left")
+        .with_columns(c("_run").forward_fill().over(keys))
+        .join(runs.select("_run", "_last"), on="_run")
+        .filter(c("_idx") <= c("_last"))
+    )
+
+    def total(col: str) -> pl.Expr:
+        s = c(col).cast(pl.Float64) if col == "dollars" else c(col).cast(pl.Int64)
+        return pl.when(c(col).null_count() < pl.len()).then(s.sum())
+
+    sums = spans.group_by("_run").agg(total(col).alias(col) for col in _SUMS)
+    return (
+        runs.join(sums, on="_run")
+        .with_columns(peak_rate=c("peak_value") * 1e9 / w, window_ns=pl.lit(w, pl.Int64))
+        .select(
+            "stock",
+            "start",
+            "end",
+            "peak_rate",
+            *_SUMS,
+            "locate",
+            "n_windows",
+            "k_used",
+            "peak_value",
+            "peak_start",
+            "window_ns",
+        )
+    )
 
 
 def detect_program_bursts(
