@@ -37,6 +37,7 @@ __all__ = [
     "inflate_len",
     "itch_schema",
     "levelone_pass1",
+    "median_mad_by_group",
     "order_events_schema",
     "read_itch",
     "read_order_events",
@@ -190,6 +191,9 @@ def session_midnight_ns(date: str) -> int: ...
 def inflate_len(path: str | PathLike[str]) -> int: ...
 def levelone_pass1(data: bytes) -> dict[str, Any]:
     """Pass 1 of the Schwab level-one reader over a decompressed capture."""
+
+def median_mad_by_group(table: _ArrowStream, n: int) -> _ArrowStream:
+    """Per row: its (key, day) group's median and 1.4826 MAD, missing windows as zeros."""
 
 @final
 class LevelOnePass:

@@ -880,49 +880,13 @@ def _flags(
             _mu=c("_s") / n,
             _sd=(c("_q") / n - (c("_s") / n) ** 2).clip(lower_bound=0).sqrt(),
         ).drop("_s", "_q")
+        a = a.join(st, on=keys, how="left")
     else:
-        # Median and 1.4826 MAD of the series with its empty windows as zeros.
-
-        def rank(col: str, p: int, below: pl.Expr, fill: pl.Expr, extra: pl.Expr) -> pl.Expr:
-            # The p-th smallest of the sorted list `col` with `extra` copies of `fill`
-            # inserted after its first `below` items.
-            return (
-                pl.when(pl.lit(p) < below)
-                .then(c(col).list.get(pl.lit(p), null_on_oob=True))
-                .when(pl.lit(p) < below + extra)
-                .then(fill)
-                .otherwise(
-                    c(col).list.get((pl.lit(p) - extra).clip(lower_bound=0), null_on_oob=True)
-                )
-            )
-
-        p1, p2 = (n - 1) // 2, n // 2
-        # Counts are never negative: the zeros come first.
-        st = slim.group_by(keys).agg(_v=c("_m").sort()).with_columns(_z=n - c("_v").list.len())
-        zero = pl.lit(0.0)
-        st = st.with_columns(
-            _mu=(
-                rank("_v", p1, pl.lit(0), zero, c("_z")) + rank("_v", p2, pl.lit(0), zero, c("_z"))
-            )
-            / 2
-        ).drop("_v")
-        dev = slim.join(st, on=keys).with_columns(_d=(c("_m") - c("_mu")).abs())
-        mad = dev.group_by(keys).agg(
-            _dv=c("_d").sort(),
-            _cut=(c("_d") < c("_mu")).sum().cast(pl.Int64),
-            _mu=c("_mu").first(),
-            _z=c("_z").first(),
-        )
-        mad = mad.with_columns(
-            _sd=1.4826
-            * (
-                rank("_dv", p1, c("_cut"), c("_mu"), c("_z"))
-                + rank("_dv", p2, c("_cut"), c("_mu"), c("_z"))
-            )
-            / 2
-        )
-        st = mad.select(*keys, "_mu", "_sd")
-    a = a.join(st, on=keys, how="left")
+        # Median and 1.4826 MAD of the series with its empty windows as zeros, per row, in
+        # the core (linear-time selection per symbol-day, no sort and no join).
+        table = slim.select(key=c("_g").cast(pl.UInt32), day=c("_day").cast(pl.Int64), value="_m")
+        st = pl.DataFrame(_core.median_mad_by_group(table, n)).rename({"mu": "_mu", "sd": "_sd"})
+        a = a.with_columns(st)
 
     def hit(k: float) -> pl.Expr:
         bar = c("_mu") + k * c("_sd")

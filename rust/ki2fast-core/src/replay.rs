@@ -441,7 +441,7 @@ impl Replay {
                 p.locate,
                 p.timestamp,
                 p.kind,
-                p.price,
+                u64::from(p.price),
                 p.shares,
                 p.aggressor,
             );

@@ -89,15 +89,15 @@ fn feed(m: &mut Monitor, batch: &RecordBatch) -> PyResult<()> {
             b'B' => Event::Bbo,
             b'E' => Event::Execution,
             b'T' | b'Q' => {
-                if e == b'Q' && !m.include_crosses {
-                    continue;
-                }
-                let (q, p) = (shares.value(row), price.value(row));
-                Event::Print {
-                    shares: q,
-                    notional_e4: u128::from(p) * u128::from(q),
-                    aggressor: aggr.value(row),
-                }
+                m.print(
+                    c,
+                    t,
+                    e,
+                    price.value(row),
+                    shares.value(row),
+                    aggr.value(row),
+                );
+                continue;
             }
             other => {
                 return Err(PyValueError::new_err(format!(
@@ -290,4 +290,43 @@ impl EventMonitor {
 fn dictionary(names: Vec<String>) -> (Vec<u16>, ArrayRef) {
     let keys: Vec<u16> = (0..names.len().min(usize::from(u16::MAX)) as u16).collect();
     (keys, Arc::new(StringArray::from(names)))
+}
+
+/// Per row of `table` (`key` uint32, `day` int64, `value` float64, no nulls), the median
+/// (`mu`) and 1.4826 × MAD (`sd`) of its (key, day) group's series of `n` values, the
+/// missing ones zeros (GIL released).
+#[pyfunction]
+pub fn median_mad_by_group(
+    py: Python<'_>,
+    table: pyo3_arrow::PyTable,
+    n: usize,
+) -> PyResult<PyRecordBatch> {
+    let (batches, _) = table.into_inner();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let (mut key, mut day, mut value) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    for b in &batches {
+        key.extend_from_slice(column::<UInt32Type>(b, "key", "uint32")?.values());
+        day.extend_from_slice(column::<Int64Type>(b, "day", "int64")?.values());
+        value.extend_from_slice(
+            column::<arrow_array::types::Float64Type>(b, "value", "float64")?.values(),
+        );
+    }
+    let (mu, sd) =
+        py.detach(|| ki2fast_core::analytics::stats::median_mad_by_group(&key, &day, &value, n));
+    let batch = RecordBatch::try_from_iter([
+        (
+            "mu",
+            std::sync::Arc::new(arrow_array::Float64Array::from(mu)) as ArrayRef,
+        ),
+        (
+            "sd",
+            std::sync::Arc::new(arrow_array::Float64Array::from(sd)) as ArrayRef,
+        ),
+    ])
+    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyRecordBatch::new(batch))
 }

@@ -811,9 +811,10 @@ impl Monitor {
         }
     }
 
-    /// Feeds a print of `kind` (`E`, `C`, `P`, `Q`) unless it is a cross and crosses are off.
+    /// Feeds a print of `kind` (`E`, `C`, `P`, `Q`, or `T` a feed's trade) unless it is a
+    /// cross and crosses are off.
     #[inline(always)]
-    pub fn print(&mut self, locate: u16, ts: u64, kind: u8, price_e4: u32, shares: u64, aggr: u8) {
+    pub fn print(&mut self, locate: u16, ts: u64, kind: u8, price_e4: u64, shares: u64, aggr: u8) {
         if kind == b'Q' && !self.include_crosses {
             return;
         }

@@ -1,9 +1,10 @@
 //! Analytics over prints and quotes: the trades table, the hourly VWAP report, time bars,
-//! activity windows and the sliding quote-stuffing rule.
+//! activity windows, the sliding quote-stuffing rule and the window rules' robust baselines.
 
 pub mod activity;
 pub mod bars;
 pub mod order_feed;
+pub mod stats;
 pub mod trades;
 pub mod vwap;
 

@@ -121,7 +121,7 @@ impl OrderFeed {
                                 r.order.book as u16,
                                 ts,
                                 kind,
-                                price.unwrap_or(r.order.price),
+                                u64::from(price.unwrap_or(r.order.price)),
                                 u64::from(shares),
                                 r.order.side.aggressor(),
                             );
@@ -131,7 +131,7 @@ impl OrderFeed {
                     None => {
                         // A printable C prints on its own price even without its order.
                         if let (Some(p), true) = (price, printable) {
-                            m.print(locate, ts, b'C', p, u64::from(shares), 0);
+                            m.print(locate, ts, b'C', u64::from(p), u64::from(shares), 0);
                         }
                     }
                 }
