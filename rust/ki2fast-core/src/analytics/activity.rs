@@ -9,7 +9,6 @@ use std::collections::VecDeque;
 use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 
-use crate::analytics::interleave;
 use crate::arrow::table::{TableBuilder, keys_of};
 
 /// One thing that happened to a symbol.
@@ -137,21 +136,98 @@ pub struct ActivityBuilder {
     stamp: Vec<u32>,
     /// Windows entered so far (starts at 1: a zero stamp is "never").
     window_no: u32,
-    rows: ActivityRows,
+    /// Closed windows' rows, by window then locate.
+    rows: Vec<Row>,
     /// Events stamped before the current window (time went back): one row each, merged at
     /// the end.
-    late: ActivityRows,
+    late: Vec<Row>,
 }
 
-/// Activity rows in columns, by window then locate.
+/// A symbol's sums over one window, packed as the builders keep them until the table is
+/// written: 80 bytes, one write per row (the table's columns are written once, at the end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Row {
+    /// Window start, ns since midnight.
+    pub start: u64,
+    shares: u64,
+    /// Saturated at `u64::MAX` (the table's `notional_e4` is 64-bit).
+    notional_e4: u64,
+    buy: u64,
+    sell: u64,
+    /// quotes, adds, cancels, deletes, replaces, bbo, trades, executions.
+    counts: [u32; 8],
+    /// Stock locate.
+    pub locate: u16,
+}
+
+impl Row {
+    fn new(start: u64, locate: u16, s: &Sums) -> Row {
+        Row {
+            start,
+            shares: s.shares,
+            notional_e4: u64::try_from(s.notional_e4).unwrap_or(u64::MAX),
+            buy: s.buy,
+            sell: s.sell,
+            counts: [
+                s.quotes,
+                s.adds,
+                s.cancels,
+                s.deletes,
+                s.replaces,
+                s.bbo,
+                s.trades,
+                s.executions,
+            ],
+            locate,
+        }
+    }
+
+    /// The row's sums.
+    pub fn sums(&self) -> Sums {
+        let [
+            quotes,
+            adds,
+            cancels,
+            deletes,
+            replaces,
+            bbo,
+            trades,
+            executions,
+        ] = self.counts;
+        Sums {
+            quotes,
+            adds,
+            cancels,
+            deletes,
+            replaces,
+            bbo,
+            trades,
+            executions,
+            shares: self.shares,
+            notional_e4: u128::from(self.notional_e4),
+            buy: self.buy,
+            sell: self.sell,
+        }
+    }
+
+    fn key(&self) -> (u64, u16) {
+        (self.start, self.locate)
+    }
+
+    /// Adds a row of the same window and symbol.
+    fn add(&mut self, o: &Row) {
+        let mut s = self.sums();
+        s.merge(&o.sums());
+        *self = Row::new(self.start, self.locate, &s);
+    }
+}
+
+/// Activity rows: runs by window then locate, one key at most once in a run (one per
+/// builder: a shard of the replay, or the late events of one). Runs are merged, and rows of
+/// the same window and locate summed, as the table is written.
 #[derive(Debug, Default)]
 pub struct ActivityRows {
-    /// Window start, ns since midnight.
-    pub start: Vec<u64>,
-    /// Stock locate.
-    pub locate: Vec<u16>,
-    /// The windows' sums.
-    pub sums: SumsColumns,
+    runs: Vec<Vec<Row>>,
 }
 
 /// [`Sums`] in columns (what the Arrow table is built from, buffer for buffer).
@@ -192,37 +268,21 @@ impl SumsColumns {
         self.sell.push(s.sell);
     }
 
-    /// Row `i` as sums.
-    pub fn get(&self, i: usize) -> Sums {
-        Sums {
-            quotes: self.quotes[i],
-            adds: self.adds[i],
-            cancels: self.cancels[i],
-            deletes: self.deletes[i],
-            replaces: self.replaces[i],
-            bbo: self.bbo[i],
-            trades: self.trades[i],
-            executions: self.executions[i],
-            shares: self.shares[i],
-            notional_e4: u128::from(self.notional_e4[i]),
-            buy: self.buy[i],
-            sell: self.sell[i],
+    fn with_capacity(n: usize) -> SumsColumns {
+        SumsColumns {
+            quotes: Vec::with_capacity(n),
+            adds: Vec::with_capacity(n),
+            cancels: Vec::with_capacity(n),
+            deletes: Vec::with_capacity(n),
+            replaces: Vec::with_capacity(n),
+            bbo: Vec::with_capacity(n),
+            trades: Vec::with_capacity(n),
+            executions: Vec::with_capacity(n),
+            shares: Vec::with_capacity(n),
+            notional_e4: Vec::with_capacity(n),
+            buy: Vec::with_capacity(n),
+            sell: Vec::with_capacity(n),
         }
-    }
-
-    fn append(&mut self, mut o: SumsColumns) {
-        self.quotes.append(&mut o.quotes);
-        self.adds.append(&mut o.adds);
-        self.cancels.append(&mut o.cancels);
-        self.deletes.append(&mut o.deletes);
-        self.replaces.append(&mut o.replaces);
-        self.bbo.append(&mut o.bbo);
-        self.trades.append(&mut o.trades);
-        self.executions.append(&mut o.executions);
-        self.shares.append(&mut o.shares);
-        self.notional_e4.append(&mut o.notional_e4);
-        self.buy.append(&mut o.buy);
-        self.sell.append(&mut o.sell);
     }
 
     fn columns(self, t: &mut TableBuilder) {
@@ -260,8 +320,8 @@ impl ActivityBuilder {
             touched: Vec::new(),
             stamp: Vec::new(),
             window_no: 0,
-            rows: ActivityRows::default(),
-            late: ActivityRows::default(),
+            rows: Vec::new(),
+            late: Vec::new(),
         }
     }
 
@@ -295,9 +355,7 @@ impl ActivityBuilder {
         {
             let mut s = Sums::default();
             s.add(e);
-            self.late.start.push(start);
-            self.late.locate.push(locate);
-            self.late.sums.push(&s);
+            self.late.push(Row::new(start, locate, &s));
             return false;
         }
         self.close_current();
@@ -314,15 +372,13 @@ impl ActivityBuilder {
     fn close_current(&mut self) {
         let Some(start) = self.current else { return };
         self.touched.sort_unstable();
-        let rows = &mut self.rows;
-        rows.start
-            .extend(std::iter::repeat_n(start, self.touched.len()));
-        rows.locate.extend_from_slice(&self.touched);
-        for &locate in &self.touched {
-            let slot = &mut self.open[locate as usize];
-            rows.sums.push(slot);
+        let open = &mut self.open;
+        self.rows.extend(self.touched.iter().map(|&locate| {
+            let slot = &mut open[locate as usize];
+            let row = Row::new(start, locate, slot);
             *slot = Sums::default();
-        }
+            row
+        }));
         self.touched.clear();
     }
 
@@ -336,128 +392,83 @@ impl ActivityBuilder {
             self.close_current();
             self.current = None;
         }
-        let rows = std::mem::take(&mut self.rows);
-        let late = std::mem::take(&mut self.late);
-        if late.is_empty() {
-            rows
-        } else {
-            rows.merge(late.sorted())
-        }
+        let late = sorted(std::mem::take(&mut self.late));
+        ActivityRows::from_runs(vec![std::mem::take(&mut self.rows), late])
     }
 
     /// Every row, the current window closed, by window then locate. A window written twice
     /// (time went back into it) is one row.
     pub fn finish(mut self) -> ActivityRows {
         self.close_current();
-        if self.late.is_empty() {
-            self.rows
-        } else {
-            self.rows.merge(self.late.sorted())
-        }
+        let late = sorted(std::mem::take(&mut self.late));
+        ActivityRows::from_runs(vec![self.rows, late])
     }
 }
 
+/// Rows sorted by window then locate, rows of one key summed into one.
+fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+    rows.sort_unstable_by_key(Row::key);
+    rows.dedup_by(|r, kept| {
+        let same = r.key() == kept.key();
+        if same {
+            kept.add(r);
+        }
+        same
+    });
+    rows
+}
+
 impl ActivityRows {
-    /// Another set of rows merged in, by window then locate; rows of the same window and
-    /// locate are summed. Both sets are in that order already (every builder writes them
-    /// so): one linear merge, unless a key is in both.
+    fn from_runs(runs: Vec<Vec<Row>>) -> ActivityRows {
+        ActivityRows {
+            runs: runs.into_iter().filter(|r| !r.is_empty()).collect(),
+        }
+    }
+
+    /// Another set of rows merged in (rows of the same window and locate are summed when
+    /// the table is written).
     pub fn merge(mut self, other: ActivityRows) -> ActivityRows {
-        if other.is_empty() {
-            return self;
-        }
-        if self.is_empty() {
-            return other;
-        }
-        let (na, nb) = (self.len(), other.len());
-        let key = |r: &ActivityRows, i: usize| (r.start[i], r.locate[i]);
-        let mut order: Vec<u32> = Vec::with_capacity(na + nb);
-        let (mut i, mut j) = (0, 0);
-        let mut clash = false;
-        while i < na && j < nb {
-            let (a, b) = (key(&self, i), key(&other, j));
-            if a == b {
-                clash = true;
-                break;
-            }
-            if b < a {
-                order.push((na + j) as u32);
-                j += 1;
-            } else {
-                order.push(i as u32);
-                i += 1;
-            }
-        }
-        if !clash {
-            order.extend((i..na).map(|k| k as u32));
-            order.extend((na + j..na + nb).map(|k| k as u32));
-            let (a, b) = (self.sums, other.sums);
-            return ActivityRows {
-                start: interleave(self.start, other.start, &order),
-                locate: interleave(self.locate, other.locate, &order),
-                sums: SumsColumns {
-                    quotes: interleave(a.quotes, b.quotes, &order),
-                    adds: interleave(a.adds, b.adds, &order),
-                    cancels: interleave(a.cancels, b.cancels, &order),
-                    deletes: interleave(a.deletes, b.deletes, &order),
-                    replaces: interleave(a.replaces, b.replaces, &order),
-                    bbo: interleave(a.bbo, b.bbo, &order),
-                    trades: interleave(a.trades, b.trades, &order),
-                    executions: interleave(a.executions, b.executions, &order),
-                    shares: interleave(a.shares, b.shares, &order),
-                    notional_e4: interleave(a.notional_e4, b.notional_e4, &order),
-                    buy: interleave(a.buy, b.buy, &order),
-                    sell: interleave(a.sell, b.sell, &order),
-                },
-            };
-        }
-        self.start.extend(other.start);
-        self.locate.extend(other.locate);
-        self.sums.append(other.sums);
-        self.sorted()
+        self.runs.extend(other.runs);
+        self
     }
 
-    fn sorted(self) -> ActivityRows {
-        let mut order: Vec<(u64, u16, u32)> = (0..self.start.len())
-            .map(|i| (self.start[i], self.locate[i], i as u32))
-            .collect();
-        order.sort_unstable();
-        let mut out = ActivityRows::default();
-        let mut last: Option<(u64, u16)> = None;
-        let mut acc = Sums::default();
-        for (start, locate, i) in order {
-            let s = self.sums.get(i as usize);
-            if last == Some((start, locate)) {
-                acc.merge(&s);
-                continue;
-            }
-            if let Some((st, lo)) = last {
-                out.start.push(st);
-                out.locate.push(lo);
-                out.sums.push(&acc);
-            }
-            last = Some((start, locate));
-            acc = s;
-        }
-        if let Some((st, lo)) = last {
-            out.start.push(st);
-            out.locate.push(lo);
-            out.sums.push(&acc);
-        }
-        out
-    }
-
-    /// Rows.
+    /// Rows before merging (an upper bound of the table's rows).
     pub fn len(&self) -> usize {
-        self.start.len()
+        self.runs.iter().map(Vec::len).sum()
     }
 
     /// No rows.
     pub fn is_empty(&self) -> bool {
-        self.start.is_empty()
+        self.runs.is_empty()
+    }
+
+    /// The merged rows, by window then locate, one per key.
+    pub fn rows(self) -> impl Iterator<Item = Row> {
+        let mut runs: Vec<std::vec::IntoIter<Row>> =
+            self.runs.into_iter().map(Vec::into_iter).collect();
+        let mut heads: Vec<Option<Row>> = runs.iter_mut().map(Iterator::next).collect();
+        std::iter::from_fn(move || {
+            // Runs are few (one per shard, and late events): a scan beats a heap.
+            let key = heads.iter().flatten().map(Row::key).min()?;
+            let mut out: Option<Row> = None;
+            for (head, run) in heads.iter_mut().zip(&mut runs) {
+                if let Some(r) = head
+                    && r.key() == key
+                {
+                    match &mut out {
+                        None => out = Some(*r),
+                        Some(o) => o.add(r),
+                    }
+                    *head = run.next();
+                }
+            }
+            out
+        })
     }
 
     /// The activity table: `window_start` (with a session midnight) and `window_timestamp`
-    /// (ns since midnight), `window_ns`, `stock`, `stock_locate`, then the sums.
+    /// (ns since midnight), `window_ns`, `stock`, `stock_locate`, then the sums. The runs
+    /// are merged straight into the columns, each written once.
     pub fn to_batch(
         self,
         window_ns: u64,
@@ -465,20 +476,23 @@ impl ActivityRows {
         dictionary: &ArrayRef,
         midnight: Option<i64>,
     ) -> RecordBatch {
-        let n = self.len();
-        let keys = keys_of(&self.locate, key_of_locate);
+        let cap = self.len();
+        let mut start: Vec<i64> = Vec::with_capacity(cap);
+        let mut locate: Vec<u16> = Vec::with_capacity(cap);
+        let mut sums = SumsColumns::with_capacity(cap);
+        for r in self.rows() {
+            start.push(r.start as i64);
+            locate.push(r.locate);
+            sums.push(&r.sums());
+        }
+        let n = start.len();
+        let keys = keys_of(&locate, key_of_locate);
         let mut t = TableBuilder::new();
-        // Same layout: the window starts become the ns column in their own buffer.
-        t.times(
-            "window_timestamp",
-            "window_start",
-            self.start.into_iter().map(|s| s as i64).collect(),
-            midnight,
-        );
+        t.times("window_timestamp", "window_start", start, midnight);
         t.values::<arrow_array::types::Int64Type>("window_ns", vec![window_ns as i64; n]);
         t.stock(keys, dictionary);
-        t.values::<UInt16Type>("stock_locate", self.locate);
-        self.sums.columns(&mut t);
+        t.values::<UInt16Type>("stock_locate", locate);
+        sums.columns(&mut t);
         t.finish()
     }
 }
@@ -1035,13 +1049,13 @@ mod tests {
         a.event(2, 12, &Event::Quote(b'A'));
         a.event(1, 25, &Event::Quote(b'D'));
         // Window [0, 10) of 1 closed when 1 moved on; [10, 20) of 2 ends by 20.
-        let r = a.drain(20);
-        assert_eq!((r.start, r.locate), (vec![0, 10], vec![1, 2]));
+        let keys = |r: ActivityRows| r.rows().map(|r| r.key()).collect::<Vec<_>>();
+        assert_eq!(keys(a.drain(20)), [(0, 1), (10, 2)]);
         assert!(a.drain(20).is_empty());
         a.event(1, 27, &Event::Quote(b'X'));
-        let r = a.finish();
-        assert_eq!((r.start, r.locate), (vec![20], vec![1]));
-        assert_eq!(r.sums.get(0).quotes, 2);
+        let r: Vec<Row> = a.finish().rows().collect();
+        assert_eq!(r.iter().map(Row::key).collect::<Vec<_>>(), [(20, 1)]);
+        assert_eq!(r[0].sums().quotes, 2);
         let mut d = SlidingDetector::new(p(MS, 2, 0));
         assert_eq!(d.earliest_open(), None);
         quotes(&mut d, 4, [5, 6]);
@@ -1057,21 +1071,54 @@ mod tests {
             }
             a.finish()
         };
-        let m = rows(&[(0, 1), (10, 1), (20, 3)]).merge(rows(&[(0, 2), (25, 2)]));
-        assert_eq!(m.start, [0, 0, 10, 20, 20]);
-        assert_eq!(m.locate, [1, 2, 1, 2, 3]);
-        let m = rows(&[(0, 1), (10, 1)]).merge(rows(&[(5, 1), (30, 4)]));
-        assert_eq!((m.start, m.locate), (vec![0, 10, 30], vec![1, 1, 4]));
-        assert_eq!(m.sums.get(0).quotes, 2);
+        let keys = |r: &[Row]| r.iter().map(Row::key).collect::<Vec<_>>();
+        let m: Vec<Row> = rows(&[(0, 1), (10, 1), (20, 3)])
+            .merge(rows(&[(0, 2), (25, 2)]))
+            .rows()
+            .collect();
+        assert_eq!(keys(&m), [(0, 1), (0, 2), (10, 1), (20, 2), (20, 3)]);
+        let m: Vec<Row> = rows(&[(0, 1), (10, 1)])
+            .merge(rows(&[(5, 1), (30, 4)]))
+            .merge(rows(&[(7, 1), (31, 4)]))
+            .rows()
+            .collect();
+        assert_eq!(keys(&m), [(0, 1), (10, 1), (30, 4)]);
+        assert_eq!((m[0].sums().quotes, m[2].sums().quotes), (3, 2));
         // Late events of several windows and symbols, in no order.
         let mut a = ActivityBuilder::new(10);
         for (t, l) in [(50, 1), (31, 2), (12, 1), (35, 2), (3, 7), (14, 1)] {
             a.event(l, t, &Event::Quote(b'X'));
         }
-        let r = a.finish();
-        assert_eq!(r.start, [0, 10, 30, 50]);
-        assert_eq!(r.locate, [7, 1, 2, 1]);
-        assert_eq!(r.sums.get(1).cancels, 2);
+        let r: Vec<Row> = a.finish().rows().collect();
+        assert_eq!(keys(&r), [(0, 7), (10, 1), (30, 2), (50, 1)]);
+        assert_eq!(r[1].sums().cancels, 2);
+    }
+
+    #[test]
+    fn a_row_keeps_every_sum_and_saturates_the_notional() {
+        let s = Sums {
+            quotes: 1,
+            adds: 2,
+            cancels: 3,
+            deletes: 4,
+            replaces: 5,
+            bbo: 6,
+            trades: 7,
+            executions: 8,
+            shares: 9,
+            notional_e4: 10,
+            buy: 11,
+            sell: 12,
+        };
+        assert_eq!(Row::new(0, 1, &s).sums(), s);
+        let big = Sums {
+            notional_e4: u128::from(u64::MAX) + 5,
+            ..s
+        };
+        assert_eq!(
+            Row::new(0, 1, &big).sums().notional_e4,
+            u128::from(u64::MAX)
+        );
     }
 
     #[test]
@@ -1092,16 +1139,16 @@ mod tests {
         );
         // Time goes back into a closed window: still one row for it.
         a.event(5, 1_001, &Event::Quote(b'D'));
-        let r = a.finish();
-        assert_eq!(r.start, [1_000, 1_000, 2_000]);
-        assert_eq!(r.locate, [2, 5, 5]);
-        assert_eq!((r.sums.get(0).quotes, r.sums.get(0).replaces), (1, 1));
-        let s = r.sums.get(1);
+        let r: Vec<Row> = a.finish().rows().collect();
+        let keys: Vec<(u64, u16)> = r.iter().map(Row::key).collect();
+        assert_eq!(keys, [(1_000, 2), (1_000, 5), (2_000, 5)]);
+        assert_eq!((r[0].sums().quotes, r[0].sums().replaces), (1, 1));
+        let s = r[1].sums();
         assert_eq!(
             (s.quotes, s.adds, s.deletes, s.bbo, s.trades),
             (2, 1, 1, 1, 0)
         );
-        let s = r.sums.get(2);
+        let s = r[2].sums();
         assert_eq!((s.executions, s.trades, s.shares, s.buy), (1, 1, 3, 3));
         assert_eq!(s.notional_e4, 60_000);
     }
