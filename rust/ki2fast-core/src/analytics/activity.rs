@@ -137,7 +137,7 @@ pub struct ActivityBuilder {
     /// Windows entered so far (starts at 1: a zero stamp is "never").
     window_no: u32,
     /// Closed windows' rows, by window then locate.
-    rows: Vec<Row>,
+    rows: Run,
     /// Events stamped before the current window (time went back): one row each, merged at
     /// the end.
     late: Vec<Row>,
@@ -222,12 +222,46 @@ impl Row {
     }
 }
 
+/// Rows in chunks of a fixed size: pushing never moves the rows written (no buffer grows
+/// by copying), and a chunk is freed as soon as the merge has read it, so a day's rows and
+/// its table are never whole in memory at once.
+#[derive(Debug, Default)]
+struct Run {
+    chunks: Vec<Vec<Row>>,
+}
+
+impl Run {
+    /// 64 Ki rows, 5 MiB.
+    const CHUNK: usize = 1 << 16;
+
+    fn extend(&mut self, rows: impl ExactSizeIterator<Item = Row>) {
+        for r in rows {
+            match self.chunks.last_mut() {
+                Some(c) if c.len() < Self::CHUNK => c.push(r),
+                _ => {
+                    let mut c = Vec::with_capacity(Self::CHUNK);
+                    c.push(r);
+                    self.chunks.push(c);
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    fn into_rows(self) -> impl Iterator<Item = Row> {
+        self.chunks.into_iter().flatten()
+    }
+}
+
 /// Activity rows: runs by window then locate, one key at most once in a run (one per
 /// builder: a shard of the replay, or the late events of one). Runs are merged, and rows of
 /// the same window and locate summed, as the table is written.
 #[derive(Debug, Default)]
 pub struct ActivityRows {
-    runs: Vec<Vec<Row>>,
+    runs: Vec<Run>,
 }
 
 /// [`Sums`] in columns (what the Arrow table is built from, buffer for buffer).
@@ -320,7 +354,7 @@ impl ActivityBuilder {
             touched: Vec::new(),
             stamp: Vec::new(),
             window_no: 0,
-            rows: Vec::new(),
+            rows: Run::default(),
             late: Vec::new(),
         }
     }
@@ -393,7 +427,7 @@ impl ActivityBuilder {
             self.current = None;
         }
         let late = sorted(std::mem::take(&mut self.late));
-        ActivityRows::from_runs(vec![std::mem::take(&mut self.rows), late])
+        ActivityRows::from_runs([std::mem::take(&mut self.rows), late])
     }
 
     /// Every row, the current window closed, by window then locate. A window written twice
@@ -401,12 +435,12 @@ impl ActivityBuilder {
     pub fn finish(mut self) -> ActivityRows {
         self.close_current();
         let late = sorted(std::mem::take(&mut self.late));
-        ActivityRows::from_runs(vec![self.rows, late])
+        ActivityRows::from_runs([self.rows, late])
     }
 }
 
 /// Rows sorted by window then locate, rows of one key summed into one.
-fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+fn sorted(mut rows: Vec<Row>) -> Run {
     rows.sort_unstable_by_key(Row::key);
     rows.dedup_by(|r, kept| {
         let same = r.key() == kept.key();
@@ -415,13 +449,13 @@ fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
         }
         same
     });
-    rows
+    Run { chunks: vec![rows] }
 }
 
 impl ActivityRows {
-    fn from_runs(runs: Vec<Vec<Row>>) -> ActivityRows {
+    fn from_runs(runs: [Run; 2]) -> ActivityRows {
         ActivityRows {
-            runs: runs.into_iter().filter(|r| !r.is_empty()).collect(),
+            runs: runs.into_iter().filter(|r| r.len() > 0).collect(),
         }
     }
 
@@ -434,7 +468,7 @@ impl ActivityRows {
 
     /// Rows before merging (an upper bound of the table's rows).
     pub fn len(&self) -> usize {
-        self.runs.iter().map(Vec::len).sum()
+        self.runs.iter().map(Run::len).sum()
     }
 
     /// No rows.
@@ -444,8 +478,7 @@ impl ActivityRows {
 
     /// The merged rows, by window then locate, one per key.
     pub fn rows(self) -> impl Iterator<Item = Row> {
-        let mut runs: Vec<std::vec::IntoIter<Row>> =
-            self.runs.into_iter().map(Vec::into_iter).collect();
+        let mut runs: Vec<_> = self.runs.into_iter().map(Run::into_rows).collect();
         let mut heads: Vec<Option<Row>> = runs.iter_mut().map(Iterator::next).collect();
         std::iter::from_fn(move || {
             // Runs are few (one per shard, and late events): a scan beats a heap.
