@@ -1,5 +1,6 @@
 """Activity windows and stuffing detection on the shallow day, in one session: the full
-replay without and with one-second activity windows fused in (the goal: at most 10 % more),
+replay without and with activity windows of a second and a minute fused in (the goal: at
+most 10 % more),
 the default `micro` rule straight from ITCH, and the window rules over a day of activity
 records (the goal: under a second).
 
@@ -36,15 +37,17 @@ def test_replay_without_activity(benchmark, shallow):
     assert r.activity is None
 
 
-def test_replay_with_activity(benchmark, shallow):
+@pytest.mark.parametrize("window", ["1s", "1m"])
+def test_replay_with_activity(benchmark, shallow, window):
     n = _messages(shallow)
     r = run(
         benchmark,
-        lambda: kf.replay_itch(shallow, date=DATE, activity_window="1s"),
+        lambda: kf.replay_itch(shallow, date=DATE, activity_window=window),
         messages=n,
         nbytes=shallow.stat().st_size,
     )
     assert r.activity is not None and r.activity.height > 0
+    benchmark.extra_info.update(activity_rows=r.activity.height)
 
 
 def test_detect_micro_from_itch(benchmark, shallow):

@@ -170,7 +170,8 @@ def quote_activity(
     """Activity records (detection.md §2): one row per symbol and ``window`` with at least one
     event, by window then symbol.
 
-    Columns: ``symbol``, ``locate``, ``window_start`` (ET; for ITCH, with a session date from
+    Columns: ``symbol`` (categorical: dictionary-encoded, as in the other ITCH tables),
+    ``locate``, ``window_start`` (ET; for ITCH, with a session date from
     ``date`` or the file name), ``window_timestamp`` (ns since midnight), ``window_ns``,
     ``num_quotes`` (ITCH ``A F X D U``; level-one: quote updates), ``num_adds``,
     ``num_cancels``, ``num_deletes``, ``num_replaces``, ``num_bbo`` (changes of the top of
