@@ -3,6 +3,6 @@ Monitor files, and tails that follow growing files and journals (``ki2fast.feeds
 
 from __future__ import annotations
 
-__all__ = ["hftalert", "schwab", "tail"]
+__all__ = ["hftalert", "journal", "schwab", "tail"]
 
-from ki2fast.feeds import hftalert, schwab, tail
+from ki2fast.feeds import hftalert, journal, schwab, tail
