@@ -10,12 +10,24 @@ import pytest
 import ki2fast
 import ki2fast.analytics
 import ki2fast.detect
+import ki2fast.feeds.journal
+import ki2fast.feeds.schwab_token
 import ki2fast.itch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("module", [ki2fast, ki2fast.itch, ki2fast.analytics, ki2fast.detect])
+@pytest.mark.parametrize(
+    "module",
+    [
+        ki2fast,
+        ki2fast.itch,
+        ki2fast.analytics,
+        ki2fast.detect,
+        ki2fast.feeds.journal,
+        ki2fast.feeds.schwab_token,
+    ],
+)
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -1,8 +1,10 @@
 """Readers for the retail feeds ki2fast ingests: Schwab level-one captures and HFTAlert Burst
-Monitor files, and tails that follow growing files and journals (``ki2fast.feeds.tail``)."""
+Monitor files, tails that follow growing files and journals (``ki2fast.feeds.tail``), the
+capture journal live clients append to (``ki2fast.feeds.journal``) and Schwab credentials
+(``ki2fast.feeds.schwab_token``)."""
 
 from __future__ import annotations
 
-__all__ = ["hftalert", "journal", "schwab", "tail"]
+__all__ = ["hftalert", "journal", "schwab", "schwab_token", "tail"]
 
-from ki2fast.feeds import hftalert, journal, schwab, tail
+from ki2fast.feeds import hftalert, journal, schwab, schwab_token, tail
