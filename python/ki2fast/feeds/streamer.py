@@ -1,0 +1,456 @@
+"""The Schwab streamer client (feeds.md §1.1–1.4, §1.14): asyncio and websockets.
+
+It reads the token file schwab-py writes, asks the user-preferences endpoint for the streamer
+connection, logs in, subscribes from a desired-state registry (``service -> keys, fields``)
+and keeps the stream up: a watchdog on inbound frames, reconnects with exponential backoff and
+full jitter, a fresh login and the registry's subscriptions after each, and a clear error for
+the codes that must stop it (login denied again and again, another connection for the user).
+
+Every inbound frame is appended to the day's journal (:class:`ki2fast.feeds.journal.Journal`)
+before anything else is done with it; outbound frames are journaled with the access token
+redacted. What the frames hold is read back from the journal by the same readers as a file
+capture (``ki2fast.feeds.schwab.read_levelone``), so a capture that dies loses nothing it had
+received.
+
+>>> from ki2fast.feeds.streamer import Streamer
+>>> s = Streamer("token.json", "capture", api_base="http://127.0.0.1:8080")
+>>> s.subscribe("LEVELONE_EQUITIES", ["qqq", "SPY"], fields=[3, 1, 2])
+>>> s.desired["LEVELONE_EQUITIES"]
+(('QQQ', 'SPY'), (0, 1, 2, 3))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ki2fast.exceptions import Ki2fastError
+from ki2fast.feeds.journal import Durability, Journal
+from ki2fast.feeds.schwab_token import (
+    ReauthRequired,
+    SecretFilter,
+    TokenFile,
+    redact_request,
+)
+
+__all__ = [
+    "ConnectionLimitExceeded",
+    "ReauthRequired",
+    "StreamLost",
+    "Streamer",
+    "StreamerError",
+    "StreamerStats",
+]
+
+log = logging.getLogger("ki2fast.schwab.streamer")
+
+#: Most keys per service (feeds.md §1.2, R4).
+MAX_KEYS = 500
+#: Response codes that mean success (0 and SUCCEEDED_COMMAND_*).
+OK_CODES = {0, 26, 27, 28, 29}
+
+
+class StreamerError(Ki2fastError):
+    """The streamer stopped on a response it cannot recover from (e.g. a bad command)."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class ConnectionLimitExceeded(StreamerError):
+    """Another streamer connection exists for this Schwab user (code 12, three times in a
+    row): stop the other client first; Schwab allows one per user."""
+
+
+class StreamLost(StreamerError):
+    """The connection could not be re-established within ``max_attempts``."""
+
+
+@dataclass
+class StreamerStats:
+    """What a status line shows: frames, data frames, reconnects, the last error."""
+
+    frames: int = 0
+    data_frames: int = 0
+    reconnects: int = 0
+    epoch: int = 0
+    last_error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class _Restart(Exception):
+    """Close this connection and connect again after ``wait`` seconds (None: backoff)."""
+
+    def __init__(self, cause: str, wait: float | None = None):
+        super().__init__(cause)
+        self.cause, self.wait = cause, wait
+
+
+class Streamer:
+    """A Schwab streamer connection kept up, every frame journaled under ``root``.
+
+    ``api_base`` and ``streamer_url`` override Schwab's addresses (tests, proxies). Timing
+    parameters follow feeds.md §1.14; ``rng`` seeds the backoff's jitter. ``on_data`` is
+    called with each data frame's parsed object after it was journaled.
+    """
+
+    def __init__(
+        self,
+        token_file: str | os.PathLike[str],
+        root: str | os.PathLike[str],
+        *,
+        api_base: str = "https://api.schwabapi.com",
+        streamer_url: str | None = None,
+        durability: Durability = "batch",
+        backoff_base: float = 1.0,
+        backoff_cap: float = 120.0,
+        watchdog_timeout: float = 60.0,
+        command_timeout: float = 10.0,
+        healthy_reset: float = 60.0,
+        code12_wait: float = 300.0,
+        max_attempts: int | None = None,
+        rng: random.Random | None = None,
+        on_data: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        self.token_path = token_file
+        self.root = root
+        self.api_base = api_base.rstrip("/")
+        self.streamer_url = streamer_url
+        self.durability = durability
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.watchdog_timeout = watchdog_timeout
+        self.command_timeout = command_timeout
+        self.healthy_reset = healthy_reset
+        self.code12_wait = code12_wait
+        self.max_attempts = max_attempts
+        self.rng = rng or random.Random()
+        self.on_data = on_data
+        #: The subscriptions to hold: service -> (keys, fields), both sorted.
+        self.desired: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        self.stats = StreamerStats()
+        self._stop = asyncio.Event() if _loop_running() else None
+        self._ws: Any = None
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._command = asyncio.Lock() if _loop_running() else None
+        self._next_id = 0
+        self._journal: Journal | None = None
+        self._token: TokenFile | None = None
+
+    # -- the registry ----------------------------------------------------------------------
+
+    def subscribe(self, service: str, keys: Iterable[str], fields: Iterable[int]) -> None:
+        """Adds ``keys`` of ``service`` with ``fields`` (the service's field set becomes the
+        union, always with 0). Sent at once when connected, else at the next login."""
+        service = service.upper()
+        old_keys, old_fields = self.desired.get(service, ((), ()))
+        new_keys = tuple(sorted(set(old_keys) | {k.strip().upper() for k in keys if k.strip()}))
+        if len(new_keys) > MAX_KEYS:
+            raise ValueError(f"{service}: {len(new_keys)} keys; Schwab allows {MAX_KEYS}")
+        new_fields = tuple(sorted(set(old_fields) | {int(f) for f in fields} | {0}))
+        self.desired[service] = (new_keys, new_fields)
+
+    def unsubscribe(self, service: str, keys: Iterable[str]) -> None:
+        """Removes ``keys`` of ``service`` from the registry."""
+        service = service.upper()
+        old_keys, fields = self.desired.get(service, ((), ()))
+        drop = {k.strip().upper() for k in keys}
+        left = tuple(k for k in old_keys if k not in drop)
+        if left:
+            self.desired[service] = (left, fields)
+        else:
+            self.desired.pop(service, None)
+
+    def stop(self) -> None:
+        """Ends :meth:`run` cleanly (LOGOUT, then close)."""
+        if self._stop is not None:
+            self._stop.set()
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> StreamerStats:
+        """Streams until :meth:`stop` or an error that must end it; returns the stats."""
+        self._stop = self._stop or asyncio.Event()
+        self._command = self._command or asyncio.Lock()
+        self._token = TokenFile(self.token_path)
+        scrub = SecretFilter(self._token)
+        log.addFilter(scrub)
+        if (said := self._token.expiry_warning()) is not None:
+            log.warning("%s", said)
+        self._journal = Journal(self.root, "schwab", "streamer", durability=self.durability)
+        failures = denials = closes12 = 0
+        try:
+            while not self._stop.is_set():
+                began = time.monotonic()
+                try:
+                    await self._session()
+                    return self.stats
+                except _Restart as r:
+                    self.stats.last_error = r.cause
+                    if r.cause == "login denied":
+                        denials += 1
+                        if denials >= 3:
+                            raise ReauthRequired(
+                                "Schwab denied the login 3 times in a row with the current "
+                                "token file: authorize again (e.g. with schwab-py)"
+                            ) from None
+                    else:
+                        denials = 0
+                    closes12 = closes12 + 1 if r.cause == "code 12" else 0
+                    if closes12 >= 3:
+                        raise ConnectionLimitExceeded(
+                            "Schwab closed the stream 3 times because another connection "
+                            "exists for this user; stop the other streaming client",
+                            12,
+                        ) from None
+                    if time.monotonic() - began >= self.healthy_reset:
+                        failures = 0
+                    failures += 1
+                    if self.max_attempts is not None and failures > self.max_attempts:
+                        raise StreamLost(
+                            f"the stream was lost and {self.max_attempts} reconnects failed "
+                            f"(last: {r.cause})"
+                        ) from None
+                    wait = self.rng.uniform(
+                        0, min(self.backoff_cap, self.backoff_base * 2 ** (failures - 1))
+                    )
+                    if r.wait is not None:
+                        wait = max(wait, r.wait)
+                    self._journal.note("reconnect", epoch=self.stats.epoch, cause=r.cause)
+                    log.info("reconnecting in %.3f s after %s", wait, r.cause)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), wait)
+                    self.stats.reconnects += 1
+            return self.stats
+        finally:
+            log.removeFilter(scrub)
+            self._journal.close()
+
+    async def _preferences(self) -> dict[str, Any]:
+        """``streamerInfo[0]`` of the user-preferences endpoint (accounts never kept)."""
+        import urllib.error
+        import urllib.request
+
+        import orjson
+
+        assert self._token is not None
+        req = urllib.request.Request(
+            self.api_base + "/trader/v1/userPreference",
+            headers={
+                "Authorization": "Bearer " + self._token.access_token,
+                "Accept": "application/json",
+            },
+        )
+
+        def fetch() -> bytes:
+            with urllib.request.urlopen(req, timeout=self.command_timeout) as resp:
+                return bytes(resp.read())
+
+        try:
+            body = orjson.loads(await asyncio.to_thread(fetch))
+        except urllib.error.HTTPError as e:
+            if e.code in (401, 403):
+                raise _Restart("login denied") from None
+            raise _Restart(f"userPreference HTTP {e.code}") from None
+        except (OSError, orjson.JSONDecodeError) as e:
+            raise _Restart(f"userPreference: {type(e).__name__}") from None
+        info = (body.get("streamerInfo") or [None])[0] if isinstance(body, dict) else None
+        if not isinstance(info, dict) or "streamerSocketUrl" not in info:
+            raise StreamerError("the user-preferences response has no streamerInfo")
+        assert self._journal is not None
+        self._journal.append(
+            dir="in",
+            kind="http",
+            epoch=self.stats.epoch,
+            req="GET /trader/v1/userPreference",
+            status=200,
+            body={"streamerInfo": [redacted_info(info)], "offers": body.get("offers", [])},
+        )
+        return info
+
+    async def _session(self) -> None:
+        import websockets
+
+        info = await self._preferences()
+        url = self.streamer_url or info["streamerSocketUrl"]
+        assert self._journal is not None and self._stop is not None
+        try:
+            ws = await websockets.connect(url, max_size=None, ping_interval=20, ping_timeout=20)
+        except (OSError, websockets.exceptions.WebSocketException) as e:
+            raise _Restart(f"connect: {type(e).__name__}") from None
+        self.stats.epoch += 1
+        epoch = self.stats.epoch
+        self._journal.append(dir="meta", kind="ws_open", epoch=epoch, url=_safe_url(url))
+        self._ws, self._next_id, self._pending = ws, 0, {}
+        reader = asyncio.create_task(self._read(ws, epoch))
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            await self._login(info)
+            for service, (keys, fields) in sorted(self.desired.items()):
+                params = {"keys": ",".join(keys), "fields": ",".join(map(str, fields))}
+                await self._request(info, service, "SUBS", params)
+            done, _ = await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if stop in done:
+                with contextlib.suppress(_Restart, StreamerError, TimeoutError):
+                    await asyncio.wait_for(self._request(info, "ADMIN", "LOGOUT", {}), 2.0)
+                return
+            reader.result()  # raises the reason the stream ended
+        except asyncio.CancelledError:
+            raise
+        finally:
+            stop.cancel()
+            reader.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await reader
+            with contextlib.suppress(Exception):
+                await ws.close()
+            for f in self._pending.values():
+                f.cancel()
+            self._ws = None
+
+    async def _login(self, info: dict[str, Any]) -> None:
+        assert self._token is not None
+        params = {
+            "Authorization": self._token.access_token,
+            "SchwabClientChannel": info.get("schwabClientChannel"),
+            "SchwabClientFunctionId": info.get("schwabClientFunctionId"),
+        }
+        await self._request(info, "ADMIN", "LOGIN", params)
+
+    async def _request(
+        self, info: dict[str, Any], service: str, command: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Sends one command and waits for its response (one outstanding at a time, R2)."""
+        import orjson
+
+        assert self._command is not None and self._journal is not None
+        async with self._command:
+            rid = self._next_id
+            self._next_id += 1
+            req = {
+                "service": service,
+                "command": command,
+                "requestid": str(rid),
+                "SchwabClientCustomerId": info.get("schwabClientCustomerId"),
+                "SchwabClientCorrelId": info.get("schwabClientCorrelId"),
+                "parameters": params,
+            }
+            text = orjson.dumps({"requests": [req]}).decode()
+            self._journal.append(
+                dir="out", kind="ws_text", epoch=self.stats.epoch, raw=redact_request(text)
+            )
+            fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._pending[rid] = fut
+            try:
+                await self._ws.send(text)
+                resp = await asyncio.wait_for(fut, self.command_timeout)
+            except TimeoutError:
+                raise _Restart(f"{service} {command}: no response") from None
+            except Exception as e:  # the socket went away under the command
+                if isinstance(e, _Restart | StreamerError):
+                    raise
+                raise _Restart(f"{service} {command}: {type(e).__name__}") from None
+            finally:
+                self._pending.pop(rid, None)
+        code = _code(resp)
+        if code in OK_CODES:
+            return resp
+        if code == 3:
+            raise _Restart("login denied", 0.0)
+        if code == 12:
+            raise _Restart("code 12", self.code12_wait)
+        if code in (20, 30, 9):
+            raise _Restart(f"code {code}")
+        if code == 11:
+            log.warning("%s is not available on this connection (code 11)", service)
+            return resp
+        raise StreamerError(f"{service} {command} failed with code {code}", code)
+
+    async def _read(self, ws: Any, epoch: int) -> None:
+        """Journals every inbound frame first, then routes it; ends by raising why."""
+        assert self._journal is not None
+        try:
+            await self._frames(ws, epoch)
+        except _Restart as r:
+            # A command waiting on this connection learns at once why it ended.
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(_Restart(r.cause, r.wait))
+            raise
+
+    async def _frames(self, ws: Any, epoch: int) -> None:
+        import orjson
+        import websockets
+
+        assert self._journal is not None
+        journal = self._journal
+        while True:
+            try:
+                msg = await asyncio.wait_for(ws.recv(), self.watchdog_timeout)
+            except TimeoutError:
+                raise _Restart("watchdog") from None
+            except websockets.exceptions.ConnectionClosed as e:
+                code = e.rcvd.code if e.rcvd is not None else 1006
+                journal.append(dir="meta", kind="ws_close", epoch=epoch, code=code)
+                raise _Restart(f"closed {code}") from None
+            journal.text(msg, epoch=epoch)
+            self.stats.frames += 1
+            try:
+                frame = orjson.loads(msg)
+            except orjson.JSONDecodeError:
+                continue  # journaled verbatim; the readers quarantine it
+            if not isinstance(frame, dict):
+                continue
+            for resp in frame.get("response") or ():
+                rid = _int(resp.get("requestid")) if isinstance(resp, dict) else None
+                fut = self._pending.get(rid) if rid is not None else None
+                if fut is not None and not fut.done():
+                    fut.set_result(resp)
+                elif (said := _code(resp)) in (12, 30, 20):
+                    raise _Restart(f"code {said}", self.code12_wait if said == 12 else None)
+            if frame.get("data"):
+                self.stats.data_frames += 1
+                if self.on_data is not None:
+                    self.on_data(frame)
+
+
+def redacted_info(info: dict[str, Any]) -> dict[str, Any]:
+    """``streamerInfo[0]`` as it may be journaled: the customer id hashed."""
+    from ki2fast.feeds.schwab_token import customer_hash
+
+    out = dict(info)
+    cid = out.get("schwabClientCustomerId")
+    if isinstance(cid, str):
+        out["schwabClientCustomerId"] = customer_hash(cid)
+    return out
+
+
+def _safe_url(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _code(resp: Any) -> int | None:
+    content = resp.get("content") if isinstance(resp, dict) else None
+    return _int(content.get("code")) if isinstance(content, dict) else None
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -1,0 +1,329 @@
+"""The Schwab streamer client against a fake Schwab on loopback that speaks the real protocol
+(feeds.md §1.15): an HTTP user-preferences endpoint and a websocket streamer, driven by a
+script per connection. Faults from the §4.11 matrix: a connection dropped mid-stream (N1), a
+silent socket (N3), login denied (N4), another connection for the user (N5), duplicated
+frames (N8). Asserts: every frame the server sent is journaled exactly once, subscriptions
+are restored from the registry, no token appears in any file written."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.server
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+websockets = pytest.importorskip("websockets")
+
+from ki2fast.feeds.schwab_token import ReauthRequired  # noqa: E402
+from ki2fast.feeds.streamer import ConnectionLimitExceeded, Streamer  # noqa: E402
+
+SENTINEL = "TOKEN-SENTINEL-7f3a9c"
+FIELDS = "0,1,2,3,8"
+
+Step = Callable[["Conn"], Awaitable[None]]
+
+
+class Conn:
+    """One websocket connection of the fake, with the script's helpers."""
+
+    def __init__(self, ws: Any, fake: FakeSchwab):
+        self.ws, self.fake = ws, fake
+        self.requests: list[dict[str, Any]] = []
+
+    async def expect(self, command: str, code: int = 0, service: str | None = None) -> dict:
+        frame = orjson.loads(await self.ws.recv())
+        req = frame["requests"][0]
+        self.requests.append(req)
+        self.fake.requests.append(req)
+        assert req["command"] == command, req
+        if service is not None:
+            assert req["service"] == service
+        # R1: LOGIN first on every connection; requestids 0, 1, 2, ... per connection.
+        assert (req["command"] == "LOGIN") == (len(self.requests) == 1)
+        assert [int(r["requestid"]) for r in self.requests] == list(range(len(self.requests)))
+        if command == "LOGIN":
+            assert req["parameters"]["Authorization"] == SENTINEL
+        if "fields" in req.get("parameters", {}):
+            f = [int(x) for x in req["parameters"]["fields"].split(",")]
+            assert f == sorted(set(f)) and f[0] == 0  # R3
+        await self.ws.send(
+            orjson.dumps(
+                {
+                    "response": [
+                        {
+                            "service": req["service"],
+                            "command": command,
+                            "requestid": req["requestid"],
+                            "SchwabClientCorrelId": "corr-test-0001",
+                            "timestamp": 1741959312000,
+                            "content": {"code": code, "msg": "test"},
+                        }
+                    ]
+                }
+            ).decode()
+        )
+        return req
+
+    async def send(self, text: str) -> None:
+        self.fake.sent.append(text)
+        await self.ws.send(text)
+
+    def drop(self) -> None:
+        """Closes the TCP connection with no close frame."""
+        self.ws.transport.abort()
+
+
+class FakeSchwab:
+    """An HTTP preferences endpoint and a websocket streamer on 127.0.0.1 (random ports)."""
+
+    def __init__(self, scripts: list[Step]):
+        self.scripts = scripts
+        self.connections = 0
+        self.requests: list[dict[str, Any]] = []
+        self.sent: list[str] = []
+        self.auth_headers: list[str] = []
+
+    async def __aenter__(self) -> FakeSchwab:
+        self.server = await websockets.serve(self._handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        fake = self
+        prefs = {
+            "streamerInfo": [
+                {
+                    "streamerSocketUrl": f"ws://127.0.0.1:{port}/ws",
+                    "schwabClientCustomerId": "cust-test",
+                    "schwabClientCorrelId": "corr-test-0001",
+                    "schwabClientChannel": "T1",
+                    "schwabClientFunctionId": "TESTF",
+                }
+            ],
+            "accounts": [{"accountNumber": "ACCOUNT-SENTINEL"}],
+            "offers": [{"level2Permissions": True, "mktDataPermission": "NP"}],
+        }
+
+        class Api(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.auth_headers.append(self.headers.get("Authorization", ""))
+                if self.path != "/trader/v1/userPreference":
+                    self.send_error(404)
+                    return
+                body = orjson.dumps(prefs)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.api_base = f"http://127.0.0.1:{self.http.server_address[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+        self.http.shutdown()
+        self.http.server_close()
+
+    async def _handle(self, ws: Any) -> None:
+        i = self.connections
+        self.connections += 1
+        conn = Conn(ws, self)
+        script = self.scripts[min(i, len(self.scripts) - 1)]
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            await script(conn)
+            await ws.wait_closed()
+
+
+def data(n: int) -> str:
+    item = {"key": "QQQ", "1": 480.0 + n, "2": 480.1 + n, "3": 480.05 + n}
+    return orjson.dumps(
+        {
+            "data": [
+                {
+                    "service": "LEVELONE_EQUITIES",
+                    "timestamp": 1741959312000 + n,
+                    "command": "SUBS",
+                    "content": [item],
+                }
+            ]
+        }
+    ).decode()
+
+
+HEARTBEAT = '{"notify":[{"heartbeat":"1741959310000"}]}'
+
+
+def token(tmp_path: Path) -> Path:
+    p = tmp_path / "token.json"
+    p.write_bytes(
+        orjson.dumps(
+            {
+                "creation_timestamp": 1_741_900_000,
+                "token": {"access_token": SENTINEL, "refresh_token": "REFRESH-SENTINEL-2b81"},
+            }
+        )
+    )
+    return p
+
+
+def streamer(tmp_path: Path, fake: FakeSchwab, **kw: Any) -> Streamer:
+    s = Streamer(
+        token(tmp_path),
+        tmp_path / "capture",
+        api_base=fake.api_base,
+        durability="os",
+        backoff_base=0.005,
+        backoff_cap=0.05,
+        watchdog_timeout=kw.pop("watchdog_timeout", 5.0),
+        command_timeout=2.0,
+        rng=random.Random(7),
+        **kw,
+    )
+    s.subscribe("LEVELONE_EQUITIES", ["qqq", "SPY"], [3, 2, 1, 8])
+    return s
+
+
+def journal(tmp_path: Path) -> list[dict[str, Any]]:
+    out = []
+    for p in sorted((tmp_path / "capture" / "journal").rglob("*.ndjson")):
+        out += [orjson.loads(x) for x in p.read_bytes().splitlines()]
+    return out
+
+
+def assert_no_secret(tmp_path: Path) -> None:
+    for p in (tmp_path / "capture").rglob("*"):
+        if p.is_file():
+            body = p.read_bytes()
+            for secret in (SENTINEL, "REFRESH-SENTINEL", "ACCOUNT-SENTINEL", "cust-test"):
+                assert secret.encode() not in body, (secret, p)
+
+
+async def run_until(s: Streamer, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    task = asyncio.create_task(s.run())
+
+    async def watch() -> None:
+        while not cond():
+            if task.done():
+                return
+            await asyncio.sleep(0.005)
+        s.stop()
+
+    await asyncio.wait_for(asyncio.gather(task, watch()), timeout)
+
+
+def test_a_dropped_connection_is_resumed_and_every_frame_journaled_once(tmp_path):
+    async def first(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS", service="LEVELONE_EQUITIES")
+        for text in (data(1), HEARTBEAT, data(2), data(3), data(2)):  # data(2) twice: N8
+            await c.send(text)
+        await asyncio.sleep(0.05)
+        c.drop()  # N1
+
+    async def second(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS", service="LEVELONE_EQUITIES")
+        for n in (4, 5):
+            await c.send(data(n))
+        await c.expect("LOGOUT", service="ADMIN")
+
+    async def main() -> None:
+        async with FakeSchwab([first, second]) as fake:
+            got: list[dict] = []
+            s = streamer(tmp_path, fake, on_data=got.append)
+            await run_until(s, lambda: len(got) >= 6)
+            assert fake.connections == 2
+            subs = [r for r in fake.requests if r["command"] == "SUBS"]
+            assert [r["parameters"] for r in subs] == [{"keys": "QQQ,SPY", "fields": FIELDS}] * 2
+            assert fake.auth_headers == ["Bearer " + SENTINEL] * 2
+            inbound = [r for r in journal(tmp_path) if r["dir"] == "in" and r["kind"] == "ws_text"]
+            # Every frame the server sent, once each, in order (responses besides).
+            frames = [r["raw"] for r in inbound if '"response"' not in r["raw"]]
+            assert frames == fake.sent
+            assert sorted({r["epoch"] for r in inbound}) == [1, 2]
+            assert s.stats.reconnects == 1 and s.stats.data_frames == 6
+            notes = [r for r in journal(tmp_path) if r["kind"] == "note"]
+            assert [n["note"] for n in notes] == ["reconnect"]
+            logins = [r for r in journal(tmp_path) if r["dir"] == "out" and "LOGIN" in r["raw"]]
+            assert len(logins) == 2 and all("<redacted>" in r["raw"] for r in logins)
+
+    asyncio.run(main())
+    assert_no_secret(tmp_path)
+
+
+def test_a_silent_socket_trips_the_watchdog(tmp_path):
+    async def stall(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        await c.ws.wait_closed()  # N3: open, nothing sent, until the client gives up
+
+    async def fine(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        await c.send(data(1))
+        await c.expect("LOGOUT")
+
+    async def main() -> None:
+        async with FakeSchwab([stall, fine]) as fake:
+            got: list[dict] = []
+            s = streamer(tmp_path, fake, on_data=got.append, watchdog_timeout=0.2)
+            await run_until(s, lambda: len(got) >= 1)
+            assert fake.connections == 2 and s.stats.reconnects == 1
+            assert [r["cause"] for r in journal(tmp_path) if r["kind"] == "note"] == ["watchdog"]
+
+    asyncio.run(main())
+
+
+def test_login_denied_three_times_asks_for_a_new_authorization(tmp_path):
+    async def denied(c: Conn) -> None:
+        await c.expect("LOGIN", code=3)
+
+    async def main() -> None:
+        async with FakeSchwab([denied]) as fake:
+            s = streamer(tmp_path, fake)
+            with pytest.raises(ReauthRequired, match="authorize again") as e:
+                await asyncio.wait_for(s.run(), 10)
+            assert SENTINEL not in str(e.value)
+            assert fake.connections == 3
+            assert not [r for r in fake.requests if r["command"] != "LOGIN"]
+
+    asyncio.run(main())
+    assert_no_secret(tmp_path)
+
+
+def test_another_connection_for_the_user_ends_with_a_clear_error(tmp_path):
+    async def taken(c: Conn) -> None:
+        await c.expect("LOGIN", code=12)
+
+    async def main() -> None:
+        async with FakeSchwab([taken]) as fake:
+            s = streamer(tmp_path, fake, code12_wait=0.01)
+            with pytest.raises(ConnectionLimitExceeded, match="another connection"):
+                await asyncio.wait_for(s.run(), 10)
+            assert fake.connections == 3
+
+    asyncio.run(main())
+
+
+def test_the_registry_keeps_one_sorted_field_set_and_the_key_limit():
+    s = Streamer("unused.json", "unused")
+    s.subscribe("levelone_equities", ["spy", " qqq "], [8, 3])
+    s.subscribe("LEVELONE_EQUITIES", ["AAPL"], [1])
+    assert s.desired["LEVELONE_EQUITIES"] == (("AAPL", "QQQ", "SPY"), (0, 1, 3, 8))
+    s.unsubscribe("LEVELONE_EQUITIES", ["qqq"])
+    assert s.desired["LEVELONE_EQUITIES"][0] == ("AAPL", "SPY")
+    s.unsubscribe("LEVELONE_EQUITIES", ["AAPL", "SPY"])
+    assert "LEVELONE_EQUITIES" not in s.desired
+    with pytest.raises(ValueError, match="500"):
+        s.subscribe("NASDAQ_BOOK", [f"S{i}" for i in range(501)], [0])
