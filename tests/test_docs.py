@@ -12,6 +12,7 @@ import ki2fast.analytics
 import ki2fast.detect
 import ki2fast.feeds.journal
 import ki2fast.feeds.schwab_token
+import ki2fast.feeds.streamer
 import ki2fast.itch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ki2fast.detect,
         ki2fast.feeds.journal,
         ki2fast.feeds.schwab_token,
+        ki2fast.feeds.streamer,
     ],
 )
 def test_docstring_examples(module, monkeypatch):

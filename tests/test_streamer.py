@@ -12,6 +12,7 @@ import contextlib
 import http.server
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -327,3 +328,76 @@ def test_the_registry_keeps_one_sorted_field_set_and_the_key_limit():
     assert "LEVELONE_EQUITIES" not in s.desired
     with pytest.raises(ValueError, match="500"):
         s.subscribe("NASDAQ_BOOK", [f"S{i}" for i in range(501)], [0])
+
+
+def test_the_capture_command_journals_stops_on_its_stop_file_and_archives(tmp_path, capsys):
+    """`ki2fast capture schwab` end to end: the fake runs in its own thread and loop, the
+    command in this one; a stop file ends it cleanly and the day's quotes are archived."""
+    import polars as pl
+
+    from ki2fast import store
+    from ki2fast.cli import main
+
+    async def script(c: Conn) -> None:
+        await c.expect("LOGIN")
+        req = await c.expect("SUBS", service="LEVELONE_EQUITIES")
+        assert req["parameters"]["keys"] == "QQQ,SPY"
+        for n in (1, 2, 3):
+            await c.send(data(n))
+        await c.expect("LOGOUT", service="ADMIN")
+
+    ready = threading.Event()
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def serve() -> None:
+        async def run() -> None:
+            async with FakeSchwab([script]) as fake:
+                box["fake"] = fake
+                ready.set()
+                while not done.is_set():
+                    await asyncio.sleep(0.01)
+
+        asyncio.run(run())
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    assert ready.wait(10)
+    out, stop = tmp_path / "capture", tmp_path / "stop"
+
+    def stopper() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(box["fake"].sent) < 3:
+            time.sleep(0.01)
+        time.sleep(0.2)  # the frames reach the client
+        stop.touch()
+
+    threading.Thread(target=stopper, daemon=True).start()
+    try:
+        rc = main(
+            [
+                "capture",
+                "schwab",
+                "--token-file",
+                str(token(tmp_path)),
+                "--symbols",
+                "qqq,SPY",
+                "--out",
+                str(out),
+                "--api-base",
+                box["fake"].api_base,
+                "--stop-file",
+                str(stop),
+                "--durability",
+                "os",
+            ]
+        )
+    finally:
+        done.set()
+        server.join(10)
+    assert rc == 0
+    assert "stopped: " in capsys.readouterr().err
+    quotes = store.scan(out, "schwab_quotes").collect().sort("ts")
+    assert quotes.select("stock", "bid").rows() == [("QQQ", 481.0), ("QQQ", 482.0), ("QQQ", 483.0)]
+    assert quotes.schema["bid"] == pl.Float64
+    assert_no_secret(tmp_path)

@@ -37,13 +37,7 @@ def _part(path: Path) -> str:
 def _store(root: str, tables: dict[str, Any], part: str) -> dict[str, int]:
     from ki2fast import store
 
-    rows = {}
-    for feed, table in tables.items():
-        if table is None or table.num_rows == 0:
-            continue
-        store.append(root, feed, table, part=part)
-        rows[feed] = table.num_rows
-    return rows
+    return store.append_tables(root, tables, part=part)
 
 
 def _report(source: str, rows: dict[str, int], bad: list[dict[str, Any]], extra: str) -> None:
@@ -61,17 +55,7 @@ def _schwab(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     r = schwab.read_levelone(path, strict=args.strict)
-    control = r.control if r.control.column("ts").null_count == 0 else None
-    tables = {
-        "schwab_quotes": r.quotes,
-        "schwab_trades": r.trades,
-        "schwab_l1_equity_state": r.equities,
-        "schwab_option_quotes": r.option_quotes,
-        "schwab_option_trades": r.option_trades,
-        "schwab_l1_option_state": r.options,
-        "schwab_control": control,
-    }
-    rows = _store(args.out, tables, _part(path))
+    rows = _store(args.out, r.archive_tables(), _part(path))
     s = r.stats
     schemes = ", ".join(f"{k} {v}" for k, v in s["label_scheme"].items() if s["items"][k])
     _report(
@@ -188,6 +172,70 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+#: LEVELONE_EQUITIES fields captured by default: bid, ask, last, sizes, volume, times.
+DEFAULT_FIELDS = "0,1,2,3,4,5,6,7,8,9,12,32,33,34,35,46"
+
+CAPTURE_EXAMPLE = """example:
+  ki2fast capture schwab --token-file ~/.schwab/token.json --symbols QQQ,SPY --out capture/
+
+Every frame goes to capture/journal/schwab/YYYYMMDD/streamer.N.ndjson before anything else;
+at the stop (Ctrl-C or --stop-file) the day's level-one tables go to the archive in capture/.
+"""
+
+
+def _capture_schwab(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    import time
+
+    from ki2fast.exceptions import Ki2fastError
+    from ki2fast.feeds.streamer import Streamer, StreamerStats, capture
+
+    s = Streamer(
+        args.token_file,
+        args.out,
+        api_base=args.api_base,
+        streamer_url=args.streamer_url,
+        durability=args.durability,
+    )
+    s.subscribe(args.service, args.symbols.split(","), [int(f) for f in args.fields.split(",")])
+    tty = sys.stderr.isatty()
+    last = [time.monotonic(), 0, 0.0]
+
+    def status(st: StreamerStats) -> None:
+        now = time.monotonic()
+        rate = (st.frames - last[1]) / max(now - last[0], 1e-9)
+        last[0], last[1] = now, st.frames
+        if not tty and now - last[2] < 10:
+            return
+        last[2] = now
+        line = (
+            f"frames {st.frames:,} ({rate:,.0f}/s)  data {st.data_frames:,}  "
+            f"reconnects {st.reconnects}  epoch {st.epoch}  last error {st.last_error or '-'}"
+        )
+        print(("\r" + line + " " * 8) if tty else line, end="" if tty else "\n", file=sys.stderr)
+
+    async def main() -> StreamerStats:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, s.stop)
+            loop.add_signal_handler(signal.SIGTERM, s.stop)
+        except (NotImplementedError, RuntimeError):  # not on this platform's loop
+            pass
+        return await capture(s, stop_file=args.stop_file, status=status, archive=args.out)
+
+    try:
+        st = asyncio.run(main())
+    except Ki2fastError as e:
+        print(f"\nki2fast capture schwab: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"\nstopped: {st.frames:,} frames ({st.data_frames:,} data), {st.reconnects} reconnects",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def add_commands(top: Any) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     feeds = top.add_parser(
@@ -233,6 +281,37 @@ def add_commands(top: Any) -> None:
         "--interval", type=float, default=2.0, help="seconds between polls with --follow"
     )
     p.set_defaults(func=_hftalert)
+
+    cap = top.add_parser(
+        "capture",
+        help="live feeds into the journal and the archive",
+        description="Capture a live feed: every frame journaled first, then archived.",
+        epilog=CAPTURE_EXAMPLE,
+        formatter_class=raw,
+    )
+    ccmds = cap.add_subparsers(dest="command", required=True)
+    p = ccmds.add_parser(
+        "schwab",
+        help="the Schwab streamer (level one)",
+        description="Stream Schwab level-one data: log in with a schwab-py token file, "
+        "subscribe, keep the connection up (watchdog, reconnect with backoff, resubscribe), "
+        "journal every frame, and archive the day's tables at the stop. A status line shows "
+        "frames per second, reconnects and the last error. No token is ever written.",
+        epilog=CAPTURE_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("--token-file", required=True, help="the token file schwab-py writes")
+    p.add_argument("--symbols", required=True, help="comma-separated keys, e.g. QQQ,SPY")
+    p.add_argument("--out", required=True, help="capture root (journal and archive)")
+    p.add_argument("--service", default="LEVELONE_EQUITIES", help="streamer service")
+    p.add_argument("--fields", default=DEFAULT_FIELDS, help="comma-separated field ids")
+    p.add_argument("--api-base", default="https://api.schwabapi.com", help="Trader API base URL")
+    p.add_argument("--streamer-url", default=None, help="override the streamer URL (tests)")
+    p.add_argument("--stop-file", default=None, help="stop cleanly when this file appears")
+    p.add_argument(
+        "--durability", choices=["batch", "strict", "os"], default="batch", help="journal fsync"
+    )
+    p.set_defaults(func=_capture_schwab)
 
     st = top.add_parser(
         "store",

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-__all__ = ["append", "compact", "connect", "dates", "feeds", "scan"]
+__all__ = ["append", "append_tables", "compact", "connect", "dates", "feeds", "scan"]
 
 COMPACTED = "compacted.parquet"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -119,6 +119,20 @@ def append(
         _write(path, rows)
         written.append(path)
     return written
+
+
+def append_tables(
+    root: str | os.PathLike[str], tables: dict[str, pa.Table | None], *, part: str
+) -> dict[str, int]:
+    """:func:`append` for several feeds' tables under one part name (None and empty tables
+    skipped); returns the rows stored per feed."""
+    rows = {}
+    for feed, table in tables.items():
+        if table is None or table.num_rows == 0:
+            continue
+        append(root, feed, table, part=part)
+        rows[feed] = table.num_rows
+    return rows
 
 
 def _split(table: pa.Table, days: pa.Array) -> list[tuple[dt.date, pa.Table]]:

@@ -222,6 +222,21 @@ class LevelOne:
     notes: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
 
+    def archive_tables(self) -> dict[str, pa.Table]:
+        """The tables the daily archive stores (``ki2fast.store``), by feed name; the
+        control table only when every row has a time (so it can be dated)."""
+        tables = {
+            "schwab_quotes": self.quotes,
+            "schwab_trades": self.trades,
+            "schwab_l1_equity_state": self.equities,
+            "schwab_option_quotes": self.option_quotes,
+            "schwab_option_trades": self.option_trades,
+            "schwab_l1_option_state": self.options,
+        }
+        if self.control.column("ts").null_count == 0:
+            tables["schwab_control"] = self.control
+        return tables
+
 
 # --------------------------------------------------------------------------------------------
 # Pass 1: lines → data items per service
@@ -1267,3 +1282,13 @@ def read_levelone(
         notes=p.notes,
         stats=stats,
     )
+
+
+def __getattr__(name: str) -> Any:
+    # The live client (``schwab.Streamer``) is imported on first use: reading files needs
+    # neither asyncio nor websockets.
+    if name in ("Streamer", "capture", "archive_journal"):
+        from ki2fast.feeds import streamer
+
+        return getattr(streamer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

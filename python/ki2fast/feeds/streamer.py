@@ -454,3 +454,64 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+async def capture(
+    streamer: Streamer,
+    *,
+    stop_file: str | os.PathLike[str] | None = None,
+    status: Callable[[StreamerStats], None] | None = None,
+    every: float = 1.0,
+    archive: str | os.PathLike[str] | None = None,
+) -> StreamerStats:
+    """Runs ``streamer`` until it stops (:meth:`Streamer.stop`, a fatal error, or
+    ``stop_file`` appearing), calling ``status`` every ``every`` seconds; then, with
+    ``archive``, stores the journaled days' level-one tables there
+    (:func:`archive_journal`)."""
+    from pathlib import Path
+
+    task = asyncio.create_task(streamer.run())
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=every)
+            if status is not None:
+                status(streamer.stats)
+            if stop_file is not None and Path(stop_file).exists():
+                streamer.stop()
+        stats = task.result()
+    finally:
+        if not task.done():
+            streamer.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5.0)
+        if archive is not None:
+            archive_journal(streamer.root, archive)
+    return stats
+
+
+def archive_journal(
+    root: str | os.PathLike[str], archive: str | os.PathLike[str], *, chan: str = "streamer"
+) -> dict[str, int]:
+    """Reads each day of the Schwab streamer journal under ``root`` (every part, complete
+    lines only) and stores its level-one tables in the archive (``ki2fast.store``), one part
+    per journal day: storing a day again replaces its rows. Returns rows stored per table."""
+    from pathlib import Path
+
+    from ki2fast import store
+    from ki2fast.feeds import schwab
+    from ki2fast.feeds.journal import _parts
+
+    stored: dict[str, int] = {}
+    base = Path(root) / "journal" / "schwab"
+    for day in sorted(p for p in base.glob("[0-9]" * 8) if p.is_dir()):
+        chunks = []
+        for _, path in _parts(day, chan):
+            data = path.read_bytes()
+            chunks.append(data[: data.rfind(b"\n") + 1])  # a torn tail is not a line
+        lines = b"".join(chunks)
+        if not lines:
+            continue
+        tables = schwab.read_levelone(lines).archive_tables()
+        for feed, n in store.append_tables(archive, tables, part=f"{chan}-{day.name}").items():
+            stored[feed] = stored.get(feed, 0) + n
+    return stored
