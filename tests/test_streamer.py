@@ -38,7 +38,11 @@ class Conn:
         self.ws, self.fake = ws, fake
         self.requests: list[dict[str, Any]] = []
 
-    async def expect(self, command: str, code: int = 0, service: str | None = None) -> dict:
+    async def expect(
+        self, command: str, code: int = 0, service: str | None = None, before: tuple = ()
+    ) -> dict:
+        """Receives the next request, checks it, sends the frames ``before`` (data while the
+        command is outstanding), then its response with ``code``."""
         frame = orjson.loads(await self.ws.recv())
         req = frame["requests"][0]
         self.requests.append(req)
@@ -50,10 +54,12 @@ class Conn:
         assert (req["command"] == "LOGIN") == (len(self.requests) == 1)
         assert [int(r["requestid"]) for r in self.requests] == list(range(len(self.requests)))
         if command == "LOGIN":
-            assert req["parameters"]["Authorization"] == SENTINEL
+            assert req["parameters"]["Authorization"] == self.fake.token
         if "fields" in req.get("parameters", {}):
             f = [int(x) for x in req["parameters"]["fields"].split(",")]
             assert f == sorted(set(f)) and f[0] == 0  # R3
+        for text in before:
+            await self.send(text)
         await self.ws.send(
             orjson.dumps(
                 {
@@ -90,6 +96,11 @@ class FakeSchwab:
         self.requests: list[dict[str, Any]] = []
         self.sent: list[str] = []
         self.auth_headers: list[str] = []
+        #: The access token the fake accepts; a refresh (POST /v1/oauth/token) replaces it.
+        self.token = SENTINEL
+        #: Scripted refresh answers: "ok", or an OAuth error code (answered with HTTP 400).
+        self.refreshes: list[str] = []
+        self.refresh_forms: list[dict[str, list[str]]] = []
 
     async def __aenter__(self) -> FakeSchwab:
         self.server = await websockets.serve(self._handle, "127.0.0.1", 0)
@@ -117,6 +128,28 @@ class FakeSchwab:
                     return
                 body = orjson.dumps(prefs)
                 self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                import urllib.parse
+
+                length = int(self.headers.get("Content-Length", "0"))
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                fake.refresh_forms.append(form)
+                answer = fake.refreshes.pop(0) if fake.refreshes else "ok"
+                assert self.headers.get("Authorization", "").startswith("Basic ")
+                if self.path != "/v1/oauth/token" or answer != "ok":
+                    body = orjson.dumps({"error": answer, "error_description": "refused"})
+                    self.send_response(400)
+                else:
+                    fake.token = f"{SENTINEL}-{len(fake.refresh_forms)}"
+                    body = orjson.dumps(
+                        {"access_token": fake.token, "expires_in": 1800, "token_type": "Bearer"}
+                    )
+                    self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -165,22 +198,33 @@ def data(n: int) -> str:
 HEARTBEAT = '{"notify":[{"heartbeat":"1741959310000"}]}'
 
 
-def token(tmp_path: Path) -> Path:
+CREATED = int(time.time()) - 3600
+
+
+def token(tmp_path: Path, stale: bool = False) -> Path:
+    """A schwab-py token file authorized an hour ago; its access token fresh (issued 100 s
+    ago) or ``stale`` (35 min ago)."""
     p = tmp_path / "token.json"
+    issued = int(time.time()) - (35 * 60 if stale else 100)
     p.write_bytes(
         orjson.dumps(
             {
-                "creation_timestamp": 1_741_900_000,
-                "token": {"access_token": SENTINEL, "refresh_token": "REFRESH-SENTINEL-2b81"},
+                "creation_timestamp": CREATED,
+                "token": {
+                    "access_token": SENTINEL,
+                    "refresh_token": "REFRESH-SENTINEL-2b81",
+                    "expires_in": 1800,
+                    "expires_at": issued + 1800,
+                },
             }
         )
     )
     return p
 
 
-def streamer(tmp_path: Path, fake: FakeSchwab, **kw: Any) -> Streamer:
+def streamer(tmp_path: Path, fake: FakeSchwab, stale: bool = False, **kw: Any) -> Streamer:
     s = Streamer(
-        token(tmp_path),
+        token(tmp_path, stale),
         tmp_path / "capture",
         api_base=fake.api_base,
         durability="os",
@@ -401,3 +445,116 @@ def test_the_capture_command_journals_stops_on_its_stop_file_and_archives(tmp_pa
     assert quotes.select("stock", "bid").rows() == [("QQQ", 481.0), ("QQQ", 482.0), ("QQQ", 483.0)]
     assert quotes.schema["bid"] == pl.Float64
     assert_no_secret(tmp_path)
+
+
+def test_a_denied_login_refreshes_the_token_and_logs_in_again(tmp_path):
+    async def denied(c: Conn) -> None:
+        await c.expect("LOGIN", code=3)
+
+    async def fine(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        await c.send(data(1))
+        await c.expect("LOGOUT")
+
+    async def main() -> None:
+        async with FakeSchwab([denied, fine]) as fake:
+            got: list[dict] = []
+            # A fresh access token: no refresh before the first connection.
+            s = streamer(tmp_path, fake, on_data=got.append, app_key="app-k", app_secret="app-s")
+            tok = tmp_path / "token.json"
+            await run_until(s, lambda: len(got) >= 1)
+            assert [f["grant_type"] for f in fake.refresh_forms] == [["refresh_token"]]
+            assert fake.refresh_forms[0]["refresh_token"] == ["REFRESH-SENTINEL-2b81"]
+            # The refreshed token went back to the file, in schwab-py's shape.
+            saved = orjson.loads(tok.read_bytes())
+            assert saved["token"]["access_token"] == fake.token != SENTINEL
+            assert saved["creation_timestamp"] == CREATED
+            assert saved["token"]["refresh_token"] == "REFRESH-SENTINEL-2b81"
+
+    asyncio.run(main())
+    assert_no_secret(tmp_path)
+
+
+def test_a_refused_refresh_token_stops_at_once(tmp_path):
+    async def denied(c: Conn) -> None:
+        await c.expect("LOGIN", code=3)
+
+    async def main() -> None:
+        async with FakeSchwab([denied]) as fake:
+            fake.refreshes = ["ok", "invalid_client"]  # stale at start: refreshed once, fine
+            s = streamer(tmp_path, fake, stale=True, app_key="app-k", app_secret="app-s")
+            with pytest.raises(ReauthRequired, match="invalid_client") as e:
+                await asyncio.wait_for(s.run(), 10)
+            assert SENTINEL not in str(e.value)
+            assert fake.connections == 1 and len(fake.refresh_forms) == 2  # no retry storm
+
+    asyncio.run(main())
+    assert_no_secret(tmp_path)
+
+
+def test_data_around_commands_malformed_frames_and_code_30(tmp_path):
+    """N9: data arrives while SUBS is outstanding; N7: a frame that is not JSON is journaled
+    verbatim and the stream goes on; N6: code 30 with subscriptions held means resubscribe."""
+    bad = '{"data":[{"key":"\ufffd\ufffd","1":'
+    stop30 = orjson.dumps(
+        {
+            "response": [
+                {
+                    "service": "ADMIN",
+                    "command": "",
+                    "requestid": "99",
+                    "content": {"code": 30, "msg": "stop"},
+                }
+            ]
+        }
+    ).decode()
+
+    async def first(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS", before=(data(1), data(2)))
+        await c.send(bad)
+        await c.send(data(3))
+        await c.send(stop30)
+        await c.ws.wait_closed()
+
+    async def second(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        await c.send(data(4))
+        await c.expect("LOGOUT")
+
+    async def main() -> None:
+        async with FakeSchwab([first, second]) as fake:
+            got: list[dict] = []
+            s = streamer(tmp_path, fake, on_data=got.append)
+            await run_until(s, lambda: len(got) >= 4)
+            assert fake.connections == 2
+            inbound = [
+                r["raw"] for r in journal(tmp_path) if r["dir"] == "in" and r["kind"] == "ws_text"
+            ]
+            assert [t for t in inbound if t in fake.sent] == fake.sent  # bad frame included, once
+            assert [r["cause"] for r in journal(tmp_path) if r["kind"] == "note"] == ["code 30"]
+            assert [g["data"][0]["timestamp"] % 1000 for g in got] == [1, 2, 3, 4]
+
+    asyncio.run(main())
+
+
+def test_code_30_without_subscriptions_stops(tmp_path):
+    async def script(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.send(
+            orjson.dumps(
+                {"response": [{"requestid": "7", "content": {"code": 30, "msg": "x"}}]}
+            ).decode()
+        )
+        await c.ws.wait_closed()
+
+    async def main() -> None:
+        async with FakeSchwab([script]) as fake:
+            s = streamer(tmp_path, fake)
+            s.unsubscribe("LEVELONE_EQUITIES", ["QQQ", "SPY"])
+            stats = await asyncio.wait_for(s.run(), 10)
+            assert fake.connections == 1 and stats.reconnects == 0
+
+    asyncio.run(main())

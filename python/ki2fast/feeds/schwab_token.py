@@ -133,6 +133,69 @@ class TokenFile:
             if isinstance(v := token.get(k), str) and v
         ]
 
+    def access_age(self, now: float | None = None) -> float | None:
+        """Seconds since the access token was issued (from ``expires_at`` − ``expires_in``),
+        None when the file does not say."""
+        self._load()
+        token = self._data["token"]
+        at, life = token.get("expires_at"), token.get("expires_in", 1800)
+        if not isinstance(at, int | float) or not isinstance(life, int | float):
+            return None
+        return (time.time() if now is None else now) - (float(at) - float(life))
+
+    def refresh(
+        self, api_base: str, app_key: str, app_secret: str, *, timeout: float = 10.0
+    ) -> None:
+        """Gets a new access token with the refresh token (``POST /v1/oauth/token``) and
+        writes it back in schwab-py's format, atomically, so every tool sharing the file
+        sees it. A refused refresh token raises :class:`ReauthRequired`."""
+        import base64
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        import orjson
+
+        from ki2fast.feeds.tail import write_atomic
+
+        refresh = self.refresh_token
+        if refresh is None:
+            raise ReauthRequired(f"{self.path}: no refresh token; authorize again")
+        basic = base64.b64encode(f"{app_key}:{app_secret}".encode()).decode()
+        req = urllib.request.Request(
+            api_base.rstrip("/") + "/v1/oauth/token",
+            data=urllib.parse.urlencode(
+                {"grant_type": "refresh_token", "refresh_token": refresh}
+            ).encode(),
+            headers={
+                "Authorization": "Basic " + basic,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                got = orjson.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            try:
+                err = orjson.loads(e.read()).get("error", "")
+            except (orjson.JSONDecodeError, AttributeError):
+                err = ""
+            if e.code in (400, 401):
+                raise ReauthRequired(
+                    f"Schwab refused the refresh token ({err or e.code}): the refresh token "
+                    "expired or was revoked; authorize again (e.g. with schwab-py)"
+                ) from None
+            raise OSError(f"token refresh failed: HTTP {e.code}") from None
+        if not isinstance(got, dict) or not isinstance(got.get("access_token"), str):
+            raise OSError("token refresh: the response has no access_token")
+        token = dict(self._data["token"]) | got
+        token["expires_at"] = int(time.time()) + int(got.get("expires_in", 1800))
+        doc = dict(self._data) | {"token": token}
+        write_atomic(self.path, orjson.dumps(doc))
+        self._stamp = None
+        self._load()
+
     def status(self, now: float | None = None) -> TokenStatus:
         """The refresh token's issue time, age and estimated expiry: from the file's
         ``creation_timestamp``, else the ``issued_at`` given, else unknown."""

@@ -100,6 +100,12 @@ class Streamer:
     ``api_base`` and ``streamer_url`` override Schwab's addresses (tests, proxies). Timing
     parameters follow feeds.md §1.14; ``rng`` seeds the backoff's jitter. ``on_data`` is
     called with each data frame's parsed object after it was journaled.
+
+    With the app's key and secret (``app_key``/``app_secret`` or the ``SCHWAB_APP_KEY`` /
+    ``SCHWAB_APP_SECRET`` environment variables) the streamer refreshes the 30-minute access
+    token itself before a connection when it is older than ``token_refresh_age`` and after a
+    denied login, writing it back to the token file; without them it re-reads the file,
+    which another tool (e.g. a schwab-py client) must keep fresh.
     """
 
     def __init__(
@@ -117,6 +123,9 @@ class Streamer:
         healthy_reset: float = 60.0,
         code12_wait: float = 300.0,
         max_attempts: int | None = None,
+        app_key: str | None = None,
+        app_secret: str | None = None,
+        token_refresh_age: float = 25 * 60,
         rng: random.Random | None = None,
         on_data: Callable[[dict[str, Any]], None] | None = None,
     ):
@@ -131,6 +140,11 @@ class Streamer:
         self.healthy_reset = healthy_reset
         self.code12_wait = code12_wait
         self.max_attempts = max_attempts
+        self._app = (
+            app_key or os.environ.get("SCHWAB_APP_KEY"),
+            app_secret or os.environ.get("SCHWAB_APP_SECRET"),
+        )
+        self.token_refresh_age = token_refresh_age
         self.rng = rng or random.Random()
         self.on_data = on_data
         #: The subscriptions to hold: service -> (keys, fields), both sorted.
@@ -190,10 +204,14 @@ class Streamer:
             while not self._stop.is_set():
                 began = time.monotonic()
                 try:
-                    await self._session()
+                    await self._session(relogin=denials > 0)
                     return self.stats
                 except _Restart as r:
                     self.stats.last_error = r.cause
+                    if r.cause == "code 30" and not self.desired:
+                        # The server stopped a stream that holds nothing: done (§1.14).
+                        self._journal.note("stopped", epoch=self.stats.epoch, cause=r.cause)
+                        return self.stats
                     if r.cause == "login denied":
                         denials += 1
                         if denials >= 3:
@@ -275,9 +293,26 @@ class Streamer:
         )
         return info
 
-    async def _session(self) -> None:
+    async def _fresh_token(self, force: bool = False) -> None:
+        """Refreshes the access token when it is old (or ``force``) and the app's key and
+        secret are known."""
+        assert self._token is not None
+        key, secret = self._app
+        if key is None or secret is None:
+            return
+        age = self._token.access_age()
+        if force or age is None or age >= self.token_refresh_age:
+            try:
+                await asyncio.to_thread(self._token.refresh, self.api_base, key, secret)
+            except OSError as e:
+                raise _Restart(f"token refresh: {e}") from None
+            assert self._journal is not None
+            self._journal.note("token refreshed", epoch=self.stats.epoch)
+
+    async def _session(self, relogin: bool = False) -> None:
         import websockets
 
+        await self._fresh_token(force=relogin)
         info = await self._preferences()
         url = self.streamer_url or info["streamerSocketUrl"]
         assert self._journal is not None and self._stop is not None
