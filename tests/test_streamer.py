@@ -23,7 +23,11 @@ import pytest
 websockets = pytest.importorskip("websockets")
 
 from ki2fast.feeds.schwab_token import ReauthRequired  # noqa: E402
-from ki2fast.feeds.streamer import ConnectionLimitExceeded, Streamer  # noqa: E402
+from ki2fast.feeds.streamer import (  # noqa: E402
+    ConnectionLimitExceeded,
+    Streamer,
+    StreamUnhealthy,
+)
 
 SENTINEL = "TOKEN-SENTINEL-7f3a9c"
 FIELDS = "0,1,2,3,8"
@@ -299,7 +303,10 @@ def test_a_dropped_connection_is_resumed_and_every_frame_journaled_once(tmp_path
             assert sorted({r["epoch"] for r in inbound}) == [1, 2]
             assert s.stats.reconnects == 1 and s.stats.data_frames == 6
             notes = [r for r in journal(tmp_path) if r["kind"] == "note"]
-            assert [n["note"] for n in notes] == ["reconnect"]
+            assert [n["note"] for n in notes] == ["reconnect", "gap"]
+            gap = notes[1]
+            assert gap["cause"] == "closed 1006" and gap["epoch"] == 2
+            assert 0 < gap["start_ns"] < gap["end_ns"]
             logins = [r for r in journal(tmp_path) if r["dir"] == "out" and "LOGIN" in r["raw"]]
             assert len(logins) == 2 and all("<redacted>" in r["raw"] for r in logins)
 
@@ -325,7 +332,8 @@ def test_a_silent_socket_trips_the_watchdog(tmp_path):
             s = streamer(tmp_path, fake, on_data=got.append, watchdog_timeout=0.2)
             await run_until(s, lambda: len(got) >= 1)
             assert fake.connections == 2 and s.stats.reconnects == 1
-            assert [r["cause"] for r in journal(tmp_path) if r["kind"] == "note"] == ["watchdog"]
+            notes = [(r["note"], r["cause"]) for r in journal(tmp_path) if r["kind"] == "note"]
+            assert notes == [("reconnect", "watchdog"), ("gap", "watchdog")]
 
     asyncio.run(main())
 
@@ -534,7 +542,8 @@ def test_data_around_commands_malformed_frames_and_code_30(tmp_path):
                 r["raw"] for r in journal(tmp_path) if r["dir"] == "in" and r["kind"] == "ws_text"
             ]
             assert [t for t in inbound if t in fake.sent] == fake.sent  # bad frame included, once
-            assert [r["cause"] for r in journal(tmp_path) if r["kind"] == "note"] == ["code 30"]
+            notes = [(r["note"], r["cause"]) for r in journal(tmp_path) if r["kind"] == "note"]
+            assert notes == [("reconnect", "code 30"), ("gap", "code 30")]
             assert [g["data"][0]["timestamp"] % 1000 for g in got] == [1, 2, 3, 4]
 
     asyncio.run(main())
@@ -556,5 +565,22 @@ def test_code_30_without_subscriptions_stops(tmp_path):
             s.unsubscribe("LEVELONE_EQUITIES", ["QQQ", "SPY"])
             stats = await asyncio.wait_for(s.run(), 10)
             assert fake.connections == 1 and stats.reconnects == 0
+
+    asyncio.run(main())
+
+
+def test_connections_that_die_soon_after_login_without_data_give_up(tmp_path):
+    async def dies(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        await c.send(HEARTBEAT)  # frames, but no data
+        c.drop()
+
+    async def main() -> None:
+        async with FakeSchwab([dies]) as fake:
+            s = streamer(tmp_path, fake)
+            with pytest.raises(StreamUnhealthy, match="entitlements"):
+                await asyncio.wait_for(s.run(), 10)
+            assert fake.connections == 3
 
     asyncio.run(main())

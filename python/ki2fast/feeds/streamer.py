@@ -44,6 +44,7 @@ __all__ = [
     "ConnectionLimitExceeded",
     "ReauthRequired",
     "StreamLost",
+    "StreamUnhealthy",
     "Streamer",
     "StreamerError",
     "StreamerStats",
@@ -53,6 +54,8 @@ log = logging.getLogger("ki2fast.schwab.streamer")
 
 #: Most keys per service (feeds.md §1.2, R4).
 MAX_KEYS = 500
+#: A connection that dies this soon after its login, with no data frame, was unhealthy.
+UNHEALTHY_WITHIN = 90.0
 #: Response codes that mean success (0 and SUCCEEDED_COMMAND_*).
 OK_CODES = {0, 26, 27, 28, 29}
 
@@ -72,6 +75,11 @@ class ConnectionLimitExceeded(StreamerError):
 
 class StreamLost(StreamerError):
     """The connection could not be re-established within ``max_attempts``."""
+
+
+class StreamUnhealthy(StreamerError):
+    """Three connections in a row died within 90 s of the login without one data frame: an
+    entitlement or subscription problem, not the network."""
 
 
 @dataclass
@@ -157,6 +165,12 @@ class Streamer:
         self._next_id = 0
         self._journal: Journal | None = None
         self._token: TokenFile | None = None
+        #: This connection: when its login succeeded, and whether a data frame came.
+        self._login_at: float | None = None
+        self._data_seen = False
+        #: The outage being bridged: receive time of the last frame before it, its cause.
+        self._last_frame_ns: int | None = None
+        self._gap: tuple[int | None, str] | None = None
 
     # -- the registry ----------------------------------------------------------------------
 
@@ -199,7 +213,7 @@ class Streamer:
         if (said := self._token.expiry_warning()) is not None:
             log.warning("%s", said)
         self._journal = Journal(self.root, "schwab", "streamer", durability=self.durability)
-        failures = denials = closes12 = 0
+        failures = denials = closes12 = unhealthy = 0
         try:
             while not self._stop.is_set():
                 began = time.monotonic()
@@ -221,6 +235,17 @@ class Streamer:
                             ) from None
                     else:
                         denials = 0
+                    short = self._login_at is not None and (
+                        time.monotonic() - self._login_at < UNHEALTHY_WITHIN
+                    )
+                    unhealthy = unhealthy + 1 if short and not self._data_seen else 0
+                    if unhealthy >= 3:
+                        raise StreamUnhealthy(
+                            "3 connections in a row ended within 90 s of the login without a "
+                            f"data frame (last: {r.cause}): check the subscriptions and the "
+                            "account's market-data entitlements"
+                        ) from None
+                    self._gap = self._gap or (self._last_frame_ns, r.cause)
                     closes12 = closes12 + 1 if r.cause == "code 12" else 0
                     if closes12 >= 3:
                         raise ConnectionLimitExceeded(
@@ -324,10 +349,12 @@ class Streamer:
         epoch = self.stats.epoch
         self._journal.append(dir="meta", kind="ws_open", epoch=epoch, url=_safe_url(url))
         self._ws, self._next_id, self._pending = ws, 0, {}
+        self._login_at, self._data_seen = None, False
         reader = asyncio.create_task(self._read(ws, epoch))
         stop = asyncio.create_task(self._stop.wait())
         try:
             await self._login(info)
+            self._login_at = time.monotonic()
             for service, (keys, fields) in sorted(self.desired.items()):
                 params = {"keys": ",".join(keys), "fields": ",".join(map(str, fields))}
                 await self._request(info, service, "SUBS", params)
@@ -436,7 +463,9 @@ class Streamer:
                 journal.append(dir="meta", kind="ws_close", epoch=epoch, code=code)
                 raise _Restart(f"closed {code}") from None
             journal.text(msg, epoch=epoch)
+            now_ns = time.time_ns()
             self.stats.frames += 1
+            self._last_frame_ns = now_ns
             try:
                 frame = orjson.loads(msg)
             except orjson.JSONDecodeError:
@@ -452,6 +481,12 @@ class Streamer:
                     raise _Restart(f"code {said}", self.code12_wait if said == 12 else None)
             if frame.get("data"):
                 self.stats.data_frames += 1
+                self._data_seen = True
+                if self._gap is not None:
+                    # The outage ends with the first data frame after resubscribing.
+                    start, cause = self._gap
+                    journal.note("gap", epoch=epoch, start_ns=start, end_ns=now_ns, cause=cause)
+                    self._gap = None
                 if self.on_data is not None:
                     self.on_data(frame)
 
