@@ -584,3 +584,36 @@ def test_connections_that_die_soon_after_login_without_data_give_up(tmp_path):
             assert fake.connections == 3
 
     asyncio.run(main())
+
+
+def test_a_failed_subscription_is_retried_once_then_an_error(tmp_path):
+    from ki2fast.feeds.streamer import StreamerError
+
+    async def once(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS", code=22)
+        await c.expect("SUBS")  # the retry, a new requestid
+        await c.send(data(1))
+        await c.expect("LOGOUT")
+
+    async def twice(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS", code=22)
+        await c.expect("SUBS", code=22)
+        await c.ws.wait_closed()
+
+    async def main() -> None:
+        async with FakeSchwab([once]) as fake:
+            got: list[dict] = []
+            s = streamer(tmp_path / "a", fake, on_data=got.append, retry_wait=0.01)
+            await run_until(s, lambda: len(got) >= 1)
+            assert fake.connections == 1
+        async with FakeSchwab([twice]) as fake:
+            s = streamer(tmp_path / "b", fake, retry_wait=0.01)
+            with pytest.raises(StreamerError, match="code 22") as e:
+                await asyncio.wait_for(s.run(), 10)
+            assert e.value.code == 22 and fake.connections == 1
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    asyncio.run(main())

@@ -130,6 +130,7 @@ class Streamer:
         command_timeout: float = 10.0,
         healthy_reset: float = 60.0,
         code12_wait: float = 300.0,
+        retry_wait: float = 1.0,
         max_attempts: int | None = None,
         app_key: str | None = None,
         app_secret: str | None = None,
@@ -147,6 +148,7 @@ class Streamer:
         self.command_timeout = command_timeout
         self.healthy_reset = healthy_reset
         self.code12_wait = code12_wait
+        self.retry_wait = retry_wait
         self.max_attempts = max_attempts
         self._app = (
             app_key or os.environ.get("SCHWAB_APP_KEY"),
@@ -387,9 +389,16 @@ class Streamer:
         await self._request(info, "ADMIN", "LOGIN", params)
 
     async def _request(
-        self, info: dict[str, Any], service: str, command: str, params: dict[str, Any]
+        self,
+        info: dict[str, Any],
+        service: str,
+        command: str,
+        params: dict[str, Any],
+        *,
+        retried: bool = False,
     ) -> dict[str, Any]:
-        """Sends one command and waits for its response (one outstanding at a time, R2)."""
+        """Sends one command and waits for its response (one outstanding at a time, R2).
+        A FAILED_COMMAND code (22-25) is retried once, ``retry_wait`` later."""
         import orjson
 
         assert self._command is not None and self._journal is not None
@@ -433,6 +442,10 @@ class Streamer:
         if code == 11:
             log.warning("%s is not available on this connection (code 11)", service)
             return resp
+        if code in (22, 23, 24, 25) and not retried:
+            log.warning("%s %s failed (code %s); retrying once", service, command, code)
+            await asyncio.sleep(self.retry_wait)
+            return await self._request(info, service, command, params, retried=True)
         raise StreamerError(f"{service} {command} failed with code {code}", code)
 
     async def _read(self, ws: Any, epoch: int) -> None:
