@@ -13,6 +13,7 @@ import ki2fast.detect
 import ki2fast.feeds.journal
 import ki2fast.feeds.schwab_token
 import ki2fast.feeds.streamer
+import ki2fast.feeds.thetadata
 import ki2fast.itch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ki2fast.feeds.journal,
         ki2fast.feeds.schwab_token,
         ki2fast.feeds.streamer,
+        ki2fast.feeds.thetadata,
     ],
 )
 def test_docstring_examples(module, monkeypatch):

@@ -236,6 +236,46 @@ def _capture_schwab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capture_thetadata(args: argparse.Namespace) -> int:
+    import time
+
+    from ki2fast.feeds.thetadata import Terminal, ThetaDataError, capture_snapshots
+
+    term = Terminal(name=args.name, base_url=f"http://127.0.0.1:{args.port}", api=args.api)
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+
+    def status(st: dict[str, Any]) -> None:
+        line = (
+            f"polls {st['polls']:,}  rows {st['rows']:,}  unchanged {st['unchanged']:,}  "
+            f"errors {st['errors']}  last error {st['last_error'] or '-'}  "
+            f"({time.monotonic() - started:,.0f} s)"
+        )
+        print(("\r" + line + " " * 8) if tty else line, end="" if tty else "\n", file=sys.stderr)
+
+    try:
+        st = capture_snapshots(
+            term,
+            args.out,
+            every=args.every,
+            kinds=tuple(args.kind.split(",")),
+            venue=args.venue,
+            symbols=args.symbols.split(",") if args.symbols else None,
+            stop_file=args.stop_file,
+            polls=args.polls,
+            durability=args.durability,
+            status=status,
+        )
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+        return 0
+    except ThetaDataError as e:
+        print(f"\nki2fast capture thetadata: {e}", file=sys.stderr)
+        return 2
+    print(f"\nstopped: {st['polls']:,} polls, {st['rows']:,} rows stored", file=sys.stderr)
+    return 0
+
+
 def add_commands(top: Any) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     feeds = top.add_parser(
@@ -312,6 +352,31 @@ def add_commands(top: Any) -> None:
         "--durability", choices=["batch", "strict", "os"], default="batch", help="journal fsync"
     )
     p.set_defaults(func=_capture_schwab)
+
+    p = ccmds.add_parser(
+        "thetadata",
+        help="ThetaData terminal snapshots",
+        description="Poll a ThetaData terminal (v2 or v3, on 127.0.0.1) for a bulk snapshot "
+        "of every stock every --every, journal every answer, store the rows that changed "
+        "in the archive (theta_stock_quote_snapshot / theta_stock_ohlc_snapshot) and compact "
+        "the days at the stop (Ctrl-C, --stop-file or --polls).",
+        epilog="example:\n  ki2fast capture thetadata --every 10s --venue nqb --out capture/",
+        formatter_class=raw,
+    )
+    p.add_argument("--out", required=True, help="capture root (journal and archive)")
+    p.add_argument("--every", default="10s", help="poll interval (default 10s)")
+    p.add_argument("--venue", default="nqb", help="nqb (real-time Nasdaq Basic) or utp_cta")
+    p.add_argument("--port", type=int, default=25510, help="the terminal's HTTP port")
+    p.add_argument("--api", choices=["v2", "v3"], default="v2", help="terminal generation")
+    p.add_argument("--name", default="main", help="the terminal's name in tables and paths")
+    p.add_argument("--kind", default="quote", help="quote, ohlc, or quote,ohlc")
+    p.add_argument("--symbols", default=None, help="comma-separated (default: every stock)")
+    p.add_argument("--stop-file", default=None, help="stop cleanly when this file appears")
+    p.add_argument("--polls", type=int, default=None, help="stop after this many polls")
+    p.add_argument(
+        "--durability", choices=["batch", "strict", "os"], default="batch", help="journal fsync"
+    )
+    p.set_defaults(func=_capture_thetadata)
 
     st = top.add_parser(
         "store",

@@ -212,8 +212,15 @@ def _files(root: str | os.PathLike[str], feed: str) -> list[str]:
     return files
 
 
+def _hive(files: list[str]) -> bool:
+    """Whether the partition's ``date`` becomes a column: yes, unless the tables have a
+    ``date`` column of their own (ThetaData's YYYYMMDD, say), which then wins."""
+    return "date" not in pq.read_schema(files[0]).names
+
+
 def connect(root: str | os.PathLike[str], database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per feed (``date`` is a column of every view)."""
+    """A DuckDB connection with one view per feed (``date`` is a column of every view: the
+    partition's, or the tables' own)."""
     import duckdb
 
     con = duckdb.connect(database)
@@ -224,19 +231,20 @@ def connect(root: str | os.PathLike[str], database: str = ":memory:") -> duckdb.
         listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         con.execute(
             f"CREATE OR REPLACE VIEW {feed} AS SELECT * FROM read_parquet([{listing}], "
-            "hive_partitioning = true, union_by_name = true)"
+            f"hive_partitioning = {str(_hive(files)).lower()}, union_by_name = true)"
         )
     return con
 
 
 def scan(root: str | os.PathLike[str], feed: str) -> pl.LazyFrame:
-    """A polars LazyFrame over one feed (with a ``date`` column from the partition)."""
+    """A polars LazyFrame over one feed (with a ``date`` column from the partition, unless
+    the tables have their own)."""
     import polars as pl
 
     files = _files(root, feed)
     if not files:
         raise FileNotFoundError(f"{root}: no data for feed {feed!r}")
-    return pl.scan_parquet(files, hive_partitioning=True)
+    return pl.scan_parquet(files, hive_partitioning=_hive(files))
 
 
 def query(root: str | os.PathLike[str], sql: str) -> Any:

@@ -1,0 +1,550 @@
+"""The ThetaData terminal's REST API (feeds.md §2): stock snapshots as Arrow tables.
+
+Users run the terminal themselves, one per asset class and sometimes two (a second on another
+port); ki2fast talks to each over HTTP on ``127.0.0.1`` and never reads ThetaData credentials.
+Both terminal generations are spoken: v2 (``/v2/bulk_snapshot/...``, JSON in the flat or the
+bulk shape or CSV, pages chained through ``next_page`` or the ``Next-Page`` header) and v3
+(``/v3/stock/snapshot/...``, NDJSON or CSV, no pages).
+
+The terminal's status codes carry the meaning (§2.8): 472 is an empty result, not an error;
+429 and 474/571 are retried with backoff and full jitter until the request's deadline; 477
+(a page the terminal dropped) restarts the page chain once; a refused connection is retried
+for ``startup_grace`` while the terminal starts; a body cut short is fetched again. A poll's
+rows reach the table only when its whole page chain arrived.
+
+>>> from ki2fast.feeds.thetadata import et_ms
+>>> et_ms(20250314, 34512345)  # 09:35:12.345 EDT
+1741959312345
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import http.client
+import io
+import random
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+
+from ki2fast._common import NY
+from ki2fast.exceptions import Ki2fastError
+from ki2fast.feeds.journal import Journal
+
+__all__ = [
+    "Client",
+    "InvalidRequest",
+    "PermissionDenied",
+    "RequestTooLarge",
+    "Terminal",
+    "TerminalDisconnected",
+    "TerminalUnavailable",
+    "ThetaDataError",
+    "WrongApiVersion",
+    "capture_snapshots",
+    "et_ms",
+    "stock_snapshot",
+]
+
+_ET = ZoneInfo(NY)
+#: Response headers kept in the journal (feeds.md §2.9).
+_JOURNAL_HEADERS = {"next-page", "content-type", "content-length"}
+
+QUOTE_COLUMNS = {
+    "bid_size": pa.uint32(),
+    "bid_exchange": pa.uint8(),
+    "bid": pa.float64(),
+    "bid_condition": pa.uint8(),
+    "ask_size": pa.uint32(),
+    "ask_exchange": pa.uint8(),
+    "ask": pa.float64(),
+    "ask_condition": pa.uint8(),
+}
+OHLC_COLUMNS = {
+    "open": pa.float64(),
+    "high": pa.float64(),
+    "low": pa.float64(),
+    "close": pa.float64(),
+    "volume": pa.uint64(),
+    "count": pa.uint32(),
+}
+
+
+class ThetaDataError(Ki2fastError):
+    """The terminal answered with an error status (``status``) for ``url``."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None):
+        super().__init__(message if url is None else f"{message} ({url})")
+        self.url, self.status = url, status
+
+
+class WrongApiVersion(ThetaDataError):
+    """404: a v2 path on a v3 terminal, or the reverse; check the terminal's ``api``."""
+
+
+class PermissionDenied(ThetaDataError):
+    """471: the account's subscription does not include this endpoint."""
+
+
+class InvalidRequest(ThetaDataError):
+    """473/475 (bad parameters), 476 (the host changed: use 127.0.0.1 throughout), 478
+    (another terminal on the same account)."""
+
+
+class RequestTooLarge(ThetaDataError):
+    """570: split the request (fewer symbols or expirations)."""
+
+
+class TerminalDisconnected(ThetaDataError):
+    """474/571 until the deadline: the terminal lost its upstream servers."""
+
+
+class TerminalUnavailable(ThetaDataError):
+    """Nothing listens at the terminal's address (after ``startup_grace``)."""
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """One terminal: a name for tables and paths, its base URL and API generation."""
+
+    name: str = "main"
+    base_url: str = "http://127.0.0.1:25510"
+    api: Literal["v2", "v3"] = "v2"
+    #: Seconds a request may take, retries included (§2.8).
+    request_deadline: float = 60.0
+    #: Seconds a refused connection is retried (the terminal may be starting).
+    startup_grace: float = 120.0
+    #: Socket timeout per HTTP request.
+    timeout: float = 30.0
+
+
+def et_ms(date: int, ms_of_day: int) -> int:
+    """Epoch milliseconds of ``ms_of_day`` on ``date`` (YYYYMMDD), Eastern wall time; an
+    ambiguous wall time takes the earlier offset (§2.6)."""
+    d = dt.date(date // 10000, date // 100 % 100, date % 100)
+    s, ms = divmod(ms_of_day, 1000)
+    wall = dt.datetime.combine(d, dt.time()) + dt.timedelta(seconds=s)
+    return int(wall.replace(tzinfo=_ET, fold=0).timestamp()) * 1000 + ms
+
+
+def _v3_time(text: str) -> tuple[int, int]:
+    """``YYYY-MM-DDTHH:mm:ss[.f]`` (Eastern, no offset) as (YYYYMMDD, ms_of_day); ``.43``
+    is 430 ms."""
+    day, _, clock = text.strip().partition("T")
+    hms, _, frac = clock.partition(".")
+    h, m, s = (int(x) for x in hms.split(":"))
+    ms = int((frac + "000")[:3]) if frac else 0
+    return int(day.replace("-", "")), ((h * 60 + m) * 60 + s) * 1000 + ms
+
+
+class _Retry(Exception):
+    pass
+
+
+class _PageGone(Exception):
+    pass
+
+
+class Client:
+    """HTTP to one terminal with the §2.8 rules. ``sleep``, ``clock`` and ``rng`` are
+    injectable (tests)."""
+
+    def __init__(
+        self,
+        terminal: Terminal,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        journal: Journal | None = None,
+    ):
+        self.terminal = terminal
+        self.rng = rng or random.Random()
+        self.sleep, self.clock = sleep, clock
+        self.requests = 0
+        #: Every answer (data or 472) is journaled here, as received, before it is parsed.
+        self.journal = journal
+        self.poll_id = 0
+
+    def get(self, url: str) -> tuple[int, dict[str, str], bytes] | None:
+        """One URL, retried as §2.8 says; None for 472 (no data)."""
+        start = self.clock()
+        deadline = start + self.terminal.request_deadline
+        tries: dict[str, int] = {}
+
+        def backoff(kind: str, base: float, cap: float, until: float) -> None:
+            n = tries[kind] = tries.get(kind, 0) + 1
+            wait = self.rng.uniform(0, min(cap, base * 2 ** (n - 1)))
+            if self.clock() + wait > until:
+                raise _Retry
+            self.sleep(wait)
+
+        while True:
+            self.requests += 1
+            try:
+                with urllib.request.urlopen(url, timeout=self.terminal.timeout) as resp:
+                    body = resp.read()
+                    headers = dict(resp.headers.items())
+                    self._journal(url, resp.status, headers, body)
+                    return resp.status, headers, body
+            except urllib.error.HTTPError as e:
+                status = e.code
+                e.close()
+            except (http.client.IncompleteRead, TimeoutError, ConnectionResetError):
+                # A body cut short or a stalled read: the whole request again, no rows kept.
+                try:
+                    backoff("short", 0.25, 5.0, deadline)
+                except _Retry:
+                    raise ThetaDataError(
+                        "the terminal's answers kept breaking off", url=url
+                    ) from None
+                continue
+            except urllib.error.URLError as e:
+                if isinstance(e.reason, ConnectionRefusedError | ConnectionResetError):
+                    try:
+                        backoff("refused", 0.25, 5.0, start + self.terminal.startup_grace)
+                    except _Retry:
+                        raise TerminalUnavailable(
+                            f"no ThetaData terminal answers at {self.terminal.base_url}", url=url
+                        ) from None
+                    continue
+                raise TerminalUnavailable(
+                    f"cannot reach the terminal: {e.reason}", url=url
+                ) from None
+            if status == 472:
+                self._journal(url, 472, {}, b"")
+                return None
+            try:
+                if status == 429:
+                    backoff("429", 0.25, 5.0, deadline)
+                    continue
+                if status in (474, 571):
+                    backoff("474", 1.0, 30.0, deadline)
+                    continue
+                if status == 470 and tries.get("470", 0) == 0:
+                    tries["470"] = 1
+                    continue
+            except _Retry:
+                if status in (474, 571):
+                    raise TerminalDisconnected(
+                        f"the terminal stayed disconnected ({status})", url=url, status=status
+                    ) from None
+                raise ThetaDataError(
+                    f"{status} until the deadline", url=url, status=status
+                ) from None
+            if status == 477:
+                raise _PageGone
+            raise _error(status, url)
+
+    def _journal(self, url: str, status: int, headers: dict[str, str], body: bytes) -> None:
+        if self.journal is None:
+            return
+        keep = {k: v for k, v in headers.items() if k.lower() in _JOURNAL_HEADERS}
+        where = urllib.parse.urlsplit(url)
+        req = where.path + ("?" + where.query if where.query else "")
+        try:
+            text: dict[str, Any] = {"body": body.decode("utf-8")}
+        except UnicodeDecodeError:
+            import base64
+
+            text = {"body_b64": base64.b64encode(body).decode("ascii")}
+        self.journal.append(
+            dir="in",
+            kind="http",
+            epoch=self.poll_id,
+            req=req,
+            status=status,
+            headers=keep,
+            **text,
+        )
+
+    def rows(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every row of ``path`` (all pages), as dicts by column name; contract fields under
+        their own names (``root``/``symbol`` as ``symbol``)."""
+        url = self.terminal.base_url.rstrip("/") + path + "?" + urllib.parse.urlencode(params)
+        for attempt in range(2):
+            try:
+                return self._chain(url)
+            except _PageGone:
+                if attempt:
+                    raise ThetaDataError(
+                        "the terminal dropped a page twice (477)", url=url, status=477
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _chain(self, url: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        header: list[str] | None = None
+        next_url: str | None = url
+        while next_url:
+            got = self.get(next_url)
+            if got is None:  # 472: nothing (more)
+                break
+            _, headers, body = got
+            rows, header, nxt = _parse(body, headers, header)
+            out += rows
+            next_url = nxt
+        return out
+
+
+def _error(status: int, url: str) -> ThetaDataError:
+    kinds: dict[int, tuple[type[ThetaDataError], str]] = {
+        404: (WrongApiVersion, "no such endpoint on this terminal (404): check its api v2/v3"),
+        471: (PermissionDenied, "the subscription does not cover this request (471)"),
+        473: (InvalidRequest, "invalid parameters (473)"),
+        475: (InvalidRequest, "the terminal could not parse the request (475)"),
+        476: (InvalidRequest, "wrong IP (476): use 127.0.0.1 for every request"),
+        478: (InvalidRequest, "another terminal uses this account (478)"),
+        570: (RequestTooLarge, "request too large (570): split it"),
+    }
+    cls, text = kinds.get(status, (ThetaDataError, f"the terminal answered {status}"))
+    return cls(text, url=url, status=status)
+
+
+def _null(v: Any) -> bool:
+    return v is None or v == "null"
+
+
+def _parse(
+    body: bytes, headers: dict[str, str], header: list[str] | None
+) -> tuple[list[dict[str, Any]], list[str] | None, str | None]:
+    """Rows of one page, the CSV header (for later pages), and the next page's URL."""
+    import orjson
+
+    lower = {k.lower(): v for k, v in headers.items()}
+    nxt = lower.get("next-page")
+    text = body.lstrip()
+    doc: Any = None
+    if text.startswith(b"{"):
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            doc = None  # several objects: NDJSON
+    if isinstance(doc, dict) and ("response" in doc or "header" in doc):
+        head = doc.get("header") or {}
+        if not _null(head.get("next_page")):
+            nxt = head["next_page"]
+        names = head.get("format") or []
+        rows: list[dict[str, Any]] = []
+        for item in doc.get("response") or ():
+            if isinstance(item, list):  # v2 flat
+                rows.append(dict(zip(names, item, strict=False)))
+            elif isinstance(item, dict) and "ticks" in item:  # v2 bulk
+                contract = _contract(item.get("contract") or {})
+                rows += [contract | dict(zip(names, t, strict=False)) for t in item["ticks"]]
+            elif isinstance(item, dict) and "data" in item:  # v3 nested
+                contract = _contract(item.get("contract") or {})
+                rows += [contract | d for d in item["data"]]
+            elif isinstance(item, dict):  # v3 flat object
+                rows.append(_contract(item))
+        return rows, header, None if _null(nxt) else nxt
+    if text.startswith(b"{"):  # NDJSON: one flat object per line
+        rows = [_contract(orjson.loads(line)) for line in body.splitlines() if line.strip()]
+        return rows, header, None if _null(nxt) else nxt
+    lines = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    lines = [x for x in lines if x]
+    if lines and (header is None or lines[0] == header):
+        header, lines = lines[0], lines[1:]
+    assert header is not None
+    rows = [_contract(dict(zip(header, x, strict=False))) for x in lines]
+    return rows, header, None if _null(nxt) else nxt
+
+
+def _contract(d: dict[str, Any]) -> dict[str, Any]:
+    out = dict(d)
+    if "root" in out:
+        out["symbol"] = out.pop("root")
+    return out
+
+
+def stock_snapshot(
+    terminal: Terminal | Client,
+    kind: Literal["quote", "ohlc"] = "quote",
+    *,
+    venue: str = "nqb",
+    symbols: list[str] | None = None,
+    poll_id: int = 0,
+) -> pa.Table:
+    """The last quote (or the session's OHLC) of every stock, or of ``symbols``, as
+    ``theta_stock_quote_snapshot`` / ``theta_stock_ohlc_snapshot`` (feeds.md §2.4): one row
+    per symbol with ``poll_id, terminal, api, venue, symbol, ts`` (ET), ``date``,
+    ``ms_of_day`` and the quote or OHLC fields. No data (472) is an empty table."""
+    client = terminal if isinstance(terminal, Client) else Client(terminal)
+    t = client.terminal
+    if kind not in ("quote", "ohlc"):
+        raise ValueError(f"kind must be 'quote' or 'ohlc', not {kind!r}")
+    if t.api == "v2":
+        if symbols:
+            path, params = f"/v2/snapshot/stock/{kind}", {"root": ",".join(symbols)}
+        else:
+            path, params = f"/v2/bulk_snapshot/stock/{kind}", {"root": "0"}
+        params |= {"venue": venue, "pretty_time": "false"}
+    else:
+        path = f"/v3/stock/snapshot/{kind}"
+        params = {"symbol": ",".join(symbols) if symbols else "*", "venue": venue}
+        params["format"] = "ndjson"
+    rows = client.rows(path, params)
+    return _stock_table(rows, kind, t, venue, poll_id, symbols)
+
+
+def _stock_table(
+    rows: list[dict[str, Any]],
+    kind: str,
+    t: Terminal,
+    venue: str,
+    poll_id: int,
+    symbols: list[str] | None,
+) -> pa.Table:
+    fields = QUOTE_COLUMNS if kind == "quote" else OHLC_COLUMNS
+    dates, mss, syms = [], [], []
+    for r in rows:
+        if "timestamp" in r and "ms_of_day" not in r:
+            d, m = _v3_time(str(r["timestamp"]))
+        else:
+            d, m = int(r["date"]), int(r["ms_of_day"])
+        dates.append(d)
+        mss.append(m)
+        sym = r.get("symbol")
+        if sym is None and symbols and len(symbols) == 1:
+            sym = symbols[0]
+        syms.append(None if sym is None else str(sym))
+    n = len(rows)
+    dict_type = pa.dictionary(pa.int16(), pa.string())
+    cols: dict[str, pa.Array] = {
+        "poll_id": pa.array([poll_id] * n, pa.uint64()),
+        "terminal": pa.array([t.name] * n, pa.string()).dictionary_encode().cast(dict_type),
+        "api": pa.array([t.api] * n, pa.string()).dictionary_encode().cast(dict_type),
+        "venue": pa.array([venue] * n, pa.string()).dictionary_encode().cast(dict_type),
+        "symbol": pa.array(syms, pa.string()).dictionary_encode().cast(dict_type),
+        "ts": pa.array(
+            [et_ms(d, m) for d, m in zip(dates, mss, strict=True)], pa.timestamp("ms", tz=NY)
+        ),
+        "date": pa.array(dates, pa.uint32()),
+        "ms_of_day": pa.array(mss, pa.uint32()),
+    }
+    for name, typ in fields.items():
+        values: list[Any] = [r.get(name) for r in rows]
+        as_float = pa.types.is_floating(typ)
+        cols[name] = pa.array(
+            [
+                None if _null(v) or v == "" else (float(v) if as_float else int(float(v)))
+                for v in values
+            ],
+            typ,
+        )
+    return pa.table(cols)
+
+
+#: Archive feed of each snapshot kind.
+SNAPSHOT_FEEDS = {"quote": "theta_stock_quote_snapshot", "ohlc": "theta_stock_ohlc_snapshot"}
+#: Errors that polling again cannot fix: they stop a capture.
+FATAL = (WrongApiVersion, PermissionDenied, InvalidRequest, RequestTooLarge)
+
+
+def _collapse(table: pa.Table, last: dict[Any, tuple[Any, ...]]) -> tuple[pa.Table, int]:
+    """The rows whose symbol is new or whose values changed since the last poll
+    (``collapse_unchanged``, §2.9); ``last`` is updated. Returns the rows kept and the
+    number dropped."""
+    names = [c for c in table.column_names if c != "poll_id"]
+    keep = []
+    for i, row in enumerate(zip(*(table.column(c).to_pylist() for c in names), strict=True)):
+        sym = row[names.index("symbol")]
+        if last.get(sym) != row:
+            last[sym] = row
+            keep.append(i)
+    kept = table.take(pa.array(keep, pa.int64())) if len(keep) < table.num_rows else table
+    return kept, table.num_rows - len(keep)
+
+
+def capture_snapshots(
+    terminals: Terminal | list[Terminal],
+    root: str | Any,
+    *,
+    every: str | int | dt.timedelta = "10s",
+    kinds: tuple[str, ...] = ("quote",),
+    venue: str = "nqb",
+    symbols: list[str] | None = None,
+    collapse_unchanged: bool = True,
+    stop_file: str | Any | None = None,
+    polls: int | None = None,
+    durability: Literal["batch", "strict", "os"] = "batch",
+    status: Callable[[dict[str, Any]], None] | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """The users' workflow (§2.9): a bulk snapshot of every stock from each terminal every
+    ``every``, into the archive under ``root`` (``theta_stock_quote_snapshot`` /
+    ``theta_stock_ohlc_snapshot``), every answer journaled first
+    (``root/journal/thetadata/<day>/<terminal>.N.ndjson``).
+
+    A poll's id is its tick (``floor(time / every)``), so ids stay unique across restarts and
+    a poll stored twice replaces its own part. With ``collapse_unchanged`` a row is stored
+    only when its symbol's values changed since the previous poll (after a restart, the first
+    poll stores every row). Runs ``polls`` times, or until ``stop_file`` appears; then the
+    days it wrote are compacted (``store.compact``). Errors a later poll may not have (a
+    terminal disconnected or not running) are counted in the stats and polling goes on;
+    the others stop it.
+    """
+    from pathlib import Path
+
+    from ki2fast import store
+    from ki2fast.analytics import parse_every
+
+    step = parse_every(every) / 1e9
+    terms = [terminals] if isinstance(terminals, Terminal) else list(terminals)
+    if len({t.name for t in terms}) != len(terms):
+        raise ValueError("terminals need distinct names")
+    for kind in kinds:
+        if kind not in SNAPSHOT_FEEDS:
+            raise ValueError(f"kinds are 'quote' and 'ohlc', not {kind!r}")
+    journals = {t.name: Journal(root, "thetadata", t.name, durability=durability) for t in terms}
+    clients = {t.name: Client(t, journal=journals[t.name]) for t in terms}
+    last: dict[tuple[str, str], dict[Any, tuple[Any, ...]]] = {}
+    days: set[dt.date] = set()
+    stats: dict[str, Any] = {"polls": 0, "rows": 0, "unchanged": 0, "errors": 0, "last_error": None}
+    try:
+        while polls is None or stats["polls"] < polls:
+            if stop_file is not None and Path(stop_file).exists():
+                break
+            tick = int(clock() // step)
+            for t in terms:
+                c = clients[t.name]
+                c.poll_id = tick
+                for kind in kinds:
+                    try:
+                        table = stock_snapshot(c, kind, venue=venue, symbols=symbols, poll_id=tick)  # type: ignore[arg-type]
+                    except FATAL:
+                        raise
+                    except ThetaDataError as e:
+                        stats["errors"] += 1
+                        stats["last_error"] = str(e)
+                        continue
+                    if collapse_unchanged:
+                        table, same = _collapse(table, last.setdefault((t.name, kind), {}))
+                        stats["unchanged"] += same
+                    if table.num_rows:
+                        for path in store.append(
+                            root, SNAPSHOT_FEEDS[kind], table, part=f"{t.name}-{tick}"
+                        ):
+                            days.add(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
+                        stats["rows"] += table.num_rows
+            stats["polls"] += 1
+            if status is not None:
+                status(stats)
+            if polls is not None and stats["polls"] >= polls:
+                break
+            sleep(max(0.0, (tick + 1) * step - clock()))
+    finally:
+        for j in journals.values():
+            j.close()
+        for day in sorted(days):
+            store.compact(root, day)
+    return stats
