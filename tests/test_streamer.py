@@ -617,3 +617,41 @@ def test_a_failed_subscription_is_retried_once_then_an_error(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     asyncio.run(main())
+
+
+def test_registry_changes_go_out_live_and_survive_a_reconnect(tmp_path):
+    async def first(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        await c.send(data(1))
+        add = await c.expect("ADD", service="LEVELONE_EQUITIES")
+        assert add["parameters"] == {"keys": "AAPL", "fields": FIELDS}
+        unsubs = await c.expect("UNSUBS", service="LEVELONE_EQUITIES")
+        assert unsubs["parameters"] == {"keys": "SPY"}
+        wider = await c.expect("SUBS", service="LEVELONE_EQUITIES")
+        assert wider["parameters"] == {"keys": "AAPL,QQQ", "fields": "0,1,2,3,8,9"}
+        c.drop()
+
+    async def second(c: Conn) -> None:
+        await c.expect("LOGIN")
+        req = await c.expect("SUBS")
+        assert req["parameters"] == {"keys": "AAPL,QQQ", "fields": "0,1,2,3,8,9"}
+        await c.send(data(2))
+        await c.expect("LOGOUT")
+
+    async def main() -> None:
+        async with FakeSchwab([first, second]) as fake:
+            got: list[dict] = []
+
+            def on_data(frame: dict) -> None:
+                got.append(frame)
+                if len(got) == 1:  # while streaming: three changes, sent one at a time
+                    s.subscribe("LEVELONE_EQUITIES", ["aapl", "QQQ"], [1])
+                    s.unsubscribe("LEVELONE_EQUITIES", ["spy", "MSFT"])
+                    s.subscribe("LEVELONE_EQUITIES", [], [9])
+
+            s = streamer(tmp_path, fake, on_data=on_data)
+            await run_until(s, lambda: len(got) >= 2)
+            assert fake.connections == 2
+
+    asyncio.run(main())

@@ -170,6 +170,11 @@ class Streamer:
         #: This connection: when its login succeeded, and whether a data frame came.
         self._login_at: float | None = None
         self._data_seen = False
+        #: Logged in on a connection, and its streamer info: registry changes go out live.
+        self._live = False
+        self._info: dict[str, Any] | None = None
+        self._changes: set[asyncio.Task[dict[str, Any]]] = set()
+        self._closing: Any = None
         #: The outage being bridged: receive time of the last frame before it, its cause.
         self._last_frame_ns: int | None = None
         self._gap: tuple[int | None, str] | None = None
@@ -178,25 +183,61 @@ class Streamer:
 
     def subscribe(self, service: str, keys: Iterable[str], fields: Iterable[int]) -> None:
         """Adds ``keys`` of ``service`` with ``fields`` (the service's field set becomes the
-        union, always with 0). Sent at once when connected, else at the next login."""
+        union, always with 0). On a live connection an ``ADD`` goes out at once (a ``SUBS``
+        of every key when the field set grew); otherwise the next login subscribes."""
         service = service.upper()
         old_keys, old_fields = self.desired.get(service, ((), ()))
-        new_keys = tuple(sorted(set(old_keys) | {k.strip().upper() for k in keys if k.strip()}))
+        added = {k.strip().upper() for k in keys if k.strip()} - set(old_keys)
+        new_keys = tuple(sorted(set(old_keys) | added))
         if len(new_keys) > MAX_KEYS:
             raise ValueError(f"{service}: {len(new_keys)} keys; Schwab allows {MAX_KEYS}")
         new_fields = tuple(sorted(set(old_fields) | {int(f) for f in fields} | {0}))
         self.desired[service] = (new_keys, new_fields)
+        if new_fields != old_fields and old_keys:
+            # One field set per service (R8): a wider one replaces the subscription.
+            self._push(service, "SUBS", new_keys, new_fields)
+        elif added:
+            self._push(service, "ADD", tuple(sorted(added)), new_fields)
 
     def unsubscribe(self, service: str, keys: Iterable[str]) -> None:
-        """Removes ``keys`` of ``service`` from the registry."""
+        """Removes ``keys`` of ``service`` from the registry (an ``UNSUBS`` on a live
+        connection)."""
         service = service.upper()
         old_keys, fields = self.desired.get(service, ((), ()))
-        drop = {k.strip().upper() for k in keys}
+        drop = {k.strip().upper() for k in keys} & set(old_keys)
         left = tuple(k for k in old_keys if k not in drop)
         if left:
             self.desired[service] = (left, fields)
         else:
             self.desired.pop(service, None)
+        if drop:
+            self._push(service, "UNSUBS", tuple(sorted(drop)), None)
+
+    def _push(
+        self, service: str, command: str, keys: tuple[str, ...], fields: tuple[int, ...] | None
+    ) -> None:
+        """Sends a registry change on the live connection, behind any command in flight
+        (R2); without one, the next login subscribes from the registry anyway."""
+        if not self._live or self._info is None or not _loop_running():
+            return
+        params = {"keys": ",".join(keys)}
+        if fields is not None:
+            params["fields"] = ",".join(map(str, fields))
+        task = asyncio.get_running_loop().create_task(
+            self._request(self._info, service, command, params)
+        )
+        self._changes.add(task)
+
+        def done(t: asyncio.Task[dict[str, Any]]) -> None:
+            self._changes.discard(t)
+            if not t.cancelled() and (e := t.exception()) is not None:
+                self.stats.last_error = f"{service} {command}: {e}"
+                log.warning("%s %s failed: %s", service, command, e)
+                if isinstance(e, _Restart) and self._ws is not None:
+                    # The answer asks for a new connection: closing this one gets it.
+                    self._closing = asyncio.ensure_future(self._ws.close())
+
+        task.add_done_callback(done)
 
     def stop(self) -> None:
         """Ends :meth:`run` cleanly (LOGOUT, then close)."""
@@ -357,6 +398,7 @@ class Streamer:
         try:
             await self._login(info)
             self._login_at = time.monotonic()
+            self._info, self._live = info, True
             for service, (keys, fields) in sorted(self.desired.items()):
                 params = {"keys": ",".join(keys), "fields": ",".join(map(str, fields))}
                 await self._request(info, service, "SUBS", params)
@@ -369,6 +411,9 @@ class Streamer:
         except asyncio.CancelledError:
             raise
         finally:
+            self._live = False
+            for change in list(self._changes):
+                change.cancel()
             stop.cancel()
             reader.cancel()
             with contextlib.suppress(Exception, asyncio.CancelledError):
