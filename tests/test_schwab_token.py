@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 
 import orjson
 import pytest
@@ -19,8 +20,11 @@ from ki2fast.feeds.schwab_token import (
     redact_request,
 )
 
-SENTINEL = "TOKEN-SENTINEL-7f3a9c"
-REFRESH = "REFRESH-SENTINEL-2b81"
+# Stand-in credentials, drawn per run (never a literal in the repository): none may appear
+# in any repr, error, log line or journaled request.
+SENTINEL = "sentinel-access-" + secrets.token_hex(4)
+REFRESH = "sentinel-refresh-" + secrets.token_hex(4)
+ID_TOKEN = "sentinel-id-" + secrets.token_hex(4)
 
 
 def write(path, access=SENTINEL, created: float | None = 1_741_900_000.0, **extra):
@@ -35,10 +39,10 @@ def test_reads_the_schwab_py_file_and_rereads_it_when_rewritten(tmp_path):
     write(p)
     t = TokenFile(p)
     assert (t.access_token, t.refresh_token) == (SENTINEL, REFRESH)
-    write(p, access=SENTINEL + "-2", id_token="ID-SENTINEL")
+    write(p, access=SENTINEL + "-2", id_token=ID_TOKEN)
     os.utime(p, ns=(1, 2))  # a rewrite within the same clock tick still changes the stamp
     assert t.access_token == SENTINEL + "-2"
-    assert set(t.secrets()) == {SENTINEL + "-2", REFRESH, "ID-SENTINEL"}
+    assert set(t.secrets()) == {SENTINEL + "-2", REFRESH, ID_TOKEN}
 
 
 def test_no_token_in_repr_or_errors(tmp_path):

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import http.server
 import random
+import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,11 @@ from ki2fast.feeds.streamer import (  # noqa: E402
     StreamUnhealthy,
 )
 
-SENTINEL = "TOKEN-SENTINEL-7f3a9c"
+# Stand-in credentials and ids, drawn per run (never a literal in the repository): the
+# tests check that none of them reaches any file the capture writes.
+SENTINEL = "sentinel-access-" + secrets.token_hex(4)
+REFRESH = "sentinel-refresh-" + secrets.token_hex(4)
+ACCOUNT = "sentinel-account-" + secrets.token_hex(4)
 FIELDS = "0,1,2,3,8"
 
 Step = Callable[["Conn"], Awaitable[None]]
@@ -120,7 +125,7 @@ class FakeSchwab:
                     "schwabClientFunctionId": "TESTF",
                 }
             ],
-            "accounts": [{"accountNumber": "ACCOUNT-SENTINEL"}],
+            "accounts": [{"accountNumber": ACCOUNT}],
             "offers": [{"level2Permissions": True, "mktDataPermission": "NP"}],
         }
 
@@ -216,7 +221,7 @@ def token(tmp_path: Path, stale: bool = False) -> Path:
                 "creation_timestamp": CREATED,
                 "token": {
                     "access_token": SENTINEL,
-                    "refresh_token": "REFRESH-SENTINEL-2b81",
+                    "refresh_token": REFRESH,
                     "expires_in": 1800,
                     "expires_at": issued + 1800,
                 },
@@ -254,7 +259,7 @@ def assert_no_secret(tmp_path: Path) -> None:
     for p in (tmp_path / "capture").rglob("*"):
         if p.is_file():
             body = p.read_bytes()
-            for secret in (SENTINEL, "REFRESH-SENTINEL", "ACCOUNT-SENTINEL", "cust-test"):
+            for secret in (SENTINEL, REFRESH, ACCOUNT, "cust-test"):
                 assert secret.encode() not in body, (secret, p)
 
 
@@ -473,12 +478,12 @@ def test_a_denied_login_refreshes_the_token_and_logs_in_again(tmp_path):
             tok = tmp_path / "token.json"
             await run_until(s, lambda: len(got) >= 1)
             assert [f["grant_type"] for f in fake.refresh_forms] == [["refresh_token"]]
-            assert fake.refresh_forms[0]["refresh_token"] == ["REFRESH-SENTINEL-2b81"]
+            assert fake.refresh_forms[0]["refresh_token"] == [REFRESH]
             # The refreshed token went back to the file, in schwab-py's shape.
             saved = orjson.loads(tok.read_bytes())
             assert saved["token"]["access_token"] == fake.token != SENTINEL
             assert saved["creation_timestamp"] == CREATED
-            assert saved["token"]["refresh_token"] == "REFRESH-SENTINEL-2b81"
+            assert saved["token"]["refresh_token"] == REFRESH
 
     asyncio.run(main())
     assert_no_secret(tmp_path)
