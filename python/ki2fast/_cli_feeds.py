@@ -1,4 +1,5 @@
-"""``ki2fast feeds …`` and ``ki2fast store …``: feed files into the daily archive, and back."""
+"""``ki2fast feeds …``, ``ki2fast capture …`` and ``ki2fast store …``: feed files and live
+feeds into the daily archive, and back."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from ki2fast._progress import StatusLine
 
 SCHWAB_EXAMPLE = """example:
   ki2fast feeds schwab data/samples/schwab/levelone_20250314.ndjson --out archive/
@@ -34,12 +37,6 @@ def _part(path: Path) -> str:
     return f"{stem}-{where}"
 
 
-def _store(root: str, tables: dict[str, Any], part: str) -> dict[str, int]:
-    from ki2fast import store
-
-    return store.append_tables(root, tables, part=part)
-
-
 def _report(source: str, rows: dict[str, int], bad: list[dict[str, Any]], extra: str) -> None:
     print(f"{source}: {extra}")
     for feed, n in rows.items():
@@ -51,11 +48,12 @@ def _report(source: str, rows: dict[str, int], bad: list[dict[str, Any]], extra:
 
 
 def _schwab(args: argparse.Namespace) -> int:
+    from ki2fast import store
     from ki2fast.feeds import schwab
 
     path = Path(args.file)
     r = schwab.read_levelone(path, strict=args.strict)
-    rows = _store(args.out, r.archive_tables(), _part(path))
+    rows = store.append_tables(args.out, r.archive_tables(), part=_part(path))
     s = r.stats
     schemes = ", ".join(f"{k} {v}" for k, v in s["label_scheme"].items() if s["items"][k])
     _report(
@@ -199,21 +197,17 @@ def _capture_schwab(args: argparse.Namespace) -> int:
         durability=args.durability,
     )
     s.subscribe(args.service, args.symbols.split(","), [int(f) for f in args.fields.split(",")])
-    tty = sys.stderr.isatty()
-    last = [time.monotonic(), 0, 0.0]
+    shown = StatusLine()
+    last = [time.monotonic(), 0]
 
     def status(st: StreamerStats) -> None:
         now = time.monotonic()
         rate = (st.frames - last[1]) / max(now - last[0], 1e-9)
         last[0], last[1] = now, st.frames
-        if not tty and now - last[2] < 10:
-            return
-        last[2] = now
-        line = (
+        shown.show(
             f"frames {st.frames:,} ({rate:,.0f}/s)  data {st.data_frames:,}  "
             f"reconnects {st.reconnects}  epoch {st.epoch}  last error {st.last_error or '-'}"
         )
-        print(("\r" + line + " " * 8) if tty else line, end="" if tty else "\n", file=sys.stderr)
 
     async def main() -> StreamerStats:
         loop = asyncio.get_running_loop()
@@ -242,16 +236,15 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
     from ki2fast.feeds.thetadata import Terminal, ThetaDataError, capture_snapshots
 
     term = Terminal(name=args.name, base_url=f"http://127.0.0.1:{args.port}", api=args.api)
-    tty = sys.stderr.isatty()
+    shown = StatusLine()
     started = time.monotonic()
 
     def status(st: dict[str, Any]) -> None:
-        line = (
+        shown.show(
             f"polls {st['polls']:,}  rows {st['rows']:,}  unchanged {st['unchanged']:,}  "
             f"errors {st['errors']}  last error {st['last_error'] or '-'}  "
             f"({time.monotonic() - started:,.0f} s)"
         )
-        print(("\r" + line + " " * 8) if tty else line, end="" if tty else "\n", file=sys.stderr)
 
     try:
         st = capture_snapshots(
@@ -274,6 +267,15 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
         return 2
     print(f"\nstopped: {st['polls']:,} polls, {st['rows']:,} rows stored", file=sys.stderr)
     return 0
+
+
+def _capture_options(p: argparse.ArgumentParser) -> None:
+    """What every capture command takes: where it writes, how it stops, how it syncs."""
+    p.add_argument("--out", required=True, help="capture root (journal and archive)")
+    p.add_argument("--stop-file", default=None, help="stop cleanly when this file appears")
+    p.add_argument(
+        "--durability", choices=["batch", "strict", "os"], default="batch", help="journal fsync"
+    )
 
 
 def add_commands(top: Any) -> None:
@@ -340,17 +342,13 @@ def add_commands(top: Any) -> None:
         epilog=CAPTURE_EXAMPLE,
         formatter_class=raw,
     )
+    _capture_options(p)
     p.add_argument("--token-file", required=True, help="the token file schwab-py writes")
     p.add_argument("--symbols", required=True, help="comma-separated keys, e.g. QQQ,SPY")
-    p.add_argument("--out", required=True, help="capture root (journal and archive)")
     p.add_argument("--service", default="LEVELONE_EQUITIES", help="streamer service")
     p.add_argument("--fields", default=DEFAULT_FIELDS, help="comma-separated field ids")
     p.add_argument("--api-base", default="https://api.schwabapi.com", help="Trader API base URL")
     p.add_argument("--streamer-url", default=None, help="override the streamer URL (tests)")
-    p.add_argument("--stop-file", default=None, help="stop cleanly when this file appears")
-    p.add_argument(
-        "--durability", choices=["batch", "strict", "os"], default="batch", help="journal fsync"
-    )
     p.set_defaults(func=_capture_schwab)
 
     p = ccmds.add_parser(
@@ -363,7 +361,7 @@ def add_commands(top: Any) -> None:
         epilog="example:\n  ki2fast capture thetadata --every 10s --venue nqb --out capture/",
         formatter_class=raw,
     )
-    p.add_argument("--out", required=True, help="capture root (journal and archive)")
+    _capture_options(p)
     p.add_argument("--every", default="10s", help="poll interval (default 10s)")
     p.add_argument("--venue", default="nqb", help="nqb (real-time Nasdaq Basic) or utp_cta")
     p.add_argument("--port", type=int, default=25510, help="the terminal's HTTP port")
@@ -371,11 +369,7 @@ def add_commands(top: Any) -> None:
     p.add_argument("--name", default="main", help="the terminal's name in tables and paths")
     p.add_argument("--kind", default="quote", help="quote, ohlc, or quote,ohlc")
     p.add_argument("--symbols", default=None, help="comma-separated (default: every stock)")
-    p.add_argument("--stop-file", default=None, help="stop cleanly when this file appears")
     p.add_argument("--polls", type=int, default=None, help="stop after this many polls")
-    p.add_argument(
-        "--durability", choices=["batch", "strict", "os"], default="batch", help="journal fsync"
-    )
     p.set_defaults(func=_capture_thetadata)
 
     st = top.add_parser(

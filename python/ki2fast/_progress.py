@@ -69,3 +69,23 @@ class Progress:
         if self.enabled and self._width:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
+
+
+class StatusLine:
+    """A status line on stderr for long-running captures: rewritten in place on a terminal;
+    elsewhere (a log file) printed as its own line at most every ``every`` seconds."""
+
+    def __init__(self, *, stream: TextIO | None = None, every: float = 10.0):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.every = every
+        self._last = -float("inf")
+
+    def show(self, line: str) -> None:
+        if self.tty:
+            print("\r" + line + " " * 8, end="", file=self.stream, flush=True)
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            print(line, file=self.stream, flush=True)

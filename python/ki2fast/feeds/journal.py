@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from ki2fast._common import NY
 
-__all__ = ["Durability", "Journal", "JournalWarning", "last_record"]
+__all__ = ["Durability", "Journal", "JournalWarning", "journal_parts", "last_record"]
 
 Durability = Literal["batch", "strict", "os"]
 
@@ -48,7 +48,8 @@ class JournalWarning(UserWarning):
     """Something about an earlier journal file worth knowing, e.g. a torn last line."""
 
 
-def _parts(folder: Path, chan: str) -> list[tuple[int, Path]]:
+def journal_parts(folder: Path, chan: str) -> list[tuple[int, Path]]:
+    """The parts of ``chan`` in one day's folder, as (part number, path), in order."""
     out = []
     if folder.is_dir():
         for p in folder.iterdir():
@@ -148,7 +149,7 @@ class Journal:
             reverse=True,
         )
         for day in days:
-            for _, path in reversed(_parts(day, self.chan)):
+            for _, path in reversed(journal_parts(day, self.chan)):
                 rec, torn = last_record(path)
                 if torn:
                     warnings.warn(
@@ -177,7 +178,8 @@ class Journal:
         self._close_file()
         folder = self._folder() / day
         folder.mkdir(parents=True, exist_ok=True)
-        part = (_parts(folder, self.chan)[-1][0] + 1) if _parts(folder, self.chan) else 0
+        parts = journal_parts(folder, self.chan)
+        part = parts[-1][0] + 1 if parts else 0
         while True:
             path = folder / f"{self.chan}.{part}.ndjson"
             try:

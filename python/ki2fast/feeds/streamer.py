@@ -627,13 +627,13 @@ def archive_journal(
 
     from ki2fast import store
     from ki2fast.feeds import schwab
-    from ki2fast.feeds.journal import _parts
+    from ki2fast.feeds.journal import journal_parts
 
     stored: dict[str, int] = {}
     base = Path(root) / "journal" / "schwab"
     for day in sorted(p for p in base.glob("[0-9]" * 8) if p.is_dir()):
         chunks = []
-        for _, path in _parts(day, chan):
+        for _, path in journal_parts(day, chan):
             data = path.read_bytes()
             chunks.append(data[: data.rfind(b"\n") + 1])  # a torn tail is not a line
         lines = b"".join(chunks)

@@ -92,13 +92,8 @@ mod tests {
     #[test]
     fn merges_in_place_whatever_the_runs_lengths_and_spare_room() {
         // Runs of every shape, tagged so a row taken from the wrong place would show.
-        let mut seed = 7u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % m
-        };
+        let mut rng = crate::itch::synth::Rng::new(7);
+        let mut next = |m: u64| rng.below(m);
         for _ in 0..300 {
             let (na, nb) = (next(40) as usize, next(40) as usize);
             let mut keys = |n: usize| {

@@ -114,13 +114,8 @@ mod tests {
 
     #[test]
     fn groups_are_symbol_days_and_match_the_dense_series() {
-        let mut seed = 11u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % m
-        };
+        let mut rng = crate::itch::synth::Rng::new(11);
+        let mut next = |m: u64| rng.below(m);
         for _ in 0..200 {
             let rows = next(60) as usize;
             let n = next(40) as usize;
