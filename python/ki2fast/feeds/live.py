@@ -1,0 +1,458 @@
+"""Level-one Arrow batches from the Schwab streamer journal while it grows (feeds.md §0).
+
+:class:`LiveLevelOne` tails ``journal/schwab/<YYYYMMDD>/streamer.<part>.ndjson`` under a
+capture root, complete lines only, and every ``batch_lines`` lines or ``batch_ms``
+milliseconds decodes what came with ``read_levelone``. Each batch goes to the daily archive
+(``ki2fast.store``), to a ``BurstMonitor`` and to a callback.
+
+The batches, put together, are exactly what ``read_levelone`` gives for the whole journal
+day: level-one deltas only make sense on top of the state before them, so the decoder
+carries, per symbol, the content items of its state run merged into one (a baseline replaces
+it, a delta updates it, a reconnect or a new ET day drops it) and reads each batch behind
+one synthetic item per symbol holding that state. The synthetic lines' rows are dropped, and
+``frame_seq`` / ``conn_epoch`` are shifted to the day's line numbers and epochs.
+
+Archive parts are named ``streamer-<YYYYMMDD>-<first line>-<last line>``; after each batch a
+checkpoint (``<archive>/checkpoints/journal-schwab-streamer.json``, written atomically once
+the parts are on disk) records the day's last archived line. A restart resumes after it,
+first removing parts written after it (a crash between the parts and the checkpoint), so
+the archive never holds a line twice and misses none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ki2fast._common import NY
+from ki2fast.feeds.journal import journal_parts
+
+__all__ = ["LiveBatch", "LiveLevelOne", "archive_journal"]
+
+_DAY = re.compile(r"^\d{8}$")
+#: What makes a content item a baseline (feeds.md §1.7 F1).
+_BASELINE = ("delayed", "assetMainType", "cusip")
+#: A successful LOGIN: the decoder counts these for the connection epoch.
+_LOGIN_OK = b'{"response":[{"service":"ADMIN","command":"LOGIN","content":{"code":0}}]}'
+
+
+class _EtDay:
+    """ET calendar day (days since 1970) of epoch milliseconds, with the last day cached."""
+
+    def __init__(self) -> None:
+        self._tz = ZoneInfo(NY)
+        self._span = (0, -1, -1)
+
+    def __call__(self, ms: int | None) -> int:
+        if ms is None:
+            return -1
+        lo, hi, day = self._span
+        if lo <= ms < hi:
+            return day
+        try:
+            local = dt.datetime.fromtimestamp(ms / 1000, self._tz).date()
+        except (OverflowError, OSError, ValueError):
+            return -2
+        start, end = (
+            int(dt.datetime.combine(d, dt.time(), self._tz).timestamp() * 1000)
+            for d in (local, local + dt.timedelta(days=1))
+        )
+        self._span = (start, end, (local - dt.date(1970, 1, 1)).days)
+        return self._span[2]
+
+
+class _Carry:
+    """The forward-fill state of one journal day as raw content items: what the level-one
+    decoder would hold after the lines fed so far (the same rules as its runs: connection
+    epoch, key, baselines, ET day)."""
+
+    def __init__(self) -> None:
+        from ki2fast.feeds import schwab
+
+        self._services = (schwab.EQUITIES, schwab.OPTIONS)
+        self._options = schwab.OPTIONS
+        self._option_key = schwab._option_key
+        self._ms = schwab._ms
+        self._day = _EtDay()
+        #: (service, key) -> (raw timestamp, ET day, merged content item)
+        self.items: dict[tuple[str, str], tuple[Any, int, dict[str, Any]]] = {}
+        self.logins = 0
+
+    def feed(self, line: bytes) -> None:
+        import orjson
+
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return
+        if type(rec) is not dict:
+            return
+        raw = rec.get("raw") if "raw" in rec and "v" in rec else None
+        if raw is not None:
+            try:
+                rec = orjson.loads(raw)
+            except (orjson.JSONDecodeError, TypeError):
+                return
+            if type(rec) is not dict:
+                return
+        elif "content" in rec and "service" in rec:
+            rec = {"data": [rec]}
+        for r in rec.get("response") or ():
+            content = r.get("content") if type(r) is dict else None
+            if r.get("command") == "LOGIN" and type(content) is dict and content.get("code") == 0:
+                self.logins += 1
+                if self.logins > 1:
+                    self.items.clear()  # a new connection: no state carries over
+        data = rec.get("data")
+        if type(data) is not list:
+            return
+        for block in data:
+            if type(block) is not dict or block.get("service") not in self._services:
+                continue
+            content = block.get("content")
+            if type(content) is not list:
+                continue
+            service, ts = block["service"], block.get("timestamp")
+            day = self._day(self._ms(ts))
+            for item in content:
+                if type(item) is not dict:
+                    continue
+                key = item["key"] if "key" in item else item.get("0")
+                if type(key) is not str or not key:
+                    continue
+                if service == self._options and self._option_key(key) is None:
+                    continue
+                k = (service, key)
+                held = self.items.get(k)
+                if held is None or held[1] != day or any(b in item for b in _BASELINE):
+                    self.items[k] = (ts, day, dict(item))
+                else:
+                    held[2].update(item)
+                    self.items[k] = (ts, day, held[2])
+
+    def prefix(self) -> list[bytes]:
+        """Lines that put a decoder into this state: a successful LOGIN when one was seen
+        (so the next one starts a new epoch), then one data frame per key."""
+        import orjson
+
+        out = [_LOGIN_OK] if self.logins else []
+        for (service, _), (ts, _, item) in self.items.items():
+            block = {"service": service, "timestamp": ts, "command": "SUBS", "content": [item]}
+            out.append(orjson.dumps({"data": [block]}))
+        return out
+
+    @property
+    def epoch(self) -> int:
+        return max(self.logins - 1, 0)
+
+
+@dataclasses.dataclass
+class _Day:
+    """Where the tail is in one journal day."""
+
+    name: str
+    done_to: int = 0  # lines up to here were decoded before: carried, not decoded again
+    part: int = -1
+    offset: int = 0
+    lines: int = 0  # complete lines read so far (the day's line numbers)
+    carry: _Carry = dataclasses.field(default_factory=_Carry)
+
+
+@dataclasses.dataclass
+class LiveBatch:
+    """One decoded batch: its journal day (``YYYYMMDD``), its first and last line in the
+    day's parts, the ``LevelOne`` tables, and the monitor's alerts (None without one)."""
+
+    day: str
+    first_line: int
+    last_line: int
+    data: Any
+    alerts: Any = None
+
+
+class LiveLevelOne:
+    """Decodes the Schwab streamer journal under ``root`` in batches while it grows.
+
+    - ``archive``: store each batch's level-one tables there (``LevelOne.archive_tables``)
+      and resume after the last archived line; without it, only lines journaled after the
+      start are decoded.
+    - ``monitor``: a ``ki2fast.BurstMonitor`` fed each batch's equity quotes and trades; its
+      alerts go to its own ``on_alert`` and to ``on_alerts``.
+    - ``on_batch``: called with each :class:`LiveBatch`.
+
+    :meth:`poll` reads what is new and decodes it when ``batch_lines`` lines wait or the
+    oldest waited ``batch_ms``; :meth:`finish` decodes all that waits; :meth:`run` polls
+    from an asyncio task.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        archive: str | os.PathLike[str] | None = None,
+        monitor: Any = None,
+        on_batch: Callable[[Any], None] | None = None,
+        on_alerts: Callable[[Any], None] | None = None,
+        batch_lines: int = 10_000,
+        batch_ms: float = 1000.0,
+        chan: str = "streamer",
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if batch_lines < 1 or not batch_ms > 0:
+            raise ValueError("batch_lines must be at least 1 and batch_ms positive")
+        self.base = Path(root) / "journal" / "schwab"
+        self.archive = None if archive is None else Path(archive)
+        self.monitor = monitor
+        self.on_batch, self.on_alerts = on_batch, on_alerts
+        self.batch_lines, self.batch_ms = batch_lines, batch_ms
+        self.chan = chan
+        self.clock = clock
+        #: Rows stored per archive table; batches and journal lines decoded so far.
+        self.stored: dict[str, int] = {}
+        self.batches = 0
+        self.lines = 0
+        self._pending: list[bytes] = []
+        self._pending_day: _Day | None = None
+        self._first_line = 0
+        self._since: float | None = None
+        self._day: _Day | None = None
+        self._checkpoint = (
+            None
+            if self.archive is None
+            else self.archive / "checkpoints" / f"journal-schwab-{chan}.json"
+        )
+        self._done = self._read_checkpoint()
+
+    # -- where to start --------------------------------------------------------------------
+
+    def _days(self) -> list[str]:
+        if not self.base.is_dir():
+            return []
+        return sorted(p.name for p in self.base.iterdir() if p.is_dir() and _DAY.match(p.name))
+
+    def _read_checkpoint(self) -> dict[str, int]:
+        if self._checkpoint is None:
+            return {}
+        tmp = self._checkpoint.with_name(self._checkpoint.name + ".tmp")
+        tmp.unlink(missing_ok=True)  # a crash while writing it: the one before stands
+        try:
+            got = json.loads(self._checkpoint.read_bytes())
+        except FileNotFoundError:
+            return {}
+        return {str(k): int(v) for k, v in got.get("days", {}).items()}
+
+    def _write_checkpoint(self) -> None:
+        from ki2fast.feeds.tail import write_atomic
+
+        assert self._checkpoint is not None
+        self._checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        body = {"v": 1, "src": "schwab", "chan": self.chan, "days": self._done}
+        write_atomic(self._checkpoint, json.dumps(body, sort_keys=True).encode())
+
+    def _drop_orphans(self, day: str, after: int) -> None:
+        """Removes this day's parts that start after line ``after``: written, but not yet
+        covered by the checkpoint when the process stopped (their lines come again)."""
+        assert self.archive is not None
+        name = re.compile(rf"^{re.escape(self.chan)}-{day}-(\d+)-(\d+)\.parquet$")
+        for path in self.archive.glob(f"feed=schwab_*/date=*/{self.chan}-{day}-*.parquet"):
+            m = name.match(path.name)
+            if m and int(m[1]) > after:
+                path.unlink()
+
+    def _open_day(self, name: str, *, first: bool) -> _Day:
+        if self.archive is not None:
+            done = self._done.get(name, 0)
+            self._drop_orphans(name, done)
+        elif first:
+            # Only what comes after the start: the lines already there set the state.
+            done = sum(
+                len(_complete(p.read_bytes()))
+                for _, p in journal_parts(self.base / name, self.chan)
+            )
+        else:
+            done = 0
+        return _Day(name, done)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read(self) -> list[tuple[_Day, list[bytes]]]:
+        """New complete lines, by journal day. A day is left once a later one exists and
+        its parts are read to their last line end (bytes after it in a part that is not the
+        newest are a torn tail: a writer killed mid-record)."""
+        out: list[tuple[_Day, list[bytes]]] = []
+        if self._day is None:
+            days = self._days()
+            if self.archive is not None:
+                archived = [d for d in days if d in self._done]
+                days = days[days.index(archived[-1]) :] if archived else days
+            elif days:
+                days = days[-1:]
+            if not days:
+                return out
+            self._day = self._open_day(days[0], first=True)
+        while True:
+            day = self._day
+            later = [d for d in self._days() if d > day.name]
+            got: list[bytes] = []
+            for number, path in journal_parts(self.base / day.name, self.chan):
+                if number < day.part:
+                    continue
+                if number > day.part:
+                    day.part, day.offset = number, 0
+                with open(path, "rb") as f:
+                    f.seek(day.offset)
+                    data = f.read()
+                end = data.rfind(b"\n") + 1
+                got += _complete(data[:end])
+                day.offset += end
+            if got:
+                out.append((day, got))
+            if not later:
+                return out
+            self._day = self._open_day(later[0], first=False)
+
+    def poll(self, *, final: bool = False) -> list[LiveBatch]:
+        """Reads what the journal gained and decodes it if a batch is due (with ``final``,
+        whatever waits); returns the batches decoded (:class:`LiveBatch`)."""
+        done: list[LiveBatch] = []
+        for day, lines in self._read():
+            if self._pending and self._pending_day is not day:
+                done += self._flush()  # a batch never spans two journal days
+            for line in lines:
+                day.lines += 1
+                if day.lines <= day.done_to:
+                    day.carry.feed(line)
+                    continue
+                if not self._pending:
+                    self._since = self.clock()
+                    self._pending_day, self._first_line = day, day.lines
+                self._pending.append(line)
+                if len(self._pending) >= self.batch_lines:
+                    done += self._flush()
+        waited = self._since is not None and (self.clock() - self._since) * 1000 >= self.batch_ms
+        if self._pending and (final or waited):
+            done += self._flush()
+        return done
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def _flush(self) -> list[LiveBatch]:
+        from ki2fast import store
+        from ki2fast.feeds import schwab
+
+        lines, self._pending, self._since = self._pending, [], None
+        day, first = self._pending_day, self._first_line
+        assert day is not None
+        prefix = day.carry.prefix()
+        epoch = day.carry.epoch
+        for line in lines:
+            day.carry.feed(line)
+        data = b"\n".join(prefix + lines) + b"\n"
+        got = _shift(schwab.read_levelone(data), len(prefix), first - 1, epoch)
+        last = first + len(lines) - 1
+        self.lines += len(lines)
+        self.batches += 1
+        if self.archive is not None:
+            part = f"{self.chan}-{day.name}-{first}-{last}"
+            stored = store.append_tables(self.archive, got.archive_tables(), part=part)
+            for feed, n in stored.items():
+                self.stored[feed] = self.stored.get(feed, 0) + n
+            self._done[day.name] = last  # after the parts are on disk
+            self._write_checkpoint()
+        batch = LiveBatch(day.name, first, last, got)
+        if self.monitor is not None and (got.quotes.num_rows or got.trades.num_rows):
+            batch.alerts = self.monitor.update(got.quotes, trades=got.trades)
+            if batch.alerts and self.on_alerts is not None:
+                self.on_alerts(batch.alerts)
+        if self.on_batch is not None:
+            self.on_batch(batch)
+        return [batch]
+
+    def finish(self) -> Any:
+        """Decodes all that waits; returns the monitor's last alerts (its ``finish()``)."""
+        self.poll(final=True)
+        if self.monitor is None:
+            return None
+        alerts = self.monitor.finish()
+        if alerts and self.on_alerts is not None:
+            self.on_alerts(alerts)
+        return alerts
+
+    async def run(self, stop: Any, *, tick: float | None = None) -> None:
+        """Polls (in a worker thread, so the socket reader never waits on decoding) until
+        the ``asyncio.Event`` ``stop`` is set, then decodes what is left."""
+        import asyncio
+        import contextlib
+
+        every = tick if tick is not None else min(self.batch_ms / 1000 / 4, 0.25)
+        while not stop.is_set():
+            await asyncio.to_thread(self.poll)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+        await asyncio.to_thread(self.finish)
+
+
+def _complete(data: bytes) -> list[bytes]:
+    """The complete lines of ``data``, without their ends (bytes after the last line end
+    are not a line)."""
+    end = data.rfind(b"\n") + 1
+    return data[:end].split(b"\n")[:-1] if end else []
+
+
+def _shift(lo: Any, prefix: int, before: int, epoch: int) -> Any:
+    """A batch's ``LevelOne`` without the rows of its ``prefix`` synthetic lines, with line
+    numbers made the day's (``before`` lines came earlier) and epochs the day's."""
+    tables: dict[str, pa.Table] = {}
+    cut: dict[str, int] = {}
+    for name in ("equities", "options", "equity_deltas", "option_deltas"):
+        t = getattr(lo, name)
+        keep = pc.greater(t.column("frame_seq"), prefix)
+        cut[name] = t.num_rows - (pc.sum(keep).as_py() or 0)
+        t = t.filter(keep)
+        seq = pc.add(t.column("frame_seq").cast(pa.int64()), before - prefix)
+        t = _set(t, "frame_seq", seq)
+        tables[name] = _set(t, "conn_epoch", pc.add(t.column("conn_epoch"), epoch))
+    # The canonical quotes follow the state rows one to one, so the prefix's come first.
+    control = lo.control.filter(pc.greater(lo.control.column("line"), prefix))
+    control = _set(control, "line", pc.add(control.column("line"), before - prefix))
+
+    def lines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r | {"line": r["line"] + before - prefix} for r in rows if r["line"] > prefix]
+
+    return dataclasses.replace(
+        lo,
+        **tables,
+        quotes=lo.quotes.slice(cut["equities"]),
+        option_quotes=lo.option_quotes.slice(cut["options"]),
+        control=control,
+        bad_lines=lines(lo.bad_lines),
+        notes=lines(lo.notes),
+    )
+
+
+def _set(t: pa.Table, name: str, values: Any) -> pa.Table:
+    i = t.schema.get_field_index(name)
+    return t.set_column(i, t.schema.field(i), values.cast(t.schema.field(i).type))
+
+
+def archive_journal(
+    root: str | os.PathLike[str], archive: str | os.PathLike[str], *, chan: str = "streamer"
+) -> dict[str, int]:
+    """Stores the Schwab streamer journal under ``root`` in the archive: every line not
+    archived yet (per the archive's checkpoint), one batch per journal day. Running it again
+    stores nothing new. Returns rows stored per table."""
+    live = LiveLevelOne(root, archive=archive, chan=chan, batch_lines=1 << 62)
+    live.finish()
+    return live.stored
+
