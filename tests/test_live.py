@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from ki2fast import store
@@ -37,7 +36,7 @@ class Clock:
         return self.ns
 
 
-def _frames(rng: random.Random, n: int) -> list[tuple[str, str]]:
+def _frames(rng: random.Random, n: int, trade_times: bool = True) -> list[tuple[str, str]]:
     """(kind, text) of a random streamer session: logins (reconnects), baselines, deltas with
     explicit nulls and missing fields, options, heartbeats, outbound requests, junk."""
     out: list[tuple[str, str]] = []
@@ -45,7 +44,9 @@ def _frames(rng: random.Random, n: int) -> list[tuple[str, str]]:
     volume = {k: 1000 for k in STOCKS + OPTIONS}
 
     def login() -> None:
-        out.append(("in", '{"response":[{"service":"ADMIN","command":"LOGIN","content":{"code":0}}]}'))
+        out.append(
+            ("in", '{"response":[{"service":"ADMIN","command":"LOGIN","content":{"code":0}}]}')
+        )
 
     login()
     for _ in range(n):
@@ -88,10 +89,12 @@ def _frames(rng: random.Random, n: int) -> list[tuple[str, str]]:
                     for f in (4, 5, 9):
                         if rng.random() < 0.3:
                             item[str(f)] = rng.randint(1, 900)
-                    if rng.random() < 0.2:
+                    if trade_times and rng.random() < 0.2:
                         item["35"] = ts - rng.randint(0, 5000)
                 content.append(item)
-            blocks.append({"service": service, "timestamp": ts, "command": "SUBS", "content": content})
+            blocks.append(
+                {"service": service, "timestamp": ts, "command": "SUBS", "content": content}
+            )
         out.append(("in", orjson.dumps({"data": blocks}).decode()))
     return out
 
@@ -172,6 +175,7 @@ def test_batches_put_together_equal_the_whole_day(tmp_path, seed):
                 at += step
                 poll()
     poll(final=True)
+    live.finish()  # archives what the last minute decoded
 
     whole = _whole(tmp_path)
     assert len(journal_parts(tmp_path / "journal/schwab/20250314", "streamer")) >= 3
@@ -194,3 +198,138 @@ def test_read_levelone_of_a_journal_numbers_lines_per_day(tmp_path):
     lo = _whole(tmp_path)["20250314"]["equities"]
     seqs = lo.column("frame_seq").to_pylist()
     assert seqs == sorted(seqs) and seqs[-1] <= 52
+
+
+def _archive_rows(archive: Path, feed: str) -> list[dict[str, Any]]:
+    t = store.scan(archive, feed).collect().to_arrow()
+    t = t.drop_columns([c for c in ("date",) if c in t.column_names and feed != "x"])
+    return t.to_pylist()
+
+
+def _journal_day(root: Path, n: int, seed: int, trade_times: bool = True) -> dict[str, pa.Table]:
+    clock = Clock(DAY1)
+    _journal(root, _frames(random.Random(seed), n, trade_times), clock, part_bytes=1 << 20)
+    (day,) = _whole(root).values()
+    return day
+
+
+def test_a_crash_between_parts_and_checkpoint_archives_every_line_once(tmp_path, monkeypatch):
+    """The parts of a batch are written, then the process dies before the checkpoint: the
+    next start removes those parts and decodes their lines again (feeds.md §4.3)."""
+    whole = _journal_day(tmp_path, 300, seed=7)
+    archive = tmp_path / "archive"
+    live = LiveLevelOne(tmp_path, archive=archive, batch_lines=40, archive_every=0)
+    calls = 0
+    real = LiveLevelOne._write_checkpoint
+
+    def dies_on_the_third(self: LiveLevelOne) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt("killed")
+        real(self)
+
+    monkeypatch.setattr(LiveLevelOne, "_write_checkpoint", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        live.poll()
+    monkeypatch.setattr(LiveLevelOne, "_write_checkpoint", real)
+    parts = {p.name for p in archive.glob("feed=schwab_quotes/date=*/*.parquet")}
+    assert "streamer-20250314-81-120.parquet" in parts  # written, not checkpointed
+
+    again = LiveLevelOne(tmp_path, archive=archive, batch_lines=55, archive_every=0)
+    again.finish()
+    assert again.batches >= 4
+    quotes = pa.Table.from_pylist(_archive_rows(archive, "schwab_quotes"))
+    want = whole["quotes"]
+    assert quotes.num_rows == want.num_rows
+    key = ["ts", "stock", "bid", "ask", "total_volume"]
+    got_rows = sorted(map(str, quotes.select(key).to_pylist()))
+    assert got_rows == sorted(
+        map(str, want.select(key).cast(quotes.select(key).schema).to_pylist())
+    )
+    state = pa.Table.from_pylist(_archive_rows(archive, "schwab_l1_equity_state"))
+    assert sorted(state.column("frame_seq").to_pylist()) == sorted(
+        whole["equities"].column("frame_seq").to_pylist()
+    )
+    # Nothing is left to do: a third run archives nothing.
+    assert archive_journal(tmp_path, archive) == {}
+
+
+def test_archive_journal_stores_the_rest_once_and_a_live_tail_holds_back_a_partial_line(
+    tmp_path,
+):
+    whole = _journal_day(tmp_path, 120, seed=3)
+    archive = tmp_path / "archive"
+    stored = archive_journal(tmp_path, archive)
+    assert stored["schwab_quotes"] == whole["quotes"].num_rows
+    assert archive_journal(tmp_path, archive) == {}
+
+    # A line written in two pieces is decoded once, when it is complete.
+    live = LiveLevelOne(tmp_path, batch_lines=1, batch_ms=1e9)
+    part = tmp_path / "journal/schwab/20250314/streamer.9.ndjson"
+    frame = {
+        "data": [
+            {
+                "service": EQ,
+                "timestamp": T0,
+                "command": "SUBS",
+                "content": [{"key": "ZZZ", "1": 1.5, "2": 1.75}],
+            }
+        ]
+    }
+    line = orjson.dumps({"v": 1, "seq": 10**6, "epoch": 9, "raw": orjson.dumps(frame).decode()})
+    part.write_bytes(line[:30])
+    assert live.poll() == []
+    with open(part, "ab") as f:
+        f.write(line[30:] + b"\n")
+    (batch,) = live.poll()
+    assert batch.data.quotes.column("stock").to_pylist() == ["ZZZ"]
+    assert (
+        batch.first_line
+        == batch.last_line
+        == sum(len(_complete_lines(p)) for _, p in journal_parts(part.parent, "streamer"))
+    )
+    assert live.poll(final=True) == []
+
+
+def _complete_lines(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    return data[: data.rfind(b"\n") + 1].split(b"\n")[:-1]
+
+
+def test_the_monitor_sees_the_batches_and_alerts_as_over_the_whole_day(tmp_path):
+    import ki2fast as kf
+
+    # Trades stamped with their trade time come before the quote that reports them, out of
+    # order across batches: the monitor's live and whole-day answers may then differ.
+    whole = _journal_day(tmp_path, 400, seed=11, trade_times=False)
+    seen: list[Any] = []
+    monitor = kf.BurstMonitor(min_msgs=4, window="2s", program=False)
+    live = LiveLevelOne(
+        tmp_path, archive=tmp_path / "a", monitor=monitor, on_alerts=seen.append, batch_lines=9
+    )
+    live.finish()
+    assert live.batches > 5
+    ref = kf.BurstMonitor(min_msgs=4, window="2s", program=False)
+    want = [ref.update(whole["quotes"], trades=whole["trades"]), ref.finish()]
+    want_eps = sorted(
+        map(
+            str,
+            (
+                e
+                for a in want
+                for e in a.episodes.select("stock", "start", "end", "num_quotes").rows()
+            ),
+        )
+    )
+    got_eps = sorted(
+        map(
+            str,
+            (
+                e
+                for a in seen
+                for e in a.episodes.select("stock", "start", "end", "num_quotes").rows()
+            ),
+        )
+    )
+    assert want_eps and got_eps == want_eps

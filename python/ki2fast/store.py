@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-__all__ = ["append", "append_tables", "compact", "connect", "dates", "feeds", "scan"]
+__all__ = ["append", "append_tables", "compact", "connect", "dates", "feeds", "scan", "table_dates"]
 
 COMPACTED = "compacted.parquet"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -65,6 +65,12 @@ def _et_dates(table: pa.Table) -> pa.Array | None:
         if name in table.column_names and pa.types.is_timestamp(table.schema.field(name).type):
             return et_dates(table.column(name))
     return None
+
+
+def table_dates(table: pa.Table) -> set[dt.date]:
+    """The ET days :func:`append` files ``table``'s rows under (none when it has no time)."""
+    days = _et_dates(table)
+    return set() if days is None else {d for d in days.to_pylist() if d is not None}
 
 
 def _compacted_parts(folder: Path) -> set[str]:

@@ -184,9 +184,10 @@ class LiveBatch:
 class LiveLevelOne:
     """Decodes the Schwab streamer journal under ``root`` in batches while it grows.
 
-    - ``archive``: store each batch's level-one tables there (``LevelOne.archive_tables``)
-      and resume after the last archived line; without it, only lines journaled after the
-      start are decoded.
+    - ``archive``: store the batches' level-one tables there (``LevelOne.archive_tables``;
+      the batches of ``archive_every`` seconds in one part per table, so a day is not
+      thousands of small files) and resume after the last archived line; without it, only
+      lines journaled after the start are decoded.
     - ``monitor``: a ``ki2fast.BurstMonitor`` fed each batch's equity quotes and trades; its
       alerts go to its own ``on_alert`` and to ``on_alerts``.
     - ``on_batch``: called with each :class:`LiveBatch`.
@@ -206,6 +207,7 @@ class LiveLevelOne:
         on_alerts: Callable[[Any], None] | None = None,
         batch_lines: int = 10_000,
         batch_ms: float = 1000.0,
+        archive_every: float = 60.0,
         chan: str = "streamer",
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -222,6 +224,11 @@ class LiveLevelOne:
         self.stored: dict[str, int] = {}
         self.batches = 0
         self.lines = 0
+        #: The archive's days (ET) this decoder wrote to.
+        self.dates: set[dt.date] = set()
+        self.archive_every = archive_every
+        self._unarchived: list[LiveBatch] = []
+        self._archived_at = clock()
         self._pending: list[bytes] = []
         self._pending_day: _Day | None = None
         self._first_line = 0
@@ -363,14 +370,11 @@ class LiveLevelOne:
         last = first + len(lines) - 1
         self.lines += len(lines)
         self.batches += 1
-        if self.archive is not None:
-            part = f"{self.chan}-{day.name}-{first}-{last}"
-            stored = store.append_tables(self.archive, got.archive_tables(), part=part)
-            for feed, n in stored.items():
-                self.stored[feed] = self.stored.get(feed, 0) + n
-            self._done[day.name] = last  # after the parts are on disk
-            self._write_checkpoint()
         batch = LiveBatch(day.name, first, last, got)
+        if self.archive is not None:
+            self._unarchived.append(batch)
+            if self.clock() - self._archived_at >= self.archive_every:
+                self._store()
         if self.monitor is not None and (got.quotes.num_rows or got.trades.num_rows):
             batch.alerts = self.monitor.update(got.quotes, trades=got.trades)
             if batch.alerts and self.on_alerts is not None:
@@ -379,9 +383,37 @@ class LiveLevelOne:
             self.on_batch(batch)
         return [batch]
 
+    def _store(self) -> None:
+        """Writes the decoded batches not yet in the archive, one part per journal day, then
+        the checkpoint (so it never covers a line whose rows are not on disk)."""
+        from ki2fast import store
+
+        assert self.archive is not None
+        todo, self._unarchived = self._unarchived, []
+        self._archived_at = self.clock()
+        while todo:
+            day = todo[0].day
+            run = [b for b in todo if b.day == day]
+            todo = todo[len(run) :]
+            first, last = run[0].first_line, run[-1].last_line
+            tables: dict[str, list[pa.Table]] = {}
+            for b in run:
+                for feed, t in b.data.archive_tables().items():
+                    tables.setdefault(feed, []).append(t)
+            part = f"{self.chan}-{day}-{first}-{last}"
+            merged = {feed: pa.concat_tables(ts) for feed, ts in tables.items()}
+            for feed, n in store.append_tables(self.archive, merged, part=part).items():
+                self.stored[feed] = self.stored.get(feed, 0) + n
+                self.dates.update(store.table_dates(merged[feed]))
+            self._done[day] = last
+            self._write_checkpoint()
+
     def finish(self) -> Any:
-        """Decodes all that waits; returns the monitor's last alerts (its ``finish()``)."""
+        """Decodes all that waits and archives it; returns the monitor's last alerts (its
+        ``finish()``)."""
         self.poll(final=True)
+        if self._unarchived:
+            self._store()
         if self.monitor is None:
             return None
         alerts = self.monitor.finish()
@@ -455,4 +487,3 @@ def archive_journal(
     live = LiveLevelOne(root, archive=archive, chan=chan, batch_lines=1 << 62)
     live.finish()
     return live.stored
-

@@ -591,17 +591,51 @@ async def capture(
     status: Callable[[StreamerStats], None] | None = None,
     every: float = 1.0,
     archive: str | os.PathLike[str] | None = None,
+    monitor: Any = None,
+    on_alerts: Callable[[Any], None] | None = None,
+    on_batch: Callable[[Any], None] | None = None,
+    batch_lines: int = 10_000,
+    batch_ms: float = 1000.0,
+    archive_every: float = 60.0,
 ) -> StreamerStats:
     """Runs ``streamer`` until it stops (:meth:`Streamer.stop`, a fatal error, or
-    ``stop_file`` appearing), calling ``status`` every ``every`` seconds; then, with
-    ``archive``, stores the journaled days' level-one tables there
-    (:func:`archive_journal`)."""
+    ``stop_file`` appearing), calling ``status`` every ``every`` seconds.
+
+    With ``archive``, ``monitor`` (a ``ki2fast.BurstMonitor``) or ``on_batch``, a
+    :class:`ki2fast.feeds.live.LiveLevelOne` decodes the journal while it grows: every
+    ``batch_lines`` lines or ``batch_ms`` ms the new frames become level-one Arrow tables
+    that go to the monitor (its alerts to ``on_alerts``) and to ``on_batch``, and every
+    ``archive_every`` seconds to the archive. At the stop the rest is decoded and archived,
+    and the archive's days written are compacted."""
     from pathlib import Path
 
+    from ki2fast import store
+    from ki2fast.feeds.live import LiveLevelOne
+
+    live = None
+    if archive is not None or monitor is not None or on_batch is not None:
+        live = LiveLevelOne(
+            streamer.root,
+            archive=archive,
+            monitor=monitor,
+            on_alerts=on_alerts,
+            on_batch=on_batch,
+            batch_lines=batch_lines,
+            batch_ms=batch_ms,
+            archive_every=archive_every,
+        )
+    done = asyncio.Event()
+    decoder = asyncio.create_task(live.run(done)) if live is not None else None
     task = asyncio.create_task(streamer.run())
     try:
         while not task.done():
-            await asyncio.wait({task}, timeout=every)
+            await asyncio.wait(
+                {task, *([decoder] if decoder else [])},
+                timeout=every,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if decoder is not None and decoder.done():
+                decoder.result()  # a decoder that failed ends the capture with its error
             if status is not None:
                 status(streamer.stats)
             if stop_file is not None and Path(stop_file).exists():
@@ -612,34 +646,21 @@ async def capture(
             streamer.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5.0)
-        if archive is not None:
-            archive_journal(streamer.root, archive)
+        if decoder is not None and live is not None:
+            done.set()
+            if not decoder.done():
+                await decoder
+            if archive is not None:
+                for day in sorted(live.dates):
+                    store.compact(archive, day)
     return stats
 
 
 def archive_journal(
     root: str | os.PathLike[str], archive: str | os.PathLike[str], *, chan: str = "streamer"
 ) -> dict[str, int]:
-    """Reads each day of the Schwab streamer journal under ``root`` (every part, complete
-    lines only) and stores its level-one tables in the archive (``ki2fast.store``), one part
-    per journal day: storing a day again replaces its rows. Returns rows stored per table."""
-    from pathlib import Path
+    """Stores what the archive lacks of the Schwab streamer journal under ``root`` (see
+    :func:`ki2fast.feeds.live.archive_journal`); returns rows stored per table."""
+    from ki2fast.feeds import live
 
-    from ki2fast import store
-    from ki2fast.feeds import schwab
-    from ki2fast.feeds.journal import journal_parts
-
-    stored: dict[str, int] = {}
-    base = Path(root) / "journal" / "schwab"
-    for day in sorted(p for p in base.glob("[0-9]" * 8) if p.is_dir()):
-        chunks = []
-        for _, path in journal_parts(day, chan):
-            data = path.read_bytes()
-            chunks.append(data[: data.rfind(b"\n") + 1])  # a torn tail is not a line
-        lines = b"".join(chunks)
-        if not lines:
-            continue
-        tables = schwab.read_levelone(lines).archive_tables()
-        for feed, n in store.append_tables(archive, tables, part=f"{chan}-{day.name}").items():
-            stored[feed] = stored.get(feed, 0) + n
-    return stored
+    return live.archive_journal(root, archive, chan=chan)
