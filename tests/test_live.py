@@ -234,7 +234,7 @@ def test_a_crash_between_parts_and_checkpoint_archives_every_line_once(tmp_path,
         live.poll()
     monkeypatch.setattr(LiveLevelOne, "_write_checkpoint", real)
     parts = {p.name for p in archive.glob("feed=schwab_quotes/date=*/*.parquet")}
-    assert "streamer-20250314-81-120.parquet" in parts  # written, not checkpointed
+    assert "streamer-20250314-0000000081-0000000120.parquet" in parts  # written, not checkpointed
 
     again = LiveLevelOne(tmp_path, archive=archive, batch_lines=55, archive_every=0)
     again.finish()

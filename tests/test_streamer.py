@@ -110,6 +110,7 @@ class FakeSchwab:
         #: Scripted refresh answers: "ok", or an OAuth error code (answered with HTTP 400).
         self.refreshes: list[str] = []
         self.refresh_forms: list[dict[str, list[str]]] = []
+        self.restarts = 0
 
     async def __aenter__(self) -> FakeSchwab:
         self.server = await websockets.serve(self._handle, "127.0.0.1", 0)
@@ -171,6 +172,16 @@ class FakeSchwab:
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
         self.api_base = f"http://127.0.0.1:{self.http.server_address[1]}"
         return self
+
+    async def restart(self, down: float) -> None:
+        """Stops listening and closes every connection, then listens again on the same port
+        after ``down`` seconds (a server restart)."""
+        port = self.server.sockets[0].getsockname()[1]
+        self.server.close()
+        await self.server.wait_closed()
+        await asyncio.sleep(down)
+        self.server = await websockets.serve(self._handle, "127.0.0.1", port)
+        self.restarts += 1
 
     async def __aexit__(self, *exc: object) -> None:
         self.server.close()
@@ -447,13 +458,18 @@ def test_the_capture_command_journals_stops_on_its_stop_file_and_archives(tmp_pa
                 str(stop),
                 "--durability",
                 "os",
+                "--alerts",
+                "micro",
+                "--batch-ms",
+                "50",
             ]
         )
     finally:
         done.set()
         server.join(10)
     assert rc == 0
-    assert "stopped: " in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "stopped: " in err and " 0 alerts" in err and " 0 batches" not in err
     quotes = store.scan(out, "schwab_quotes").collect().sort("ts")
     assert quotes.select("stock", "bid").rows() == [("QQQ", 481.0), ("QQQ", 482.0), ("QQQ", 483.0)]
     assert quotes.schema["bid"] == pl.Float64
@@ -660,3 +676,89 @@ def test_registry_changes_go_out_live_and_survive_a_reconnect(tmp_path):
             assert fake.connections == 2
 
     asyncio.run(main())
+
+
+def test_a_restarted_server_and_live_batches_that_archive_what_the_journal_holds(tmp_path):
+    """The server restarts (its port closed, refusing connections, then listening again).
+    Meanwhile the live decoder turns the journal into batches every 50 ms: they reach a
+    BurstMonitor (whose alert comes while streaming) and the archive, which at the stop
+    holds what read_levelone reads from the whole journal."""
+    import polars as pl
+
+    import ki2fast as kf
+    from ki2fast import store
+    from ki2fast.feeds import schwab
+    from ki2fast.feeds.journal import journal_parts
+    from ki2fast.feeds.streamer import capture
+
+    batches: list[tuple[int, int]] = []
+    alerts: list[Any] = []
+
+    async def first(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        for n in range(1, 31):  # 30 quotes in 30 ms: a stuffing episode
+            await c.send(data(n))
+        deadline = time.monotonic() + 5
+        while not batches and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        asyncio.get_running_loop().create_task(c.fake.restart(down=0.3))
+
+    async def second(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        for n in (5000, 5001, 5002):  # seconds later: the episode is final
+            await c.send(data(n))
+        await c.expect("LOGOUT", service="ADMIN")
+
+    async def main() -> None:
+        async with FakeSchwab([first, second]) as fake:
+            s = streamer(tmp_path, fake)
+            monitor = kf.BurstMonitor(min_msgs=10, window="1s", program=False)
+
+            async def stop_when_done() -> None:
+                while not (alerts and s.stats.data_frames >= 33):
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.1)
+                s.stop()
+
+            stopper = asyncio.create_task(stop_when_done())
+            await asyncio.wait_for(
+                capture(
+                    s,
+                    archive=tmp_path / "capture",
+                    monitor=monitor,
+                    on_alerts=alerts.append,
+                    on_batch=lambda b: batches.append((fake.connections, b.last_line)),
+                    batch_ms=50,
+                    archive_every=0.1,
+                    every=0.05,
+                ),
+                20,
+            )
+            await stopper
+            assert fake.connections == 2 and fake.restarts == 1
+            assert s.stats.reconnects >= 1
+
+    asyncio.run(main())
+    assert batches[0][0] == 1  # decoded while the first connection was up
+    episodes = [e for a in alerts for e in a.episodes.select("stock", "num_quotes").rows()]
+    assert episodes == [("QQQ", 30)]
+    from ki2fast._cli_feeds import alert_lines
+
+    (line,) = alert_lines(alerts[0])
+    assert line.startswith("ALERT stuffing QQQ 09:35:12.001000-09:35:12.030000 30 quotes")
+    # The archive equals the journal, read whole.
+    (day,) = (tmp_path / "capture" / "journal" / "schwab").iterdir()
+    data_ = b"".join(p.read_bytes() for _, p in journal_parts(day, "streamer"))
+    whole = schwab.read_levelone(data_).archive_tables()
+    for feed in ("schwab_quotes", "schwab_l1_equity_state", "schwab_control"):
+        got = store.scan(tmp_path / "capture", feed).collect().drop("date", "feed")
+        want = whole[feed]
+        assert got.height == want.num_rows > 0, feed
+        assert sorted(map(str, got.rows())) == sorted(
+            map(str, pl.DataFrame(pl.from_arrow(want)).rows())
+        ), feed
+    state = store.scan(tmp_path / "capture", "schwab_l1_equity_state").collect()
+    assert sorted(set(state["conn_epoch"].to_list())) == [0, 1]
+    assert_no_secret(tmp_path)

@@ -176,9 +176,32 @@ DEFAULT_FIELDS = "0,1,2,3,4,5,6,7,8,9,12,32,33,34,35,46"
 CAPTURE_EXAMPLE = """example:
   ki2fast capture schwab --token-file ~/.schwab/token.json --symbols QQQ,SPY --out capture/
 
-Every frame goes to capture/journal/schwab/YYYYMMDD/streamer.N.ndjson before anything else;
-at the stop (Ctrl-C or --stop-file) the day's level-one tables go to the archive in capture/.
+  ki2fast capture schwab --token-file ~/.schwab/token.json --symbols QQQ,SPY --out capture/ \
+      --alerts micro --batch-ms 500
+
+Every frame goes to capture/journal/schwab/YYYYMMDD/streamer.N.ndjson before anything else.
+While streaming, the journal is decoded every --batch-ms into level-one tables: they go to
+the archive in capture/ every --archive-every seconds (and at the stop, which also compacts
+the days), and with --alerts to a BurstMonitor whose stuffing and program-burst alerts are
+printed as they become final.
 """
+
+
+def alert_lines(alerts: Any) -> list[str]:
+    """One line per stuffing episode or program burst of a ``BurstAlerts``."""
+    out = []
+    for e in alerts.episodes.iter_rows(named=True):
+        out.append(
+            f"ALERT stuffing {e['stock']} {e['start']:%H:%M:%S.%f}-{e['end']:%H:%M:%S.%f} "
+            f"{e['num_quotes']:,} quotes {e['num_trades']:,} trades "
+            f"peak {e['peak_rate']:,.0f}/s ({e['rule']})"
+        )
+    for b in alerts.program_bursts.iter_rows(named=True):
+        out.append(
+            f"ALERT program burst {b['start']:%H:%M:%S}-{b['end']:%H:%M:%S} "
+            f"{b['n_symbols']} symbols grade {b['grade']} {b['prog_type']}"
+        )
+    return out
 
 
 def _capture_schwab(args: argparse.Namespace) -> int:
@@ -199,6 +222,12 @@ def _capture_schwab(args: argparse.Namespace) -> int:
     s.subscribe(args.service, args.symbols.split(","), [int(f) for f in args.fields.split(",")])
     shown = StatusLine()
     last = [time.monotonic(), 0]
+    counts = {"batches": 0, "alerts": 0}
+    monitor = None
+    if args.alerts:
+        from ki2fast.detect import BurstMonitor
+
+        monitor = BurstMonitor(preset=args.alerts)
 
     def status(st: StreamerStats) -> None:
         now = time.monotonic()
@@ -206,8 +235,17 @@ def _capture_schwab(args: argparse.Namespace) -> int:
         last[0], last[1] = now, st.frames
         shown.show(
             f"frames {st.frames:,} ({rate:,.0f}/s)  data {st.data_frames:,}  "
+            f"batches {counts['batches']:,}  alerts {counts['alerts']:,}  "
             f"reconnects {st.reconnects}  epoch {st.epoch}  last error {st.last_error or '-'}"
         )
+
+    def batch(_: Any) -> None:
+        counts["batches"] += 1
+
+    def alerts(found: Any) -> None:
+        for line in alert_lines(found):
+            counts["alerts"] += 1
+            shown.say(line)
 
     async def main() -> StreamerStats:
         loop = asyncio.get_running_loop()
@@ -216,7 +254,17 @@ def _capture_schwab(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signal.SIGTERM, s.stop)
         except (NotImplementedError, RuntimeError):  # not on this platform's loop
             pass
-        return await capture(s, stop_file=args.stop_file, status=status, archive=args.out)
+        return await capture(
+            s,
+            stop_file=args.stop_file,
+            status=status,
+            archive=args.out,
+            monitor=monitor,
+            on_alerts=alerts,
+            on_batch=batch,
+            batch_ms=args.batch_ms,
+            archive_every=args.archive_every,
+        )
 
     try:
         st = asyncio.run(main())
@@ -224,7 +272,8 @@ def _capture_schwab(args: argparse.Namespace) -> int:
         print(f"\nki2fast capture schwab: {e}", file=sys.stderr)
         return 2
     print(
-        f"\nstopped: {st.frames:,} frames ({st.data_frames:,} data), {st.reconnects} reconnects",
+        f"\nstopped: {st.frames:,} frames ({st.data_frames:,} data), {st.reconnects} reconnects, "
+        f"{counts['batches']:,} batches, {counts['alerts']:,} alerts",
         file=sys.stderr,
     )
     return 0
@@ -337,8 +386,10 @@ def add_commands(top: Any) -> None:
         help="the Schwab streamer (level one)",
         description="Stream Schwab level-one data: log in with a schwab-py token file, "
         "subscribe, keep the connection up (watchdog, reconnect with backoff, resubscribe), "
-        "journal every frame, and archive the day's tables at the stop. A status line shows "
-        "frames per second, reconnects and the last error. No token is ever written.",
+        "journal every frame, decode the journal in batches while streaming into the archive "
+        "and (--alerts) a quote-stuffing / program-burst monitor. A status line shows frames "
+        "per second, batches, alerts, reconnects and the last error. No token is ever "
+        "written.",
         epilog=CAPTURE_EXAMPLE,
         formatter_class=raw,
     )
@@ -349,6 +400,22 @@ def add_commands(top: Any) -> None:
     p.add_argument("--fields", default=DEFAULT_FIELDS, help="comma-separated field ids")
     p.add_argument("--api-base", default="https://api.schwabapi.com", help="Trader API base URL")
     p.add_argument("--streamer-url", default=None, help="override the streamer URL (tests)")
+    p.add_argument(
+        "--batch-ms", type=float, default=1000.0, help="decode the journal this often (ms)"
+    )
+    p.add_argument(
+        "--archive-every",
+        type=float,
+        default=60.0,
+        help="write the decoded batches to the archive this often (s)",
+    )
+    p.add_argument(
+        "--alerts",
+        metavar="PRESET",
+        default=None,
+        help="print stuffing and program-burst alerts live (a sliding preset: micro, "
+        "micro_50ms, nanex, strict)",
+    )
     p.set_defaults(func=_capture_schwab)
 
     p = ccmds.add_parser(

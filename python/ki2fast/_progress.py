@@ -89,3 +89,7 @@ class StatusLine:
         if now - self._last >= self.every:
             self._last = now
             print(line, file=self.stream, flush=True)
+
+    def say(self, line: str) -> None:
+        """A line of its own (an alert), above the status line on a terminal."""
+        print(("\r\x1b[K" if self.tty else "") + line, file=self.stream, flush=True)

@@ -12,9 +12,10 @@ it, a delta updates it, a reconnect or a new ET day drops it) and reads each bat
 one synthetic item per symbol holding that state. The synthetic lines' rows are dropped, and
 ``frame_seq`` / ``conn_epoch`` are shifted to the day's line numbers and epochs.
 
-Archive parts are named ``streamer-<YYYYMMDD>-<first line>-<last line>``; after each batch a
-checkpoint (``<archive>/checkpoints/journal-schwab-streamer.json``, written atomically once
-the parts are on disk) records the day's last archived line. A restart resumes after it,
+Archive parts are named ``streamer-<YYYYMMDD>-<first line>-<last line>`` (ten digits each),
+written every ``archive_every`` seconds; after each write a checkpoint
+(``<archive>/checkpoints/journal-schwab-streamer.json``, written atomically once the parts
+are on disk) records the day's last archived line. A restart resumes after it,
 first removing parts written after it (a crash between the parts and the checkpoint), so
 the archive never holds a line twice and misses none.
 """
@@ -355,7 +356,6 @@ class LiveLevelOne:
     # -- decoding --------------------------------------------------------------------------
 
     def _flush(self) -> list[LiveBatch]:
-        from ki2fast import store
         from ki2fast.feeds import schwab
 
         lines, self._pending, self._since = self._pending, [], None
@@ -400,7 +400,7 @@ class LiveLevelOne:
             for b in run:
                 for feed, t in b.data.archive_tables().items():
                     tables.setdefault(feed, []).append(t)
-            part = f"{self.chan}-{day}-{first}-{last}"
+            part = f"{self.chan}-{day}-{first:010d}-{last:010d}"
             merged = {feed: pa.concat_tables(ts) for feed, ts in tables.items()}
             for feed, n in store.append_tables(self.archive, merged, part=part).items():
                 self.stored[feed] = self.stored.get(feed, 0) + n
