@@ -126,6 +126,102 @@ def ok(body: bytes, **headers: str) -> tuple[int, dict[str, str], bytes, int]:
     return (200, dict(headers), body, 0)
 
 
+# feeds.md §2.11: v2 bulk option quote, page 1 of 2 (page 2 is ours: a put, a fractional
+# strike), and the v3 option quote in the nested JSON shape.
+V2_OPTION_PAGE_1 = (
+    b'{"header":{"id":13,"latency_ms":120,"error_type":"null","error_msg":"null",'
+    b'"next_page":"http://127.0.0.1:{port}/v2/page/41","format":["ms_of_day","bid_size",'
+    b'"bid_exchange","bid","bid_condition","ask_size","ask_exchange","ask","ask_condition",'
+    b'"date"]},"response":[{"ticks":[[34512500,40,5,3.1,50,55,43,3.15,50,20250314]],'
+    b'"contract":{"root":"QQQ","expiration":20250321,"strike":480000,"right":"C"}}]}'
+)
+V2_OPTION_PAGE_2 = (
+    b'{"header":{"id":13,"latency_ms":80,"error_type":"null","error_msg":"null",'
+    b'"next_page":"null","format":["ms_of_day","bid_size","bid_exchange","bid",'
+    b'"bid_condition","ask_size","ask_exchange","ask","ask_condition","date"]},'
+    b'"response":[{"ticks":[[34512600,12,5,0.42,50,9,43,0.45,50,20250314]],'
+    b'"contract":{"root":"QQQ","expiration":20250321,"strike":472500,"right":"P"}}]}'
+)
+V3_OPTION_JSON = (
+    b'{"response":[{"contract":{"symbol":"QQQ","strike":480.000,"right":"CALL",'
+    b'"expiration":"2025-03-21"},"data":[{"timestamp":"2025-03-14T09:35:12.5","bid_size":40,'
+    b'"bid_exchange":5,"bid":3.1,"bid_condition":50,"ask_size":55,"ask_exchange":43,'
+    b'"ask":3.15,"ask_condition":50}]}]}'
+)
+V3_OPTION_NDJSON = (
+    b'{"symbol":"QQQ","expiration":"2025-03-21","strike":"472.500","right":"PUT",'
+    b'"timestamp":"2025-03-14T09:35:12.6","bid_size":12,"bid_exchange":5,"bid":0.42,'
+    b'"bid_condition":50,"ask_size":9,"ask_exchange":43,"ask":0.45,"ask_condition":50}\n'
+)
+
+
+def test_option_chain_snapshots_v2_pages_and_v3_shapes(fake):
+    import datetime as dt
+    from decimal import Decimal
+
+    from ki2fast.feeds.thetadata import option_snapshot
+
+    fake.script["/v2/bulk_snapshot/option/quote"] = [
+        ok(V2_OPTION_PAGE_1.replace(b"{port}", str(fake.port).encode()))
+    ]
+    fake.script["/v2/page/41"] = [ok(V2_OPTION_PAGE_2)]
+    t = option_snapshot(client(fake.terminal()), root="QQQ", expiration="2025-03-21", poll_id=3)
+    assert "root=QQQ" in fake.seen[0] and "exp=20250321" in fake.seen[0]
+    assert t.schema.field("strike").type == pa.decimal128(12, 3)
+    assert t.schema.field("expiration").type == pa.date32()
+    assert "venue" not in t.column_names
+    got = t.select(["symbol", "expiration", "strike", "right", "bid", "ask", "ts"]).to_pylist()
+    assert [(r["symbol"], r["expiration"], r["strike"], r["right"]) for r in got] == [
+        ("QQQ", dt.date(2025, 3, 21), Decimal("480.000"), "C"),
+        ("QQQ", dt.date(2025, 3, 21), Decimal("472.500"), "P"),
+    ]
+    assert [r["bid"] for r in got] == [3.1, 0.42]
+    assert t.column("ts").cast(pa.int64()).to_pylist() == [1741959312500, 1741959312600]
+
+    v3 = FakeTerminal()
+    try:
+        v3.script["/v3/option/snapshot/quote"] = [ok(V3_OPTION_JSON), ok(V3_OPTION_NDJSON)]
+        a = option_snapshot(client(v3.terminal("v3")), root="QQQ")
+        b = option_snapshot(client(v3.terminal("v3")), root="QQQ")
+        assert "expiration=%2A" in v3.seen[0] and "format=ndjson" in v3.seen[0]
+    finally:
+        v3.close()
+    both = pa.concat_tables([a, b])
+    assert (
+        both.drop_columns(["poll_id", "terminal", "api"]).to_pylist()
+        == t.drop_columns(["poll_id", "terminal", "api"]).to_pylist()
+    )
+    with pytest.raises(ValueError, match="expiration"):
+        option_snapshot(client(fake.terminal()), root="QQQ", expiration="March")
+
+
+def test_capture_takes_option_chains_beside_stocks(fake, tmp_path):
+    from ki2fast import store
+    from ki2fast.feeds.thetadata import capture_snapshots
+
+    fake.script["/v2/bulk_snapshot/stock/quote"] = [ok(V2_QUOTE)]
+    page1 = V2_OPTION_PAGE_1.replace(b"{port}", str(fake.port).encode())
+    moved = V2_OPTION_PAGE_2.replace(b"0.42", b"0.43")
+    fake.script["/v2/bulk_snapshot/option/quote"] = [ok(page1)]
+    fake.script["/v2/page/41"] = [ok(V2_OPTION_PAGE_2), ok(V2_OPTION_PAGE_2), ok(moved)]
+    clock = Clock()
+    stats = capture_snapshots(
+        fake.terminal(),
+        tmp_path,
+        every="10s",
+        polls=3,
+        option_roots=["QQQ"],
+        durability="os",
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert stats["errors"] == 0 and stats["rows"] == 2 + 3
+    opts = store.scan(tmp_path, "theta_option_quote_snapshot").collect().sort("poll_id", "strike")
+    # Unchanged contracts are stored once; the put that moved again.
+    assert opts.select("right", "bid").rows() == [("P", 0.42), ("C", 3.1), ("P", 0.43)]
+    assert store.scan(tmp_path, "theta_stock_quote_snapshot").collect().height == 2
+
+
 def test_time_normalisation_examples():
     assert et_ms(20250314, 34512345) == 1741959312345  # 09:35:12.345 EDT
     assert et_ms(20250110, 34200000) == 1736519400000  # 09:30 EST
@@ -403,3 +499,25 @@ def test_the_capture_command(fake, tmp_path, capsys):
         ["capture", "thetadata", "--port", str(fake.port), "--out", str(tmp_path), "--polls", "1"]
     )
     assert rc == 2 and "404" in capsys.readouterr().err
+
+
+def test_the_capture_command_takes_option_chains_only(fake, tmp_path, capsys):
+    from ki2fast import store
+    from ki2fast.cli import main
+
+    fake.script["/v2/bulk_snapshot/option/ohlc"] = [
+        ok(
+            b"root,expiration,strike,right,ms_of_day,open,high,low,close,volume,count,date\n"
+            b"QQQ,20250321,480000,C,34512345,3.0,3.2,2.9,3.1,1200,40,20250314\n",
+            **{"Next-Page": "null"},
+        )
+    ]
+    argv = ["capture", "thetadata", "--kind", "ohlc", "--port", str(fake.port)]
+    argv += ["--out", str(tmp_path), "--polls", "1", "--durability", "os"]
+    rc = main([*argv, "--symbols", "", "--option-roots", "QQQ", "--expiration", "20250321"])
+    assert rc == 0 and "1 rows stored" in capsys.readouterr().err
+    assert not any("/stock/" in u for u in fake.seen)
+    assert "exp=20250321" in fake.seen[0]
+    rows = store.scan(tmp_path, "theta_option_ohlc_snapshot").collect()
+    assert rows.select("symbol", "right", "close").rows() == [("QQQ", "C", 3.1)]
+    assert str(rows["strike"][0]) == "480.000"

@@ -302,7 +302,13 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
             every=args.every,
             kinds=tuple(args.kind.split(",")),
             venue=args.venue,
-            symbols=args.symbols.split(",") if args.symbols else None,
+            symbols=(
+                args.symbols.split(",")
+                if args.symbols
+                else ([] if args.option_roots and args.symbols == "" else None)
+            ),
+            option_roots=args.option_roots.split(",") if args.option_roots else None,
+            expiration=args.expiration,
             stop_file=args.stop_file,
             polls=args.polls,
             durability=args.durability,
@@ -435,7 +441,19 @@ def add_commands(top: Any) -> None:
     p.add_argument("--api", choices=["v2", "v3"], default="v2", help="terminal generation")
     p.add_argument("--name", default="main", help="the terminal's name in tables and paths")
     p.add_argument("--kind", default="quote", help="quote, ohlc, or quote,ohlc")
-    p.add_argument("--symbols", default=None, help="comma-separated (default: every stock)")
+    p.add_argument(
+        "--symbols",
+        default=None,
+        help="comma-separated (default: every stock; '' for none, with --option-roots)",
+    )
+    p.add_argument(
+        "--option-roots",
+        default=None,
+        help="also snapshot these roots' option chains, e.g. QQQ,SPY",
+    )
+    p.add_argument(
+        "--expiration", default="*", help="option expiration YYYYMMDD, or * for all (default)"
+    )
     p.add_argument("--polls", type=int, default=None, help="stop after this many polls")
     p.set_defaults(func=_capture_thetadata)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import decimal
 import http.client
 import io
 import random
@@ -51,6 +52,7 @@ __all__ = [
     "WrongApiVersion",
     "capture_snapshots",
     "et_ms",
+    "option_snapshot",
     "stock_snapshot",
 ]
 
@@ -392,16 +394,57 @@ def stock_snapshot(
         params = {"symbol": ",".join(symbols) if symbols else "*", "venue": venue}
         params["format"] = "ndjson"
     rows = client.rows(path, params)
-    return _stock_table(rows, kind, t, venue, poll_id, symbols)
+    return _snapshot_table(rows, kind, t, venue, poll_id, symbols)
 
 
-def _stock_table(
+def option_snapshot(
+    terminal: Terminal | Client,
+    kind: Literal["quote", "ohlc"] = "quote",
+    *,
+    root: str,
+    expiration: str | int | dt.date = "*",
+    poll_id: int = 0,
+) -> pa.Table:
+    """The last quote (or the session's OHLC) of every contract of the option chain of
+    ``root`` — one ``expiration`` (``YYYYMMDD``, a date) or all (``"*"``) — as
+    ``theta_option_quote_snapshot`` / ``theta_option_ohlc_snapshot`` (feeds.md §2.4): the
+    stock table's columns with ``symbol`` = the root and no venue, plus ``expiration``
+    (date32), ``strike`` (decimal128(12,3) dollars, from v2's thousandths or v3's dollars)
+    and ``right`` (``C``/``P``, from v3's ``CALL``/``PUT``). No data (472) is an empty
+    table."""
+    client = terminal if isinstance(terminal, Client) else Client(terminal)
+    t = client.terminal
+    if kind not in ("quote", "ohlc"):
+        raise ValueError(f"kind must be 'quote' or 'ohlc', not {kind!r}")
+    if not root or "," in root:
+        raise ValueError(f"one option root, not {root!r}")
+    if expiration in ("*", 0, "0"):
+        exp: str | None = None
+    elif isinstance(expiration, dt.date):
+        exp = expiration.strftime("%Y%m%d")
+    else:
+        exp = str(expiration).replace("-", "")
+        if len(exp) != 8 or not exp.isdigit():
+            raise ValueError(f"expiration is YYYYMMDD, a date or '*', not {expiration!r}")
+    if t.api == "v2":
+        path = f"/v2/bulk_snapshot/option/{kind}"
+        params = {"root": root, "exp": exp or "0", "pretty_time": "false"}
+    else:
+        path = f"/v3/option/snapshot/{kind}"
+        params = {"symbol": root, "expiration": exp or "*", "format": "ndjson"}
+    rows = client.rows(path, params)
+    return _snapshot_table(rows, kind, t, None, poll_id, [root], option=True)
+
+
+def _snapshot_table(
     rows: list[dict[str, Any]],
     kind: str,
     t: Terminal,
-    venue: str,
+    venue: str | None,
     poll_id: int,
     symbols: list[str] | None,
+    *,
+    option: bool = False,
 ) -> pa.Table:
     fields = QUOTE_COLUMNS if kind == "quote" else OHLC_COLUMNS
     dates, mss, syms = [], [], []
@@ -418,12 +461,23 @@ def _stock_table(
         syms.append(None if sym is None else str(sym))
     n = len(rows)
     dict_type = pa.dictionary(pa.int16(), pa.string())
+
+    def dictionary(values: list[Any]) -> pa.Array:
+        return pa.array(values, pa.string()).dictionary_encode().cast(dict_type)
+
     cols: dict[str, pa.Array] = {
         "poll_id": pa.array([poll_id] * n, pa.uint64()),
-        "terminal": pa.array([t.name] * n, pa.string()).dictionary_encode().cast(dict_type),
-        "api": pa.array([t.api] * n, pa.string()).dictionary_encode().cast(dict_type),
-        "venue": pa.array([venue] * n, pa.string()).dictionary_encode().cast(dict_type),
-        "symbol": pa.array(syms, pa.string()).dictionary_encode().cast(dict_type),
+        "terminal": dictionary([t.name] * n),
+        "api": dictionary([t.api] * n),
+    }
+    if not option:
+        cols["venue"] = dictionary([venue] * n)
+    cols["symbol"] = dictionary(syms)
+    if option:
+        cols["expiration"] = pa.array([_expiration(r.get("expiration")) for r in rows], pa.date32())
+        cols["strike"] = pa.array([_strike(r.get("strike"), t.api) for r in rows], STRIKE_TYPE)
+        cols["right"] = dictionary([_right(r.get("right")) for r in rows])
+    cols |= {
         "ts": pa.array(
             [et_ms(d, m) for d, m in zip(dates, mss, strict=True)], pa.timestamp("ms", tz=NY)
         ),
@@ -443,8 +497,46 @@ def _stock_table(
     return pa.table(cols)
 
 
+#: Strikes in dollars, to the tenth of a cent (feeds.md §2.6).
+STRIKE_TYPE = pa.decimal128(12, 3)
+
+
+def _expiration(v: Any) -> dt.date | None:
+    """v2 ``20250321`` (int or text) or v3 ``2025-03-21``."""
+    if _null(v) or v == "":
+        return None
+    text = str(v).replace("-", "")
+    if len(text) != 8 or not text.isdigit():
+        raise ThetaDataError(f"an expiration that is no date: {v!r}")
+    return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+
+
+def _strike(v: Any, api: str) -> decimal.Decimal | None:
+    """v2: an integer in thousandths of a dollar; v3: dollars (a number or text)."""
+    if _null(v) or v == "":
+        return None
+    try:
+        if api == "v2" and not (isinstance(v, str) and "." in v):
+            return decimal.Decimal(int(v)).scaleb(-3)
+        return decimal.Decimal(str(v)).quantize(decimal.Decimal("0.001"))
+    except (ValueError, decimal.InvalidOperation):
+        raise ThetaDataError(f"a strike that is no number: {v!r}") from None
+
+
+def _right(v: Any) -> str | None:
+    if _null(v) or v == "":
+        return None
+    got = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}.get(str(v).upper())
+    if got is None:
+        raise ThetaDataError(f"an option right that is neither call nor put: {v!r}")
+    return got
+
+
 #: Archive feed of each snapshot kind.
 SNAPSHOT_FEEDS = {"quote": "theta_stock_quote_snapshot", "ohlc": "theta_stock_ohlc_snapshot"}
+OPTION_FEEDS = {"quote": "theta_option_quote_snapshot", "ohlc": "theta_option_ohlc_snapshot"}
+#: What identifies a row across polls: a stock's symbol, an option's contract.
+_CONTRACT = ("symbol", "expiration", "strike", "right")
 #: Errors that polling again cannot fix: they stop a capture.
 FATAL = (WrongApiVersion, PermissionDenied, InvalidRequest, RequestTooLarge)
 
@@ -454,9 +546,10 @@ def _collapse(table: pa.Table, last: dict[Any, tuple[Any, ...]]) -> tuple[pa.Tab
     (``collapse_unchanged``, §2.9); ``last`` is updated. Returns the rows kept and the
     number dropped."""
     names = [c for c in table.column_names if c != "poll_id"]
+    at = [names.index(c) for c in _CONTRACT if c in names]
     keep = []
     for i, row in enumerate(zip(*(table.column(c).to_pylist() for c in names), strict=True)):
-        sym = row[names.index("symbol")]
+        sym = tuple(row[j] for j in at)
         if last.get(sym) != row:
             last[sym] = row
             keep.append(i)
@@ -472,6 +565,8 @@ def capture_snapshots(
     kinds: tuple[str, ...] = ("quote",),
     venue: str = "nqb",
     symbols: list[str] | None = None,
+    option_roots: list[str] | None = None,
+    expiration: str | int | dt.date = "*",
     collapse_unchanged: bool = True,
     stop_file: str | Any | None = None,
     polls: int | None = None,
@@ -484,6 +579,10 @@ def capture_snapshots(
     ``every``, into the archive under ``root`` (``theta_stock_quote_snapshot`` /
     ``theta_stock_ohlc_snapshot``), every answer journaled first
     (``root/journal/thetadata/<day>/<terminal>.N.ndjson``).
+
+    With ``option_roots``, each poll also takes the option chain of every root (one
+    ``expiration`` or all) into ``theta_option_quote_snapshot`` /
+    ``theta_option_ohlc_snapshot``; ``symbols=[]`` polls options only.
 
     A poll's id is its tick (``floor(time / every)``), so ids stay unique across restarts and
     a poll stored twice replaces its own part. With ``collapse_unchanged`` a row is stored
@@ -507,7 +606,7 @@ def capture_snapshots(
             raise ValueError(f"kinds are 'quote' and 'ohlc', not {kind!r}")
     journals = {t.name: Journal(root, "thetadata", t.name, durability=durability) for t in terms}
     clients = {t.name: Client(t, journal=journals[t.name]) for t in terms}
-    last: dict[tuple[str, str], dict[Any, tuple[Any, ...]]] = {}
+    last: dict[tuple[str, str, str | None], dict[Any, tuple[Any, ...]]] = {}
     days: set[dt.date] = set()
     stats: dict[str, Any] = {"polls": 0, "rows": 0, "unchanged": 0, "errors": 0, "last_error": None}
     try:
@@ -518,9 +617,24 @@ def capture_snapshots(
             for t in terms:
                 c = clients[t.name]
                 c.poll_id = tick
-                for kind in kinds:
+                # (feed, kind, option root or None) of this poll.
+                jobs: list[tuple[str, str, str | None]] = [
+                    (SNAPSHOT_FEEDS[k], k, None) for k in kinds if symbols != []
+                ]
+                jobs += [(OPTION_FEEDS[k], k, r) for k in kinds for r in option_roots or ()]
+                for feed, kind, option in jobs:
                     try:
-                        table = stock_snapshot(c, kind, venue=venue, symbols=symbols, poll_id=tick)  # type: ignore[arg-type]
+                        table = (
+                            stock_snapshot(c, kind, venue=venue, symbols=symbols, poll_id=tick)  # type: ignore[arg-type]
+                            if option is None
+                            else option_snapshot(
+                                c,
+                                kind,  # type: ignore[arg-type]
+                                root=option,
+                                expiration=expiration,
+                                poll_id=tick,
+                            )
+                        )
                     except FATAL:
                         raise
                     except ThetaDataError as e:
@@ -528,12 +642,11 @@ def capture_snapshots(
                         stats["last_error"] = str(e)
                         continue
                     if collapse_unchanged:
-                        table, same = _collapse(table, last.setdefault((t.name, kind), {}))
+                        seen = last.setdefault((t.name, kind, option), {})
+                        table, same = _collapse(table, seen)
                         stats["unchanged"] += same
                     if table.num_rows:
-                        for path in store.append(
-                            root, SNAPSHOT_FEEDS[kind], table, part=f"{t.name}-{tick}"
-                        ):
+                        for path in store.append(root, feed, table, part=f"{t.name}-{tick}"):
                             days.add(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
                         stats["rows"] += table.num_rows
             stats["polls"] += 1
