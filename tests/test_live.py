@@ -65,6 +65,13 @@ def _frames(rng: random.Random, n: int, trade_times: bool = True) -> list[tuple[
             out.append(("in", '{"data":[{"service":"LEVELONE_EQUITIES","content":[{"key":'))
             continue
         blocks = []
+        if rng.random() < 0.1:
+            levels = [
+                {"0": 10 + i, "1": 100 * i, "2": k, "3": [{"0": "NSDQ", "1": 5, "2": 3}] * k}
+                for i, k in ((0, 1), (1, 0), (2, 2))
+            ]
+            book = {"key": rng.choice(STOCKS), "1": ts, "2": levels, "3": levels[:1]}
+            blocks.append({"service": "NASDAQ_BOOK", "timestamp": ts, "content": [book]})
         for service, keys in ((EQ, STOCKS), (OPT, OPTIONS)):
             if service == OPT and rng.random() < 0.6:
                 continue
@@ -115,7 +122,7 @@ def _whole(root: Path) -> dict[str, dict[str, pa.Table]]:
             (b := p.read_bytes())[: b.rfind(b"\n") + 1] for _, p in journal_parts(day, "streamer")
         )
         lo = schwab.read_levelone(data)
-        out[day.name] = _tables(lo)
+        out[day.name] = _tables(lo) | {"books": schwab.read_book(data).levels}
     return out
 
 
@@ -156,7 +163,8 @@ def test_batches_put_together_equal_the_whole_day(tmp_path, seed):
     def poll(final: bool = False) -> None:
         live.batch_lines = rng.randint(1, 40)
         for b in live.poll(final=final):
-            got.setdefault(b.day, []).append(_tables(b.data))
+            books = b.books if b.books is not None else schwab.read_book(b"").levels
+            got.setdefault(b.day, []).append(_tables(b.data) | {"books": books})
             first_lines.setdefault(b.day, []).append(b.first_line)
 
     clock = Clock(DAY1)
@@ -187,6 +195,7 @@ def test_batches_put_together_equal_the_whole_day(tmp_path, seed):
             assert _rows(joined[name]) == _rows(table), (day, name)
     day1 = whole["20250314"]
     assert day1["trades"].num_rows > 0 and day1["option_quotes"].num_rows > 0
+    assert day1["books"].num_rows > 0
     assert len(set(day1["equities"].column("conn_epoch").to_pylist())) > 1
     assert len(set(store.dates(tmp_path / "archive", "schwab_quotes"))) == 2  # the ET midnight
 

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from ki2fast._common import NY
 from ki2fast.feeds.journal import journal_parts
+from ki2fast.feeds.schwab_book import read_book
 
 __all__ = ["LiveBatch", "LiveLevelOne", "archive_journal"]
 
@@ -178,8 +179,18 @@ class LiveBatch:
     day: str
     first_line: int
     last_line: int
+    #: The level-one tables (a ``ki2fast.feeds.schwab.LevelOne``).
     data: Any
+    #: The book services' rows (``schwab_book_levels``, feeds.md §1.10).
+    books: pa.Table | None = None
     alerts: Any = None
+
+    def archive_tables(self) -> dict[str, pa.Table]:
+        """The tables the archive stores, by feed name."""
+        tables = self.data.archive_tables()
+        if self.books is not None and self.books.num_rows:
+            tables["schwab_book_levels"] = self.books
+        return tables
 
 
 class LiveLevelOne:
@@ -196,6 +207,22 @@ class LiveLevelOne:
     :meth:`poll` reads what is new and decodes it when ``batch_lines`` lines wait or the
     oldest waited ``batch_ms``; :meth:`finish` decodes all that waits; :meth:`run` polls
     from an asyncio task.
+
+    >>> import tempfile
+    >>> from ki2fast.feeds.journal import Journal
+    >>> frame = ('{"data":[{"service":"LEVELONE_EQUITIES","timestamp":1741959312345,'
+    ...          '"content":[{"key":"QQQ","1":481.22,"2":481.25}]}]}')
+    >>> delta = ('{"data":[{"service":"LEVELONE_EQUITIES","timestamp":1741959312400,'
+    ...          '"content":[{"key":"QQQ","2":481.26}]}]}')
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     live = LiveLevelOne(root, batch_lines=1)
+    ...     with Journal(root, "schwab", "streamer", durability="os") as j:
+    ...         _ = j.text(frame, epoch=1)
+    ...         first = live.poll()
+    ...         _ = j.text(delta, epoch=1)
+    ...         second = live.poll()
+    >>> [(b.first_line, b.data.quotes.column("bid").to_pylist()) for b in first + second]
+    [(1, [481.22]), (2, [481.22])]
     """
 
     def __init__(
@@ -241,6 +268,7 @@ class LiveLevelOne:
             else self.archive / "checkpoints" / f"journal-schwab-{chan}.json"
         )
         self._done = self._read_checkpoint()
+        self._skip = self._lines_now() if self.archive is None else {}
 
     # -- where to start --------------------------------------------------------------------
 
@@ -278,19 +306,22 @@ class LiveLevelOne:
             if m and int(m[1]) > after:
                 path.unlink()
 
-    def _open_day(self, name: str, *, first: bool) -> _Day:
+    def _open_day(self, name: str) -> _Day:
         if self.archive is not None:
             done = self._done.get(name, 0)
             self._drop_orphans(name, done)
-        elif first:
-            # Only what comes after the start: the lines already there set the state.
-            done = sum(
-                len(_complete(p.read_bytes()))
-                for _, p in journal_parts(self.base / name, self.chan)
-            )
         else:
-            done = 0
+            done = self._skip.get(name, 0)
         return _Day(name, done)
+
+    def _lines_now(self) -> dict[str, int]:
+        """The newest journal day and its complete lines now (without an archive, what
+        was journaled before the start is not decoded; it only sets the state)."""
+        days = self._days()
+        if not days:
+            return {}
+        parts = journal_parts(self.base / days[-1], self.chan)
+        return {days[-1]: sum(len(_complete(p.read_bytes())) for _, p in parts)}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -304,11 +335,11 @@ class LiveLevelOne:
             if self.archive is not None:
                 archived = [d for d in days if d in self._done]
                 days = days[days.index(archived[-1]) :] if archived else days
-            elif days:
-                days = days[-1:]
+            else:
+                days = [d for d in days if d >= min(self._skip, default="")]
             if not days:
                 return out
-            self._day = self._open_day(days[0], first=True)
+            self._day = self._open_day(days[0])
         while True:
             day = self._day
             later = [d for d in self._days() if d > day.name]
@@ -328,7 +359,7 @@ class LiveLevelOne:
                 out.append((day, got))
             if not later:
                 return out
-            self._day = self._open_day(later[0], first=False)
+            self._day = self._open_day(later[0])
 
     def poll(self, *, final: bool = False) -> list[LiveBatch]:
         """Reads what the journal gained and decodes it if a batch is due (with ``final``,
@@ -367,10 +398,19 @@ class LiveLevelOne:
             day.carry.feed(line)
         data = b"\n".join(prefix + lines) + b"\n"
         got = _shift(schwab.read_levelone(data), len(prefix), first - 1, epoch)
+        books = None
+        if any(b"_BOOK" in line for line in lines):
+            books = read_book(data).levels
+            books = _set(
+                books,
+                "frame_seq",
+                pc.add(books.column("frame_seq").cast(pa.int64()), first - 1 - len(prefix)),
+            )
+            books = _set(books, "conn_epoch", pc.add(books.column("conn_epoch"), epoch))
         last = first + len(lines) - 1
         self.lines += len(lines)
         self.batches += 1
-        batch = LiveBatch(day.name, first, last, got)
+        batch = LiveBatch(day.name, first, last, got, books)
         if self.archive is not None:
             self._unarchived.append(batch)
             if self.clock() - self._archived_at >= self.archive_every:
@@ -398,7 +438,7 @@ class LiveLevelOne:
             first, last = run[0].first_line, run[-1].last_line
             tables: dict[str, list[pa.Table]] = {}
             for b in run:
-                for feed, t in b.data.archive_tables().items():
+                for feed, t in b.archive_tables().items():
                     tables.setdefault(feed, []).append(t)
             part = f"{self.chan}-{day}-{first:010d}-{last:010d}"
             merged = {feed: pa.concat_tables(ts) for feed, ts in tables.items()}

@@ -1287,6 +1287,10 @@ def read_levelone(
 def __getattr__(name: str) -> Any:
     # The live client (``schwab.Streamer``) is imported on first use: reading files needs
     # neither asyncio nor websockets.
+    if name in ("read_book", "BookLevels"):
+        from ki2fast.feeds import schwab_book
+
+        return getattr(schwab_book, name)
     if name in ("Streamer", "capture", "archive_journal"):
         from ki2fast.feeds import streamer
 
