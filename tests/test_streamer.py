@@ -761,4 +761,69 @@ def test_a_restarted_server_and_live_batches_that_archive_what_the_journal_holds
         ), feed
     state = store.scan(tmp_path / "capture", "schwab_l1_equity_state").collect()
     assert sorted(set(state["conn_epoch"].to_list())) == [0, 1]
+    # The outage is one row of the archive's gaps table: from the last frame before the
+    # restart to the first data frame after it.
+    gaps = store.scan(tmp_path / "capture", "gaps").collect()
+    assert gaps.select("source", "channel", "epoch").rows() == [("schwab", "streamer", 2)]
+    assert gaps["cause"][0].startswith("closed ") and gaps["start"][0] < gaps["end"][0]
     assert_no_secret(tmp_path)
+
+
+@pytest.mark.parametrize("code", [1000, 1006, 1011])
+def test_close_codes_are_reconnected_and_recorded_as_a_gap(tmp_path, code):
+    """N2: a close 1000 the client did not ask for, 1006 (no close frame) and 1011 all lead
+    to a new connection (§1.14); the gap note names the close."""
+
+    async def closes(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        await c.send(data(1))
+        await asyncio.sleep(0.05)
+        if code == 1006:
+            c.drop()
+        else:
+            await c.ws.close(code)
+
+    async def fine(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        await c.send(data(2))
+        await c.expect("LOGOUT", service="ADMIN")
+
+    async def main() -> None:
+        async with FakeSchwab([closes, fine]) as fake:
+            got: list[dict] = []
+            s = streamer(tmp_path, fake, on_data=got.append)
+            await run_until(s, lambda: len(got) >= 2)
+            assert fake.connections == 2 and s.stats.reconnects == 1
+
+    asyncio.run(main())
+    (gap,) = [r for r in journal(tmp_path) if r.get("note") == "gap"]
+    assert gap["cause"] == f"closed {code}"
+    closes_ = [r["code"] for r in journal(tmp_path) if r["kind"] == "ws_close"]
+    assert closes_[:1] == [code]
+
+
+def test_heartbeats_measure_their_cadence_and_warn_of_a_short_watchdog(tmp_path, caplog):
+    async def beats(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        for _ in range(7):
+            await c.send(HEARTBEAT)
+            await asyncio.sleep(0.1)
+        await c.send(data(1))
+        await c.expect("LOGOUT", service="ADMIN")
+
+    async def main() -> None:
+        async with FakeSchwab([beats]) as fake:
+            got: list[dict] = []
+            # 0.25 s is under three 0.1 s heartbeat gaps: a warning, and no reconnect.
+            s = streamer(tmp_path, fake, on_data=got.append, watchdog_timeout=0.25)
+            await run_until(s, lambda: bool(got))
+            assert s.stats.reconnects == 0
+            assert s.stats.heartbeat_gap is not None and 0.05 < s.stats.heartbeat_gap < 0.2
+
+    with caplog.at_level("WARNING", logger="ki2fast.schwab.streamer"):
+        asyncio.run(main())
+    said = [r.getMessage() for r in caplog.records if "heartbeats come every" in r.getMessage()]
+    assert len(said) == 1 and "raise watchdog_timeout" in said[0]

@@ -40,7 +40,7 @@ __all__ = ["append", "append_tables", "compact", "connect", "dates", "feeds", "s
 COMPACTED = "compacted.parquet"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_TIME_COLUMNS = ("ts", "msg_ts", "event_ts", "time", "timestamp")
+_TIME_COLUMNS = ("ts", "msg_ts", "event_ts", "time", "timestamp", "start")
 _SOURCES = b"ki2fast.compacted_parts"
 
 
@@ -99,7 +99,7 @@ def append(
     """Writes ``table`` into the archive under ``feed``, one Parquet part per ET date.
 
     The date comes from ``date=`` or from the table (``file_date``, or the ET date of its
-    ``ts``/``msg_ts``/``event_ts``/``time``/``timestamp`` column). ``part`` names the part
+    ``ts``/``msg_ts``/``event_ts``/``time``/``timestamp``/``start`` column). ``part`` names the part
     (default: a fresh unique name); writing the same name again replaces it. Returns the
     files written (none for a part a compaction already holds, or for an empty table).
     """

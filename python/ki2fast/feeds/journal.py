@@ -30,9 +30,19 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
+
 from ki2fast._common import NY
 
-__all__ = ["Durability", "Journal", "JournalWarning", "journal_parts", "last_record"]
+__all__ = [
+    "GAPS_SCHEMA",
+    "Durability",
+    "Journal",
+    "JournalWarning",
+    "gaps_table",
+    "journal_parts",
+    "last_record",
+]
 
 Durability = Literal["batch", "strict", "os"]
 
@@ -42,6 +52,41 @@ PART_BYTES = 256 << 20
 GROUP_LINES, GROUP_SECONDS, GROUP_BYTES = 1000, 0.2, 8 << 20
 
 _PART = re.compile(r"^(?P<chan>.+)\.(?P<part>\d+)\.ndjson$")
+
+
+#: The archive's ``gaps`` feed (feeds.md §0, §4.4): one row per outage or loss window.
+GAPS_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("channel", pa.string(), nullable=False),
+        pa.field("start", pa.timestamp("ns", tz="UTC")),
+        pa.field("end", pa.timestamp("ns", tz="UTC")),
+        pa.field("cause", pa.string()),
+        pa.field("epoch", pa.int64()),
+    ]
+)
+
+
+def gaps_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """``GAPS_SCHEMA`` rows from dicts with ``source, channel, start_ns, end_ns, cause`` and
+    ``epoch`` (a gap note's fields); a missing start is the end (nothing came before)."""
+    cols: dict[str, list[Any]] = {f.name: [] for f in GAPS_SCHEMA}
+    for r in rows:
+        end = r.get("end_ns")
+        start = r.get("start_ns")
+        cols["source"].append(str(r["source"]))
+        cols["channel"].append(str(r["channel"]))
+        cols["start"].append(start if isinstance(start, int) else end)
+        cols["end"].append(end if isinstance(end, int) else None)
+        cols["cause"].append(None if r.get("cause") is None else str(r["cause"]))
+        cols["epoch"].append(r.get("epoch") if isinstance(r.get("epoch"), int) else None)
+    arrays = [
+        pa.array(cols[f.name], pa.int64()).cast(f.type)
+        if pa.types.is_timestamp(f.type)
+        else pa.array(cols[f.name], f.type)
+        for f in GAPS_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=GAPS_SCHEMA)
 
 
 class JournalWarning(UserWarning):

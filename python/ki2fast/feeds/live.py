@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ki2fast._common import NY
-from ki2fast.feeds.journal import journal_parts
+from ki2fast.feeds.journal import gaps_table, journal_parts
 from ki2fast.feeds.schwab_book import read_book
 
 __all__ = ["LiveBatch", "LiveLevelOne", "archive_journal"]
@@ -183,6 +183,9 @@ class LiveBatch:
     data: Any
     #: The book services' rows (``schwab_book_levels``, feeds.md §1.10).
     books: pa.Table | None = None
+    #: Outages the streamer recorded in these lines (``gaps``: source, channel, start, end,
+    #: cause, epoch).
+    gaps: pa.Table | None = None
     alerts: Any = None
 
     def archive_tables(self) -> dict[str, pa.Table]:
@@ -190,6 +193,8 @@ class LiveBatch:
         tables = self.data.archive_tables()
         if self.books is not None and self.books.num_rows:
             tables["schwab_book_levels"] = self.books
+        if self.gaps is not None and self.gaps.num_rows:
+            tables["gaps"] = self.gaps
         return tables
 
 
@@ -410,7 +415,7 @@ class LiveLevelOne:
         last = first + len(lines) - 1
         self.lines += len(lines)
         self.batches += 1
-        batch = LiveBatch(day.name, first, last, got, books)
+        batch = LiveBatch(day.name, first, last, got, books, _gaps(lines, self.chan))
         if self.archive is not None:
             self._unarchived.append(batch)
             if self.clock() - self._archived_at >= self.archive_every:
@@ -473,6 +478,23 @@ class LiveLevelOne:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
         await asyncio.to_thread(self.finish)
+
+
+def _gaps(lines: list[bytes], chan: str) -> pa.Table | None:
+    """The streamer's ``gap`` notes among ``lines``, as ``gaps`` rows."""
+    import orjson
+
+    rows = []
+    for line in lines:
+        if b'"gap"' not in line or b'"note"' not in line:
+            continue
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if type(rec) is dict and rec.get("kind") == "note" and rec.get("note") == "gap":
+            rows.append(rec | {"source": "schwab", "channel": chan})
+    return gaps_table(rows) if rows else None
 
 
 def _complete(data: bytes) -> list[bytes]:

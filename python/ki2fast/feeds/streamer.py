@@ -22,7 +22,9 @@ received.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -92,6 +94,8 @@ class StreamerStats:
     epoch: int = 0
     last_error: str | None = None
     started: float = field(default_factory=time.monotonic)
+    #: The median gap between the server's heartbeats (s), once 5 were seen.
+    heartbeat_gap: float | None = None
 
 
 class _Restart(Exception):
@@ -178,6 +182,9 @@ class Streamer:
         #: The outage being bridged: receive time of the last frame before it, its cause.
         self._last_frame_ns: int | None = None
         self._gap: tuple[int | None, str] | None = None
+        #: Receive times (ns) of the last heartbeats, for the cadence warning (§1.14).
+        self._beats: collections.deque[int] = collections.deque(maxlen=21)
+        self._beat_warned = False
 
     # -- the registry ----------------------------------------------------------------------
 
@@ -530,6 +537,11 @@ class Streamer:
                 continue  # journaled verbatim; the readers quarantine it
             if not isinstance(frame, dict):
                 continue
+            notify = frame.get("notify")
+            if isinstance(notify, list) and any(
+                isinstance(n, dict) and "heartbeat" in n for n in notify
+            ):
+                self._heartbeat(now_ns)
             for resp in frame.get("response") or ():
                 rid = _int(resp.get("requestid")) if isinstance(resp, dict) else None
                 fut = self._pending.get(rid) if rid is not None else None
@@ -547,6 +559,25 @@ class Streamer:
                     self._gap = None
                 if self.on_data is not None:
                     self.on_data(frame)
+
+    def _heartbeat(self, now_ns: int) -> None:
+        """Measures the heartbeat cadence; warns once when the watchdog would fire within
+        three heartbeat gaps (it could trip on a healthy but quiet stream)."""
+        self._beats.append(now_ns)
+        if len(self._beats) < 6:
+            return
+        beats = list(self._beats)
+        gaps = sorted(b - a for a, b in itertools.pairwise(beats))
+        median = gaps[len(gaps) // 2] / 1e9
+        self.stats.heartbeat_gap = median
+        if not self._beat_warned and self.watchdog_timeout < 3 * median:
+            self._beat_warned = True
+            log.warning(
+                "the server's heartbeats come every %.1f s; a watchdog of %.1f s is under "
+                "three of them and may reconnect a healthy stream: raise watchdog_timeout",
+                median,
+                self.watchdog_timeout,
+            )
 
 
 def redacted_info(info: dict[str, Any]) -> dict[str, Any]:
