@@ -401,6 +401,7 @@ def test_capture_polls_collapses_unchanged_journals_and_compacts(fake, tmp_path)
         "unchanged": 3,
         "errors": 0,
         "last_error": None,
+        "gaps": 0,
     }
     rows = store.scan(tmp_path, "theta_stock_quote_snapshot").collect().sort("poll_id", "symbol")
     assert rows.select("symbol", "bid").rows() == [("AAPL", 213.4), ("QQQ", 481.22), ("QQQ", 481.3)]
@@ -437,8 +438,14 @@ def test_capture_goes_on_after_a_disconnect_and_stops_on_a_fatal_answer(fake, tm
     stats = capture_snapshots(
         term, tmp_path, polls=3, durability="os", clock=clock, sleep=clock.sleep
     )
-    assert (stats["polls"], stats["errors"], stats["rows"]) == (3, 1, 3)
+    assert (stats["polls"], stats["errors"], stats["rows"], stats["gaps"]) == (3, 1, 3, 1)
     assert "474" in stats["last_error"]
+    from ki2fast import store
+
+    (gap,) = store.scan(tmp_path, "gaps").collect().iter_rows(named=True)
+    assert (gap["source"], gap["channel"], gap["epoch"]) == ("thetadata", term.name, 174195932)
+    # From the first poll's answer (tick 0) to the third's, 20 s later.
+    assert (gap["end"] - gap["start"]).total_seconds() == 20 and "474" in gap["cause"]
     with pytest.raises(WrongApiVersion):
         capture_snapshots(
             fake.terminal("v3"), tmp_path, polls=1, durability="os", clock=clock, sleep=clock.sleep

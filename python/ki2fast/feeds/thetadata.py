@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from ki2fast._common import NY
 from ki2fast.exceptions import Ki2fastError
-from ki2fast.feeds.journal import Journal
+from ki2fast.feeds.journal import Journal, gaps_table
 
 __all__ = [
     "Client",
@@ -587,7 +587,9 @@ def capture_snapshots(
     A poll's id is its tick (``floor(time / every)``), so ids stay unique across restarts and
     a poll stored twice replaces its own part. With ``collapse_unchanged`` a row is stored
     only when its symbol's values changed since the previous poll (after a restart, the first
-    poll stores every row). Runs ``polls`` times, or until ``stop_file`` appears; then the
+    poll stores every row). A terminal's outage (answers that raised an error a later poll may
+    not have) becomes a row of the archive's ``gaps`` table, from its last good answer to the
+    next one. Runs ``polls`` times, or until ``stop_file`` appears; then the
     days it wrote are compacted (``store.compact``). Errors a later poll may not have (a
     terminal disconnected or not running) are counted in the stats and polling goes on;
     the others stop it.
@@ -609,6 +611,22 @@ def capture_snapshots(
     last: dict[tuple[str, str, str | None], dict[Any, tuple[Any, ...]]] = {}
     days: set[dt.date] = set()
     stats: dict[str, Any] = {"polls": 0, "rows": 0, "unchanged": 0, "errors": 0, "last_error": None}
+    stats["gaps"] = 0
+    ok_at: dict[str, float] = {}  # per terminal: the last answer that gave a table
+    down: dict[str, tuple[float, str]] = {}  # per terminal: an outage's start and cause
+
+    def gap(name: str, end: float | None, tick: int) -> None:
+        """Records terminal ``name``'s outage (feeds.md §4.4): a journal note and a row of
+        the archive's ``gaps`` table, from its last good answer to ``end`` (None: the
+        capture stopped first)."""
+        start, cause = down.pop(name)
+        ns = {"start_ns": int(start * 1e9), "end_ns": None if end is None else int(end * 1e9)}
+        journals[name].note("gap", epoch=tick, cause=cause, **ns)
+        row = {"source": "thetadata", "channel": name, "cause": cause, "epoch": tick} | ns
+        for path in store.append(root, "gaps", gaps_table([row]), part=f"{name}-gap-{tick}"):
+            days.add(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
+        stats["gaps"] += 1
+
     try:
         while polls is None or stats["polls"] < polls:
             if stop_file is not None and Path(stop_file).exists():
@@ -640,7 +658,11 @@ def capture_snapshots(
                     except ThetaDataError as e:
                         stats["errors"] += 1
                         stats["last_error"] = str(e)
+                        down.setdefault(t.name, (ok_at.get(t.name, clock()), str(e)))
                         continue
+                    ok_at[t.name] = clock()
+                    if t.name in down:
+                        gap(t.name, ok_at[t.name], tick)
                     if collapse_unchanged:
                         seen = last.setdefault((t.name, kind, option), {})
                         table, same = _collapse(table, seen)
@@ -656,6 +678,8 @@ def capture_snapshots(
                 break
             sleep(max(0.0, (tick + 1) * step - clock()))
     finally:
+        for name in list(down):
+            gap(name, None, int(clock() // step))
         for j in journals.values():
             j.close()
         for day in sorted(days):
