@@ -4,6 +4,7 @@ feeds into the daily archive, and back."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -283,10 +284,62 @@ def _capture_schwab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stream_thetadata(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from ki2fast.feeds import thetadata_stream as ts
+    from ki2fast.feeds.thetadata import ThetaDataError
+
+    if not args.symbols:
+        print("ki2fast capture thetadata --stream: --symbols is required", file=sys.stderr)
+        return 2
+    kinds = [k.upper() for k in args.kind.split(",")]
+    if not set(kinds) <= {"QUOTE", "TRADE"}:
+        print("ki2fast capture thetadata --stream: --kind is quote, trade or both", file=sys.stderr)
+        return 2
+    s = ts.ThetaStream(
+        args.out,
+        name=args.name,
+        ws_url=args.ws_url or f"ws://127.0.0.1:{args.ws_port}/v1/events",
+        durability=args.durability,
+    )
+    for k in kinds:
+        s.subscribe(k, [ts.stock(x) for x in args.symbols.split(",")])  # type: ignore[arg-type]
+    shown = StatusLine()
+
+    def status(st: ts.StreamStats) -> None:
+        shown.show(
+            f"messages {st.messages:,}  events {st.events:,}  upstream {st.upstream or '-'}  "
+            f"reconnects {st.reconnects}  epoch {st.epoch}  last error {st.last_error or '-'}"
+        )
+
+    async def main() -> ts.StreamStats:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, s.stop)
+            loop.add_signal_handler(signal.SIGTERM, s.stop)
+        return await ts.capture_stream(s, archive=args.out, stop_file=args.stop_file, status=status)
+
+    try:
+        st = asyncio.run(main())
+    except ThetaDataError as e:
+        print(f"\nki2fast capture thetadata: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"\nstopped: {st.messages:,} messages, {st.events:,} events, {st.reconnects} reconnects",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _capture_thetadata(args: argparse.Namespace) -> int:
     import time
 
     from ki2fast.feeds.thetadata import Terminal, ThetaDataError, capture_snapshots
+
+    if args.stream:
+        return _stream_thetadata(args)
 
     term = Terminal(name=args.name, base_url=f"http://127.0.0.1:{args.port}", api=args.api)
     shown = StatusLine()
@@ -459,6 +512,14 @@ def add_commands(top: Any) -> None:
         "--expiration", default="*", help="option expiration YYYYMMDD, or * for all (default)"
     )
     p.add_argument("--polls", type=int, default=None, help="stop after this many polls")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream --symbols' quotes/trades (--kind quote,trade) over the terminal's "
+        "websocket instead of polling snapshots",
+    )
+    p.add_argument("--ws-port", type=int, default=25520, help="the terminal's websocket port")
+    p.add_argument("--ws-url", default=None, help="override the websocket URL")
     p.set_defaults(func=_capture_thetadata)
 
     st = top.add_parser(
