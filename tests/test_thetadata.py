@@ -528,3 +528,25 @@ def test_the_capture_command_takes_option_chains_only(fake, tmp_path, capsys):
     rows = store.scan(tmp_path, "theta_option_ohlc_snapshot").collect()
     assert rows.select("symbol", "right", "close").rows() == [("QQQ", "C", 3.1)]
     assert str(rows["strike"][0]) == "480.000"
+
+
+def test_a_restarted_capture_stores_only_what_changed_meanwhile(fake, tmp_path):
+    from ki2fast import store
+    from ki2fast.feeds.thetadata import capture_snapshots
+
+    moved = V2_QUOTE.replace(b"481.22", b"481.30")
+    fake.script["/v2/bulk_snapshot/stock/quote"] = [ok(V2_QUOTE), ok(V2_QUOTE), ok(moved)]
+    page1 = V2_OPTION_PAGE_1.replace(b"{port}", str(fake.port).encode())
+    fake.script["/v2/bulk_snapshot/option/quote"] = [ok(page1)]
+    fake.script["/v2/page/41"] = [ok(V2_OPTION_PAGE_2)]
+    clock = Clock()
+    term = fake.terminal()
+    kw: dict[str, Any] = dict(durability="os", clock=clock, sleep=clock.sleep)
+    first = capture_snapshots(term, tmp_path, polls=1, option_roots=["QQQ"], **kw)
+    assert first["rows"] == 4  # two stocks, two contracts
+    # A new process: the same quotes, then QQQ moves; the option chain is unchanged.
+    again = capture_snapshots(term, tmp_path, polls=2, option_roots=["QQQ"], **kw)
+    assert (again["rows"], again["unchanged"]) == (1, 7)
+    rows = store.scan(tmp_path, "theta_stock_quote_snapshot").collect().sort("poll_id", "symbol")
+    assert rows.select("symbol", "bid").rows() == [("AAPL", 213.4), ("QQQ", 481.22), ("QQQ", 481.3)]
+    assert store.scan(tmp_path, "theta_option_quote_snapshot").collect().height == 2

@@ -557,6 +557,30 @@ def _collapse(table: pa.Table, last: dict[Any, tuple[Any, ...]]) -> tuple[pa.Tab
     return kept, table.num_rows - len(keep)
 
 
+def _seed(root: Any, feed: str, terminal: str, where: dict[str, str]) -> dict[Any, tuple[Any, ...]]:
+    """What ``collapse_unchanged`` compares the next poll with after a restart: each
+    contract's newest row of ``terminal`` in the archive's latest day of ``feed`` (rows whose
+    ``where`` columns match), so a restart stores only what changed meanwhile."""
+    from pathlib import Path
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    days = sorted((Path(root) / f"feed={feed}").glob("date=*"))
+    files = sorted(days[-1].glob("*.parquet")) if days else []
+    if not files:
+        return {}
+    table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+    keep = pc.equal(table.column("terminal").cast(pa.string()), terminal)
+    for col, value in where.items():
+        keep = pc.and_(keep, pc.equal(table.column(col).cast(pa.string()), value))
+    table = table.filter(keep)
+    table = table.take(pc.sort_indices(table, [("poll_id", "ascending")]))
+    last: dict[Any, tuple[Any, ...]] = {}
+    _collapse(table, last)
+    return last
+
+
 def capture_snapshots(
     terminals: Terminal | list[Terminal],
     root: str | Any,
@@ -586,8 +610,9 @@ def capture_snapshots(
 
     A poll's id is its tick (``floor(time / every)``), so ids stay unique across restarts and
     a poll stored twice replaces its own part. With ``collapse_unchanged`` a row is stored
-    only when its symbol's values changed since the previous poll (after a restart, the first
-    poll stores every row). A terminal's outage (answers that raised an error a later poll may
+    only when its symbol's (or contract's) values changed since the previous poll; after a
+    restart the previous poll is the archive's newest row per symbol, so nothing unchanged
+    is stored twice. A terminal's outage (answers that raised an error a later poll may
     not have) becomes a row of the archive's ``gaps`` table, from its last good answer to the
     next one. Runs ``polls`` times, or until ``stop_file`` appears; then the
     days it wrote are compacted (``store.compact``). Errors a later poll may not have (a
@@ -664,7 +689,10 @@ def capture_snapshots(
                     if t.name in down:
                         gap(t.name, ok_at[t.name], tick)
                     if collapse_unchanged:
-                        seen = last.setdefault((t.name, kind, option), {})
+                        if (t.name, kind, option) not in last:
+                            where = {"venue": venue} if option is None else {"symbol": option}
+                            last[t.name, kind, option] = _seed(root, feed, t.name, where)
+                        seen = last[t.name, kind, option]
                         table, same = _collapse(table, seen)
                         stats["unchanged"] += same
                     if table.num_rows:
