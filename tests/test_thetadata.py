@@ -68,12 +68,27 @@ class FakeTerminal:
         self.script: dict[str, list[tuple[int, dict[str, str], bytes, int]]] = {}
         self.seen: list[str] = []
         self.served: dict[str, int] = defaultdict(int)
+        #: Seconds each answer takes; requests being answered now, and the most at once.
+        self.delay = 0.0
+        self.active = self.peak = 0
+        self._count = threading.Lock()
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                with fake._count:
+                    fake.active += 1
+                    fake.peak = max(fake.peak, fake.active)
+                try:
+                    time.sleep(fake.delay)
+                    self._answer()
+                finally:
+                    with fake._count:
+                        fake.active -= 1
+
+            def _answer(self) -> None:
                 fake.seen.append(self.path)
                 route = self.path.split("?", 1)[0]
                 steps = fake.script.get(route)
@@ -550,3 +565,30 @@ def test_a_restarted_capture_stores_only_what_changed_meanwhile(fake, tmp_path):
     rows = store.scan(tmp_path, "theta_stock_quote_snapshot").collect().sort("poll_id", "symbol")
     assert rows.select("symbol", "bid").rows() == [("AAPL", 213.4), ("QQQ", 481.22), ("QQQ", 481.3)]
     assert store.scan(tmp_path, "theta_option_quote_snapshot").collect().height == 2
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 3])
+def test_option_chains_are_polled_up_to_max_in_flight_at_once(fake, tmp_path, max_in_flight):
+    from ki2fast import store
+    from ki2fast.feeds.thetadata import capture_snapshots
+
+    roots = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"]
+    fake.script["/v2/bulk_snapshot/option/quote"] = [ok(V2_OPTION_PAGE_2)]
+    fake.delay = 0.05
+    clock = Clock()
+    term = fake.terminal(max_in_flight=max_in_flight)
+    stats = capture_snapshots(
+        term,
+        tmp_path,
+        symbols=[],
+        option_roots=roots,
+        polls=1,
+        durability="os",
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert fake.peak == max_in_flight and stats["errors"] == 0
+    # Every root asked once, every answer stored (the fixture's contract each time).
+    asked = sorted(u.split("root=")[1].split("&")[0] for u in fake.seen)
+    assert asked == roots and stats["rows"] == len(roots)
+    assert store.scan(tmp_path, "theta_option_quote_snapshot").collect().height == len(roots)

@@ -23,6 +23,7 @@ import base64
 import datetime as dt
 import os
 import re
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -179,6 +180,7 @@ class Journal:
         self._days = (0, -1, "")  # the last day looked up: [start, end) in ns, YYYYMMDD
         self._closed = False
         self._unsynced = (0, 0, 0.0)  # lines, bytes, monotonic time of the first
+        self._lock = threading.Lock()
         #: The ``seq`` the next record gets.
         self.seq = self._resume()
 
@@ -250,6 +252,12 @@ class Journal:
     ) -> int:
         """Writes one record (``dir`` ``in``/``out``/``meta``, ``kind`` as feeds.md §4.1 lists
         them, then ``fields``) and returns its ``seq``."""
+        with self._lock:  # one writer per part; threads take turns
+            return self._append(dir, kind, epoch, recv_ns, fields)
+
+    def _append(
+        self, dir: str, kind: str, epoch: int, recv_ns: int | None, fields: dict[str, Any]
+    ) -> int:
         import orjson
 
         if self._closed:

@@ -22,9 +22,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import functools
 import http.client
 import io
 import random
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -126,6 +128,23 @@ class Terminal:
     startup_grace: float = 120.0
     #: Socket timeout per HTTP request.
     timeout: float = 30.0
+    #: Requests at once (§2.1: the tier's limit, FREE 1, VALUE 2, STANDARD 4, PRO 8; the
+    #: terminal answers 429 beyond its queue).
+    max_in_flight: int = 2
+
+
+_IN_FLIGHT: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+def _in_flight(t: Terminal) -> threading.BoundedSemaphore:
+    """The one semaphore of the terminal at ``t.base_url``, shared by every client of it."""
+    with _IN_FLIGHT_LOCK:
+        key = (t.base_url, max(1, t.max_in_flight))
+        sem = _IN_FLIGHT.get(key)
+        if sem is None:
+            sem = _IN_FLIGHT[key] = threading.BoundedSemaphore(key[1])
+        return sem
 
 
 def et_ms(date: int, ms_of_day: int) -> int:
@@ -192,7 +211,10 @@ class Client:
         while True:
             self.requests += 1
             try:
-                with urllib.request.urlopen(url, timeout=self.terminal.timeout) as resp:
+                with (
+                    _in_flight(self.terminal),
+                    urllib.request.urlopen(url, timeout=self.terminal.timeout) as resp,
+                ):
                     body = resp.read()
                     headers = dict(resp.headers.items())
                     self._journal(url, resp.status, headers, body)
@@ -581,6 +603,29 @@ def _seed(root: Any, feed: str, terminal: str, where: dict[str, str]) -> dict[An
     return last
 
 
+def _fetch(
+    c: Client,
+    job: tuple[str, str, str | None],
+    *,
+    venue: str,
+    symbols: list[str] | None,
+    expiration: str | int | dt.date,
+    tick: int,
+) -> pa.Table | ThetaDataError:
+    """One snapshot of a poll (a stock kind, or an option root's chain); an error a later
+    poll may not have is returned, the others raised."""
+    _, kind, option = job
+    k: Any = kind  # checked by the caller
+    try:
+        if option is None:
+            return stock_snapshot(c, k, venue=venue, symbols=symbols, poll_id=tick)
+        return option_snapshot(c, k, root=option, expiration=expiration, poll_id=tick)
+    except FATAL:
+        raise
+    except ThetaDataError as e:
+        return e
+
+
 def capture_snapshots(
     terminals: Terminal | list[Terminal],
     root: str | Any,
@@ -619,6 +664,7 @@ def capture_snapshots(
     terminal disconnected or not running) are counted in the stats and polling goes on;
     the others stop it.
     """
+    from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
 
     from ki2fast import store
@@ -665,25 +711,23 @@ def capture_snapshots(
                     (SNAPSHOT_FEEDS[k], k, None) for k in kinds if symbols != []
                 ]
                 jobs += [(OPTION_FEEDS[k], k, r) for k in kinds for r in option_roots or ()]
-                for feed, kind, option in jobs:
-                    try:
-                        table = (
-                            stock_snapshot(c, kind, venue=venue, symbols=symbols, poll_id=tick)  # type: ignore[arg-type]
-                            if option is None
-                            else option_snapshot(
-                                c,
-                                kind,  # type: ignore[arg-type]
-                                root=option,
-                                expiration=expiration,
-                                poll_id=tick,
-                            )
-                        )
-                    except FATAL:
-                        raise
-                    except ThetaDataError as e:
+
+                fetch = functools.partial(
+                    _fetch, c, venue=venue, symbols=symbols, expiration=expiration, tick=tick
+                )
+                polled: dict[str, list[pa.Table]] = {}
+                # Up to max_in_flight requests at once; the answers are taken in job order.
+                width = min(max(1, t.max_in_flight), len(jobs))
+                if width > 1:
+                    with ThreadPoolExecutor(width) as pool:
+                        answers = list(pool.map(fetch, jobs))
+                else:
+                    answers = [fetch(job) for job in jobs]
+                for (feed, kind, option), table in zip(jobs, answers, strict=True):
+                    if isinstance(table, ThetaDataError):
                         stats["errors"] += 1
-                        stats["last_error"] = str(e)
-                        down.setdefault(t.name, (ok_at.get(t.name, clock()), str(e)))
+                        stats["last_error"] = str(table)
+                        down.setdefault(t.name, (ok_at.get(t.name, clock()), str(table)))
                         continue
                     ok_at[t.name] = clock()
                     if t.name in down:
@@ -696,9 +740,13 @@ def capture_snapshots(
                         table, same = _collapse(table, seen)
                         stats["unchanged"] += same
                     if table.num_rows:
-                        for path in store.append(root, feed, table, part=f"{t.name}-{tick}"):
-                            days.add(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
-                        stats["rows"] += table.num_rows
+                        polled.setdefault(feed, []).append(table)
+                # One part per feed and poll (several option roots share a feed).
+                for feed, tables in polled.items():
+                    table = pa.concat_tables(tables)
+                    for path in store.append(root, feed, table, part=f"{t.name}-{tick}"):
+                        days.add(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
+                    stats["rows"] += table.num_rows
             stats["polls"] += 1
             if status is not None:
                 status(stats)
