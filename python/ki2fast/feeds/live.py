@@ -243,6 +243,7 @@ class LiveLevelOne:
         archive_every: float = 60.0,
         chan: str = "streamer",
         clock: Callable[[], float] = time.monotonic,
+        max_read: int = 64 << 20,
     ):
         if batch_lines < 1 or not batch_ms > 0:
             raise ValueError("batch_lines must be at least 1 and batch_ms positive")
@@ -251,6 +252,9 @@ class LiveLevelOne:
         self.monitor = monitor
         self.on_batch, self.on_alerts = on_batch, on_alerts
         self.batch_lines, self.batch_ms = batch_lines, batch_ms
+        #: Bytes of journal read per poll at most; ``behind`` says the last poll hit it.
+        self.max_read = max_read
+        self.behind = False
         self.chan = chan
         self.clock = clock
         #: Rows stored per archive table; batches and journal lines decoded so far.
@@ -345,6 +349,8 @@ class LiveLevelOne:
             if not days:
                 return out
             self._day = self._open_day(days[0])
+        budget = self.max_read
+        self.behind = False
         while True:
             day = self._day
             later = [d for d in self._days() if d > day.name]
@@ -356,13 +362,20 @@ class LiveLevelOne:
                     day.part, day.offset = number, 0
                 with open(path, "rb") as f:
                     f.seek(day.offset)
-                    data = f.read()
+                    data = f.read(budget)
+                    if len(data) == budget and b"\n" not in data:
+                        data += f.readline()  # a line longer than the budget: read it whole
                 end = data.rfind(b"\n") + 1
                 got += _complete(data[:end])
                 day.offset += end
+                budget -= len(data)
+                if budget <= 0:
+                    # Behind the writer: the rest on the next poll, so memory stays bounded.
+                    self.behind = True
+                    break
             if got:
                 out.append((day, got))
-            if not later:
+            if not later or self.behind:
                 return out
             self._day = self._open_day(later[0])
 
@@ -457,6 +470,8 @@ class LiveLevelOne:
         """Decodes all that waits and archives it; returns the monitor's last alerts (its
         ``finish()``)."""
         self.poll(final=True)
+        while self.behind:
+            self.poll(final=True)
         if self._unarchived:
             self._store()
         if self.monitor is None:
@@ -475,6 +490,8 @@ class LiveLevelOne:
         every = tick if tick is not None else min(self.batch_ms / 1000 / 4, 0.25)
         while not stop.is_set():
             await asyncio.to_thread(self.poll)
+            if self.behind:
+                continue  # more is waiting: no pause
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
         await asyncio.to_thread(self.finish)
