@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ki2fast._common import et_dates
-from ki2fast.feeds.tail import write_atomic
+from ki2fast.feeds.tail import _fsync_dir, write_atomic
 
 if TYPE_CHECKING:
     import duckdb
@@ -189,20 +189,47 @@ def compact(
         parts = sorted(p for p in where.glob("*.parquet") if p.name != COMPACTED)
         fresh = [p for p in parts if p.stem not in held]
         if fresh:
-            tables = []
-            if (where / COMPACTED).exists():
-                tables.append(pq.read_table(where / COMPACTED))
-            tables += [pq.read_table(p) for p in fresh]
-            merged = pa.concat_tables(tables, promote_options="permissive")
             sources = sorted(held | {p.stem for p in fresh})
-            meta = dict(merged.schema.metadata or {})
-            meta[_SOURCES] = json.dumps(sources).encode()
-            _write(where / COMPACTED, merged.replace_schema_metadata(meta))
+            inputs = ([where / COMPACTED] if (where / COMPACTED).exists() else []) + fresh
+            _merge(inputs, where / COMPACTED, {_SOURCES: json.dumps(sources).encode()})
         for p in parts:
             p.unlink(missing_ok=True)
         if (where / COMPACTED).exists():
             out[name] = pq.read_metadata(where / COMPACTED).num_rows
     return out
+
+
+def _merge(inputs: list[Path], out: Path, extra: dict[bytes, bytes]) -> None:
+    """Writes the rows of the Parquet files ``inputs`` into ``out`` (atomically), one row
+    group at a time, so a day larger than memory compacts too. The columns are the union of
+    the files' (types promoted; a column a file lacks is null there)."""
+    schemas = [pq.read_schema(p) for p in inputs]
+    try:
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Types no promotion joins (rare): the files in memory, as concat_tables joins them.
+        merged = pa.concat_tables([pq.read_table(p) for p in inputs], promote_options="permissive")
+        meta = dict(merged.schema.metadata or {}) | extra
+        _write(out, merged.replace_schema_metadata(meta))
+        return
+    schema = schema.with_metadata(dict(schemas[0].metadata or {}) | extra)
+    tmp = out.with_name(out.name + ".tmp")
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for p in inputs:
+            f = pq.ParquetFile(p)
+            for i in range(f.num_row_groups):
+                t = f.read_row_group(i)
+                cols = [
+                    t.column(fld.name).cast(fld.type)
+                    if fld.name in t.column_names
+                    else pa.nulls(t.num_rows, fld.type)
+                    for fld in schema
+                ]
+                writer.write_table(pa.Table.from_arrays(cols, schema=schema))
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, out)
+    _fsync_dir(out.parent)
 
 
 def _files(root: str | os.PathLike[str], feed: str) -> list[str]:

@@ -202,9 +202,9 @@ class LiveLevelOne:
     """Decodes the Schwab streamer journal under ``root`` in batches while it grows.
 
     - ``archive``: store the batches' level-one tables there (``LevelOne.archive_tables``;
-      the batches of ``archive_every`` seconds in one part per table, so a day is not
-      thousands of small files) and resume after the last archived line; without it, only
-      lines journaled after the start are decoded.
+      the batches of ``archive_every`` seconds, or ``archive_rows`` rows, in one part per
+      table, so a day is not thousands of small files) and resume after the last archived
+      line; without it, only lines journaled after the start are decoded.
     - ``monitor``: a ``ki2fast.BurstMonitor`` fed each batch's equity quotes and trades; its
       alerts go to its own ``on_alert`` and to ``on_alerts``.
     - ``on_batch``: called with each :class:`LiveBatch`.
@@ -241,9 +241,10 @@ class LiveLevelOne:
         batch_lines: int = 10_000,
         batch_ms: float = 1000.0,
         archive_every: float = 60.0,
+        archive_rows: int = 500_000,
         chan: str = "streamer",
         clock: Callable[[], float] = time.monotonic,
-        max_read: int = 64 << 20,
+        max_read: int = 8 << 20,
     ):
         if batch_lines < 1 or not batch_ms > 0:
             raise ValueError("batch_lines must be at least 1 and batch_ms positive")
@@ -264,7 +265,10 @@ class LiveLevelOne:
         #: The archive's days (ET) this decoder wrote to.
         self.dates: set[dt.date] = set()
         self.archive_every = archive_every
-        self._unarchived: list[LiveBatch] = []
+        #: Decoded, not yet archived: (journal day, first line, last line, tables).
+        self._unarchived: list[tuple[str, int, int, dict[str, pa.Table]]] = []
+        self._unarchived_rows = 0
+        self.archive_rows = archive_rows
         self._archived_at = clock()
         self._pending: list[bytes] = []
         self._pending_day: _Day | None = None
@@ -365,10 +369,12 @@ class LiveLevelOne:
                     data = f.read(budget)
                     if len(data) == budget and b"\n" not in data:
                         data += f.readline()  # a line longer than the budget: read it whole
-                end = data.rfind(b"\n") + 1
-                got += _complete(data[:end])
-                day.offset += end
+                lines = data.split(b"\n")
+                tail = lines.pop()  # after the last line end: not a line (yet)
+                got += lines
+                day.offset += len(data) - len(tail)
                 budget -= len(data)
+                del data, lines
                 if budget <= 0:
                     # Behind the writer: the rest on the next poll, so memory stays bounded.
                     self.behind = True
@@ -430,8 +436,12 @@ class LiveLevelOne:
         self.batches += 1
         batch = LiveBatch(day.name, first, last, got, books, _gaps(lines, self.chan))
         if self.archive is not None:
-            self._unarchived.append(batch)
-            if self.clock() - self._archived_at >= self.archive_every:
+            # Only what the archive takes is held until it is written.
+            tables = batch.archive_tables()
+            self._unarchived.append((day.name, first, last, tables))
+            self._unarchived_rows += sum(t.num_rows for t in tables.values())
+            due = self.clock() - self._archived_at >= self.archive_every
+            if due or self._unarchived_rows >= self.archive_rows:
                 self._store()
         if self.monitor is not None and (got.quotes.num_rows or got.trades.num_rows):
             batch.alerts = self.monitor.update(got.quotes, trades=got.trades)
@@ -447,16 +457,16 @@ class LiveLevelOne:
         from ki2fast import store
 
         assert self.archive is not None
-        todo, self._unarchived = self._unarchived, []
+        todo, self._unarchived, self._unarchived_rows = self._unarchived, [], 0
         self._archived_at = self.clock()
         while todo:
-            day = todo[0].day
-            run = [b for b in todo if b.day == day]
+            day = todo[0][0]
+            run = [b for b in todo if b[0] == day]
             todo = todo[len(run) :]
-            first, last = run[0].first_line, run[-1].last_line
+            first, last = run[0][1], run[-1][2]
             tables: dict[str, list[pa.Table]] = {}
-            for b in run:
-                for feed, t in b.archive_tables().items():
+            for *_, got in run:
+                for feed, t in got.items():
                     tables.setdefault(feed, []).append(t)
             part = f"{self.chan}-{day}-{first:010d}-{last:010d}"
             merged = {feed: pa.concat_tables(ts) for feed, ts in tables.items()}
@@ -482,19 +492,23 @@ class LiveLevelOne:
         return alerts
 
     async def run(self, stop: Any, *, tick: float | None = None) -> None:
-        """Polls (in a worker thread, so the socket reader never waits on decoding) until
-        the ``asyncio.Event`` ``stop`` is set, then decodes what is left."""
+        """Polls (in a worker thread of its own, so the socket reader never waits on
+        decoding) until the ``asyncio.Event`` ``stop`` is set, then decodes what is left."""
         import asyncio
         import contextlib
+        from concurrent.futures import ThreadPoolExecutor
 
         every = tick if tick is not None else min(self.batch_ms / 1000 / 4, 0.25)
-        while not stop.is_set():
-            await asyncio.to_thread(self.poll)
-            if self.behind:
-                continue  # more is waiting: no pause
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-        await asyncio.to_thread(self.finish)
+        loop = asyncio.get_running_loop()
+        # One thread for every poll: the allocators' per-thread caches stay one.
+        with ThreadPoolExecutor(1, thread_name_prefix="ki2fast-live") as worker:
+            while not stop.is_set():
+                await loop.run_in_executor(worker, self.poll)
+                if self.behind:
+                    continue  # more is waiting: no pause
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), every)
+            await loop.run_in_executor(worker, self.finish)
 
 
 def _gaps(lines: list[bytes], chan: str) -> pa.Table | None:
