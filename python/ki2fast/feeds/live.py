@@ -7,10 +7,11 @@ milliseconds decodes what came with ``read_levelone``. Each batch goes to the da
 
 The batches, put together, are exactly what ``read_levelone`` gives for the whole journal
 day: level-one deltas only make sense on top of the state before them, so the decoder
-carries, per symbol, the content items of its state run merged into one (a baseline replaces
-it, a delta updates it, a reconnect or a new ET day drops it) and reads each batch behind
-one synthetic item per symbol holding that state. The synthetic lines' rows are dropped, and
-``frame_seq`` / ``conn_epoch`` are shifted to the day's line numbers and epochs.
+carries each symbol's last state row into the next batch, written back as the content item
+that recreates it (every known field, explicit nulls included; a baseline's metadata when
+the state started from one), and reads the batch behind those items (and a LOGIN, when one
+came before, so epochs count on). The synthetic lines' rows are dropped, and ``frame_seq``
+/ ``conn_epoch`` are shifted to the day's line numbers and epochs.
 
 Archive parts are named ``streamer-<YYYYMMDD>-<first line>-<last line>`` (ten digits each),
 written every ``archive_every`` seconds; after each write a checkpoint
@@ -31,132 +32,114 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ki2fast._common import NY
 from ki2fast.feeds.journal import gaps_table, journal_parts
 from ki2fast.feeds.schwab_book import read_book
 
 __all__ = ["LiveBatch", "LiveLevelOne", "archive_journal"]
 
 _DAY = re.compile(r"^\d{8}$")
-#: What makes a content item a baseline (feeds.md §1.7 F1).
-_BASELINE = ("delayed", "assetMainType", "cusip")
 #: A successful LOGIN: the decoder counts these for the connection epoch.
 _LOGIN_OK = b'{"response":[{"service":"ADMIN","command":"LOGIN","content":{"code":0}}]}'
 
 
-class _EtDay:
-    """ET calendar day (days since 1970) of epoch milliseconds, with the last day cached."""
-
-    def __init__(self) -> None:
-        self._tz = ZoneInfo(NY)
-        self._span = (0, -1, -1)
-
-    def __call__(self, ms: int | None) -> int:
-        if ms is None:
-            return -1
-        lo, hi, day = self._span
-        if lo <= ms < hi:
-            return day
-        try:
-            local = dt.datetime.fromtimestamp(ms / 1000, self._tz).date()
-        except (OverflowError, OSError, ValueError):
-            return -2
-        start, end = (
-            int(dt.datetime.combine(d, dt.time(), self._tz).timestamp() * 1000)
-            for d in (local, local + dt.timedelta(days=1))
-        )
-        self._span = (start, end, (local - dt.date(1970, 1, 1)).days)
-        return self._span[2]
-
-
 class _Carry:
-    """The forward-fill state of one journal day as raw content items: what the level-one
-    decoder would hold after the lines fed so far (the same rules as its runs: connection
-    epoch, key, baselines, ET day)."""
+    """The forward-fill state the level-one decoder holds after the lines decoded so far in
+    one journal day, as one content item per symbol (the state row written back as the
+    item that recreates it), and the successful logins seen (the connection epoch)."""
 
     def __init__(self) -> None:
-        from ki2fast.feeds import schwab
-
-        self._services = (schwab.EQUITIES, schwab.OPTIONS)
-        self._options = schwab.OPTIONS
-        self._option_key = schwab._option_key
-        self._ms = schwab._ms
-        self._day = _EtDay()
-        #: (service, key) -> (raw timestamp, ET day, merged content item)
-        self.items: dict[tuple[str, str], tuple[Any, int, dict[str, Any]]] = {}
+        #: (service, key) -> (epoch, msg_ts in ms or None, content item)
+        self.items: dict[tuple[str, str], tuple[int, int | None, dict[str, Any]]] = {}
         self.logins = 0
-
-    def feed(self, line: bytes) -> None:
-        import orjson
-
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return
-        if type(rec) is not dict:
-            return
-        raw = rec.get("raw") if "raw" in rec and "v" in rec else None
-        if raw is not None:
-            try:
-                rec = orjson.loads(raw)
-            except (orjson.JSONDecodeError, TypeError):
-                return
-            if type(rec) is not dict:
-                return
-        elif "content" in rec and "service" in rec:
-            rec = {"data": [rec]}
-        for r in rec.get("response") or ():
-            content = r.get("content") if type(r) is dict else None
-            if r.get("command") == "LOGIN" and type(content) is dict and content.get("code") == 0:
-                self.logins += 1
-                if self.logins > 1:
-                    self.items.clear()  # a new connection: no state carries over
-        data = rec.get("data")
-        if type(data) is not list:
-            return
-        for block in data:
-            if type(block) is not dict or block.get("service") not in self._services:
-                continue
-            content = block.get("content")
-            if type(content) is not list:
-                continue
-            service, ts = block["service"], block.get("timestamp")
-            day = self._day(self._ms(ts))
-            for item in content:
-                if type(item) is not dict:
-                    continue
-                key = item["key"] if "key" in item else item.get("0")
-                if type(key) is not str or not key:
-                    continue
-                if service == self._options and self._option_key(key) is None:
-                    continue
-                k = (service, key)
-                held = self.items.get(k)
-                if held is None or held[1] != day or any(b in item for b in _BASELINE):
-                    self.items[k] = (ts, day, dict(item))
-                else:
-                    held[2].update(item)
-                    self.items[k] = (ts, day, held[2])
-
-    def prefix(self) -> list[bytes]:
-        """Lines that put a decoder into this state: a successful LOGIN when one was seen
-        (so the next one starts a new epoch), then one data frame per key."""
-        import orjson
-
-        out = [_LOGIN_OK] if self.logins else []
-        for (service, _), (ts, _, item) in self.items.items():
-            block = {"service": service, "timestamp": ts, "command": "SUBS", "content": [item]}
-            out.append(orjson.dumps({"data": [block]}))
-        return out
 
     @property
     def epoch(self) -> int:
         return max(self.logins - 1, 0)
+
+    def prefix(self) -> list[bytes]:
+        """Lines that put a decoder into this state: a successful LOGIN when one was seen
+        (so the next one starts a new epoch), then one data frame per symbol."""
+        import orjson
+
+        out = [_LOGIN_OK] if self.logins else []
+        for (service, _), (_, ts, item) in self.items.items():
+            block = {"service": service, "timestamp": ts, "command": "SUBS", "content": [item]}
+            out.append(orjson.dumps({"data": [block]}))
+        return out
+
+    def update(self, lines: list[bytes], lo: Any) -> None:
+        """Takes a decoded batch: its lines (for the logins) and its ``LevelOne`` (epochs
+        already the day's)."""
+        from ki2fast.feeds import schwab
+
+        for line in lines:
+            if b"LOGIN" in line:
+                self.logins += _logins(line)
+        for service, state in ((schwab.EQUITIES, lo.equities), (schwab.OPTIONS, lo.options)):
+            if state.num_rows:
+                self._last_rows(service, state)
+        now = self.epoch
+        # A new connection starts from nothing (F5): older epochs' state is gone.
+        self.items = {k: v for k, v in self.items.items() if v[0] == now}
+
+    def _last_rows(self, service: str, state: pa.Table) -> None:
+        import numpy as np
+
+        from ki2fast.feeds import _schwab_fields as F
+
+        key = state.column("key").combine_chunks()
+        codes = key.indices.to_numpy(zero_copy_only=False)
+        # The last row of each key: the first of each in reverse order.
+        _, back = np.unique(codes[::-1], return_index=True)
+        rows = state.take(pa.array(len(codes) - 1 - back))
+        cols = {}
+        for name in rows.column_names:
+            c = rows.column(name)
+            if pa.types.is_timestamp(c.type):
+                c = c.cast(pa.int64())
+            elif pa.types.is_decimal(c.type) or name in ("root", "expiration", "put_call"):
+                continue  # option columns the key gives again
+            cols[name] = c.to_pylist()
+        fields = [(j, label.lower()) for j, label, _ in F.FIELDS[service][1:]]
+        for r in range(rows.num_rows):
+            known = cols["present"][r]
+            item: dict[str, Any] = {"key": cols["key"][r]}
+            if cols["has_baseline"][r]:
+                # The baseline's metadata (any of its keys, even null, makes a baseline).
+                item["delayed"] = cols["delayed"][r]
+                item["assetMainType"] = cols["asset_main_type"][r]
+                item["assetSubType"] = cols["asset_sub_type"][r]
+                item["cusip"] = cols["cusip"][r]
+            for j, name in fields:
+                if known >> j & 1:
+                    item[str(j)] = cols[name][r]
+            epoch = cols["conn_epoch"][r]
+            self.items[service, item["key"]] = (epoch, cols["msg_ts"][r], item)
+
+
+def _logins(line: bytes) -> int:
+    """Successful LOGIN responses in a line (a frame or a journal record), counted as the
+    level-one reader counts them."""
+    import orjson
+
+    try:
+        rec = orjson.loads(line)
+        if type(rec) is dict and "raw" in rec and "v" in rec:
+            rec = orjson.loads(rec["raw"])
+    except (orjson.JSONDecodeError, TypeError):
+        return 0
+    if type(rec) is not dict:
+        return 0
+    n = 0
+    for r in rec.get("response") or ():
+        content = r.get("content") if type(r) is dict else None
+        if r.get("command") == "LOGIN" and type(content) is dict and content.get("code") == 0:
+            n += 1
+    return n
 
 
 @dataclasses.dataclass
@@ -272,6 +255,7 @@ class LiveLevelOne:
         self._archived_at = clock()
         self._pending: list[bytes] = []
         self._pending_day: _Day | None = None
+        self._replay = False
         self._first_line = 0
         self._since: float | None = None
         self._day: _Day | None = None
@@ -394,12 +378,13 @@ class LiveLevelOne:
                 done += self._flush()  # a batch never spans two journal days
             for line in lines:
                 day.lines += 1
-                if day.lines <= day.done_to:
-                    day.carry.feed(line)
-                    continue
+                replay = day.lines <= day.done_to
+                if self._pending and replay != self._replay:
+                    done += self._flush()  # decoded before: state only, never output
                 if not self._pending:
                     self._since = self.clock()
                     self._pending_day, self._first_line = day, day.lines
+                    self._replay = replay
                 self._pending.append(line)
                 if len(self._pending) >= self.batch_lines:
                     done += self._flush()
@@ -418,10 +403,11 @@ class LiveLevelOne:
         assert day is not None
         prefix = day.carry.prefix()
         epoch = day.carry.epoch
-        for line in lines:
-            day.carry.feed(line)
         data = b"\n".join(prefix + lines) + b"\n"
         got = _shift(schwab.read_levelone(data), len(prefix), first - 1, epoch)
+        day.carry.update(lines, got)
+        if self._replay:
+            return []
         books = None
         if any(b"_BOOK" in line for line in lines):
             books = read_book(data).levels
