@@ -414,9 +414,9 @@ class LiveLevelOne:
             books = _set(
                 books,
                 "frame_seq",
-                pc.add(books.column("frame_seq").cast(pa.int64()), first - 1 - len(prefix)),
+                pc.add(books.column("frame_seq").cast(pa.int64()), _i64(first - 1 - len(prefix))),
             )
-            books = _set(books, "conn_epoch", pc.add(books.column("conn_epoch"), epoch))
+            books = _set(books, "conn_epoch", pc.add(books.column("conn_epoch"), _i64(epoch)))
         last = first + len(lines) - 1
         self.lines += len(lines)
         self.batches += 1
@@ -528,15 +528,15 @@ def _shift(lo: Any, prefix: int, before: int, epoch: int) -> Any:
     cut: dict[str, int] = {}
     for name in ("equities", "options", "equity_deltas", "option_deltas"):
         t = getattr(lo, name)
-        keep = pc.greater(t.column("frame_seq"), prefix)
+        keep = pc.greater(t.column("frame_seq"), pa.scalar(prefix, pa.uint64()))
         cut[name] = t.num_rows - (pc.sum(keep).as_py() or 0)
         t = t.filter(keep)
-        seq = pc.add(t.column("frame_seq").cast(pa.int64()), before - prefix)
+        seq = pc.add(t.column("frame_seq").cast(pa.int64()), _i64(before - prefix))
         t = _set(t, "frame_seq", seq)
-        tables[name] = _set(t, "conn_epoch", pc.add(t.column("conn_epoch"), epoch))
+        tables[name] = _set(t, "conn_epoch", pc.add(t.column("conn_epoch"), _i64(epoch)))
     # The canonical quotes follow the state rows one to one, so the prefix's come first.
-    control = lo.control.filter(pc.greater(lo.control.column("line"), prefix))
-    control = _set(control, "line", pc.add(control.column("line"), before - prefix))
+    control = lo.control.filter(pc.greater(lo.control.column("line"), _i64(prefix)))
+    control = _set(control, "line", pc.add(control.column("line"), _i64(before - prefix)))
 
     def lines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [r | {"line": r["line"] + before - prefix} for r in rows if r["line"] > prefix]
@@ -550,6 +550,11 @@ def _shift(lo: Any, prefix: int, before: int, epoch: int) -> Any:
         bad_lines=lines(lo.bad_lines),
         notes=lines(lo.notes),
     )
+
+
+def _i64(v: int) -> pa.Scalar:
+    # A typed scalar: pyarrow converting a Python int looks for optional modules each call.
+    return pa.scalar(v, pa.int64())
 
 
 def _set(t: pa.Table, name: str, values: Any) -> pa.Table:

@@ -882,7 +882,9 @@ def _decode(
         ],
         dtype=bool,
     )
-    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    codes = pc.fill_null(enc.indices, pa.scalar(-1, enc.indices.type)).to_numpy(
+        zero_copy_only=False
+    )
     keep = is_str & (good[codes] if len(good) else False)
     bad_rows = np.flatnonzero(~keep)
     if len(bad_rows):
@@ -1044,7 +1046,7 @@ def _decimal3(thousandths: int) -> Any:
 
 def _et_days(ts: pa.Array) -> np.ndarray:
     """ET calendar day of each timestamp, as days since 1970 (nulls → -1)."""
-    return pc.fill_null(et_dates(ts).cast(pa.int32()), -1).to_numpy()
+    return pc.fill_null(et_dates(ts).cast(pa.int32()), pa.scalar(-1, pa.int32())).to_numpy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1144,7 +1146,7 @@ def _canonical_rust(state: pa.Table, trades: pa.RecordBatch) -> tuple[pa.Table, 
             trades.column("aggressor"),
             sold.column(last_size),
             trades.column("conflated"),
-            pa.repeat(True, len(at)),
+            pa.repeat(pa.scalar(True, pa.bool_()), len(at)),
         ],
         schema=TRADES_SCHEMA,
     )
