@@ -318,7 +318,7 @@ class LiveLevelOne:
         if not days:
             return {}
         parts = journal_parts(self.base / days[-1], self.chan)
-        return {days[-1]: sum(len(_complete(p.read_bytes())) for _, p in parts)}
+        return {days[-1]: sum(_count_lines(p) for _, p in parts)}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -514,11 +514,13 @@ def _gaps(lines: list[bytes], chan: str) -> pa.Table | None:
     return gaps_table(rows) if rows else None
 
 
-def _complete(data: bytes) -> list[bytes]:
-    """The complete lines of ``data``, without their ends (bytes after the last line end
-    are not a line)."""
-    end = data.rfind(b"\n") + 1
-    return data[:end].split(b"\n")[:-1] if end else []
+def _count_lines(path: Path) -> int:
+    """Complete lines in a file (its line ends), read a block at a time."""
+    n = 0
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            n += block.count(b"\n")
+    return n
 
 
 def _shift(lo: Any, prefix: int, before: int, epoch: int) -> Any:
