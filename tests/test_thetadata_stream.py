@@ -362,3 +362,34 @@ def test_the_capture_command_streams_and_archives(tmp_path, capsys):
     rows = store.scan(tmp_path, "theta_stream_quote").collect().sort("symbol")
     assert rows.select("symbol", "bid").rows() == [("QQQ", 481.22), ("SPY", 481.22)]
     assert [r["req_type"] for r in box["term"].requests] == ["QUOTE", "QUOTE"]
+
+
+def test_subscriptions_change_while_streaming(tmp_path):
+    async def script(t: Terminal, ws: Any) -> None:
+        await t.subscriptions(ws, 2)
+        await t.send(ws, QQQ_QUOTE)
+        await t.subscriptions(ws, 2)  # the two changes the client makes on that quote
+        await t.send(ws, quote(34512999, 481.5))
+
+    async def main() -> None:
+        async with Terminal([script]) as term:
+            got: list[dict[str, Any]] = []
+            s = make(tmp_path, term)
+
+            def on_event(e: dict[str, Any]) -> None:
+                got.append(e)
+                if len(got) == 1:
+                    s.subscribe("TRADE", [stock("SPY")])
+                    s.unsubscribe("QUOTE", [stock("QQQ")])
+
+            s.on_event = on_event
+            await run_until(s, lambda: len(got) >= 2)
+            changes = [(r["req_type"], r["contract"], r["add"], r["id"]) for r in term.requests[2:]]
+            assert sorted(changes) == [
+                ("QUOTE", {"root": "QQQ"}, False, 3),
+                ("TRADE", {"root": "SPY"}, True, 2),
+            ]
+            assert ("TRADE", ("STOCK", "SPY")) in s.desired
+            assert ("QUOTE", ("STOCK", "QQQ")) not in s.desired
+
+    asyncio.run(main())

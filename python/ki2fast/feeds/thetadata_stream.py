@@ -159,6 +159,7 @@ class ThetaStream:
         self._requests: dict[int, tuple[str, Contract]] = {}
         self._gap: tuple[int | None, str] | None = None
         self._last_ns: int | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     # -- the registry ----------------------------------------------------------------------
 
@@ -182,7 +183,9 @@ class ThetaStream:
             else:
                 self.desired.discard(key)
             if self._ws is not None:
-                asyncio.get_running_loop().create_task(self._send(req_type, c, add))
+                task = asyncio.get_running_loop().create_task(self._send(req_type, c, add))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
 
     async def _send(self, req_type: str, c: Contract, add: bool) -> None:
         import orjson
@@ -205,8 +208,9 @@ class ThetaStream:
             await self._ws.send(text)
 
     def stop(self) -> None:
-        if self._stop is not None:
-            self._stop.set()
+        """Ends :meth:`run` cleanly (also before it started)."""
+        self._stop = self._stop or asyncio.Event()
+        self._stop.set()
 
     # -- running ---------------------------------------------------------------------------
 
