@@ -592,3 +592,28 @@ def test_option_chains_are_polled_up_to_max_in_flight_at_once(fake, tmp_path, ma
     asked = sorted(u.split("root=")[1].split("&")[0] for u in fake.seen)
     assert asked == roots and stats["rows"] == len(roots)
     assert store.scan(tmp_path, "theta_option_quote_snapshot").collect().height == len(roots)
+
+
+def test_the_capture_command_polls_several_terminals(fake, tmp_path, capsys):
+    from ki2fast import store
+    from ki2fast.cli import main
+
+    other = FakeTerminal()
+    try:
+        fake.script["/v2/bulk_snapshot/stock/quote"] = [ok(V2_QUOTE)]
+        other.script["/v3/stock/snapshot/quote"] = [ok(V3_QUOTE_CSV)]
+        argv = ["capture", "thetadata", "--out", str(tmp_path), "--polls", "1"]
+        argv += ["--terminal", f"stocks={fake.port}", "--terminal", f"v3=127.0.0.1:{other.port}/v3"]
+        assert main([*argv, "--durability", "os"]) == 0
+        rows = store.scan(tmp_path, "theta_stock_quote_snapshot").collect()
+        got = sorted(rows.select("terminal", "api", "symbol").rows())
+        assert got == [
+            ("stocks", "v2", "AAPL"),
+            ("stocks", "v2", "QQQ"),
+            ("v3", "v3", "AAPL"),
+            ("v3", "v3", "QQQ"),
+        ]
+        assert main([*argv[:6], "--terminal", "nonsense"]) == 2
+        assert "NAME=[HOST:]PORT" in capsys.readouterr().err
+    finally:
+        other.close()

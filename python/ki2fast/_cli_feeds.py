@@ -301,7 +301,7 @@ def _stream_thetadata(args: argparse.Namespace) -> int:
     s = ts.ThetaStream(
         args.out,
         name=args.name,
-        ws_url=args.ws_url or f"ws://127.0.0.1:{args.ws_port}/v1/events",
+        ws_url=args.ws_url or f"ws://{args.host}:{args.ws_port}/v1/events",
         durability=args.durability,
     )
     for k in kinds:
@@ -333,6 +333,18 @@ def _stream_thetadata(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminal(spec: str, args: argparse.Namespace) -> Any:
+    """``NAME=PORT``, ``NAME=HOST:PORT``, either with ``/v2`` or ``/v3`` after it."""
+    from ki2fast.feeds.thetadata import Terminal
+
+    name, eq, where = spec.partition("=")
+    where, _, api = where.partition("/")
+    host, _, port = where.rpartition(":")
+    if not eq or not name or not port.isdigit() or api not in ("", "v2", "v3"):
+        raise ValueError(f"--terminal is NAME=[HOST:]PORT[/v2|/v3], not {spec!r}")
+    return Terminal(name, f"http://{host or args.host}:{port}", api or args.api)  # type: ignore[arg-type]
+
+
 def _capture_thetadata(args: argparse.Namespace) -> int:
     import time
 
@@ -341,7 +353,15 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
     if args.stream:
         return _stream_thetadata(args)
 
-    term = Terminal(name=args.name, base_url=f"http://127.0.0.1:{args.port}", api=args.api)
+    try:
+        terms = (
+            [_terminal(t, args) for t in args.terminal]
+            if args.terminal
+            else [Terminal(args.name, f"http://{args.host}:{args.port}", args.api)]
+        )
+    except ValueError as e:
+        print(f"ki2fast capture thetadata: {e}", file=sys.stderr)
+        return 2
     shown = StatusLine()
     started = time.monotonic()
 
@@ -354,7 +374,7 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
 
     try:
         st = capture_snapshots(
-            term,
+            terms,
             args.out,
             every=args.every,
             kinds=tuple(args.kind.split(",")),
@@ -495,6 +515,19 @@ def add_commands(top: Any) -> None:
     p.add_argument("--every", default="10s", help="poll interval (default 10s)")
     p.add_argument("--venue", default="nqb", help="nqb (real-time Nasdaq Basic) or utp_cta")
     p.add_argument("--port", type=int, default=25510, help="the terminal's HTTP port")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the terminal's address (127.0.0.1: the terminal pins the first one it sees)",
+    )
+    p.add_argument(
+        "--terminal",
+        action="append",
+        default=[],
+        metavar="NAME=[HOST:]PORT[/v3]",
+        help="poll several terminals (e.g. one per asset class); repeatable, instead of "
+        "--name/--port/--api",
+    )
     p.add_argument("--api", choices=["v2", "v3"], default="v2", help="terminal generation")
     p.add_argument("--name", default="main", help="the terminal's name in tables and paths")
     p.add_argument("--kind", default="quote", help="quote, ohlc, or quote,ohlc")
