@@ -920,3 +920,46 @@ def test_a_flood_with_a_slow_decoder_keeps_memory_bounded_and_loses_nothing(tmp_
     # a second of tables for the archive, the compaction at the stop), not the backlog:
     # measured 175-180 MB; reading the whole backlog at once measured 605 MB.
     assert grown_mb < 256, grown_mb
+
+
+def test_a_failing_decoder_never_stops_the_capture(tmp_path, caplog):
+    """The journal is the durability point: a live decoder that fails (here a callback that
+    raises) is reported, the stream goes on, and the stop archives from the journal."""
+    from ki2fast import store
+    from ki2fast.feeds.streamer import capture
+
+    async def script(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS")
+        for n in (1, 2, 3):
+            await c.send(data(n))
+        await asyncio.sleep(0.3)  # the decoder takes them and fails
+        for n in (4, 5, 6):
+            await c.send(data(n))
+        await c.expect("LOGOUT", service="ADMIN")
+
+    def broken(batch: Any) -> None:
+        raise RuntimeError("a callback bug")
+
+    async def main() -> None:
+        async with FakeSchwab([script]) as fake:
+            s = streamer(tmp_path, fake)
+
+            async def stop_later() -> None:
+                while s.stats.data_frames < 6:
+                    await asyncio.sleep(0.01)
+                s.stop()
+
+            stopper = asyncio.create_task(stop_later())
+            stats = await asyncio.wait_for(
+                capture(s, archive=tmp_path / "capture", on_batch=broken, batch_ms=20, every=0.02),
+                10,
+            )
+            await stopper
+            assert stats.data_frames == 6 and "a callback bug" in (stats.last_error or "")
+
+    with caplog.at_level("ERROR", logger="ki2fast.schwab.streamer"):
+        asyncio.run(main())
+    assert any("live decoder stopped" in r.getMessage() for r in caplog.records)
+    quotes = store.scan(tmp_path / "capture", "schwab_quotes").collect().sort("ts")
+    assert quotes["bid"].to_list() == [481.0, 482.0, 483.0, 484.0, 485.0, 486.0]

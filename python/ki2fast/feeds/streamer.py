@@ -666,7 +666,13 @@ async def capture(
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if decoder is not None and decoder.done():
-                decoder.result()  # a decoder that failed ends the capture with its error
+                # The journal is what must not stop: a decoder that failed is reported and
+                # the stream goes on; the archive catches up from the journal at the stop.
+                failed = decoder.exception()
+                decoder = None
+                if failed is not None:
+                    streamer.stats.last_error = f"decoder: {failed}"
+                    log.error("the live decoder stopped: %r; streaming goes on", failed)
             if status is not None:
                 status(streamer.stats)
             if stop_file is not None and Path(stop_file).exists():
@@ -677,13 +683,15 @@ async def capture(
             streamer.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5.0)
-        if decoder is not None and live is not None:
-            done.set()
-            if not decoder.done():
-                await decoder
-            if archive is not None:
-                for day in sorted(live.dates):
-                    store.compact(archive, day)
+        done.set()
+        if decoder is not None:
+            await decoder
+        elif live is not None and archive is not None:
+            live = LiveLevelOne(streamer.root, archive=archive)  # after a decoder failure
+            live.finish()
+        if live is not None and archive is not None:
+            for day in sorted(live.dates):
+                store.compact(archive, day)
     return stats
 
 
