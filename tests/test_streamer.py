@@ -398,21 +398,10 @@ def test_the_registry_keeps_one_sorted_field_set_and_the_key_limit():
         s.subscribe("NASDAQ_BOOK", [f"S{i}" for i in range(501)], [0])
 
 
-def test_the_capture_command_journals_stops_on_its_stop_file_and_archives(tmp_path, capsys):
-    """`ki2fast capture schwab` end to end: the fake runs in its own thread and loop, the
-    command in this one; a stop file ends it cleanly and the day's quotes are archived."""
-    import polars as pl
-
-    from ki2fast import store
+def run_capture_command(tmp_path: Path, script: Step, frames: int, *extra: str) -> int:
+    """Runs `ki2fast capture schwab` against a fake serving ``script`` in its own thread and
+    loop; a stop file ends the command once the fake sent ``frames`` frames."""
     from ki2fast.cli import main
-
-    async def script(c: Conn) -> None:
-        await c.expect("LOGIN")
-        req = await c.expect("SUBS", service="LEVELONE_EQUITIES")
-        assert req["parameters"]["keys"] == "QQQ,SPY"
-        for n in (1, 2, 3):
-            await c.send(data(n))
-        await c.expect("LOGOUT", service="ADMIN")
 
     ready = threading.Event()
     done = threading.Event()
@@ -435,45 +424,77 @@ def test_the_capture_command_journals_stops_on_its_stop_file_and_archives(tmp_pa
 
     def stopper() -> None:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(box["fake"].sent) < 3:
+        while time.monotonic() < deadline and len(box["fake"].sent) < frames:
             time.sleep(0.01)
         time.sleep(0.2)  # the frames reach the client
         stop.touch()
 
     threading.Thread(target=stopper, daemon=True).start()
+    argv = ["capture", "schwab", "--token-file", str(token(tmp_path)), "--out", str(out)]
+    argv += ["--api-base", box["fake"].api_base, "--stop-file", str(stop), "--durability", "os"]
     try:
-        rc = main(
-            [
-                "capture",
-                "schwab",
-                "--token-file",
-                str(token(tmp_path)),
-                "--symbols",
-                "qqq,SPY",
-                "--out",
-                str(out),
-                "--api-base",
-                box["fake"].api_base,
-                "--stop-file",
-                str(stop),
-                "--durability",
-                "os",
-                "--alerts",
-                "micro",
-                "--batch-ms",
-                "50",
-            ]
-        )
+        return main([*argv, *extra])
     finally:
         done.set()
         server.join(10)
-    assert rc == 0
+
+
+def test_the_capture_command_journals_stops_on_its_stop_file_and_archives(tmp_path, capsys):
+    """`ki2fast capture schwab` end to end: the fake runs in its own thread and loop, the
+    command in this one; a stop file ends it cleanly and the day's quotes are archived."""
+    import polars as pl
+
+    from ki2fast import store
+
+    async def script(c: Conn) -> None:
+        await c.expect("LOGIN")
+        req = await c.expect("SUBS", service="LEVELONE_EQUITIES")
+        assert req["parameters"]["keys"] == "QQQ,SPY"
+        for n in (1, 2, 3):
+            await c.send(data(n))
+        await c.expect("LOGOUT", service="ADMIN")
+
+    extra = ["--symbols", "qqq,SPY", "--alerts", "micro", "--batch-ms", "50"]
+    assert run_capture_command(tmp_path, script, 3, *extra) == 0
     err = capsys.readouterr().err
     assert "stopped: " in err and " 0 alerts" in err and " 0 batches" not in err
-    quotes = store.scan(out, "schwab_quotes").collect().sort("ts")
+    quotes = store.scan(tmp_path / "capture", "schwab_quotes").collect().sort("ts")
     assert quotes.select("stock", "bid").rows() == [("QQQ", 481.0), ("QQQ", 482.0), ("QQQ", 483.0)]
     assert quotes.schema["bid"] == pl.Float64
     assert_no_secret(tmp_path)
+
+
+def test_the_capture_command_holds_several_services(tmp_path, capsys):
+    """--subscribe adds services (here a book, with its default fields) beside --symbols."""
+    from ki2fast import store
+
+    book = {
+        "service": "NASDAQ_BOOK",
+        "timestamp": 1741959312400,
+        "content": [
+            {"key": "QQQ", "1": 1741959312380, "2": [{"0": 481.0, "1": 700, "2": 0, "3": []}]}
+        ],
+    }
+
+    async def script(c: Conn) -> None:
+        await c.expect("LOGIN")
+        eq = await c.expect("SUBS", service="LEVELONE_EQUITIES")
+        books = await c.expect("SUBS", service="NASDAQ_BOOK")
+        assert eq["parameters"]["keys"] == "QQQ"
+        assert books["parameters"] == {"keys": "QQQ,SPY", "fields": "0,1,2,3"}
+        await c.send(data(1))
+        await c.send(orjson.dumps({"data": [book]}).decode())
+        await c.expect("LOGOUT", service="ADMIN")
+
+    extra = ["--symbols", "QQQ", "--subscribe", "nasdaq_book=QQQ,SPY"]
+    assert run_capture_command(tmp_path, script, 2, *extra) == 0
+    levels = store.scan(tmp_path / "capture", "schwab_book_levels").collect()
+    assert levels.select("key", "side", "price", "mm_id").rows() == [("QQQ", "B", 481.0, None)]
+    assert store.scan(tmp_path / "capture", "schwab_quotes").collect().height == 1
+    from ki2fast.cli import main
+
+    bad = ["capture", "schwab", "--token-file", "t", "--out", str(tmp_path), "--subscribe", "X"]
+    assert main(bad) == 2 and "SERVICE=KEY" in capsys.readouterr().err
 
 
 def test_a_denied_login_refreshes_the_token_and_logs_in_again(tmp_path):

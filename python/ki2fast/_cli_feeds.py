@@ -177,6 +177,38 @@ def _query(args: argparse.Namespace) -> int:
 
 #: LEVELONE_EQUITIES fields captured by default: bid, ask, last, sizes, volume, times.
 DEFAULT_FIELDS = "0,1,2,3,4,5,6,7,8,9,12,32,33,34,35,46"
+#: Fields per service when --subscribe names none: level one as above; for options bid, ask,
+#: last, sizes, volume, open interest, volatility, greeks, mark and times; books' whole snapshot.
+SERVICE_FIELDS = {
+    "LEVELONE_EQUITIES": DEFAULT_FIELDS,
+    "LEVELONE_OPTIONS": "0,2,3,4,8,9,10,16,17,18,19,20,28,29,30,31,32,37,38,39",
+    "NASDAQ_BOOK": "0,1,2,3",
+    "NYSE_BOOK": "0,1,2,3",
+    "OPTIONS_BOOK": "0,1,2,3",
+}
+
+
+def _subscriptions(args: argparse.Namespace) -> list[tuple[str, list[str], list[int]]]:
+    """(service, keys, fields) from --symbols/--service/--fields and each --subscribe
+    ``SERVICE=KEY,KEY[:FIELDS]``."""
+    out = []
+    if args.symbols:
+        out.append((args.service, args.symbols.split(","), args.fields))
+    for spec in args.subscribe:
+        service, eq, rest = spec.partition("=")
+        keys, _, fields = rest.partition(":")
+        service = service.strip().upper()
+        fields = fields or SERVICE_FIELDS.get(service, "")
+        if not eq or not service or not keys or not fields:
+            raise ValueError(f"--subscribe is SERVICE=KEY,KEY[:FIELDS], not {spec!r}")
+        out.append((service, keys.split(","), fields))
+    if not out:
+        raise ValueError("nothing to subscribe: give --symbols or --subscribe")
+    try:
+        return [(sv, keys, [int(f) for f in fields.split(",")]) for sv, keys, fields in out]
+    except ValueError:
+        raise ValueError("fields are comma-separated numbers") from None
+
 
 CAPTURE_EXAMPLE = """example:
   ki2fast capture schwab --token-file ~/.schwab/token.json --symbols QQQ,SPY --out capture/
@@ -224,7 +256,12 @@ def _capture_schwab(args: argparse.Namespace) -> int:
         streamer_url=args.streamer_url,
         durability=args.durability,
     )
-    s.subscribe(args.service, args.symbols.split(","), [int(f) for f in args.fields.split(",")])
+    try:
+        for service, keys, fields in _subscriptions(args):
+            s.subscribe(service, keys, fields)
+    except ValueError as e:
+        print(f"ki2fast capture schwab: {e}", file=sys.stderr)
+        return 2
     shown = StatusLine()
     last = [time.monotonic(), 0]
     counts = {"batches": 0, "alerts": 0}
@@ -478,9 +515,17 @@ def add_commands(top: Any) -> None:
     )
     _capture_options(p)
     p.add_argument("--token-file", required=True, help="the token file schwab-py writes")
-    p.add_argument("--symbols", required=True, help="comma-separated keys, e.g. QQQ,SPY")
+    p.add_argument("--symbols", default=None, help="comma-separated keys, e.g. QQQ,SPY")
     p.add_argument("--service", default="LEVELONE_EQUITIES", help="streamer service")
     p.add_argument("--fields", default=DEFAULT_FIELDS, help="comma-separated field ids")
+    p.add_argument(
+        "--subscribe",
+        action="append",
+        default=[],
+        metavar="SERVICE=KEYS[:FIELDS]",
+        help="another service to hold, e.g. NASDAQ_BOOK=QQQ,SPY or "
+        "LEVELONE_OPTIONS='QQQ   250321C00480000' (repeatable; default fields per service)",
+    )
     p.add_argument("--api-base", default="https://api.schwabapi.com", help="Trader API base URL")
     p.add_argument("--streamer-url", default=None, help="override the streamer URL (tests)")
     p.add_argument(
