@@ -638,9 +638,9 @@ async def capture(
     that go to the monitor (its alerts to ``on_alerts``) and to ``on_batch``, and every
     ``archive_every`` seconds to the archive. At the stop the rest is decoded and archived,
     and the archive's days written are compacted."""
-    from pathlib import Path
 
     from ki2fast import store
+    from ki2fast.feeds._capture import run_until_stopped
     from ki2fast.feeds.live import LiveLevelOne
 
     live = None
@@ -657,32 +657,25 @@ async def capture(
         )
     done = asyncio.Event()
     decoder = asyncio.create_task(live.run(done)) if live is not None else None
-    task = asyncio.create_task(streamer.run())
+
+    def tick() -> None:
+        nonlocal decoder
+        if decoder is not None and decoder.done():
+            # The journal is what must not stop: a decoder that failed is reported and the
+            # stream goes on; the archive catches up from the journal at the stop.
+            failed = decoder.exception()
+            decoder = None
+            if failed is not None:
+                streamer.stats.last_error = f"decoder: {failed}"
+                log.error("the live decoder stopped: %r; streaming goes on", failed)
+        if status is not None:
+            status(streamer.stats)
+
     try:
-        while not task.done():
-            await asyncio.wait(
-                {task, *([decoder] if decoder else [])},
-                timeout=every,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if decoder is not None and decoder.done():
-                # The journal is what must not stop: a decoder that failed is reported and
-                # the stream goes on; the archive catches up from the journal at the stop.
-                failed = decoder.exception()
-                decoder = None
-                if failed is not None:
-                    streamer.stats.last_error = f"decoder: {failed}"
-                    log.error("the live decoder stopped: %r; streaming goes on", failed)
-            if status is not None:
-                status(streamer.stats)
-            if stop_file is not None and Path(stop_file).exists():
-                streamer.stop()
-        stats = task.result()
+        stats = await run_until_stopped(
+            streamer.run(), streamer.stop, stop_file=stop_file, every=every, tick=tick
+        )
     finally:
-        if not task.done():
-            streamer.stop()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 5.0)
         done.set()
         if decoder is not None:
             await decoder

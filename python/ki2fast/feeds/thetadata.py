@@ -579,20 +579,29 @@ def _collapse(table: pa.Table, last: dict[Any, tuple[Any, ...]]) -> tuple[pa.Tab
     return kept, table.num_rows - len(keep)
 
 
-def _seed(root: Any, feed: str, terminal: str, where: dict[str, str]) -> dict[Any, tuple[Any, ...]]:
-    """What ``collapse_unchanged`` compares the next poll with after a restart: each
-    contract's newest row of ``terminal`` in the archive's latest day of ``feed`` (rows whose
-    ``where`` columns match), so a restart stores only what changed meanwhile."""
+def _latest_day(root: Any, feed: str) -> pa.Table | None:
+    """The rows of the archive's latest day of ``feed`` (None when it has none)."""
     from pathlib import Path
 
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     days = sorted((Path(root) / f"feed={feed}").glob("date=*"))
     files = sorted(days[-1].glob("*.parquet")) if days else []
     if not files:
+        return None
+    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+
+
+def _seed(
+    table: pa.Table | None, terminal: str, where: dict[str, str]
+) -> dict[Any, tuple[Any, ...]]:
+    """What ``collapse_unchanged`` compares the next poll with after a restart: each
+    contract's newest row of ``terminal`` in ``table`` (a feed's latest archive day; rows
+    whose ``where`` columns match), so a restart stores only what changed meanwhile."""
+    import pyarrow.compute as pc
+
+    if table is None:
         return {}
-    table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
     keep = pc.equal(table.column("terminal").cast(pa.string()), terminal)
     for col, value in where.items():
         keep = pc.and_(keep, pc.equal(table.column(col).cast(pa.string()), value))
@@ -680,6 +689,7 @@ def capture_snapshots(
     journals = {t.name: Journal(root, "thetadata", t.name, durability=durability) for t in terms}
     clients = {t.name: Client(t, journal=journals[t.name]) for t in terms}
     last: dict[tuple[str, str, str | None], dict[Any, tuple[Any, ...]]] = {}
+    archived: dict[str, pa.Table | None] = {}  # per feed, for one poll's seeds
     days: set[dt.date] = set()
     stats: dict[str, Any] = {"polls": 0, "rows": 0, "unchanged": 0, "errors": 0, "last_error": None}
     stats["gaps"] = 0
@@ -735,7 +745,9 @@ def capture_snapshots(
                     if collapse_unchanged:
                         if (t.name, kind, option) not in last:
                             where = {"venue": venue} if option is None else {"symbol": option}
-                            last[t.name, kind, option] = _seed(root, feed, t.name, where)
+                            if feed not in archived:  # read once, for every root
+                                archived[feed] = _latest_day(root, feed)
+                            last[t.name, kind, option] = _seed(archived[feed], t.name, where)
                         seen = last[t.name, kind, option]
                         table, same = _collapse(table, seen)
                         stats["unchanged"] += same
@@ -747,6 +759,7 @@ def capture_snapshots(
                     for path in store.append(root, feed, table, part=f"{t.name}-{tick}"):
                         days.add(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
                     stats["rows"] += table.num_rows
+            archived.clear()  # the seeds are taken: no archive day kept in memory
             stats["polls"] += 1
             if status is not None:
                 status(stats)

@@ -483,23 +483,19 @@ async def capture_stream(
     """Runs ``stream`` until it stops (:meth:`ThetaStream.stop` or ``stop_file``), calling
     ``status`` every ``every`` s; then, with ``archive``, stores each journal day's quotes,
     trades and gaps there (:func:`archive_stream`)."""
-    task = asyncio.create_task(stream.run())
+    from ki2fast.feeds._capture import run_until_stopped
+
+    def tick() -> None:
+        if status is not None:
+            status(stream.stats)
+
     try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=every)
-            if status is not None:
-                status(stream.stats)
-            if stop_file is not None and Path(stop_file).exists():
-                stream.stop()
-        stats = task.result()
+        return await run_until_stopped(
+            stream.run(), stream.stop, stop_file=stop_file, every=every, tick=tick
+        )
     finally:
-        if not task.done():
-            stream.stop()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 5.0)
         if archive is not None:
             archive_stream(stream.root, archive, name=stream.name)
-    return stats
 
 
 def archive_stream(
