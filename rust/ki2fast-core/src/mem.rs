@@ -3,6 +3,7 @@
 /// Whether to ask for transparent huge pages (on unless `KI2FAST_NO_THP` is set: on
 /// machines where the kernel compacts memory synchronously for them, a loaded system can
 /// stall on a fault now and then).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn huge_pages() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("KI2FAST_NO_THP").is_none())

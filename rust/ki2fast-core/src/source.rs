@@ -249,6 +249,8 @@ pub fn release_read_pages(map: &Mmap, released: usize, upto: usize) -> usize {
             map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, released, end - released)
         };
     }
+    #[cfg(not(unix))]
+    let _ = map;
     end
 }
 

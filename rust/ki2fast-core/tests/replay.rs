@@ -6,15 +6,25 @@ use ki2fast_core::book::Side;
 use ki2fast_core::itch::encode::ItchWriter;
 use ki2fast_core::itch::spec::{AddOrder, OrderExecuted};
 use ki2fast_core::itch::synth::{SynthConfig, synth_day};
-use ki2fast_core::replay::{ParallelReplay, Replay, ReplayOptions, ReplayOutput};
+use ki2fast_core::replay::{ParallelReplay, ReplayOptions, ReplayOutput};
 use ki2fast_core::source::Input;
 
+/// One replay in one thread, driven as the binding drives it: through `ParallelReplay`,
+/// whose frame walk is compiled once, in the library. (Driving `Replay` itself from here
+/// made this file instantiate and optimise the whole inlined frame loop again: 14 minutes
+/// of one LLVM thread in the `ci` profile, against seconds now.)
 fn replay(bytes: &[u8], opts: ReplayOptions, step: usize) -> ReplayOutput {
-    let mut driver = Driver::new(Input::from_vec(bytes.to_vec()), Replay::new(opts));
+    let mut driver = Driver::new(
+        Input::from_vec(bytes.to_vec()),
+        ParallelReplay::new(opts, 1),
+    );
     while !driver.is_done() {
         driver.step(step).expect("a generated day replays");
     }
-    driver.into_sink().finish(None, PriceRepr::Int)
+    driver
+        .into_sink()
+        .finish(None, PriceRepr::Int)
+        .expect("one thread never declines")
 }
 
 /// Every table and counter of two replays of the same bytes is the same.
