@@ -9,22 +9,29 @@ use ki2fast_core::itch::synth::{SynthConfig, synth_day};
 use ki2fast_core::replay::{ParallelReplay, ReplayOptions, ReplayOutput};
 use ki2fast_core::source::Input;
 
-/// One replay in one thread, driven as the binding drives it: through `ParallelReplay`,
-/// whose frame walk is compiled once, in the library. (Driving `Replay` itself from here
-/// made this file instantiate and optimise the whole inlined frame loop again: 14 minutes
-/// of one LLVM thread in the `ci` profile, against seconds now.)
-fn replay(bytes: &[u8], opts: ReplayOptions, step: usize) -> ReplayOutput {
+/// A replay over `threads` threads in steps of `step` bytes, driven as the binding drives it:
+/// through `ParallelReplay` (one thread is a plain replay), whose frame walk is compiled once,
+/// in the library. Driving `Replay` itself from here made this file instantiate and optimise
+/// the whole inlined frame loop again: 14 minutes of one LLVM thread in the `ci` profile.
+fn replay_on(
+    bytes: &[u8],
+    opts: ReplayOptions,
+    threads: usize,
+    step: usize,
+) -> Option<ReplayOutput> {
     let mut driver = Driver::new(
         Input::from_vec(bytes.to_vec()),
-        ParallelReplay::new(opts, 1),
+        ParallelReplay::new(opts, threads),
     );
     while !driver.is_done() {
         driver.step(step).expect("a generated day replays");
     }
-    driver
-        .into_sink()
-        .finish(None, PriceRepr::Int)
-        .expect("one thread never declines")
+    driver.into_sink().finish(None, PriceRepr::Int)
+}
+
+/// One replay in one thread.
+fn replay(bytes: &[u8], opts: ReplayOptions, step: usize) -> ReplayOutput {
+    replay_on(bytes, opts, 1, step).expect("one thread never declines")
 }
 
 /// Every table and counter of two replays of the same bytes is the same.
@@ -79,14 +86,7 @@ fn lookahead_never_changes_the_outputs() {
 }
 
 fn replay_parallel(bytes: &[u8], opts: ReplayOptions, threads: usize) -> Option<ReplayOutput> {
-    let mut driver = Driver::new(
-        Input::from_vec(bytes.to_vec()),
-        ParallelReplay::new(opts, threads),
-    );
-    while !driver.is_done() {
-        driver.step(1 << 16).expect("a generated day replays");
-    }
-    driver.into_sink().finish(None, PriceRepr::Int)
+    replay_on(bytes, opts, threads, 1 << 16)
 }
 
 /// Everything a user sees of the final books: every book's orders, side by side, best
