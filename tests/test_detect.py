@@ -748,3 +748,51 @@ def test_robust_day_baseline_scales_the_mad_by_1_4826() -> None:
         act = _activity({"AAA": [*series, spike]})
         rule = ZScoreRule(60 * 10**9, k=20, robust=True)
         assert window_episodes(act, rule).height == flagged
+
+
+def _adds(stamps: list[int]) -> bytes:
+    from ki2fast import reference
+
+    msgs = [
+        reference.encode_message(
+            "A",
+            dict(
+                stock_locate=1,
+                tracking_number=0,
+                timestamp=ts,
+                order_reference_number=k + 1,
+                buy_sell_indicator="B",
+                shares=100,
+                stock="ZZZ",
+                price=100_000 + k,
+            ),
+        )
+        for k, ts in enumerate(stamps)
+    ]
+    return b"".join(msgs)
+
+
+def test_time_going_back_is_counted_and_never_makes_an_episode() -> None:
+    second = 10**9
+    calm = [34_200 * second + k * second for k in range(250)]
+    back = [34_200 * second + k * 1000 for k in range(3)]
+    data = _adds(calm + back)
+    with pytest.warns(kf.TimestampRegressionWarning, match="^3 quote messages"):
+        episodes = kf.detect_stuffing(data, date=DAY)
+    assert episodes.height == 0
+    with pytest.warns(kf.TimestampRegressionWarning):
+        events = kf.read_order_events(data)
+        assert kf.detect_stuffing(events).height == 0
+
+
+def test_a_day_written_twice_gives_the_days_episodes_once(tmp_path: Path) -> None:
+    import gzip
+
+    raw = gzip.decompress(SAMPLE.read_bytes())
+    twice = tmp_path / SAMPLE.name
+    twice.write_bytes(gzip.compress(raw, 1) + gzip.compress(raw, 1))
+    once = kf.detect_stuffing(SAMPLE)
+    with pytest.warns(kf.TimestampRegressionWarning):
+        doubled = kf.detect_stuffing(twice)
+    assert once.height > 0
+    assert doubled.equals(once)

@@ -121,3 +121,120 @@ def test_random_bytes_raise_only_itch_decode_error(data, lenient):
     for call in (kf.read_itch, kf.count_itch, kf.read_order_events, kf.itch_summary):
         with contextlib.suppress(kf.ItchDecodeError):
             call(data, **opts)
+
+
+# A file that shrinks while it is read (a capture tool truncating or rotating it). Run in a
+# child process: a reader that maps the file dies of SIGBUS there, which the parent reports
+# as a failure instead of dying with it.
+_SHRINK = r"""
+import os, sys, threading, time
+import ki2fast as kf
+from ki2fast import _core
+
+path, mode = sys.argv[1], sys.argv[2]
+size = os.path.getsize(path)
+try:
+    if mode == "iter":
+        it = kf.iter_itch(path)
+        next(it)
+        os.truncate(path, 1000)
+        for _ in it:
+            pass
+    elif mode == "replay":
+        run = _core.ReplayRun(path, threads=2)
+        run.step()
+        os.truncate(path, 1000)
+        while run.step():
+            pass
+        run.finish()
+    else:
+        # The whole call runs without the GIL: truncate from another thread meanwhile.
+        timer = threading.Timer(0.01, os.truncate, (path, 1000))
+        timer.start()
+        getattr(kf, mode)(path)
+        timer.join()
+        print("finished before the truncation")
+        sys.exit(0)
+except kf.ItchDecodeError as e:
+    # Raced with the open, the error is about a cut frame of the 1000-byte file.
+    assert "shrank" in str(e) or mode not in ("iter", "replay"), e
+    assert path in str(e) and 0 < e.offset <= size, (e, size)
+    print("typed error")
+    sys.exit(0)
+print("no error")
+sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("mode", ["iter", "replay", "count_itch", "read_itch"])
+def test_a_file_that_shrinks_while_it_is_read_is_a_typed_error_not_a_crash(tmp_path, mode):
+    import subprocess
+    import sys
+
+    path = tmp_path / "rotated.itch"
+    kf.synth_itch(path, messages=3_000_000, symbols=200, seed=3, truth=False)
+    assert path.stat().st_size > 80_000_000
+    child = subprocess.run(
+        [sys.executable, "-c", _SHRINK, str(path), mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, (child.returncode, child.stdout, child.stderr[-2000:])
+    if mode in ("iter", "replay"):
+        assert child.stdout.strip() == "typed error"
+
+
+def _whole_frames(data: bytes) -> int:
+    n = pos = 0
+    while pos + 2 <= len(data):
+        end = pos + 2 + int.from_bytes(data[pos : pos + 2], "big")
+        if end > len(data):
+            break
+        n, pos = n + 1, end
+    return n
+
+
+def test_a_cut_off_gzip_names_both_offsets_and_keeps_what_inflated(tmp_path, small_day):
+    import zlib
+
+    raw = small_day.read_bytes()
+    packed = gzip.compress(raw, compresslevel=6)
+    cut = len(packed) * 2 // 3
+    path = tmp_path / "cut.itch.gz"
+    path.write_bytes(packed[:cut])
+    inflated = zlib.decompressobj(wbits=31).decompress(packed[:cut])
+    assert len(inflated) > 100_000
+    with pytest.raises(kf.ItchDecodeError) as err:
+        kf.count_itch(path)
+    # The decompressed offset is every byte that inflated, not the start of a chunk.
+    assert err.value.offset == len(inflated), (err.value.offset, len(inflated))
+    compressed_at = int(str(err.value).split("compressed byte ")[1].split(",")[0])
+    assert 0 < compressed_at <= cut
+    counts = kf.count_itch(path, allow_truncated=True)
+    assert sum(counts.values()) == _whole_frames(inflated)
+    tables = kf.read_itch(path, allow_truncated=True)
+    assert tables.checks["gzip_cut_at"] is not None
+    assert 0 < tables.checks["gzip_cut_at"] <= cut
+    assert tables.checks["bytes"] + tables.checks["truncated_tail_bytes"] == len(inflated)
+    # The messages kept are exactly the first ones of the day.
+    kept, whole = tables["add_order"], kf.read_itch(small_day)["add_order"]
+    assert 0 < kept.num_rows < whole.num_rows
+    assert kept.equals(whole.select(kept.column_names).slice(0, kept.num_rows))
+    assert kf.read_itch(small_day).checks["gzip_cut_at"] is None
+
+
+def test_a_corrupt_member_names_its_compressed_offset(tmp_path, small_day):
+    raw = small_day.read_bytes()
+    first = gzip.compress(raw[:1_000_000], compresslevel=1)
+    second = bytearray(gzip.compress(raw[1_000_000:], compresslevel=1))
+    second[len(second) // 2 : len(second) // 2 + 64] = b"\xa5" * 64
+    path = tmp_path / "two.itch.gz"
+    path.write_bytes(first + bytes(second))
+    with pytest.raises(kf.ItchDecodeError) as err:
+        kf.read_itch(path)
+    message = str(err.value)
+    compressed_at = int(message.split("compressed byte ")[1].split(",")[0])
+    # Past the first member, within the damaged one, and after its decompressed start.
+    assert len(first) < compressed_at <= len(first) + len(second)
+    assert err.value.offset >= 1_000_000

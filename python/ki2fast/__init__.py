@@ -22,7 +22,12 @@ from ki2fast.detect import (
     detect_stuffing,
     quote_activity,
 )
-from ki2fast.exceptions import ItchDecodeError, Ki2fastError, SessionDateWarning
+from ki2fast.exceptions import (
+    ItchDecodeError,
+    Ki2fastError,
+    SessionDateWarning,
+    TimestampRegressionWarning,
+)
 from ki2fast.itch import (
     MESSAGE_LENGTHS,
     MESSAGE_TYPES,
@@ -54,6 +59,7 @@ __all__ = [
     "OrderBook",
     "Replay",
     "SessionDateWarning",
+    "TimestampRegressionWarning",
     "__version__",
     "bars",
     "count_itch",

@@ -102,7 +102,8 @@ def _summary(args: argparse.Namespace) -> int:
     print(f"system events  {events or '-'}")
     print("integrity")
     for name, n in s.checks.items():
-        print(f"  {name:<26}{_count(n):>12}")
+        if n is not None:  # gzip_cut_at: only when a damaged gzip was read
+            print(f"  {name:<26}{_count(n):>12}")
     return 0
 
 

@@ -24,12 +24,14 @@ import datetime as _dt
 import itertools
 import math
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ki2fast import _core
 from ki2fast.analytics import Every, _pl, _threads, activity_frame, parse_every
+from ki2fast.exceptions import TimestampRegressionWarning
 from ki2fast.itch import DateLike, _names, _session_date
 
 if TYPE_CHECKING:
@@ -262,6 +264,24 @@ def _from_table(
     )
 
 
+def _episodes(table: Any) -> pl.DataFrame:
+    """The sliding rule's episode table as a frame; warns when the rule left messages out
+    because their time went back (the count is in the table's schema metadata)."""
+    import pyarrow as pa
+
+    table = pa.table(table)
+    late = int((table.schema.metadata or {}).get(b"ki2fast.late_events", b"0"))
+    if late:
+        warnings.warn(
+            f"{late:,} quote messages were stamped before an earlier message of the same symbol "
+            "(time went back, as when days are concatenated); the sliding rule left them out "
+            "of its windows instead of reordering them",
+            TimestampRegressionWarning,
+            stacklevel=3,
+        )
+    return _pl(table)
+
+
 _ORDER_EVENT_CODES = {
     "add": ord("A"),
     "execute": ord("E"),
@@ -299,7 +319,7 @@ def _from_order_events(
     activity = (
         activity_frame(pa.table(out["activity"])) if out["activity"] is not None else pl.DataFrame()
     )
-    episodes = _pl(pa.table(out["episodes"])) if out["episodes"] is not None else pl.DataFrame()
+    episodes = _episodes(out["episodes"]) if out["episodes"] is not None else pl.DataFrame()
     return activity, episodes
 
 
@@ -381,7 +401,7 @@ def _from_quotes(
         if out["activity"] is not None:
             activity.append(activity_frame(pa.table(out["activity"])))
         if out["episodes"] is not None:
-            episodes.append(_pl(pa.table(out["episodes"])))
+            episodes.append(_episodes(out["episodes"]))
     return (
         pl.concat(activity) if activity else pl.DataFrame(),
         pl.concat(episodes) if episodes else pl.DataFrame(),
@@ -615,7 +635,7 @@ def detect_stuffing(
                 sliding=params,
                 include_crosses=include_crosses,
             )
-            raw = _pl(out["episodes"])
+            raw = _episodes(out["episodes"])
         else:
             x, trades = _unwrap_levelone(x, trades)
             df = _frame(x)
@@ -1083,7 +1103,7 @@ def detect_program_bursts(
                 threads=threads,
                 sliding=(r.window, r.min_msgs, r.merge_gap),
             )
-            episodes.append(_pl(replayed["episodes"]))
+            episodes.append(_episodes(replayed["episodes"]))
     else:
         x, trades = _unwrap_levelone(x, trades)
         df = _frame(x)

@@ -7,7 +7,7 @@ arguments stay `ValueError` / `TypeError`.
 
 from __future__ import annotations
 
-__all__ = ["ItchDecodeError", "Ki2fastError", "SessionDateWarning"]
+__all__ = ["ItchDecodeError", "Ki2fastError", "SessionDateWarning", "TimestampRegressionWarning"]
 
 
 class Ki2fastError(Exception):
@@ -33,3 +33,8 @@ class ItchDecodeError(Ki2fastError, ValueError):
 
 class SessionDateWarning(UserWarning):
     """The session date given disagrees with the one in the file name (the argument wins)."""
+
+
+class TimestampRegressionWarning(UserWarning):
+    """Messages were stamped earlier than an earlier message (time went back); they were kept
+    in file order, never reordered, and left out where a rule needs time to run forward."""

@@ -344,6 +344,7 @@ class ItchSummary:
             "unknown_type": sum(frame["unknown_types"].values()),
             "zero_length_frames": frame["zero_length_frames"],
             "truncated_tail_bytes": frame["truncated_tail_bytes"],
+            "gzip_cut_at": frame["gzip_cut_at"],
             "timestamp_regressions": d["timestamp_regressions"],
             "timestamp_out_of_range": d["timestamp_out_of_range"],
             "unknown_locate": d["unknown_locate"],

@@ -54,13 +54,35 @@ pub enum Error {
     },
 
     /// The gzip layer failed (corrupt deflate data, bad header, cut-off member).
-    #[error("gzip stream is corrupt after {offset} decompressed bytes: {source}")]
+    #[error(
+        "gzip stream is corrupt or cut off at compressed byte {compressed_offset}, after \
+         {offset} decompressed bytes: {source}; pass allow_truncated to keep the whole \
+         messages before it"
+    )]
     Gzip {
         /// Decompressed bytes delivered before the failure.
         offset: u64,
+        /// Compressed bytes the inflater had consumed when it failed.
+        compressed_offset: u64,
         /// What the inflater reported.
         #[source]
         source: io::Error,
+    },
+
+    /// A file ended before the size it had when it was opened: another process truncated
+    /// or replaced it while it was being read.
+    #[error(
+        "the file shrank while it was read: it had {opened} bytes when opened, but reading \
+         stopped at byte {offset}{}; was it truncated or rotated by the tool writing it?",
+        now.map(|n| format!(" (it now has {n})")).unwrap_or_default()
+    )]
+    Shrunk {
+        /// Where reading found the end.
+        offset: u64,
+        /// Size when opened.
+        opened: u64,
+        /// Size after the short read, when it could be asked.
+        now: Option<u64>,
     },
 
     /// A caller-supplied argument is not acceptable.
@@ -79,7 +101,8 @@ impl Error {
             Error::Truncated { offset, .. }
             | Error::LengthMismatch { offset, .. }
             | Error::NotItch { offset, .. }
-            | Error::Gzip { offset, .. } => Some(*offset),
+            | Error::Gzip { offset, .. }
+            | Error::Shrunk { offset, .. } => Some(*offset),
             Error::Empty => Some(0),
             Error::InvalidArgument(_) | Error::Io(_) => None,
         }

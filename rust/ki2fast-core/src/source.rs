@@ -1,9 +1,14 @@
-//! Where bytes come from: a memory-mapped file, a caller's buffer (borrowed, never copied),
-//! or a gzip stream. Compression is detected by the magic bytes `1F 8B`, never by the file
-//! name, and every member of a multi-member file is read (a plain single-member decoder
-//! would silently drop the rest of the day). Inflating runs on its own thread and hands
-//! chunks to the decoder through a small bounded channel, so gzip input costs about what
-//! inflating alone costs, with a few megabytes in flight.
+//! Where bytes come from: a file, a caller's buffer (borrowed, never copied), or a gzip
+//! stream. Compression is detected by the magic bytes `1F 8B`, never by the file name, and
+//! every member of a multi-member file is read (a plain single-member decoder would silently
+//! drop the rest of the day).
+//!
+//! Files are read, not memory-mapped. A mapped file that another process truncates kills
+//! the reader with `SIGBUS` as soon as it touches a page past the new end, and capture tools
+//! rotate and truncate their files; a read just returns fewer bytes, which becomes a typed
+//! error here. Reading costs one copy from the page cache, which a background thread does
+//! while the decoder works on the previous chunk (the same pipeline that inflates gzip), and
+//! it keeps file pages out of the process's resident set.
 
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
@@ -14,23 +19,29 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
 use flate2::bufread::MultiGzDecoder;
-use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
-/// Bytes that stay valid for as long as they are shared (a mapping, a `Vec`, a Python buffer).
+/// Bytes that stay valid for as long as they are shared (a `Vec`, a Python buffer).
 pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// Decompressed bytes per chunk handed from the inflate thread to the decoder.
 pub const GZIP_CHUNK: usize = 2 << 20;
+/// Bytes per read of a raw file.
+pub const FILE_CHUNK: usize = 8 << 20;
 const CHUNKS_IN_FLIGHT: usize = 3;
 
 /// A source of ITCH bytes.
 pub enum Input {
     /// The whole stream is addressable memory.
     Memory(SharedBytes),
-    /// A memory-mapped raw file (pages already read can be handed back to the kernel).
-    Mapped(Arc<Mmap>),
+    /// A raw file of `len` bytes (its size when opened), read in chunks.
+    File {
+        /// The open file (read by position, so handles can share it).
+        file: Arc<File>,
+        /// Its size when opened: the reader stops there, and fails if the file ends sooner.
+        len: u64,
+    },
     /// A gzip stream, inflated on the fly.
     Gzip {
         /// The compressed bytes.
@@ -44,7 +55,7 @@ impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Input::Memory(b) => write!(f, "Input::Memory({} bytes)", (**b).as_ref().len()),
-            Input::Mapped(m) => write!(f, "Input::Mapped({} bytes)", m.len()),
+            Input::File { len, .. } => write!(f, "Input::File({len} bytes)"),
             Input::Gzip { compressed_len, .. } => {
                 write!(f, "Input::Gzip({compressed_len:?} compressed bytes)")
             }
@@ -67,38 +78,38 @@ impl AsRef<[u8]> for Shared {
 }
 
 impl Input {
-    /// A second handle on the same bytes, for reading them again: memory and mappings
+    /// A second handle on the same bytes, for reading them again: memory and raw files
     /// only (a gzip stream is read once).
     pub fn try_clone(&self) -> Option<Input> {
         match self {
             Input::Memory(bytes) => Some(Input::Memory(bytes.clone())),
-            Input::Mapped(map) => Some(Input::Mapped(map.clone())),
+            Input::File { file, len } => Some(Input::File {
+                file: file.clone(),
+                len: *len,
+            }),
             Input::Gzip { .. } => None,
         }
     }
 
-    /// Opens a file: memory-mapped when raw, streamed when gzip.
+    /// Opens a file: read in chunks when raw, streamed through the inflater when gzip.
     pub fn open(path: &Path) -> Result<Input> {
-        let mut file = File::open(path)?;
+        let file = File::open(path)?;
         let len = file.metadata()?.len();
         if len == 0 {
             return Ok(Input::Memory(Arc::new(Vec::<u8>::new())));
         }
         let mut magic = [0u8; 2];
-        let got = read_up_to(&mut file, &mut magic)?;
+        let got = read_at_most(&file, &mut magic, 0)?;
         if is_gzip(&magic[..got]) {
-            let file = File::open(path)?;
             return Ok(Input::Gzip {
                 reader: Box::new(file),
                 compressed_len: Some(len),
             });
         }
-        // SAFETY: the mapping is read-only and private to this reader. Like every mmap-based
-        // reader, it assumes no other process truncates the file while it is being read.
-        let map = unsafe { Mmap::map(&file)? };
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Ok(Input::Mapped(Arc::new(map)))
+        Ok(Input::File {
+            file: Arc::new(file),
+            len,
+        })
     }
 
     /// Wraps bytes already in memory; gzip bytes are inflated, raw bytes are used in place.
@@ -123,23 +134,39 @@ impl Input {
     pub fn stored_len(&self) -> Option<u64> {
         match self {
             Input::Memory(b) => Some((**b).as_ref().len() as u64),
-            Input::Mapped(m) => Some(m.len() as u64),
+            Input::File { len, .. } => Some(*len),
             Input::Gzip { compressed_len, .. } => *compressed_len,
         }
     }
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// One positional read (retried when interrupted): bytes read, 0 at the end of the file.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        #[cfg(unix)]
+        let got = std::os::unix::fs::FileExt::read_at(file, buf, offset);
+        #[cfg(windows)]
+        let got = std::os::windows::fs::FileExt::seek_read(file, buf, offset);
+        match got {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Fills `buf` from `r` as far as it goes: the bytes filled, and the error that stopped it
+/// early, if one did (the bytes before an error are kept, not dropped with it).
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (filled, Some(e)),
         }
     }
-    Ok(filled)
+    (filled, None)
 }
 
 struct Counting<R> {
@@ -155,66 +182,124 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Decompressed chunks from a background inflate thread, in order.
+/// The bytes of an input, chunk by chunk, from a background thread that reads (raw files)
+/// or inflates (gzip) the next chunks while the caller decodes this one. A few chunks are in
+/// flight; consumed ones are handed back for reuse.
 #[derive(Debug)]
-pub struct Inflater {
-    chunks: Receiver<io::Result<Vec<u8>>>,
+pub struct Chunks {
+    chunks: Receiver<Result<Vec<u8>>>,
     recycle: SyncSender<Vec<u8>>,
-    compressed_read: Arc<AtomicU64>,
-    delivered: u64,
+    /// Stored bytes consumed so far (compressed bytes for gzip).
+    stored_read: Arc<AtomicU64>,
 }
 
-impl Inflater {
-    /// Starts inflating `reader` (every gzip member) on a new thread.
-    pub fn spawn(reader: Box<dyn Read + Send>) -> Inflater {
-        let compressed_read = Arc::new(AtomicU64::new(0));
-        let counted = Counting {
-            inner: reader,
-            count: compressed_read.clone(),
-        };
-        let (tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+impl Chunks {
+    /// Runs `next` on a new thread: each call fills a chunk of `size` bytes and returns how
+    /// many it filled (0: the end) and the error that stopped it, if any. The bytes before an
+    /// error are delivered first, then the error.
+    fn spawn(
+        name: &str,
+        size: usize,
+        stored_read: Arc<AtomicU64>,
+        mut next: impl FnMut(&mut [u8]) -> (usize, Option<Error>) + Send + 'static,
+    ) -> Chunks {
+        let (tx, chunks) = sync_channel::<Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
         let (recycle, spare) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT + 2);
         let body = move || {
-            let mut gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 18, counted));
             loop {
                 let mut buf = spare.try_recv().unwrap_or_default();
-                buf.resize(GZIP_CHUNK, 0);
-                let result = read_up_to(&mut gz, &mut buf).map(|n| {
-                    buf.truncate(n);
-                    buf
-                });
-                let stop = !matches!(&result, Ok(b) if !b.is_empty());
-                if tx.send(result).is_err() || stop {
-                    break;
+                buf.resize(size, 0);
+                let (n, err) = next(&mut buf);
+                buf.truncate(n);
+                // An empty chunk marks the end.
+                if (n > 0 || err.is_none()) && tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+                if let Some(e) = err {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                if n == 0 {
+                    return;
                 }
             }
         };
         // A failed spawn leaves the channel closed, which reads as an I/O error below.
-        let _ = thread::Builder::new()
-            .name("ki2fast-inflate".into())
-            .spawn(body);
-        Inflater {
+        let _ = thread::Builder::new().name(name.into()).spawn(body);
+        Chunks {
             chunks,
             recycle,
-            compressed_read,
-            delivered: 0,
+            stored_read,
         }
     }
 
-    /// The next decompressed chunk; `None` at the end of the last member.
+    /// Inflates `reader` (every gzip member) on a new thread. A corrupt or cut-off member
+    /// delivers every byte inflated before the damage, then an [`Error::Gzip`] with the
+    /// exact decompressed offset and the compressed offset the inflater had reached.
+    pub fn gzip(reader: Box<dyn Read + Send>) -> Chunks {
+        let stored_read = Arc::new(AtomicU64::new(0));
+        let counted = Counting {
+            inner: reader,
+            count: stored_read.clone(),
+        };
+        let mut gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 18, counted));
+        let mut delivered = 0u64;
+        let read = stored_read.clone();
+        Chunks::spawn("ki2fast-inflate", GZIP_CHUNK, stored_read, move |buf| {
+            let (n, err) = fill(&mut gz, buf);
+            delivered += n as u64;
+            let err = err.map(|source| Error::Gzip {
+                offset: delivered,
+                compressed_offset: read.load(Ordering::Relaxed)
+                    - gz.get_ref().buffer().len() as u64,
+                source,
+            });
+            (n, err)
+        })
+    }
+
+    /// Reads `len` bytes of `file` from the start on a new thread; a file that ends sooner
+    /// (truncated while it is read) gives [`Error::Shrunk`] after its last bytes.
+    pub fn file(file: Arc<File>, len: u64) -> Chunks {
+        let stored_read = Arc::new(AtomicU64::new(0));
+        let read = stored_read.clone();
+        let mut pos = 0u64;
+        Chunks::spawn("ki2fast-read", FILE_CHUNK, stored_read, move |buf| {
+            let want = buf.len().min((len - pos) as usize);
+            let mut filled = 0;
+            let mut err = None;
+            while filled < want {
+                match read_at_most(&file, &mut buf[filled..want], pos + filled as u64) {
+                    Ok(0) => {
+                        let now = file.metadata().map(|m| m.len()).ok();
+                        err = Some(Error::Shrunk {
+                            offset: pos + filled as u64,
+                            opened: len,
+                            now,
+                        });
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) => {
+                        err = Some(Error::Io(e));
+                        break;
+                    }
+                }
+            }
+            pos += filled as u64;
+            read.store(pos, Ordering::Relaxed);
+            (filled, err)
+        })
+    }
+
+    /// The next chunk; `None` at the end of the input.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
         match self.chunks.recv() {
             Ok(Ok(chunk)) if chunk.is_empty() => Ok(None),
-            Ok(Ok(chunk)) => {
-                self.delivered += chunk.len() as u64;
-                Ok(Some(chunk))
-            }
-            Ok(Err(source)) => Err(Error::Gzip {
-                offset: self.delivered,
-                source,
-            }),
+            Ok(Ok(chunk)) => Ok(Some(chunk)),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Io(io::Error::other(
-                "the inflate thread stopped unexpectedly",
+                "the reading thread stopped unexpectedly",
             ))),
         }
     }
@@ -224,56 +309,22 @@ impl Inflater {
         let _ = self.recycle.try_send(chunk);
     }
 
-    /// Compressed bytes read so far.
-    pub fn compressed_read(&self) -> u64 {
-        self.compressed_read.load(Ordering::Relaxed)
+    /// Stored bytes read so far (compressed bytes for gzip).
+    pub fn stored_read(&self) -> u64 {
+        self.stored_read.load(Ordering::Relaxed)
     }
-}
-
-/// Hands the pages of `map` before `upto` back to the kernel, from `released` on, in steps of
-/// at least `RELEASE_STEP`; returns the new released offset. Keeps a streaming read of a
-/// multi-gigabyte file from growing its resident set with pages it will not read again.
-pub fn release_read_pages(map: &Mmap, released: usize, upto: usize) -> usize {
-    const RELEASE_STEP: usize = 8 << 20;
-    const PAGE: usize = 4096;
-    let end = upto / PAGE * PAGE;
-    if end < released + RELEASE_STEP {
-        return released;
-    }
-    #[cfg(unix)]
-    {
-        // SAFETY: the mapping is a private, read-only view of a file; dropping its pages only
-        // makes a later access fault them in again from the file, and the reader never goes
-        // back before `upto`.
-        let _ = unsafe {
-            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, released, end - released)
-        };
-    }
-    #[cfg(not(unix))]
-    let _ = map;
-    end
 }
 
 /// Inflates a whole gzip file (every member) and returns the decompressed size: the
 /// inflate-only baseline that gzip reading is measured against.
 pub fn inflate_len(path: &Path) -> Result<u64> {
-    let file = File::open(path)?;
-    let mut gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 18, file));
-    let mut buf = vec![0u8; GZIP_CHUNK];
+    let mut chunks = Chunks::gzip(Box::new(File::open(path)?));
     let mut total = 0u64;
-    loop {
-        match gz.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => total += n as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(Error::Gzip {
-                    offset: total,
-                    source,
-                });
-            }
-        }
+    while let Some(chunk) = chunks.next_chunk()? {
+        total += chunk.len() as u64;
+        chunks.recycle(chunk);
     }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -293,11 +344,11 @@ mod tests {
         let Input::Gzip { reader, .. } = input else {
             panic!("expected gzip")
         };
-        let mut inflater = Inflater::spawn(reader);
+        let mut chunks = Chunks::gzip(reader);
         let mut out = Vec::new();
-        while let Some(chunk) = inflater.next_chunk()? {
+        while let Some(chunk) = chunks.next_chunk()? {
             out.extend_from_slice(&chunk);
-            inflater.recycle(chunk);
+            chunks.recycle(chunk);
         }
         Ok(out)
     }

@@ -38,6 +38,7 @@ pub fn checks_dict<'py>(py: Python<'py>, c: &FrameChecks) -> PyResult<Bound<'py,
     d.set_item("zero_length_frames", c.zero_length_frames)?;
     d.set_item("truncated_tail_bytes", c.truncated_tail_bytes)?;
     d.set_item("bytes", c.bytes)?;
+    d.set_item("gzip_cut_at", c.gzip_cut_at)?;
     Ok(d)
 }
 

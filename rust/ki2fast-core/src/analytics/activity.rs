@@ -5,6 +5,7 @@
 //! row, so every source gets the same counts and the same episodes.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
@@ -572,6 +573,8 @@ struct Open {
 
 #[derive(Debug, Default)]
 struct SymbolState {
+    /// The latest event time of the symbol.
+    last: u64,
     /// The last `N` quote-message times.
     ring: VecDeque<u64>,
     /// Every event less than `W` old.
@@ -588,6 +591,8 @@ pub struct SlidingDetector {
     /// Locates with an open episode (may hold closed ones; checked when swept).
     open: Vec<u16>,
     done: Vec<Episode>,
+    /// Quote messages left out because they were stamped before their symbol's latest event.
+    late: u64,
 }
 
 impl SlidingDetector {
@@ -602,7 +607,14 @@ impl SlidingDetector {
             symbols: Vec::new(),
             open: Vec::new(),
             done: Vec::new(),
+            late: 0,
         }
+    }
+
+    /// Quote messages left out so far because time went back: stamped before an earlier
+    /// event of the same symbol.
+    pub fn late_events(&self) -> u64 {
+        self.late
     }
 
     /// The parameters.
@@ -610,7 +622,10 @@ impl SlidingDetector {
         self.p
     }
 
-    /// Feeds one event of `locate` at `ts`.
+    /// Feeds one event of `locate` at `ts`. An event stamped before the symbol's latest one
+    /// (time went back, as when two days are concatenated) is counted in
+    /// [`SlidingDetector::late_events`] and left out: a window is a span of time, and events
+    /// are never reordered, so an event from the past has no place in the current one.
     #[inline]
     pub fn event(&mut self, locate: u16, ts: u64, e: Event) {
         if self.symbols.is_empty() {
@@ -618,6 +633,11 @@ impl SlidingDetector {
         }
         let p = self.p;
         let s = self.symbols[locate as usize].get_or_insert_with(Box::default);
+        if ts < s.last {
+            self.late += u64::from(e.is_quote());
+            return;
+        }
+        s.last = ts;
         if let Some(o) = &s.open
             && ts
                 >= o.end
@@ -738,14 +758,19 @@ impl SlidingDetector {
     }
 
     /// Every episode, the open ones closed, by start then locate.
-    pub fn finish(mut self) -> Vec<Episode> {
+    pub fn finish(self) -> Vec<Episode> {
+        self.finish_counted().0
+    }
+
+    /// [`SlidingDetector::finish`], with the number of events left out as late.
+    pub fn finish_counted(mut self) -> (Vec<Episode>, u64) {
         let w = self.p.window_ns;
         for (locate, s) in self.symbols.iter_mut().enumerate() {
             if let Some(o) = s.as_mut().and_then(|s| s.open.take()) {
                 self.done.push(close(o, locate as u16, w));
             }
         }
-        self.take_closed()
+        (self.take_closed(), self.late)
     }
 }
 
@@ -878,9 +903,17 @@ impl Monitor {
 
     /// Closes everything.
     pub fn finish(self) -> MonitorOutput {
+        let mut late_events = 0;
+        let episodes = self.sliding.map(|s| {
+            let p = s.params();
+            let (episodes, late) = s.finish_counted();
+            late_events = late;
+            (p, episodes)
+        });
         MonitorOutput {
             activity: self.activity.map(|a| (a.window_ns(), a.finish())),
-            episodes: self.sliding.map(|s| (s.params(), s.finish())),
+            episodes,
+            late_events,
         }
     }
 }
@@ -892,11 +925,17 @@ pub struct MonitorOutput {
     pub activity: Option<(u64, ActivityRows)>,
     /// Parameters and episodes.
     pub episodes: Option<(SlidingParams, Vec<Episode>)>,
+    /// Quote messages the sliding rule left out because time went back.
+    pub late_events: u64,
 }
+
+/// Schema metadata key of the episode table: events the sliding rule left out as late.
+pub const LATE_EVENTS_KEY: &str = "ki2fast.late_events";
 
 impl MonitorOutput {
     /// Merges another output over other locates into this one.
     pub fn add(&mut self, other: MonitorOutput) {
+        self.late_events += other.late_events;
         self.activity = match (self.activity.take(), other.activity) {
             (Some((w, a)), Some((_, b))) => Some((w, a.merge(b))),
             (a, b) => a.or(b),
@@ -911,7 +950,8 @@ impl MonitorOutput {
         };
     }
 
-    /// The activity and episode tables.
+    /// The activity and episode tables (the episodes' schema metadata carries
+    /// [`LATE_EVENTS_KEY`]).
     pub fn to_batches(
         self,
         key_of_locate: &[u16],
@@ -922,7 +962,12 @@ impl MonitorOutput {
             self.activity
                 .map(|(w, a)| a.to_batch(w, key_of_locate, dictionary, midnight)),
             self.episodes.map(|(p, e)| {
-                episodes_to_batch(&e, p.window_ns, key_of_locate, dictionary, midnight)
+                let batch = episodes_to_batch(&e, p.window_ns, key_of_locate, dictionary, midnight);
+                let meta = [(LATE_EVENTS_KEY.to_string(), self.late_events.to_string())];
+                let schema = batch.schema().as_ref().clone().with_metadata(meta.into());
+                batch
+                    .with_schema(Arc::new(schema))
+                    .expect("only the metadata changed")
             }),
         )
     }

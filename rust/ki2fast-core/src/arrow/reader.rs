@@ -17,8 +17,7 @@ use crate::itch::events::EventSink;
 use crate::itch::framing::{CountSink, FrameChecks, FramePolicy, FrameSink, feed, frame_needs};
 use crate::itch::spec::MessageKind;
 use crate::itch::symbols::Symbols;
-use crate::source::{Inflater, Input, SharedBytes, release_read_pages};
-use memmap2::Mmap;
+use crate::source::{Chunks, Input, SharedBytes};
 
 /// Bytes decoded per step when the caller does not say.
 pub const DEFAULT_STEP: usize = 16 << 20;
@@ -27,11 +26,9 @@ enum Data {
     Memory {
         bytes: SharedBytes,
         pos: usize,
-        map: Option<Arc<Mmap>>,
-        released: usize,
     },
     Stream {
-        inflater: Inflater,
+        chunks: Chunks,
         chunk: Vec<u8>,
         pos: usize,
         chunk_base: u64,
@@ -39,8 +36,8 @@ enum Data {
     },
 }
 
-/// Drives a `FrameSink` over an `Input`: memory in place, gzip chunk by chunk with the frame
-/// that straddles two chunks reassembled in a small carry buffer.
+/// Drives a `FrameSink` over an `Input`: memory in place, files and gzip chunk by chunk with
+/// the frame that straddles two chunks reassembled in a small carry buffer.
 pub struct Driver<S> {
     data: Data,
     stored_len: Option<u64>,
@@ -62,20 +59,16 @@ impl<S: FrameSink> Driver<S> {
     pub fn new(input: Input, sink: S) -> Driver<S> {
         let stored_len = input.stored_len();
         let data = match input {
-            Input::Memory(bytes) => Data::Memory {
-                bytes,
+            Input::Memory(bytes) => Data::Memory { bytes, pos: 0 },
+            Input::File { file, len } => Data::Stream {
+                chunks: Chunks::file(file, len),
+                chunk: Vec::new(),
                 pos: 0,
-                map: None,
-                released: 0,
-            },
-            Input::Mapped(map) => Data::Memory {
-                bytes: map.clone(),
-                pos: 0,
-                map: Some(map),
-                released: 0,
+                chunk_base: 0,
+                carry: Vec::new(),
             },
             Input::Gzip { reader, .. } => Data::Stream {
-                inflater: Inflater::spawn(reader),
+                chunks: Chunks::gzip(reader),
                 chunk: Vec::new(),
                 pos: 0,
                 chunk_base: 0,
@@ -99,7 +92,7 @@ impl<S: FrameSink> Driver<S> {
     pub fn progress(&self) -> (u64, Option<u64>) {
         let read = match &self.data {
             Data::Memory { pos, .. } => *pos as u64,
-            Data::Stream { inflater, .. } => inflater.compressed_read(),
+            Data::Stream { chunks, .. } => chunks.stored_read(),
         };
         (read, self.stored_len)
     }
@@ -123,19 +116,11 @@ impl<S: FrameSink> Driver<S> {
 
     fn step_inner(&mut self, budget: usize) -> Result<()> {
         match &mut self.data {
-            Data::Memory {
-                bytes,
-                pos,
-                map,
-                released,
-            } => {
+            Data::Memory { bytes, pos } => {
                 let all = (**bytes).as_ref();
                 let end = all.len().min(*pos + budget);
                 let used = feed(&mut self.sink, &all[*pos..end], *pos as u64)?;
                 *pos += used;
-                if let Some(map) = map {
-                    *released = release_read_pages(map, *released, *pos);
-                }
                 if end == all.len() && !self.sink.has_output() {
                     let allow = self.sink.policy().allow_truncated;
                     self.sink
@@ -146,7 +131,7 @@ impl<S: FrameSink> Driver<S> {
                 Ok(())
             }
             Data::Stream {
-                inflater,
+                chunks,
                 chunk,
                 pos,
                 chunk_base,
@@ -155,15 +140,27 @@ impl<S: FrameSink> Driver<S> {
                 let mut fed = 0;
                 while fed < budget && !self.sink.has_output() {
                     if *pos == chunk.len() {
-                        let Some(next) = inflater.next_chunk()? else {
-                            let allow = self.sink.policy().allow_truncated;
+                        let allow = self.sink.policy().allow_truncated;
+                        let next = match chunks.next_chunk() {
+                            Ok(next) => next,
+                            // A damaged gzip stream, tolerated: what inflated before the
+                            // damage is the input, and where it stopped is recorded.
+                            Err(Error::Gzip {
+                                compressed_offset, ..
+                            }) if allow => {
+                                self.sink.checks_mut().gzip_cut_at = Some(compressed_offset);
+                                None
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        let Some(next) = next else {
                             let at = *chunk_base + *pos as u64 - carry.len() as u64;
                             self.sink.checks_mut().finish(at, carry, allow)?;
                             self.done = true;
                             return Ok(());
                         };
                         *chunk_base += chunk.len() as u64;
-                        inflater.recycle(std::mem::replace(chunk, next));
+                        chunks.recycle(std::mem::replace(chunk, next));
                         *pos = 0;
                     }
                     if !carry.is_empty() {

@@ -78,6 +78,9 @@ pub struct FrameChecks {
     pub truncated_tail_bytes: u64,
     /// Bytes consumed (decompressed), i.e. the offset of the next frame.
     pub bytes: u64,
+    /// The compressed offset where a damaged or cut-off gzip stream stopped being read
+    /// (only when a partial tail is allowed; the whole messages before it were read).
+    pub gzip_cut_at: Option<u64>,
 }
 
 impl Default for FrameChecks {
@@ -88,6 +91,7 @@ impl Default for FrameChecks {
             zero_length_frames: 0,
             truncated_tail_bytes: 0,
             bytes: 0,
+            gzip_cut_at: None,
         }
     }
 }
@@ -185,7 +189,12 @@ impl FrameChecks {
         }
         let reason = match err {
             Some(Error::Empty) => return Err(Error::Empty),
-            Some(e @ (Error::Io(_) | Error::Gzip { .. } | Error::InvalidArgument(_))) => {
+            Some(
+                e @ (Error::Io(_)
+                | Error::Gzip { .. }
+                | Error::Shrunk { .. }
+                | Error::InvalidArgument(_)),
+            ) => {
                 return Err(e);
             }
             Some(e) => format!("no well-formed ITCH 5.0 message before the first error ({e})"),
