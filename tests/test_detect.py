@@ -796,3 +796,72 @@ def test_a_day_written_twice_gives_the_days_episodes_once(tmp_path: Path) -> Non
         doubled = kf.detect_stuffing(twice)
     assert once.height > 0
     assert doubled.equals(once)
+
+
+def _activity_producers(tmp_path: Path) -> dict[str, Any]:
+    """Every way to get an activity table, each at one second."""
+    import gzip
+
+    from ki2fast.feeds import hftalert, schwab
+
+    undated = tmp_path / "plain.itch"
+    undated.write_bytes(gzip.decompress(SAMPLE.read_bytes()))
+    capture = schwab.read_levelone(SAMPLE.parent / "schwab" / "levelone_20250314.ndjson")
+    hft1 = sorted((SAMPLE.parent / "hftalert").rglob("hft1*.csv"))[0]
+    return {
+        "replay, dated": kf.replay_itch(SAMPLE, activity_window="1s").activity,
+        "replay, undated": kf.replay_itch(undated, activity_window="1s").activity,
+        "quote_activity, dated": kf.quote_activity(SAMPLE, window="1s"),
+        "quote_activity, undated": kf.quote_activity(undated, window="1s"),
+        "order events": kf.quote_activity(kf.read_order_events(SAMPLE), window="1s"),
+        "order events, undated": kf.quote_activity(kf.read_order_events(undated), window="1s"),
+        "level one": kf.quote_activity(capture, window="1s"),
+        "hft1": hftalert.hft1_activity(hftalert.read_hft1(hft1), window="1s"),
+    }
+
+
+def test_every_activity_producer_feeds_every_consumer(tmp_path: Path) -> None:
+    window_presets = [name for name, r in PRESETS.items() if not isinstance(r, SlidingRule)]
+    for name, activity in _activity_producers(tmp_path).items():
+        frame = activity if isinstance(activity, pl.DataFrame) else pl.from_arrow(activity)
+        assert isinstance(frame, pl.DataFrame)
+        assert {"window_start", "num_quotes", "symbol"} <= set(frame.columns), name
+        assert frame.height > 0, name
+        for preset in window_presets:
+            e = kf.detect_stuffing(activity, preset=preset, session=None)
+            assert e.columns[:8] == [*kf.detect.EPISODE_COLUMNS, "rule"], (name, preset)
+            assert e.schema["start"] == frame.schema["window_start"], (name, preset)
+        # The sliding rules count single messages: a clear TypeError, never a wrong answer.
+        with pytest.raises(TypeError, match="single messages"):
+            kf.detect_stuffing(activity, preset="micro")
+        bursts = kf.detect_program_bursts(activity, member="relative", min_symbols=2)
+        assert isinstance(bursts, pl.DataFrame), name
+
+
+def _time_of_day(col: pl.Series) -> list[int]:
+    if col.dtype == pl.Duration:
+        return col.dt.total_nanoseconds().to_list()
+    return [_ns(t) for t in col]
+
+
+def test_undated_activity_finds_what_dated_activity_finds(tmp_path: Path) -> None:
+    producers = _activity_producers(tmp_path)
+    for preset in ("zscore", "zscore_robust", "cancel_to_trade"):
+        dated = kf.detect_stuffing(producers["replay, dated"], preset=preset)
+        undated = kf.detect_stuffing(producers["replay, undated"], preset=preset)
+        assert undated.schema["start"] == pl.Duration("ns")
+        assert _time_of_day(undated["start"]) == _time_of_day(dated["start"]), preset
+        assert undated["stock"].to_list() == dated["stock"].to_list(), preset
+    assert kf.detect_stuffing(producers["replay, dated"], preset="zscore").height > 0
+    # Program bursts of a day without a date: the same, at the same times of day.
+    quotes, trades = _program_day([10, 20, 40], ["B", "S", "B"])
+    dated_activity = kf.quote_activity(quotes, trades=trades, window="1s")
+    undated_activity = dated_activity.with_columns(
+        window_start=pl.duration(nanoseconds=pl.col("window_timestamp"))
+    )
+    dated_bursts = kf.detect_program_bursts(dated_activity, member="relative")
+    undated_bursts = kf.detect_program_bursts(undated_activity, member="relative")
+    assert dated_bursts.height == 3
+    for column in ("start", "end", "peak_bucket"):
+        assert _time_of_day(undated_bursts[column]) == _time_of_day(dated_bursts[column])
+    assert undated_bursts["n_symbols"].to_list() == dated_bursts["n_symbols"].to_list()

@@ -435,3 +435,68 @@ def test_struct_layouts_used_by_the_reference_book():
     offsets = {name: off for name, off, _ in ref.LAYOUTS["C"][2]}
     assert offsets["printable"] == 31 and offsets["execution_price"] == 32
     assert struct.calcsize(">QIQcI") == 25
+
+
+def test_an_absurd_cross_never_wraps_a_volume():
+    huge = 2**64 - 1
+    day = _day(
+        _msg("S", OPEN, 0, event_code="Q"),
+        _msg("Q", OPEN + 1, shares=huge, stock="AAA", cross_price=100_000, match_number=1),
+        _msg(
+            "P",
+            OPEN + 2,
+            buy_sell_indicator="B",
+            shares=100,
+            stock="AAA",
+            price=100_000,
+            match_number=2,
+        ),
+    )
+    r = kf.replay_itch(day, prices="int")
+    assert r.stats["absurd_prints"] == 1
+    eod = r.hourly_vwap.filter(pl.col("label") == "eod").row(0, named=True)
+    assert (eod["volume"], eod["vwap"]) == (100, 10.0)
+    assert r.trades is not None
+    # Kept in the trades table, with its shares, as not printable.
+    assert r.trades.select("kind", "shares", "printable").rows() == [
+        ("Q", huge, False),
+        ("P", 100, True),
+    ]
+    assert r.bars is not None and r.bars["volume"].to_list() == [100]
+    # The same rule for any trades table: kf.vwap and kf.bars leave the absurd print out.
+    table = r.trades.with_columns(printable=pl.lit(True))
+    assert kf.vwap(table)["volume"].to_list() == [100]
+    assert kf.bars(table)["volume"].to_list() == [100]
+    rows, _ = ref.replay(day)
+    _assert_reports_equal(_report_rows(r.hourly_vwap), _reference_rows(rows))
+
+
+def test_time_going_back_cuts_only_the_reports_one_pass_reaches():
+    day = _day(
+        _msg("P", 15 * HOUR, shares=100, stock="AAA", price=100_000, buy_sell_indicator="B"),
+        _msg("S", OPEN, 0, event_code="Q"),
+        _msg("P", OPEN + 60 * 10**9, shares=100, stock="AAA", price=100_000),
+    )
+    for threads in (1, 2):
+        r = kf.replay_itch(day, threads=threads)
+        labels = r.hourly_vwap["label"].unique(maintain_order=True).to_list()
+        assert labels == ["open", "eod"], threads
+        assert r.stats["timestamp_regressions"] == 2  # the open and the print after it
+        rows, _ = ref.replay(day)
+        _assert_reports_equal(_report_rows(r.hourly_vwap), _reference_rows(rows))
+
+
+def test_an_order_book_counts_a_bad_side_as_the_replay_does():
+    day = _day(
+        _msg(
+            "A", 5, order_reference_number=1, buy_sell_indicator="X", shares=1, stock="AAA", price=1
+        ),
+        _msg(
+            "A", 6, order_reference_number=2, buy_sell_indicator="B", shares=1, stock="AAA", price=1
+        ),
+    )
+    replay = kf.replay_itch(day)
+    book = kf.OrderBook()
+    book.apply(kf.read_order_events(day))
+    assert replay.stats["bad_side"] == book.stats["bad_side"] == 1
+    assert book.live_orders == replay.book.live_orders == 1

@@ -23,6 +23,7 @@ class _ArrowSchema(Protocol):
 _Source = str | PathLike[str] | bytes | bytearray | memoryview | Any
 
 __all__ = [
+    "MAX_PRINT_SHARES",
     "MESSAGE_LENGTHS",
     "MESSAGE_TYPES",
     "EventMonitor",
@@ -50,6 +51,7 @@ __all__ = [
 __version__: str
 MESSAGE_TYPES: dict[str, str]
 MESSAGE_LENGTHS: dict[str, int]
+MAX_PRINT_SHARES: int
 
 @final
 class ItchBatches(Iterator[tuple[str, _ArrowArray]]):

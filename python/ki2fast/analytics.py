@@ -203,14 +203,20 @@ def replay_itch(
 
 
 def activity_frame(table: Any) -> pl.DataFrame:
-    """The core's activity batch as the activity record of detection.md §2: ``symbol``,
-    ``locate``, ``window_start`` (ET, with a session date) and ``window_timestamp`` (ns since
-    midnight), ``window_ns``, the counts, ``shares``, ``dollars``, ``trade_size``, the
-    aggressor shares, ``num_executions`` (E and C messages) and the exact ``notional_e4``.
-    ``symbol`` stays dictionary-encoded (a polars Categorical), as in the other ITCH tables:
-    no string per row is built."""
+    """The core's activity batch as an activity table: ``symbol``, ``locate``,
+    ``window_start`` (ET with a session date; without one, a duration since midnight) and
+    ``window_timestamp`` (ns since midnight), ``window_ns``, the counts, ``shares``,
+    ``dollars``, ``trade_size``, the aggressor shares, ``num_executions`` (E and C messages)
+    and the exact ``notional_e4``. ``symbol`` stays dictionary-encoded (a polars
+    Categorical), as in the other ITCH tables: no string per row is built."""
+    import polars as pl
+
     df = _pl(table).rename({"stock": "symbol", "stock_locate": "locate"})
-    first = ["symbol", "locate"] + [c for c in ("window_start", "window_timestamp") if c in df]
+    if "window_start" not in df.columns:
+        # No session date: the window start is a time of day (a duration since midnight),
+        # as the start of an episode is, so that every consumer finds its column.
+        df = df.with_columns(window_start=pl.duration(nanoseconds=pl.col("window_timestamp")))
+    first = ["symbol", "locate", "window_start", "window_timestamp"]
     return df.select(first + [c for c in df.columns if c not in first])
 
 
@@ -261,9 +267,12 @@ def _frame(table: Any) -> pl.DataFrame:
 
 
 def _counting(trades: pl.DataFrame) -> pl.DataFrame:
+    """The prints that count in volume: printable, not broken, with 1 to
+    ``MAX_PRINT_SHARES`` shares (the core's rule: more is an absurd print, which would make
+    any sum of volume wrap)."""
     import polars as pl
 
-    keep = pl.col("shares") > 0
+    keep = (pl.col("shares") > 0) & (pl.col("shares") <= _core.MAX_PRINT_SHARES)
     if "printable" in trades.columns:
         keep &= pl.col("printable")
     if "broken" in trades.columns:

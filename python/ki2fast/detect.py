@@ -744,8 +744,13 @@ def _rewindow(activity: pl.DataFrame, window: int) -> pl.DataFrame:
         )
     sums = [c for c in _SUMS if c in activity.columns]
     keys = ["symbol"] + (["locate"] if "locate" in activity.columns else [])
+    start = pl.col("window_start")
+    if activity.schema["window_start"] == pl.Duration:
+        start = pl.duration(nanoseconds=start.dt.total_nanoseconds() // window * window)
+    else:
+        start = start.dt.truncate(f"{window}ns")
     out = (
-        activity.with_columns(window_start=pl.col("window_start").dt.truncate(f"{window}ns"))
+        activity.with_columns(window_start=start)
         .group_by([*keys, "window_start"], maintain_order=True)
         .agg([pl.col(c).sum() for c in sums])
         .with_columns(window_ns=pl.lit(window, pl.Int64))
@@ -769,11 +774,15 @@ def window_episodes(
 
     w = rule.window
     if "window_start" not in activity.columns:
-        raise ValueError(
-            "window rules need dated activity (a 'window_start' column): give the ITCH "
-            "source a session date (date=… or a MMDDYYYY file name)"
+        raise ValueError("an activity table has a 'window_start' column")
+    undated = activity.schema["window_start"] == pl.Duration
+    if undated:
+        # Times of day without a session date: one day, numbered 0.
+        a = activity.with_columns(
+            _day=pl.lit(0, pl.Int64),
+            _idx=pl.col("window_start").dt.total_nanoseconds() // w,
         )
-    if "window_timestamp" in activity.columns:
+    elif "window_timestamp" in activity.columns:
         # The core's activity: ns since midnight are there, and start − ns is the day.
         a = activity.with_columns(
             _day=pl.col("window_start").cast(pl.Int64) - pl.col("window_timestamp"),
@@ -813,9 +822,13 @@ def window_episodes(
                 parts.append(g.with_columns(_hit=pl.Series(hits), _k=pl.Series(k_used)))
         hit = pl.concat(parts) if parts else a.head(0).with_columns(_hit=False, _k=None)
     frame = _merge_windows(hit, metric, merge_windows, w)
-    zone = activity.schema["window_start"].time_zone  # type: ignore[attr-defined]
+    when = (
+        pl.Duration("ns")
+        if undated
+        else pl.Datetime("ns", activity.schema["window_start"].time_zone)  # type: ignore[attr-defined]
+    )
     frame = frame.with_columns(
-        pl.col("start", "end", "peak_start").cast(pl.Datetime("ns", zone)),
+        pl.col("start", "end", "peak_start").cast(when),
         pl.col(*_COUNTS, "n_windows").cast(pl.UInt32),
         pl.col("shares", "buy_aggr_shares", "sell_aggr_shares").cast(pl.UInt64),
         pl.col("locate").cast(pl.UInt16),
@@ -1114,7 +1127,11 @@ def detect_program_bursts(
                     "episodes: use member='relative', or pass ITCH, order events or quotes"
                 )
             activity = _rewindow(df, b)
-            if "window_timestamp" not in activity.columns:
+            if activity.schema["window_start"] == pl.Duration:
+                activity = activity.with_columns(
+                    window_timestamp=pl.col("window_start").dt.total_nanoseconds()
+                )
+            elif "window_timestamp" not in activity.columns:
                 local = pl.col("window_start").dt.convert_time_zone(ZONE).dt.replace_time_zone(None)
                 activity = activity.with_columns(
                     window_timestamp=(local - local.dt.truncate("1d")).dt.total_nanoseconds()
@@ -1152,6 +1169,16 @@ def detect_program_bursts(
     )
 
 
+def _day_of(column: str, schema: Any) -> pl.Expr:
+    """The day of a time column: its date, or 0 for times of day without a session date
+    (durations since midnight)."""
+    import polars as pl
+
+    if schema[column] == pl.Duration:
+        return pl.lit(0, pl.Int64)
+    return pl.col(column).dt.date()
+
+
 def _members(episodes: list[pl.DataFrame], b: int) -> pl.DataFrame:
     """(symbol, _day, _b) of every bucket of ``b`` ns an episode overlaps."""
     import polars as pl
@@ -1159,7 +1186,7 @@ def _members(episodes: list[pl.DataFrame], b: int) -> pl.DataFrame:
     spans = [
         e.select(
             symbol=pl.col("stock").cast(pl.String),
-            _day=pl.col("start").dt.date(),
+            _day=_day_of("start", e.schema),
             _b0=pl.col("start_timestamp") // b,
             _b1=pl.col("end_timestamp") // b,
         )
@@ -1199,7 +1226,7 @@ def _program_bursts(
 
     if members.height == 0:
         return _empty_bursts()
-    a = a.with_columns(_day=pl.col("window_start").dt.date())
+    a = a.with_columns(_day=_day_of("window_start", a.schema))
     breadth = members.group_by("_day", "_b").agg(n=pl.len())
     market = a.group_by("_day", "_b").agg(q=pl.col("num_quotes").sum())
     stats = market.group_by("_day").agg(
@@ -1276,21 +1303,24 @@ def _program_bursts(
         / pl.col("num_quotes").cast(pl.Float64).mean(),
         symbols=pl.struct(["symbol", *sums[:5]]),
     )
-    zone = a.schema["window_start"].time_zone  # type: ignore[attr-defined]
     out = spans.join(totals, on="_burst", how="left").join(
         market.select("_day", _peak_b="_b", market_z_peak="z"), on=["_day", "_peak_b"], how="left"
     )
-    midnight = (
-        pl.col("_day")
-        .cast(pl.Datetime("ns"))
-        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-    )
+    if a.schema["window_start"] == pl.Duration:
 
-    def at(bucket_index: pl.Expr) -> pl.Expr:
-        # Wall-clock midnight + ns since midnight (the activity's own convention).
-        return (
-            midnight.dt.replace_time_zone(None) + pl.duration(nanoseconds=bucket_index * b)
-        ).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+        def at(bucket_index: pl.Expr) -> pl.Expr:
+            # No session date: times of day, as the activity's.
+            return pl.duration(nanoseconds=bucket_index * b)
+
+    else:
+        zone = a.schema["window_start"].time_zone  # type: ignore[attr-defined]
+
+        def at(bucket_index: pl.Expr) -> pl.Expr:
+            # Wall-clock midnight + ns since midnight (the activity's own convention).
+            midnight = pl.col("_day").cast(pl.Datetime("ns"))
+            return (midnight + pl.duration(nanoseconds=bucket_index * b)).dt.replace_time_zone(
+                zone, ambiguous="earliest", non_existent="null"
+            )
 
     vb, vs = pl.col("buy_aggr_shares").cast(pl.Float64), pl.col("sell_aggr_shares").cast(pl.Float64)
     out = out.with_columns(
@@ -1365,7 +1395,7 @@ def _relative_members(a: pl.DataFrame, b: int, floor: int, k: float) -> pl.DataF
     import polars as pl
 
     rule = ZScoreRule(b, k=k, floor=floor, robust=True)
-    a = a.with_columns(_day=pl.col("window_start").dt.date())
+    a = a.with_columns(_day=_day_of("window_start", a.schema))
     flagged = _flags(a, rule, (86_400 * _SECOND) // b, at_least=True).filter("_hit")
     return flagged.select(pl.col("symbol").cast(pl.String), "_day", pl.col("_b").cast(pl.Int64))
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ki2fast import _core
 from ki2fast._common import read_source
 from ki2fast.exceptions import ItchDecodeError
 
@@ -503,7 +504,8 @@ def replay(src: Any, *, clock_hours: bool = False) -> tuple[list[dict[str, Any]]
         rows.extend(sorted(batch, key=lambda r: r["symbol"]))
 
     def prints(loc: int, shares: int, price: int) -> None:
-        if shares > 0:
+        # More shares than any print can have is an absurd print: out of the volume.
+        if 0 < shares <= _core.MAX_PRINT_SHARES:
             volume[loc] = volume.get(loc, 0) + shares
             notional[loc] = notional.get(loc, 0) + shares * price
 

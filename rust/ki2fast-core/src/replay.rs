@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::analytics::activity::{Event, Monitor, MonitorOutput, SlidingParams};
 use crate::analytics::bars::{BarBuilder, BarTable};
-use crate::analytics::trades::{Print, Quote, Quotes, Trades, break_list};
+use crate::analytics::trades::{MAX_PRINT_SHARES, Print, Quote, Quotes, Trades, break_list};
 use crate::analytics::vwap::HourlyVwap;
 use crate::analytics::{gather, interleave, merge_order};
 use crate::arrow::builders::bits;
@@ -150,6 +150,9 @@ counters! {
     events_out_of_order,
     /// Breaks applied to prints.
     broken_trades,
+    /// Prints of more shares than any print can have (crosses beyond
+    /// [`MAX_PRINT_SHARES`]): kept as not printable, out of every volume.
+    absurd_prints,
 }
 
 /// One offending message.
@@ -337,6 +340,7 @@ impl Replay {
     /// watch every message) and the latest time so far.
     #[inline(always)]
     fn watch(&mut self, ts: u64) {
+        self.vwap.note(ts);
         if ts < self.max_ts {
             if self.primary() {
                 self.book_checks.timestamp_regressions += 1;
@@ -433,7 +437,12 @@ impl Replay {
     }
 
     #[inline(always)]
-    fn print(&mut self, p: Print) {
+    fn print(&mut self, mut p: Print) {
+        if p.printable && p.shares > MAX_PRINT_SHARES {
+            self.book_checks.absurd_prints += 1;
+            self.flag("absurd_prints", p.timestamp, p.locate, p.match_number);
+            p.printable = false;
+        }
         if p.printable
             && let Some(m) = &mut self.monitor
         {
@@ -1194,8 +1203,12 @@ impl ParallelReplay {
             return None;
         }
         // Every shard cuts the reports and snapshots that fell due after its last message,
-        // voids its broken prints and finishes its bars, each in its own thread.
+        // voids its broken prints and finishes its bars, each in its own thread. Snapshots
+        // are due up to the latest time of the day; hourly reports only up to the latest
+        // time while the market was open (the first shard watched every message's time), so
+        // that time going back after the close cuts no report one replay would not.
         let last = self.shards.iter().map(|s| s.max_ts).max().unwrap_or(0);
+        let due = self.shards.iter().map(|s| s.vwap.due()).max().unwrap_or(0);
         let breaks = break_list(
             self.shards
                 .iter()
@@ -1203,7 +1216,10 @@ impl ParallelReplay {
                 .collect(),
         );
         let seen = in_parallel(&mut self.shards, |s| {
-            s.cut(last);
+            s.vwap.before(due);
+            if last >= s.next_snapshot {
+                s.snapshot(last);
+            }
             s.settle(&breaks)
         });
         let unmatched = (0..breaks.len())

@@ -27,6 +27,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         lengths.set_item(kind.name(), kind.len())?;
     }
     m.add("MESSAGE_LENGTHS", lengths)?;
+    m.add(
+        "MAX_PRINT_SHARES",
+        ki2fast_core::analytics::trades::MAX_PRINT_SHARES,
+    )?;
     m.add_class::<itch::ItchBatches>()?;
     m.add_class::<itch::OrderEvents>()?;
     m.add_class::<itch::SummaryScan>()?;

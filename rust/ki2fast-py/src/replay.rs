@@ -9,7 +9,6 @@ use arrow_array::types::{Int64Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 use ki2fast_core::arrow::reader::{DEFAULT_STEP, Driver};
 use ki2fast_core::arrow::schema::PriceRepr;
-use ki2fast_core::book::Side;
 use ki2fast_core::book::tables::{Event, SymbolBooks, depth_table, orders_table};
 use ki2fast_core::replay::{ParallelReplay, ReplayOptions, ReplayOutput};
 use ki2fast_core::source::Input;
@@ -319,15 +318,14 @@ fn apply_batch(books: &mut SymbolBooks, batch: &RecordBatch) -> PyResult<()> {
                 need(side, "side")?;
                 need(shares, "shares")?;
                 need(price, "price")?;
-                let s = match side.value(row) {
-                    "B" => Side::Bid,
-                    "S" => Side::Ask,
-                    other => return Err(bad(row, &format!("side {other:?} is not B or S"))),
-                };
                 Event::Add {
                     stock: stock.value(row),
                     reference: r,
-                    side: s,
+                    // One byte, as in ITCH; anything but B or S is counted as bad_side.
+                    side: match side.value(row).as_bytes() {
+                        [b] => *b,
+                        _ => 0,
+                    },
                     shares: shares.value(row),
                     price: price.value(row),
                     timestamp: ts,
@@ -457,6 +455,7 @@ impl OrderBook {
         d.set_item("duplicate_add_ref", s.duplicate_add_ref)?;
         d.set_item("over_execution", s.over_execution)?;
         d.set_item("over_cancel", s.over_cancel)?;
+        d.set_item("bad_side", s.bad_side)?;
         Ok(d)
     }
 }

@@ -573,7 +573,7 @@ struct Open {
 
 #[derive(Debug, Default)]
 struct SymbolState {
-    /// The latest event time of the symbol.
+    /// The latest quote-message time of the symbol.
     last: u64,
     /// The last `N` quote-message times.
     ring: VecDeque<u64>,
@@ -591,7 +591,7 @@ pub struct SlidingDetector {
     /// Locates with an open episode (may hold closed ones; checked when swept).
     open: Vec<u16>,
     done: Vec<Episode>,
-    /// Quote messages left out because they were stamped before their symbol's latest event.
+    /// Quote messages left out because they were stamped before their symbol's latest one.
     late: u64,
 }
 
@@ -612,7 +612,7 @@ impl SlidingDetector {
     }
 
     /// Quote messages left out so far because time went back: stamped before an earlier
-    /// event of the same symbol.
+    /// quote message of the same symbol.
     pub fn late_events(&self) -> u64 {
         self.late
     }
@@ -622,10 +622,12 @@ impl SlidingDetector {
         self.p
     }
 
-    /// Feeds one event of `locate` at `ts`. An event stamped before the symbol's latest one
-    /// (time went back, as when two days are concatenated) is counted in
-    /// [`SlidingDetector::late_events`] and left out: a window is a span of time, and events
-    /// are never reordered, so an event from the past has no place in the current one.
+    /// Feeds one event of `locate` at `ts`. A quote message stamped before the symbol's
+    /// latest one (time went back, as when two days are concatenated) is counted in
+    /// [`SlidingDetector::late_events`] and left out: the rule's windows are spans of time,
+    /// and messages are never reordered, so one from the past has no place in the current
+    /// window. Other events (prints, top-of-book changes) may lag a little, as when a feed's
+    /// trades and quotes are merged, and count where their time puts them.
     #[inline]
     pub fn event(&mut self, locate: u16, ts: u64, e: Event) {
         if self.symbols.is_empty() {
@@ -633,11 +635,13 @@ impl SlidingDetector {
         }
         let p = self.p;
         let s = self.symbols[locate as usize].get_or_insert_with(Box::default);
-        if ts < s.last {
-            self.late += u64::from(e.is_quote());
-            return;
+        if e.is_quote() {
+            if ts < s.last {
+                self.late += 1;
+                return;
+            }
+            s.last = ts;
         }
-        s.last = ts;
         if let Some(o) = &s.open
             && ts
                 >= o.end
@@ -884,10 +888,13 @@ impl Monitor {
     }
 
     /// Feeds a print of `kind` (`E`, `C`, `P`, `Q`, or `T` a feed's trade) unless it is a
-    /// cross and crosses are off.
+    /// cross and crosses are off, or it is absurd (more than
+    /// [`crate::analytics::trades::MAX_PRINT_SHARES`]).
     #[inline(always)]
     pub fn print(&mut self, locate: u16, ts: u64, kind: u8, price_e4: u64, shares: u64, aggr: u8) {
-        if kind == b'Q' && !self.include_crosses {
+        if (kind == b'Q' && !self.include_crosses)
+            || shares > crate::analytics::trades::MAX_PRINT_SHARES
+        {
             return;
         }
         self.event(

@@ -56,6 +56,12 @@ impl Quote {
     }
 }
 
+/// The most shares one print counts in volume: the width of every share field in ITCH but
+/// the cross's (4 bytes). A cross (`Q`, an 8-byte field) beyond it is more than any
+/// company's float, so it is absurd: kept in the trades table, but not printable, and
+/// counted (`absurd_prints`), so that no sum of volume can wrap.
+pub const MAX_PRINT_SHARES: u64 = u32::MAX as u64;
+
 /// One print as the replay records it.
 #[derive(Debug, Clone, Copy)]
 pub struct Print {

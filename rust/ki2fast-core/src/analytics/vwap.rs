@@ -40,6 +40,9 @@ pub struct HourlyVwap {
     opened: bool,
     closed: bool,
     clock_hours: bool,
+    /// The latest time of a message while the hourly schedule ran (open to close): the
+    /// reports due by then are the day's, whatever came after time went back.
+    due: u64,
     /// Report instants, in order.
     pub reports: Vec<Report>,
     /// Rows, report by report, locates in first-traded order.
@@ -63,9 +66,24 @@ impl HourlyVwap {
             opened: false,
             closed: false,
             clock_hours,
+            due: 0,
             reports: Vec::new(),
             rows: Vec::new(),
         }
+    }
+
+    /// Notes the time of a message (every message, in file order, before it is applied).
+    #[inline(always)]
+    pub fn note(&mut self, ts: u64) {
+        if self.opened && !self.closed && ts > self.due {
+            self.due = ts;
+        }
+    }
+
+    /// The latest time [`HourlyVwap::note`] saw while the hourly schedule ran: every
+    /// report up to it is due, none after it.
+    pub fn due(&self) -> u64 {
+        self.due
     }
 
     /// The hourly check, before a message stamped `ts` is applied.

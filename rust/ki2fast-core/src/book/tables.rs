@@ -84,8 +84,9 @@ pub enum Event<'a> {
         stock: &'a str,
         /// Reference.
         reference: u64,
-        /// Side.
-        side: Side,
+        /// Side as ITCH writes it (`B`, `S`): an add of any other side is counted in
+        /// `bad_side` and enters no book, as in the replay.
+        side: u8,
         /// Shares.
         shares: u32,
         /// Price.
@@ -135,6 +136,8 @@ pub struct ApplyStats {
     pub over_execution: u64,
     /// Cancels for more than the open shares.
     pub over_cancel: u64,
+    /// Adds whose side is neither `B` nor `S` (not entered into a book).
+    pub bad_side: u64,
 }
 
 /// Books keyed by symbol, for order events from any source.
@@ -210,6 +213,10 @@ impl SymbolBooks {
                 price,
                 timestamp,
             } => {
+                let Some(side) = Side::from_itch(side) else {
+                    self.stats.bad_side += 1;
+                    return;
+                };
                 let id = self.intern(stock);
                 let old = self
                     .books
@@ -265,9 +272,11 @@ mod tests {
             price,
             timestamp: 1,
         };
-        b.apply(add("AAA", 1, Side::Bid, 10_000));
-        b.apply(add("AAA", 2, Side::Ask, 10_100));
-        b.apply(add("BBB", 3, Side::Bid, 500));
+        b.apply(add("AAA", 1, b'B', 10_000));
+        b.apply(add("AAA", 2, b'S', 10_100));
+        b.apply(add("BBB", 3, b'B', 500));
+        // Neither B nor S: counted, in no book (the replay's rule).
+        b.apply(add("CCC", 4, b'X', 700));
         b.apply(Event::Reduce {
             reference: 1,
             shares: 30,
@@ -277,6 +286,7 @@ mod tests {
         b.apply(Event::Delete { reference: 3 });
         assert_eq!(b.symbols(), ["AAA"]);
         assert_eq!(b.stats.unknown_ref, 1);
+        assert_eq!(b.stats.bad_side, 1);
         let d = depth_table(&b.books, b.id("AAA").unwrap(), 10, PriceRepr::Int);
         assert_eq!(d.num_rows(), 2);
         let o = orders_table(&b.books, b.id("AAA").unwrap(), PriceRepr::Float);
