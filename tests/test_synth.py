@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
 import ki2fast as kf
 
 
@@ -45,3 +47,11 @@ def test_gzip_output_decodes_to_the_same_day(tmp_path):
     assert gz.read_bytes()[:2] == b"\x1f\x8b"
     assert kf.count_itch(raw) == kf.count_itch(gz)
     assert gz.stat().st_size < raw.stat().st_size / 2
+
+
+@pytest.mark.parametrize("seed", range(1, 6))
+def test_the_fewest_symbols_allowed_make_a_valid_day(tmp_path, seed):
+    path = tmp_path / "few.itch"
+    truth = kf.synth_itch(path, messages=5_000, symbols=8, seed=seed)
+    assert kf.replay_itch(path).stats["unknown_ref"] == 0
+    assert truth["summary"]["messages"] > 0

@@ -12,6 +12,8 @@ True
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ki2fast._core import __version__
 from ki2fast.analytics import Replay, bars, hourly_vwap, level1, replay_itch, vwap
 from ki2fast.book import OrderBook
@@ -46,6 +48,28 @@ from ki2fast.itch import (
     write_itch,
 )
 
+if TYPE_CHECKING:
+    from ki2fast.distributed import ReplayDataset, open_days, replay_days
+    from ki2fast.replay_dir import StoredReplay, open_replay
+
+# Loaded on first use: they pull in file and thread machinery a plain import does not need.
+_LAZY = {
+    "ReplayDataset": "ki2fast.distributed",
+    "open_days": "ki2fast.distributed",
+    "replay_days": "ki2fast.distributed",
+    "StoredReplay": "ki2fast.replay_dir",
+    "open_replay": "ki2fast.replay_dir",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ki2fast' has no attribute {name!r}")
+
+
 __all__ = [
     "MESSAGE_LENGTHS",
     "MESSAGE_TYPES",
@@ -58,7 +82,9 @@ __all__ = [
     "Ki2fastError",
     "OrderBook",
     "Replay",
+    "ReplayDataset",
     "SessionDateWarning",
+    "StoredReplay",
     "TimestampRegressionWarning",
     "__version__",
     "bars",
@@ -70,10 +96,13 @@ __all__ = [
     "itch_summary",
     "iter_itch",
     "level1",
+    "open_days",
+    "open_replay",
     "order_events_schema",
     "quote_activity",
     "read_itch",
     "read_order_events",
+    "replay_days",
     "replay_itch",
     "scan_order_events",
     "synth_itch",

@@ -135,7 +135,8 @@ def replay_itch(
     progress: bool = False,
     threads: int | None = None,
     activity_window: Every | None = None,
-) -> Replay:
+    out: str | os.PathLike[str] | None = None,
+) -> Any:
     """Replay an ITCH 5.0 day in one pass (GIL released; Ctrl-C interrupts).
 
     Books follow the ITCH rules exactly (E at the resting price, C at its own price and only
@@ -161,10 +162,10 @@ def replay_itch(
     >>> r.hourly_vwap.columns[:5]
     ['symbol', 'time', 'timestamp', 'vwap', 'volume']
     """
-    run = _core.ReplayRun(
-        src,
+    session = _session_date(src, date)
+    options: dict[str, Any] = dict(
         symbols=_names(symbols),
-        date=_session_date(src, date),
+        date=session,
         prices=prices,
         trades=trades,
         bar_every_ns=None if bar_every is None else parse_every(bar_every),
@@ -177,6 +178,24 @@ def replay_itch(
         threads=_threads(threads),
         activity_every_ns=None if activity_window is None else parse_every(activity_window),
     )
+    if out is not None:
+        from ki2fast.replay_dir import stream_replay
+
+        source = os.fspath(src) if isinstance(src, str | os.PathLike) else None
+        with Progress("replay", enabled=progress) as bar:
+
+            def step(run: Any) -> None:
+                bar.total = run.progress[1]
+                bar.update(run.progress[0])
+
+            return stream_replay(
+                lambda spill_dir: _core.ReplayRun(src, spill_dir=spill_dir, **options),
+                out,
+                manifest={"source": source, "date": session, "options": options},
+                on_step=step,
+                activity=activity_frame,
+            )
+    run = _core.ReplayRun(src, **options)
     with Progress("replay", total=run.progress[1], enabled=progress) as bar:
         while run.step():
             bar.update(run.progress[0])

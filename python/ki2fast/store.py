@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ki2fast._common import et_dates
-from ki2fast.feeds.tail import _fsync_dir, write_atomic
+from ki2fast._files import fsync_dir, write_atomic
 
 if TYPE_CHECKING:
     import duckdb
@@ -229,7 +229,7 @@ def _merge(inputs: list[Path], out: Path, extra: dict[bytes, bytes]) -> None:
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, out)
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
 
 
 def _files(root: str | os.PathLike[str], feed: str) -> list[str]:

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from ki2fast._common import NY
+from ki2fast._files import fsync_dir
 
 __all__ = [
     "GAPS_SCHEMA",
@@ -237,7 +238,7 @@ class Journal:
                 part += 1
         self._fd, self.path, self._size, self._day = fd, path, 0, day
         if self.durability != "os":
-            _fsync_dir(folder)
+            fsync_dir(folder)
 
     def _close_file(self) -> None:
         if self._fd is not None:
@@ -344,11 +345,3 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"Journal({str(self.root)!r}, {self.src!r}, {self.chan!r}, seq={self.seq})"
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

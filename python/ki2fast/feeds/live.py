@@ -286,7 +286,7 @@ class LiveLevelOne:
         return {str(k): int(v) for k, v in got.get("days", {}).items()}
 
     def _write_checkpoint(self) -> None:
-        from ki2fast.feeds.tail import write_atomic
+        from ki2fast._files import write_atomic
 
         assert self._checkpoint is not None
         self._checkpoint.parent.mkdir(parents=True, exist_ok=True)

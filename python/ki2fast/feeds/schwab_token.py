@@ -156,7 +156,7 @@ class TokenFile:
 
         import orjson
 
-        from ki2fast.feeds.tail import write_atomic
+        from ki2fast._files import write_atomic
 
         refresh = self.refresh_token
         if refresh is None:

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from ki2fast._common import NY
+from ki2fast._files import fsync_dir, write_atomic
 from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line
 
 __all__ = [
@@ -64,28 +65,6 @@ class Checkpoint:
     line_no: int
     written_at: str = ""
     v: int = 1
-
-
-def _fsync_dir(folder: Path) -> None:
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replaces ``path`` with ``data`` so that a crash leaves the old content or the new:
-    a temporary file in the same folder, flushed to disk, renamed over ``path``, then the
-    folder flushed."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def read_checkpoint(path: Path) -> Checkpoint | None:
@@ -334,7 +313,7 @@ class KeyLog:
                 f.flush()
                 os.fsync(f.fileno())
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
         self.length += len(self._new)
         self._new.clear()
         return self.length

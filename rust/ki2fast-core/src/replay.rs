@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use crate::analytics::activity::{Event, Monitor, MonitorOutput, SlidingParams};
 use crate::analytics::bars::{BarBuilder, BarTable};
-use crate::analytics::trades::{MAX_PRINT_SHARES, Print, Quote, Quotes, Trades, break_list};
+use crate::analytics::trades::{
+    MAX_PRINT_SHARES, Print, Quote, Quotes, TradeSpill, Trades, break_list,
+};
 use crate::analytics::vwap::HourlyVwap;
 use crate::analytics::{gather, interleave, merge_order};
 use crate::arrow::builders::bits;
@@ -63,6 +65,10 @@ pub struct ReplayOptions {
     pub sliding: Option<SlidingParams>,
     /// Count `Q` cross prints as trades in activity and episodes.
     pub activity_crosses: bool,
+    /// Streaming: rows are handed over as they become final ([`ParallelReplay::drain`]),
+    /// and the prints already handed over are kept for the end of the day in a spill file in
+    /// this folder (None: everything stays in memory until [`ParallelReplay::finish`]).
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ReplayOptions {
@@ -83,6 +89,7 @@ impl Default for ReplayOptions {
             activity_ns: None,
             sliding: None,
             activity_crosses: false,
+            spill_dir: None,
         }
     }
 }
@@ -270,7 +277,58 @@ pub struct Replay {
     monitor: Option<Box<Monitor>>,
     /// What absorbed shards' monitors produced.
     monitored: MonitorOutput,
+    /// Streaming: the prints handed over so far (see [`ReplayOptions::spill_dir`]).
+    spill: Option<TradeSpill>,
+    /// The first I/O error of the spill (reported when the replay is drained or finished).
+    spill_error: Option<std::io::Error>,
+    /// Spilled prints a break voided (they are no longer in `trades` to be counted there).
+    spilled_broken: u64,
 }
+
+/// The rows of one replay or shard that are final, taken out of it.
+#[derive(Debug, Default)]
+struct Rows {
+    trades: Trades,
+    trade_seq: Vec<u64>,
+    quotes: QuoteColumns,
+    quote_seq: Vec<u64>,
+    snapshots: SnapshotColumns,
+    monitored: MonitorOutput,
+}
+
+impl Rows {
+    /// `other`'s rows (another shard's, over the same span of the stream) merged into these
+    /// in stream order.
+    fn absorb(&mut self, other: Rows, depth: usize) {
+        let order = merge_order(&self.trade_seq, &other.trade_seq);
+        self.trades = std::mem::take(&mut self.trades).interleave(other.trades, &order);
+        self.trade_seq = interleave(std::mem::take(&mut self.trade_seq), other.trade_seq, &order);
+        let order = merge_order(&self.quote_seq, &other.quote_seq);
+        self.quotes = std::mem::take(&mut self.quotes).interleave(other.quotes, &order);
+        self.quote_seq = interleave(std::mem::take(&mut self.quote_seq), other.quote_seq, &order);
+        self.snapshots.absorb(other.snapshots, depth);
+        self.monitored.add(other.monitored);
+    }
+}
+
+/// Rows handed over by a streaming replay: each table's rows that became final since the
+/// last hand-over (None: the table was not asked for).
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// Prints, without their `broken` marks (a break may come later; see
+    /// [`ReplayOutput::breaks`]).
+    pub trades: Option<RecordBatch>,
+    /// Top-of-book changes.
+    pub bbo: Option<RecordBatch>,
+    /// Depth snapshots.
+    pub snapshots: Option<RecordBatch>,
+    /// Activity windows that have ended.
+    pub activity: Option<RecordBatch>,
+    /// Episodes that can no longer grow.
+    pub episodes: Option<RecordBatch>,
+}
+
+static SPILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Replay {
     /// A replay with the given options.
@@ -314,7 +372,62 @@ impl Replay {
                 m.active().then(|| Box::new(m))
             },
             monitored: MonitorOutput::default(),
+            spill: None,
+            spill_error: None,
+            spilled_broken: 0,
             opts,
+        }
+    }
+
+    /// Opens the spill file of a streaming replay that records prints.
+    fn open_spill(&mut self) {
+        let Some(dir) = &self.opts.spill_dir else {
+            return;
+        };
+        if !(self.opts.trades || self.opts.bar_ns.is_some()) {
+            return;
+        }
+        let n = SPILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(".trades-{}-{n}.spill", std::process::id()));
+        match TradeSpill::create(path) {
+            Ok(spill) => self.spill = Some(spill),
+            Err(e) => self.spill_error = Some(e),
+        }
+    }
+
+    /// Takes the rows that are final: prints and top-of-book changes so far (the prints
+    /// also go to the spill), snapshots, activity windows ended by the latest time, closed
+    /// episodes; at the `end`, everything.
+    fn take_rows(&mut self, end: bool) -> Rows {
+        let trades = std::mem::take(&mut self.trades);
+        if let Some(spill) = &mut self.spill
+            && self.spill_error.is_none()
+            && let Err(e) = spill.append(&trades)
+        {
+            self.spill_error = Some(e);
+        }
+        let monitored = match (&mut self.monitor, end) {
+            (Some(_), true) => {
+                let mut out = std::mem::take(&mut self.monitored);
+                if let Some(m) = self.monitor.take() {
+                    out.add(m.finish());
+                }
+                out
+            }
+            (Some(m), false) => m.drain(self.max_ts),
+            (None, _) => std::mem::take(&mut self.monitored),
+        };
+        Rows {
+            trades: if self.opts.trades {
+                trades
+            } else {
+                Trades::default()
+            },
+            trade_seq: std::mem::take(&mut self.trade_seq),
+            quotes: std::mem::take(&mut self.quotes),
+            quote_seq: std::mem::take(&mut self.quote_seq),
+            snapshots: std::mem::take(&mut self.snapshots),
+            monitored,
         }
     }
 
@@ -713,6 +826,7 @@ impl Replay {
             mine.truncate(EXAMPLES_PER_COUNTER);
         }
         self.directory.extend(other.directory);
+        self.spilled_broken += other.spilled_broken;
         self.max_ts = self.max_ts.max(other.max_ts);
         if let Some(m) = other.monitor {
             self.monitored.add(m.finish());
@@ -725,8 +839,52 @@ impl Replay {
     /// (every shard's match numbers, ascending, no repeats) are voided, and the bars closed
     /// and folded again where that changed them. Returns which breaks matched a print here.
     fn settle(&mut self, breaks: &[u64]) -> Vec<bool> {
+        if self.spill.is_some() {
+            return self.settle_spilled(breaks);
+        }
         let seen = self.trades.mark_broken(breaks);
         self.bar_table = self.bars.take().map(|b| b.finish(&self.trades));
+        seen
+    }
+
+    /// [`Replay::settle`] of a streaming replay, whose prints are in its spill: the bars are
+    /// folded again from the spilled prints of the symbols that need it (a voided print, or
+    /// prints out of time order), read back in two passes.
+    fn settle_spilled(&mut self, breaks: &[u64]) -> Vec<bool> {
+        let mut seen = vec![false; breaks.len()];
+        let Some(spill) = self.spill.as_mut() else {
+            return seen;
+        };
+        let mut wanted = vec![false; 1 << 16];
+        let mut broken = 0;
+        let first = spill.read(|locate, match_number| {
+            if let Ok(k) = breaks.binary_search(&match_number) {
+                seen[k] = true;
+                wanted[locate as usize] = true;
+                broken += 1;
+            }
+            false
+        });
+        self.spilled_broken = broken;
+        if let Err(e) = first {
+            self.spill_error.get_or_insert(e);
+            return seen;
+        }
+        let Some(bars) = self.bars.take() else {
+            return seen;
+        };
+        for l in bars.disordered_locates() {
+            wanted[l as usize] = true;
+        }
+        match spill.read(|locate, _| wanted[locate as usize]) {
+            Ok(mut prints) => {
+                prints.mark_broken(breaks);
+                self.bar_table = Some(bars.finish(&prints));
+            }
+            Err(e) => {
+                self.spill_error.get_or_insert(e);
+            }
+        }
         seen
     }
 
@@ -742,7 +900,8 @@ impl Replay {
     fn tables(mut self, unmatched: u64, midnight: Option<i64>, prices: PriceRepr) -> ReplayOutput {
         self.vwap.end(self.max_ts);
         self.book_checks.unmatched_break = unmatched;
-        self.book_checks.broken_trades = self.trades.broken.iter().filter(|&&b| b).count() as u64;
+        self.book_checks.broken_trades =
+            self.trades.broken.iter().filter(|&&b| b).count() as u64 + self.spilled_broken;
         self.book_checks.live_orders_at_end = self.books.live_orders() as u64;
         let non_empty: Vec<u32> = self.books.non_empty().collect();
         for book in non_empty {
@@ -802,6 +961,7 @@ impl Replay {
             .map(|(_, e)| e)
             .collect();
         ReplayOutput {
+            breaks: Vec::new(),
             hourly_vwap: hourly,
             trades,
             bars,
@@ -822,6 +982,10 @@ impl Replay {
 /// Everything a replay produced.
 #[derive(Debug)]
 pub struct ReplayOutput {
+    /// Match numbers of the day's breaks, ascending (what voided the prints marked
+    /// `broken`; a streaming replay's hand-overs carry no marks, so its reader applies
+    /// these).
+    pub breaks: Vec<u64>,
     /// The hourly VWAP report.
     pub hourly_vwap: RecordBatch,
     /// Every print.
@@ -1159,13 +1323,16 @@ impl ParallelReplay {
     pub fn new(opts: ReplayOptions, threads: usize) -> ParallelReplay {
         let threads = if opts.symbols.is_some() { 1 } else { threads };
         let count = 1usize << threads.clamp(1, 64).ilog2();
-        let shards = if count == 1 {
+        let mut shards = if count == 1 {
             vec![Replay::new(opts)]
         } else {
             (0..count)
                 .map(|k| Replay::shard(opts.clone(), k, count))
                 .collect()
         };
+        for shard in &mut shards {
+            shard.open_spill();
+        }
         ParallelReplay {
             shards,
             balanced: false,
@@ -1196,11 +1363,73 @@ impl ParallelReplay {
         self.shards.len() > 1 && self.shards.iter().any(Replay::may_straddle)
     }
 
+    /// Whether rows are handed over as they become final ([`ReplayOptions::spill_dir`]).
+    pub fn streaming(&self) -> bool {
+        self.shards[0].opts.spill_dir.is_some()
+    }
+
+    /// The rows of every shard that became final since the last call, merged in stream
+    /// order, as tables; at the `end` (after the last message), everything left.
+    fn take(&mut self, end: bool, midnight: Option<i64>, prices: PriceRepr) -> crate::error::Result<Drained> {
+        let depth = self.shards[0].opts.depth;
+        let mut parts = self.shards.iter_mut().map(|s| s.take_rows(end));
+        let mut rows = parts.next().unwrap_or_default();
+        for part in parts {
+            rows.absorb(part, depth);
+        }
+        if let Some(e) = self.shards.iter_mut().find_map(|s| s.spill_error.take()) {
+            return Err(e.into());
+        }
+        let first = &mut self.shards[0];
+        let dictionary = first.symbols.dictionary();
+        let opts = &first.opts;
+        let key_of_locate: Vec<u16> = (0..=u16::MAX)
+            .map(|l| first.symbols.key_of_locate(l))
+            .collect();
+        let (activity, episodes) = rows
+            .monitored
+            .to_batches(&key_of_locate, &dictionary, midnight);
+        Ok(Drained {
+            trades: opts.trades.then(|| {
+                let mut t = rows.trades;
+                // No marks yet: a break may come later.
+                t.broken.iter_mut().for_each(|b| *b = false);
+                t.to_batch(&key_of_locate, &dictionary, midnight, prices)
+            }),
+            bbo: opts.bbo.then(|| {
+                quotes_table(rows.quotes, &key_of_locate, &dictionary, midnight, prices)
+            }),
+            snapshots: opts.snapshot_ns.map(|_| {
+                snapshot_table(
+                    &rows.snapshots,
+                    depth,
+                    &key_of_locate,
+                    &dictionary,
+                    midnight,
+                    prices,
+                )
+            }),
+            activity,
+            episodes,
+        })
+    }
+
+    /// Streaming: the rows that became final since the last call (see [`Drained`]); an
+    /// error when the spill file could not be written.
+    pub fn drain(&mut self, midnight: Option<i64>, prices: PriceRepr) -> crate::error::Result<Drained> {
+        self.take(false, midnight, prices)
+    }
+
     /// Merges the shards and ends the replay as [`Replay::finish`] does; `None` when they
-    /// may have gone apart from one replay (the caller replays serially then).
-    pub fn finish(mut self, midnight: Option<i64>, prices: PriceRepr) -> Option<ReplayOutput> {
+    /// may have gone apart from one replay (the caller replays serially then). A streaming
+    /// replay's output holds, of the streamed tables, only the rows not handed over yet.
+    pub fn finish(
+        mut self,
+        midnight: Option<i64>,
+        prices: PriceRepr,
+    ) -> crate::error::Result<Option<ReplayOutput>> {
         if self.may_straddle() {
-            return None;
+            return Ok(None);
         }
         // Every shard cuts the reports and snapshots that fell due after its last message,
         // voids its broken prints and finishes its bars, each in its own thread. Snapshots
@@ -1215,24 +1444,41 @@ impl ParallelReplay {
                 .flat_map(|s| s.breaks.iter().copied())
                 .collect(),
         );
-        let seen = in_parallel(&mut self.shards, |s| {
+        let streaming = self.streaming();
+        for s in &mut self.shards {
             s.vwap.before(due);
             if last >= s.next_snapshot {
                 s.snapshot(last);
             }
-            s.settle(&breaks)
-        });
+        }
+        let rest = if streaming {
+            Some(self.take(true, midnight, prices)?)
+        } else {
+            None
+        };
+        let seen = in_parallel(&mut self.shards, |s| s.settle(&breaks));
+        if let Some(e) = self.shards.iter_mut().find_map(|s| s.spill_error.take()) {
+            return Err(e.into());
+        }
         let unmatched = (0..breaks.len())
             .filter(|&k| !seen.iter().any(|s| s[k]))
             .count() as u64;
         let mut shards = self.shards.into_iter();
-        let mut all = shards.next()?;
+        let Some(mut all) = shards.next() else {
+            return Ok(None);
+        };
         for shard in shards {
             if !all.absorb(shard) {
-                return None;
+                return Ok(None);
             }
         }
-        Some(all.tables(unmatched, midnight, prices))
+        let mut out = all.tables(unmatched, midnight, prices);
+        out.breaks = breaks;
+        if let Some(rest) = rest {
+            (out.trades, out.bbo, out.snapshots) = (rest.trades, rest.bbo, rest.snapshots);
+            (out.activity, out.episodes) = (rest.activity, rest.episodes);
+        }
+        Ok(Some(out))
     }
 }
 

@@ -26,7 +26,10 @@ fn replay_on(
     while !driver.is_done() {
         driver.step(step).expect("a generated day replays");
     }
-    driver.into_sink().finish(None, PriceRepr::Int)
+    driver
+        .into_sink()
+        .finish(None, PriceRepr::Int)
+        .expect("an in-memory replay has no spill to fail")
 }
 
 /// One replay in one thread.

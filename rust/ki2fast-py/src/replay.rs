@@ -25,12 +25,33 @@ fn table(batch: RecordBatch) -> PyResult<PyTable> {
     PyTable::try_new(vec![batch], schema)
 }
 
-/// A replay in progress, with what it takes to start it again serially: the input (memory
-/// or a mapping, never a gzip stream) and the options. Only a parallel replay keeps them.
+/// Where a replay's bytes can be read again from the start.
+#[derive(Debug)]
+enum Again {
+    /// Memory or a raw file: a second handle on the same bytes.
+    Input(Input),
+    /// A gzip file: opened again (its stream is read once).
+    Path(PathBuf),
+}
+
+impl Again {
+    fn input(self) -> ki2fast_core::Result<Input> {
+        match self {
+            Again::Input(input) => Ok(input),
+            Again::Path(path) => Input::open(&path),
+        }
+    }
+}
+
+/// A replay in progress, with what it takes to start it again serially: the input and the
+/// options. Only a parallel replay keeps them.
 #[derive(Debug)]
 struct Run {
     driver: Driver<ParallelReplay>,
-    again: Option<(Input, ReplayOptions)>,
+    again: Option<(Again, ReplayOptions)>,
+    /// Times it started again from the beginning (a streaming reader discards what it
+    /// was handed before).
+    restarts: u32,
 }
 
 impl Run {
@@ -39,20 +60,21 @@ impl Run {
     fn step(&mut self) -> ki2fast_core::Result<()> {
         self.driver.step(DEFAULT_STEP)?;
         if self.driver.sink.may_straddle() {
-            *self = Run::serial(self.again.take())?;
+            *self = Run::serial(self.again.take(), self.restarts)?;
         }
         Ok(())
     }
 
     /// The replay from the beginning in one thread; an error when it cannot start again (it
     /// ran in one thread already, or its input cannot be read twice).
-    fn serial(again: Option<(Input, ReplayOptions)>) -> ki2fast_core::Result<Run> {
-        let (input, opts) = again.ok_or_else(|| {
+    fn serial(again: Option<(Again, ReplayOptions)>, restarts: u32) -> ki2fast_core::Result<Run> {
+        let (again, opts) = again.ok_or_else(|| {
             ki2fast_core::Error::InvalidArgument("this replay cannot start again".into())
         })?;
         Ok(Run {
-            driver: Driver::new(input, ParallelReplay::new(opts, 1)),
+            driver: Driver::new(again.input()?, ParallelReplay::new(opts, 1)),
             again: None,
+            restarts: restarts + 1,
         })
     }
 
@@ -60,17 +82,21 @@ impl Run {
         mut self,
         midnight: Option<i64>,
         prices: PriceRepr,
-    ) -> ki2fast_core::Result<ReplayOutput> {
+    ) -> ki2fast_core::Result<(ReplayOutput, u32)> {
         loop {
             while !self.driver.is_done() {
                 self.step()?;
             }
-            let Run { driver, again } = self;
-            if let Some(out) = driver.into_sink().finish(midnight, prices) {
-                return Ok(out);
+            let Run {
+                driver,
+                again,
+                restarts,
+            } = self;
+            if let Some(out) = driver.into_sink().finish(midnight, prices)? {
+                return Ok((out, restarts));
             }
             // The shards' books clashed when merged: one thread, from the start.
-            self = Run::serial(again)?;
+            self = Run::serial(again, restarts)?;
         }
     }
 }
@@ -88,7 +114,7 @@ pub struct ReplayRun {
 #[pymethods]
 impl ReplayRun {
     #[new]
-    #[pyo3(signature = (src, *, symbols=None, date=None, prices="float", trades=true, bar_every_ns=Some(60_000_000_000), clock_hours=false, bbo=false, snapshot_every_ns=None, depth=5, allow_truncated=false, errors="raise", threads=1, activity_every_ns=None, sliding=None, activity_crosses=false))]
+    #[pyo3(signature = (src, *, symbols=None, date=None, prices="float", trades=true, bar_every_ns=Some(60_000_000_000), clock_hours=false, bbo=false, snapshot_every_ns=None, depth=5, allow_truncated=false, errors="raise", threads=1, activity_every_ns=None, sliding=None, activity_crosses=false, spill_dir=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         src: &Bound<'_, PyAny>,
@@ -107,6 +133,7 @@ impl ReplayRun {
         activity_every_ns: Option<u64>,
         sliding: Option<(u64, usize, u64)>,
         activity_crosses: bool,
+        spill_dir: Option<PathBuf>,
     ) -> PyResult<Self> {
         if bar_every_ns == Some(0) || snapshot_every_ns == Some(0) || activity_every_ns == Some(0) {
             return Err(PyValueError::new_err("intervals must be positive"));
@@ -130,11 +157,16 @@ impl ReplayRun {
             activity_ns: activity_every_ns,
             sliding: crate::monitor::sliding_params(sliding)?,
             activity_crosses,
+            spill_dir,
             ..ReplayOptions::default()
         };
-        // A gzip stream cannot be read again, so it replays in one thread (inflating is its
-        // bottleneck anyway).
-        let again = input.try_clone().map(|i| (i, opts.clone()));
+        // A gzip stream is read once: a gzip file can start again by opening it anew; gzip
+        // bytes in memory replay in one thread.
+        let again = match input.try_clone() {
+            Some(i) => Some(Again::Input(i)),
+            None => path.clone().map(Again::Path),
+        };
+        let again = again.map(|a| (a, opts.clone()));
         let threads = if again.is_some() { threads } else { 1 };
         let sink = ParallelReplay::new(opts, threads);
         let again = again.filter(|_| sink.threads() > 1);
@@ -142,6 +174,7 @@ impl ReplayRun {
             driver: Mutex::new(Some(Run {
                 driver: Driver::new(input, sink),
                 again,
+                restarts: 0,
             })),
             path,
             midnight,
@@ -161,6 +194,43 @@ impl ReplayRun {
         Ok(!run.driver.is_done())
     }
 
+    /// Streaming (a replay made with `spill_dir`): the rows that became final since the last
+    /// call, as `{table: Arrow table or None}`.
+    fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let mut guard = lock(&self.driver)?;
+        let Some(run) = guard.as_mut() else {
+            return Err(PyValueError::new_err("the replay was already finished"));
+        };
+        if !run.driver.sink.streaming() {
+            return Err(PyValueError::new_err("only a streaming replay (spill_dir=...) drains"));
+        }
+        let (midnight, prices) = (self.midnight, self.prices);
+        let out = py
+            .detach(|| run.driver.sink.drain(midnight, prices))
+            .map_err(|e| to_py(e, self.path.as_ref()))?;
+        let d = PyDict::new(py);
+        for (name, batch) in [
+            ("trades", out.trades),
+            ("bbo", out.bbo),
+            ("snapshots", out.snapshots),
+            ("activity", out.activity),
+            ("episodes", out.episodes),
+        ] {
+            match batch {
+                Some(b) => d.set_item(name, table(b)?)?,
+                None => d.set_item(name, py.None())?,
+            }
+        }
+        Ok(d)
+    }
+
+    /// Times the replay started again from the beginning (in one thread, when its shards
+    /// went apart): a streaming reader discards the rows it was handed before.
+    #[getter]
+    fn restarts(&self) -> PyResult<u32> {
+        Ok(lock(&self.driver)?.as_ref().map_or(0, |r| r.restarts))
+    }
+
     /// `(stored bytes read, stored size or None)`.
     #[getter]
     fn progress(&self) -> PyResult<(u64, Option<u64>)> {
@@ -175,10 +245,12 @@ impl ReplayRun {
             .take()
             .ok_or_else(|| PyValueError::new_err("the replay was already finished"))?;
         let (midnight, prices) = (self.midnight, self.prices);
-        let out = py
+        let (out, restarts) = py
             .detach(|| run.finish(midnight, prices))
             .map_err(|e| to_py(e, self.path.as_ref()))?;
-        output_dict(py, out, prices)
+        let d = output_dict(py, out, prices)?;
+        d.set_item("restarts", restarts)?;
+        Ok(d)
     }
 }
 
@@ -188,6 +260,7 @@ fn output_dict<'py>(
     prices: PriceRepr,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
+    d.set_item("breaks", out.breaks)?;
     d.set_item("hourly_vwap", table(out.hourly_vwap)?)?;
     for (name, batch) in [
         ("trades", out.trades),

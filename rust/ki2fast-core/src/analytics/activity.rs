@@ -908,6 +908,24 @@ impl Monitor {
         );
     }
 
+    /// What is final by `now` (ns since midnight, the latest time seen), handed over once:
+    /// the activity windows that ended and the episodes that can no longer grow.
+    pub fn drain(&mut self, now: u64) -> MonitorOutput {
+        let activity = self
+            .activity
+            .as_mut()
+            .map(|a| (a.window_ns(), a.drain(now)));
+        let episodes = self.sliding.as_mut().map(|s| {
+            s.sweep(now);
+            (s.params(), s.take_closed())
+        });
+        MonitorOutput {
+            activity,
+            episodes,
+            late_events: 0,
+        }
+    }
+
     /// Closes everything.
     pub fn finish(self) -> MonitorOutput {
         let mut late_events = 0;

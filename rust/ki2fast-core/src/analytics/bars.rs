@@ -293,6 +293,15 @@ impl BarBuilder {
         }
     }
 
+    /// The locates whose prints came out of time order (their bars are folded again at the
+    /// end, from all of their prints).
+    pub fn disordered_locates(&self) -> Vec<u16> {
+        (0..self.state.len())
+            .filter(|&l| self.state[l].disordered)
+            .map(|l| l as u16)
+            .collect()
+    }
+
     /// Closes every open bar, re-folds the symbols that had voided or out-of-order prints
     /// from `trades` (breaks applied), and returns the bars by locate, then bar start.
     pub fn finish(mut self, trades: &Trades) -> BarTable {

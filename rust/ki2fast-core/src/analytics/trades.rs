@@ -348,3 +348,102 @@ mod tests {
         assert_eq!(Quote::default().position(5), 0);
     }
 }
+
+/// Bytes of one print in a [`TradeSpill`].
+const SPILL_RECORD: usize = 44;
+
+/// The prints a streaming replay has already written out, kept on disk for the end of the
+/// day: a break can void a print hours after it, and the bars of its symbol are folded again
+/// from that print on. Fixed-size records in file order (what the bars fold reads: time,
+/// symbol, kind, price, shares, aggressor, match number, printable, the quote's prices), in a
+/// file the replay removes when it is dropped. The disk holds them, not memory: about 44
+/// bytes per print.
+#[derive(Debug)]
+pub struct TradeSpill {
+    path: std::path::PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    rows: u64,
+}
+
+impl TradeSpill {
+    /// A new spill file at `path` (replaced if it exists).
+    pub fn create(path: std::path::PathBuf) -> std::io::Result<TradeSpill> {
+        let file = std::fs::File::create(&path)?;
+        Ok(TradeSpill {
+            path,
+            out: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+            rows: 0,
+        })
+    }
+
+    /// Appends every print of `t`.
+    pub fn append(&mut self, t: &Trades) -> std::io::Result<()> {
+        use std::io::Write;
+        let Some(out) = self.out.as_mut() else {
+            return Err(std::io::Error::other("the trade spill is closed"));
+        };
+        let mut rec = [0u8; SPILL_RECORD];
+        for i in 0..t.len() {
+            let q = t.quote.get(i);
+            rec[0..8].copy_from_slice(&t.timestamp[i].to_le_bytes());
+            rec[8..16].copy_from_slice(&t.shares[i].to_le_bytes());
+            rec[16..24].copy_from_slice(&t.match_number[i].to_le_bytes());
+            rec[24..28].copy_from_slice(&t.price[i].to_le_bytes());
+            rec[28..32].copy_from_slice(&q.bid.to_le_bytes());
+            rec[32..36].copy_from_slice(&q.ask.to_le_bytes());
+            rec[36..38].copy_from_slice(&t.locate[i].to_le_bytes());
+            rec[38] = t.kind[i];
+            rec[39] = t.aggressor[i];
+            rec[40] = u8::from(t.printable[i]);
+            out.write_all(&rec)?;
+        }
+        self.rows += t.len() as u64;
+        Ok(())
+    }
+
+    /// Reads back, in file order, the prints for which `keep(locate, match number)` holds.
+    pub fn read(&mut self, mut keep: impl FnMut(u16, u64) -> bool) -> std::io::Result<Trades> {
+        use std::io::{Read, Write};
+        if let Some(out) = self.out.as_mut() {
+            out.flush()?;
+        }
+        let mut input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&self.path)?);
+        let mut rec = [0u8; SPILL_RECORD];
+        let mut t = Trades::default();
+        let u64_at = |r: &[u8], at: usize| u64::from_le_bytes(r[at..at + 8].try_into().unwrap_or_default());
+        let u32_at = |r: &[u8], at: usize| u32::from_le_bytes(r[at..at + 4].try_into().unwrap_or_default());
+        for _ in 0..self.rows {
+            input.read_exact(&mut rec)?;
+            let locate = u16::from_le_bytes([rec[36], rec[37]]);
+            let match_number = u64_at(&rec, 16);
+            if !keep(locate, match_number) {
+                continue;
+            }
+            t.push(Print {
+                timestamp: u64_at(&rec, 0),
+                locate,
+                kind: rec[38],
+                price: u32_at(&rec, 24),
+                shares: u64_at(&rec, 8),
+                aggressor: rec[39],
+                match_number,
+                printable: rec[40] != 0,
+                order_reference: 0,
+                cross_type: 0,
+                quote: Quote {
+                    bid: u32_at(&rec, 28),
+                    ask: u32_at(&rec, 32),
+                    ..Quote::default()
+                },
+            });
+        }
+        Ok(t)
+    }
+}
+
+impl Drop for TradeSpill {
+    fn drop(&mut self) {
+        self.out = None;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

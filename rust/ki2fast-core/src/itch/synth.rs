@@ -1652,14 +1652,10 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
         .bursts
         .unwrap_or(((cfg.messages / 25_000) as usize).clamp(1, 6));
     let stuffer_count = bursts.div_ceil(2);
-    let stuffers: Vec<usize> = (0..stuffer_count)
-        .map(|_| {
-            let mut s = role();
-            while Some(s) == test_symbol || s == luld_sym {
-                s = role();
-            }
-            s
-        })
+    // Stuffers take the symbols left; a day of very few symbols plants fewer bursts.
+    let stuffers: Vec<usize> = middle
+        .filter(|&s| Some(s) != test_symbol && s != luld_sym)
+        .take(stuffer_count)
         .collect();
 
     let mut schedule: Vec<(u64, Scheduled)> = vec![
@@ -1713,6 +1709,8 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
         ));
     }
     let max_size = (cfg.messages / 40).clamp(200, 1_600);
+    // No symbol left to stuff quotes into: no burst.
+    let bursts = if stuffers.is_empty() { 0 } else { bursts };
     let mut burst_times: Vec<u64> = (0..bursts)
         .map(|_| rng.range(hms(10, 0, 0), hms(15, 30, 0)))
         .collect();

@@ -1,0 +1,358 @@
+"""A replayed day on disk: the replay's tables as Parquet, written while the pass runs, so a
+whole day needs no more memory than a few row groups.
+
+A day is a folder::
+
+    DAY/manifest.json        written last: its presence means the day is complete
+    DAY/trades.parquet       every print (``broken`` is applied by the readers below)
+    DAY/bars.parquet  DAY/hourly_vwap.parquet  DAY/bbo.parquet  DAY/snapshots.parquet
+    DAY/activity.parquet
+
+The folder is built under a temporary name next to it and renamed into place once its
+manifest is written, so a reader never sees a half-written day: a pass that fails (a full
+disk, an unwritable folder) or is killed leaves the previous day, or none. Writing the same
+day again replaces it.
+
+A break can void a print hours after the print was written. The trades files keep each
+print as it came, and the manifest lists the day's broken match numbers; the readers
+(``StoredReplay.trades``, ``StoredReplay.duckdb``) mark ``broken`` from it, so what they
+give equals the in-memory replay's table row for row. The bars are computed at the end of
+the pass with the breaks applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ki2fast._files import fsync_dir, write_atomic
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+    import pyarrow as pa
+
+__all__ = ["MANIFEST", "StoredReplay", "open_replay"]
+
+MANIFEST = "manifest.json"
+FORMAT = "ki2fast.replay"
+VERSION = 1
+#: Rows per Parquet row group: large enough for fast scans, small enough that the rows held
+#: before a group is written stay a few tens of megabytes.
+ROW_GROUP = 1 << 19
+_TABLES = ("trades", "bars", "hourly_vwap", "bbo", "snapshots", "activity")
+
+
+class _TableFile:
+    """One table's Parquet file, fed Arrow tables and written a row group at a time."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._schema: pa.Schema | None = None
+        self._writer: Any = None
+
+    def add(self, table: pa.Table) -> None:
+        if self._schema is None:
+            self._schema = table.schema
+        if table.num_rows:
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._pending or self._schema is None:
+            return
+        # Dictionary columns (the symbol) may carry different dictionaries from one part of
+        # the day to the next: one dictionary per row group.
+        table = pa.concat_tables(self._pending).unify_dictionaries().combine_chunks()
+        self._pending, self._pending_rows = [], 0
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
+        self._writer.write_table(table, row_group_size=ROW_GROUP)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        import pyarrow.parquet as pq
+
+        self._flush()
+        if self._writer is None and self._schema is not None:
+            # No rows all day: an empty file with the table's columns.
+            self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
+        if self._writer is not None:
+            self._writer.close()
+            with open(self.path, "rb+") as f:
+                os.fsync(f.fileno())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(out: Path) -> None:
+    """Removes what passes killed before they finished left next to ``out`` (their
+    temporary folders name their process, which is gone)."""
+    for p in out.parent.glob(f".{out.name}.*.tmp"):
+        try:
+            pid = int(p.name.removesuffix(".tmp").rsplit(".", 1)[-1])
+        except (ValueError, IndexError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+class DayWriter:
+    """Writes one replayed day into a temporary folder beside ``out`` and, on
+    :meth:`commit`, renames it into place (after its manifest), replacing what was there.
+    Tables are written on a background thread while the replay runs."""
+
+    def __init__(self, out: str | os.PathLike[str]):
+        self.out = Path(out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(self.out)
+        self.tmp = self.out.parent / f".{self.out.name}.{uuid.uuid4().hex[:8]}.{os.getpid()}.tmp"
+        self.tmp.mkdir()
+        self._files: dict[str, _TableFile] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ki2fast-write")
+        self._pending: list[Future[None]] = []
+
+    def _write(self, tables: dict[str, Any]) -> None:
+        import pyarrow as pa
+
+        for name, table in tables.items():
+            if table is None:
+                continue
+            file = self._files.get(name)
+            if file is None:
+                file = self._files[name] = _TableFile(self.tmp / f"{name}.parquet")
+            file.add(pa.table(table))
+
+    def add(self, tables: dict[str, Any]) -> None:
+        """Queues tables (``{name: Arrow table or None}``) to be appended to their files; at
+        most two hand-overs wait, so memory stays bounded when the disk is slower."""
+        while len(self._pending) >= 2:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self._write, tables))
+
+    def discard(self) -> None:
+        """Forgets every row written so far (the replay started again from the beginning)."""
+        self._drain()
+        for file in self._files.values():
+            if file._writer is not None:
+                file._writer.close()
+            file.path.unlink(missing_ok=True)
+        self._files.clear()
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._pending.pop(0).result()
+
+    def commit(self, manifest: dict[str, Any]) -> Path:
+        """Closes the files, writes the manifest last and puts the day in place."""
+        self._drain()
+        self._pool.shutdown()
+        tables = {}
+        for name, file in self._files.items():
+            file.close()
+            if file.path.exists():
+                tables[name] = {"file": file.path.name, "rows": file.rows}
+        manifest = {**manifest, "tables": tables}
+        write_atomic(self.tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
+        fsync_dir(self.tmp)
+        old = None
+        if self.out.exists():
+            old = self.out.parent / f".{self.out.name}.{uuid.uuid4().hex[:8]}.old"
+            os.rename(self.out, old)
+        os.rename(self.tmp, self.out)
+        fsync_dir(self.out.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.out
+
+    def abort(self) -> None:
+        """Removes the temporary folder (the day in place, if any, stays as it was)."""
+        with contextlib.suppress(Exception):
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for file in self._files.values():
+            with contextlib.suppress(Exception):
+                if file._writer is not None:
+                    file._writer.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def stream_replay(
+    make_run: Callable[[str], Any],
+    out: str | os.PathLike[str],
+    *,
+    manifest: dict[str, Any],
+    on_step: Callable[[Any], None] | None = None,
+    activity: Callable[[Any], Any] | None = None,
+) -> StoredReplay:
+    """Runs a streaming replay (``make_run(spill_dir)`` makes the ``_core.ReplayRun``) to the
+    end, writing its tables into the day folder ``out`` as they become final; returns the
+    stored day. ``activity`` turns the core's activity batches into the in-memory table."""
+
+    def tables(drained: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in drained.items() if k in _TABLES}
+        if kept.get("activity") is not None and activity is not None:
+            kept["activity"] = activity(kept["activity"]).to_arrow()
+        return kept
+
+    writer = DayWriter(out)
+    try:
+        run = make_run(str(writer.tmp))
+        restarts = 0
+        while run.step():
+            if run.restarts != restarts:
+                restarts = run.restarts
+                writer.discard()
+            writer.add(tables(run.drain()))
+            if on_step is not None:
+                on_step(run)
+        result = run.finish()
+        del run
+        if result["restarts"] != restarts:
+            writer.discard()
+        writer.add(tables(result))
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            **manifest,
+            "breaks": [int(b) for b in result["breaks"]],
+            "stats": dict(result["stats"]),
+            "checks": dict(result["checks"]),
+            "examples": list(result["examples"]),
+            "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        del result
+        path = writer.commit(manifest)
+    except BaseException:
+        writer.abort()
+        raise
+    return StoredReplay(path)
+
+
+class StoredReplay:
+    """A replayed day on disk (see the module's docs): lazy polars frames over its tables,
+    with the schemas of ``kf.replay_itch``'s in-memory frames, and its counters."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        manifest = self.path / MANIFEST
+        if not manifest.is_file():
+            raise FileNotFoundError(
+                f"{self.path}: no {MANIFEST}: not a complete replayed day (a pass that did "
+                "not finish leaves none)"
+            )
+        self.manifest: dict[str, Any] = json.loads(manifest.read_text())
+        if self.manifest.get("format") != FORMAT:
+            raise ValueError(f"{manifest}: not a ki2fast replay manifest")
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The replay's integrity counters."""
+        return dict(self.manifest["stats"])
+
+    @property
+    def checks(self) -> dict[str, Any]:
+        """The framing counters."""
+        return dict(self.manifest["checks"])
+
+    @property
+    def examples(self) -> list[dict[str, Any]]:
+        """The first offending messages per counter."""
+        return list(self.manifest["examples"])
+
+    @property
+    def breaks(self) -> list[int]:
+        """The day's broken match numbers."""
+        return list(self.manifest["breaks"])
+
+    def tables(self) -> list[str]:
+        """The tables the day holds."""
+        return list(self.manifest["tables"])
+
+    def _scan(self, name: str) -> pl.LazyFrame | None:
+        import polars as pl
+
+        entry = self.manifest["tables"].get(name)
+        if entry is None:
+            return None
+        return pl.scan_parquet(self.path / entry["file"])
+
+    @property
+    def trades(self) -> pl.LazyFrame | None:
+        """Every print, ``broken`` marked from the day's breaks."""
+        import polars as pl
+
+        lf = self._scan("trades")
+        if lf is None:
+            return None
+        return lf.with_columns(broken=pl.col("match_number").is_in(self.breaks))
+
+    @property
+    def bars(self) -> pl.LazyFrame | None:
+        return self._scan("bars")
+
+    @property
+    def hourly_vwap(self) -> pl.LazyFrame | None:
+        return self._scan("hourly_vwap")
+
+    @property
+    def bbo(self) -> pl.LazyFrame | None:
+        return self._scan("bbo")
+
+    @property
+    def snapshots(self) -> pl.LazyFrame | None:
+        return self._scan("snapshots")
+
+    @property
+    def activity(self) -> pl.LazyFrame | None:
+        return self._scan("activity")
+
+    def duckdb(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection (``con`` or a new in-memory one) with one view per table of the
+        day; ``trades.broken`` is marked from the day's breaks."""
+        import duckdb
+
+        con = con if con is not None else duckdb.connect()
+        for name, entry in self.manifest["tables"].items():
+            path = str(self.path / entry["file"]).replace("'", "''")
+            source = f"read_parquet('{path}')"
+            if name == "trades":
+                broken = ", ".join(str(b) for b in self.breaks) or "NULL"
+                select = f"SELECT * REPLACE (match_number IN ({broken}) AS broken) FROM {source}"
+            else:
+                select = f"SELECT * FROM {source}"
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
+        return con
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"{k} {v['rows']:,}" for k, v in self.manifest["tables"].items())
+        return f"StoredReplay({str(self.path)!r}: {rows})"
+
+
+def open_replay(path: str | os.PathLike[str]) -> StoredReplay:
+    """A replayed day written by ``kf.replay_itch(src, out=path)``; FileNotFoundError when
+    the folder holds no complete day."""
+    return StoredReplay(path)
