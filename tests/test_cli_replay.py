@@ -57,3 +57,28 @@ def test_help_has_an_example(cmd, capsys):
     with pytest.raises(SystemExit):
         main(["itch", cmd, "--help"])
     assert "example:" in capsys.readouterr().out
+
+
+def test_replay_writes_a_day_folder_and_many_days_on_dask(tmp_path: Path, capsys):
+    import ki2fast as kf
+
+    day = tmp_path / "day"
+    assert main(["itch", "replay", str(SAMPLE), "--out", str(day), "--activity-window", "1s"]) == 0
+    assert "StoredReplay" in capsys.readouterr().out
+    stored = kf.open_replay(day)
+    assert set(stored.tables()) == {"trades", "bars", "hourly_vwap", "activity"}
+    assert stored.hourly_vwap is not None
+    assert stored.hourly_vwap.collect().equals(kf.hourly_vwap(SAMPLE))
+    # Two days (the sample under a second date) on a local Dask cluster.
+    pytest.importorskip("distributed")
+    second = tmp_path / "03042024.NASDAQ_ITCH50.gz"
+    second.write_bytes(SAMPLE.read_bytes())
+    args = ["itch", "replay", str(SAMPLE), str(second), "--out", str(tmp_path / "ds")]
+    assert main([*args, "--workers", "2", "--bars", "none"]) == 0
+    ds = kf.open_days(tmp_path / "ds")
+    assert [d.isoformat() for d in ds.days] == ["2024-03-01", "2024-03-04"]
+    hourly = ds.hourly_vwap.collect()
+    assert hourly.filter(pl.col("date") == hourly["date"].min()).height == hourly.height // 2
+    assert main(["itch", "replay", str(tmp_path / "missing.itch"), "--out", str(day)]) == 1
+    assert "No such file" in capsys.readouterr().err
+    assert kf.open_replay(day).tables()  # the day written before still stands

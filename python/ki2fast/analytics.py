@@ -16,7 +16,7 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, overload
 
 from ki2fast import _core
 from ki2fast._progress import Progress
@@ -25,6 +25,8 @@ from ki2fast.itch import DateLike, Errors, Prices, Source, _names, _session_date
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from ki2fast.replay_dir import StoredReplay
 
 __all__ = ["Replay", "bars", "hourly_vwap", "level1", "parse_every", "replay_itch", "vwap"]
 
@@ -118,6 +120,50 @@ def _threads(threads: int | None) -> int:
     return threads
 
 
+@overload
+def replay_itch(
+    src: Source,
+    *,
+    symbols: Iterable[str] | str | None = None,
+    date: DateLike = None,
+    prices: Prices = "float",
+    trades: bool = True,
+    bar_every: Every | None = "1m",
+    clock_hours: bool = False,
+    bbo: bool = False,
+    snapshot_every: Every | None = None,
+    depth: int = 5,
+    allow_truncated: bool = False,
+    errors: Errors = "raise",
+    progress: bool = False,
+    threads: int | None = None,
+    activity_window: Every | None = None,
+    out: None = None,
+) -> Replay: ...
+
+
+@overload
+def replay_itch(
+    src: Source,
+    *,
+    symbols: Iterable[str] | str | None = None,
+    date: DateLike = None,
+    prices: Prices = "float",
+    trades: bool = True,
+    bar_every: Every | None = "1m",
+    clock_hours: bool = False,
+    bbo: bool = False,
+    snapshot_every: Every | None = None,
+    depth: int = 5,
+    allow_truncated: bool = False,
+    errors: Errors = "raise",
+    progress: bool = False,
+    threads: int | None = None,
+    activity_window: Every | None = None,
+    out: str | os.PathLike[str],
+) -> StoredReplay: ...
+
+
 def replay_itch(
     src: Source,
     *,
@@ -136,7 +182,7 @@ def replay_itch(
     threads: int | None = None,
     activity_window: Every | None = None,
     out: str | os.PathLike[str] | None = None,
-) -> Any:
+) -> Replay | StoredReplay:
     """Replay an ITCH 5.0 day in one pass (GIL released; Ctrl-C interrupts).
 
     Books follow the ITCH rules exactly (E at the resting price, C at its own price and only
@@ -199,10 +245,10 @@ def replay_itch(
     with Progress("replay", total=run.progress[1], enabled=progress) as bar:
         while run.step():
             bar.update(run.progress[0])
-    out = run.finish()
+    result = run.finish()
 
     def frame(name: str) -> pl.DataFrame | None:
-        table = out[name]
+        table = result[name]
         return None if table is None else _pl(table)
 
     hourly = frame("hourly_vwap")
@@ -213,11 +259,11 @@ def replay_itch(
         bars=frame("bars"),
         bbo=frame("bbo"),
         snapshots=frame("snapshots"),
-        book=OrderBook._wrap(out["book"]),
-        stats=dict(out["stats"]),
-        checks=dict(out["checks"]),
-        examples=list(out["examples"]),
-        activity=None if out["activity"] is None else activity_frame(out["activity"]),
+        book=OrderBook._wrap(result["book"]),
+        stats=dict(result["stats"]),
+        checks=dict(result["checks"]),
+        examples=list(result["examples"]),
+        activity=None if result["activity"] is None else activity_frame(result["activity"]),
     )
 
 

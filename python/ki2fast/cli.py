@@ -334,6 +334,45 @@ def _bars(args: argparse.Namespace) -> int:
     return 0
 
 
+REPLAY_EXAMPLE = """example:
+  ki2fast itch replay data/samples/03012024.NASDAQ_ITCH50.gz --out days/2024-03-01
+  ki2fast itch replay 0301*.NASDAQ_ITCH50.gz 0304*.NASDAQ_ITCH50.gz --out days --workers 2
+  ki2fast itch replay *.NASDAQ_ITCH50.gz --out days --scheduler tcp://10.0.0.5:8786
+
+One file without --workers or --scheduler is replayed here into the day folder OUT; several
+files (or either option) are replayed on a Dask cluster, one task per file, into
+OUT/date=YYYY-MM-DD/ (pip install ki2fast[dask]).
+"""
+
+
+def _replay(args: argparse.Namespace) -> int:
+    options: dict[str, Any] = dict(
+        bar_every=None if args.bars == "none" else args.bars,
+        bbo=args.bbo,
+        snapshot_every=args.snapshot_every,
+        activity_window=args.activity_window,
+        trades=not args.no_trades,
+    )
+    show = sys.stderr.isatty()
+    if len(args.files) == 1 and args.workers is None and args.scheduler is None:
+        stored = kf.replay_itch(
+            args.files[0], out=args.out, progress=show, threads=args.threads, **options
+        )
+        print(stored)
+        return 0
+    ds = kf.replay_days(
+        args.files,
+        out=args.out,
+        client=args.scheduler,
+        workers=args.workers,
+        threads=args.threads or 1,
+        progress=show,
+        **options,
+    )
+    print(ds)
+    return 0
+
+
 def _threads_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
@@ -477,6 +516,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="symbols to keep (default: all)")
     _threads_option(p)
     p.set_defaults(func=_bars)
+
+    p = cmds.add_parser(
+        "replay",
+        help="replay days into Parquet (bounded memory; many days on Dask)",
+        description="Replay ITCH days in one pass each and write their tables (trades, bars, "
+        "the hourly VWAP report, and on request BBO, snapshots and activity) as Parquet while "
+        "the pass runs, so a whole day needs no more memory than a few row groups. A day "
+        "is complete once its manifest.json is written; rerunning replaces it.",
+        epilog=REPLAY_EXAMPLE,
+        formatter_class=raw,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="ITCH 5.0 day files, raw or gzip")
+    p.add_argument("--out", required=True, help="day folder (one file) or dataset root")
+    p.add_argument("--bars", default="1m", help="bar length, or none (default 1m)")
+    p.add_argument("--no-trades", action="store_true", help="leave the trades table out")
+    p.add_argument("--bbo", action="store_true", help="also every change of a book's top")
+    p.add_argument("--snapshot-every", metavar="EVERY", help="depth snapshots, e.g. 5m")
+    p.add_argument("--activity-window", metavar="EVERY", help="activity windows, e.g. 1s")
+    p.add_argument("--workers", type=int, help="Dask worker processes on this machine")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler to use")
+    _threads_option(p)
+    p.set_defaults(func=_replay)
 
     p = cmds.add_parser(
         "bursts",
