@@ -156,7 +156,7 @@ def test_a_full_disk_is_an_os_error_and_the_previous_day_stands(
         assert kf.open_replay(small / "day").manifest["source"] == str(tiny)
         assert [p.name for p in small.iterdir()] == ["day"]
     finally:
-        subprocess.run(["umount", str(small)], check=False)
+        subprocess.run(["umount", "-l", str(small)], check=False)
 
 
 _KILLED = r"""

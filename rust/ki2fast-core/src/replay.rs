@@ -399,36 +399,49 @@ impl Replay {
     /// also go to the spill), snapshots, activity windows ended by the latest time, closed
     /// episodes; at the `end`, everything.
     fn take_rows(&mut self, end: bool) -> Rows {
-        let trades = std::mem::take(&mut self.trades);
+        let mut rows = self.held();
         if let Some(spill) = &mut self.spill
             && self.spill_error.is_none()
-            && let Err(e) = spill.append(&trades)
+            && let Err(e) = spill.append(&rows.trades)
         {
             self.spill_error = Some(e);
         }
-        let monitored = match (&mut self.monitor, end) {
+        if !self.opts.trades {
+            // Recorded for the bars only.
+            (rows.trades, rows.trade_seq) = (Trades::default(), Vec::new());
+        }
+        match (&mut self.monitor, end) {
             (Some(_), true) => {
-                let mut out = std::mem::take(&mut self.monitored);
                 if let Some(m) = self.monitor.take() {
-                    out.add(m.finish());
+                    rows.monitored.add(m.finish());
                 }
-                out
             }
-            (Some(m), false) => m.drain(self.max_ts),
-            (None, _) => std::mem::take(&mut self.monitored),
-        };
+            (Some(m), false) => rows.monitored.add(m.drain(self.max_ts)),
+            (None, _) => {}
+        }
+        rows
+    }
+
+    /// The rows this replay holds, taken out as they are.
+    fn held(&mut self) -> Rows {
         Rows {
-            trades: if self.opts.trades {
-                trades
-            } else {
-                Trades::default()
-            },
+            trades: std::mem::take(&mut self.trades),
             trade_seq: std::mem::take(&mut self.trade_seq),
             quotes: std::mem::take(&mut self.quotes),
             quote_seq: std::mem::take(&mut self.quote_seq),
             snapshots: std::mem::take(&mut self.snapshots),
-            monitored,
+            monitored: std::mem::take(&mut self.monitored),
         }
+    }
+
+    /// Puts rows (taken with [`Replay::held`]) back.
+    fn hold(&mut self, rows: Rows) {
+        self.trades = rows.trades;
+        self.trade_seq = rows.trade_seq;
+        self.quotes = rows.quotes;
+        self.quote_seq = rows.quote_seq;
+        self.snapshots = rows.snapshots;
+        self.monitored = rows.monitored;
     }
 
     /// Whether this replay keeps the book of `locate`.
@@ -804,14 +817,14 @@ impl Replay {
 
     /// Takes over another shard's symbols: what one replay over both would hold. Returns
     /// false when a reference was live in both (the shards went apart from one replay).
-    fn absorb(&mut self, other: Replay) -> bool {
-        let order = merge_order(&self.trade_seq, &other.trade_seq);
-        self.trades = std::mem::take(&mut self.trades).interleave(other.trades, &order);
-        self.trade_seq = interleave(std::mem::take(&mut self.trade_seq), other.trade_seq, &order);
-        let order = merge_order(&self.quote_seq, &other.quote_seq);
-        self.quotes = std::mem::take(&mut self.quotes).interleave(other.quotes, &order);
-        self.quote_seq = interleave(std::mem::take(&mut self.quote_seq), other.quote_seq, &order);
-        self.snapshots.absorb(other.snapshots, self.opts.depth);
+    fn absorb(&mut self, mut other: Replay) -> bool {
+        let mut rows = self.held();
+        let mut theirs = other.held();
+        if let Some(m) = other.monitor.take() {
+            theirs.monitored.add(m.finish());
+        }
+        rows.absorb(theirs, self.opts.depth);
+        self.hold(rows);
         self.bar_table = match (self.bar_table.take(), other.bar_table) {
             (Some(mine), Some(theirs)) => Some(mine.merge(theirs)),
             (mine, theirs) => mine.or(theirs),
@@ -828,10 +841,6 @@ impl Replay {
         self.directory.extend(other.directory);
         self.spilled_broken += other.spilled_broken;
         self.max_ts = self.max_ts.max(other.max_ts);
-        if let Some(m) = other.monitor {
-            self.monitored.add(m.finish());
-        }
-        self.monitored.add(other.monitored);
         clashes == 0
     }
 
@@ -1370,7 +1379,12 @@ impl ParallelReplay {
 
     /// The rows of every shard that became final since the last call, merged in stream
     /// order, as tables; at the `end` (after the last message), everything left.
-    fn take(&mut self, end: bool, midnight: Option<i64>, prices: PriceRepr) -> crate::error::Result<Drained> {
+    fn take(
+        &mut self,
+        end: bool,
+        midnight: Option<i64>,
+        prices: PriceRepr,
+    ) -> crate::error::Result<Drained> {
         let depth = self.shards[0].opts.depth;
         let mut parts = self.shards.iter_mut().map(|s| s.take_rows(end));
         let mut rows = parts.next().unwrap_or_default();
@@ -1396,9 +1410,9 @@ impl ParallelReplay {
                 t.broken.iter_mut().for_each(|b| *b = false);
                 t.to_batch(&key_of_locate, &dictionary, midnight, prices)
             }),
-            bbo: opts.bbo.then(|| {
-                quotes_table(rows.quotes, &key_of_locate, &dictionary, midnight, prices)
-            }),
+            bbo: opts
+                .bbo
+                .then(|| quotes_table(rows.quotes, &key_of_locate, &dictionary, midnight, prices)),
             snapshots: opts.snapshot_ns.map(|_| {
                 snapshot_table(
                     &rows.snapshots,
@@ -1416,7 +1430,11 @@ impl ParallelReplay {
 
     /// Streaming: the rows that became final since the last call (see [`Drained`]); an
     /// error when the spill file could not be written.
-    pub fn drain(&mut self, midnight: Option<i64>, prices: PriceRepr) -> crate::error::Result<Drained> {
+    pub fn drain(
+        &mut self,
+        midnight: Option<i64>,
+        prices: PriceRepr,
+    ) -> crate::error::Result<Drained> {
         self.take(false, midnight, prices)
     }
 

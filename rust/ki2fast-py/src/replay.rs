@@ -202,25 +202,25 @@ impl ReplayRun {
             return Err(PyValueError::new_err("the replay was already finished"));
         };
         if !run.driver.sink.streaming() {
-            return Err(PyValueError::new_err("only a streaming replay (spill_dir=...) drains"));
+            return Err(PyValueError::new_err(
+                "only a streaming replay (spill_dir=...) drains",
+            ));
         }
         let (midnight, prices) = (self.midnight, self.prices);
         let out = py
             .detach(|| run.driver.sink.drain(midnight, prices))
             .map_err(|e| to_py(e, self.path.as_ref()))?;
         let d = PyDict::new(py);
-        for (name, batch) in [
-            ("trades", out.trades),
-            ("bbo", out.bbo),
-            ("snapshots", out.snapshots),
-            ("activity", out.activity),
-            ("episodes", out.episodes),
-        ] {
-            match batch {
-                Some(b) => d.set_item(name, table(b)?)?,
-                None => d.set_item(name, py.None())?,
-            }
-        }
+        put_tables(
+            &d,
+            [
+                ("trades", out.trades),
+                ("bbo", out.bbo),
+                ("snapshots", out.snapshots),
+                ("activity", out.activity),
+                ("episodes", out.episodes),
+            ],
+        )?;
         Ok(d)
     }
 
@@ -254,6 +254,20 @@ impl ReplayRun {
     }
 }
 
+/// `d[name]` = each batch as a table, or None.
+fn put_tables<const N: usize>(
+    d: &Bound<'_, PyDict>,
+    tables: [(&str, Option<RecordBatch>); N],
+) -> PyResult<()> {
+    for (name, batch) in tables {
+        match batch {
+            Some(b) => d.set_item(name, table(b)?)?,
+            None => d.set_item(name, d.py().None())?,
+        }
+    }
+    Ok(())
+}
+
 fn output_dict<'py>(
     py: Python<'py>,
     out: ReplayOutput,
@@ -262,19 +276,17 @@ fn output_dict<'py>(
     let d = PyDict::new(py);
     d.set_item("breaks", out.breaks)?;
     d.set_item("hourly_vwap", table(out.hourly_vwap)?)?;
-    for (name, batch) in [
-        ("trades", out.trades),
-        ("bars", out.bars),
-        ("bbo", out.bbo),
-        ("snapshots", out.snapshots),
-        ("activity", out.activity),
-        ("episodes", out.episodes),
-    ] {
-        match batch {
-            Some(b) => d.set_item(name, table(b)?)?,
-            None => d.set_item(name, py.None())?,
-        }
-    }
+    put_tables(
+        &d,
+        [
+            ("trades", out.trades),
+            ("bars", out.bars),
+            ("bbo", out.bbo),
+            ("snapshots", out.snapshots),
+            ("activity", out.activity),
+            ("episodes", out.episodes),
+        ],
+    )?;
     let stats = PyDict::new(py);
     for (k, v) in out.book_checks.items() {
         stats.set_item(k, v)?;

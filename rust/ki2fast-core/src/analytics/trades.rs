@@ -407,11 +407,14 @@ impl TradeSpill {
         if let Some(out) = self.out.as_mut() {
             out.flush()?;
         }
-        let mut input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&self.path)?);
+        let mut input =
+            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&self.path)?);
         let mut rec = [0u8; SPILL_RECORD];
         let mut t = Trades::default();
-        let u64_at = |r: &[u8], at: usize| u64::from_le_bytes(r[at..at + 8].try_into().unwrap_or_default());
-        let u32_at = |r: &[u8], at: usize| u32::from_le_bytes(r[at..at + 4].try_into().unwrap_or_default());
+        let u64_at =
+            |r: &[u8], at: usize| u64::from_le_bytes(r[at..at + 8].try_into().unwrap_or_default());
+        let u32_at =
+            |r: &[u8], at: usize| u32::from_le_bytes(r[at..at + 4].try_into().unwrap_or_default());
         for _ in 0..self.rows {
             input.read_exact(&mut rec)?;
             let locate = u16::from_le_bytes([rec[36], rec[37]]);
