@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=370_000_000)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/ki2fast/fullday")
     parser.add_argument("--skip-dask", action="store_true")
+    parser.add_argument("--only", nargs="+", metavar="TEXT", help="run the cases naming these")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     t = time.perf_counter()
@@ -157,6 +158,8 @@ def main() -> None:
     scratch.mkdir(exist_ok=True)
     rows = []
     for name in CASES:
+        if args.only and not any(t in name for t in args.only):
+            continue
         print(f"running {name} ...", file=sys.stderr)
         rows.append(run_case(name, raw, scratch))
     print(f"\n{messages:,} messages, {size / 1e9:.1f} GB raw, {packed / 1e9:.1f} GB gzip")

@@ -69,9 +69,10 @@ class _TableFile:
             self._pending.append(table)
             self._pending_rows += table.num_rows
         if self._pending_rows >= ROW_GROUP:
-            self._flush()
+            self._flush(whole_groups=True)
 
-    def _flush(self) -> None:
+    def _flush(self, whole_groups: bool = False) -> None:
+        """Writes the pending rows: whole row groups only (the rest stays pending), or all."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -79,8 +80,13 @@ class _TableFile:
             return
         # Dictionary columns (the symbol) may carry different dictionaries from one part of
         # the day to the next: one dictionary per row group.
-        table = pa.concat_tables(self._pending).unify_dictionaries().combine_chunks()
+        table = pa.concat_tables(self._pending).unify_dictionaries()
         self._pending, self._pending_rows = [], 0
+        if whole_groups:
+            keep = table.num_rows // ROW_GROUP * ROW_GROUP
+            if keep < table.num_rows:
+                self._pending, self._pending_rows = [table.slice(keep)], table.num_rows - keep
+            table = table.slice(0, keep)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
         self._writer.write_table(table, row_group_size=ROW_GROUP)

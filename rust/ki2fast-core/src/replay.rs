@@ -856,23 +856,22 @@ impl Replay {
         seen
     }
 
-    /// [`Replay::settle`] of a streaming replay, whose prints are in its spill: the bars are
-    /// folded again from the spilled prints of the symbols that need it (a voided print, or
-    /// prints out of time order), read back in two passes.
+    /// [`Replay::settle`] of a streaming replay, whose prints are in its spill: read back
+    /// print by print to find the voided ones, and again to fold the bars of the symbols
+    /// that need it (a voided print, or prints out of time order).
     fn settle_spilled(&mut self, breaks: &[u64]) -> Vec<bool> {
         let mut seen = vec![false; breaks.len()];
         let Some(spill) = self.spill.as_mut() else {
             return seen;
         };
-        let mut wanted = vec![false; 1 << 16];
         let mut broken = 0;
-        let first = spill.read(|locate, match_number| {
-            if let Ok(k) = breaks.binary_search(&match_number) {
-                seen[k] = true;
-                wanted[locate as usize] = true;
-                broken += 1;
-            }
-            false
+        let first = spill.flush().and_then(|()| {
+            spill.scan(|p| {
+                if let Ok(k) = breaks.binary_search(&p.match_number) {
+                    seen[k] = true;
+                    broken += 1;
+                }
+            })
         });
         self.spilled_broken = broken;
         if let Err(e) = first {
@@ -882,17 +881,19 @@ impl Replay {
         let Some(bars) = self.bars.take() else {
             return seen;
         };
-        for l in bars.disordered_locates() {
-            wanted[l as usize] = true;
-        }
-        match spill.read(|locate, _| wanted[locate as usize]) {
-            Ok(mut prints) => {
-                prints.mark_broken(breaks);
-                self.bar_table = Some(bars.finish(&prints));
+        let spill = &*spill;
+        let failed = std::cell::RefCell::new(None);
+        let table = bars.finish_from(|visit| {
+            let read = spill.scan(|p| visit(p, breaks.binary_search(&p.match_number).is_ok()));
+            if let Err(e) = read {
+                failed.borrow_mut().get_or_insert(e);
             }
-            Err(e) => {
+        });
+        match failed.into_inner() {
+            Some(e) => {
                 self.spill_error.get_or_insert(e);
             }
+            None => self.bar_table = Some(table),
         }
         seen
     }

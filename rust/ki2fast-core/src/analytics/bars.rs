@@ -304,7 +304,19 @@ impl BarBuilder {
 
     /// Closes every open bar, re-folds the symbols that had voided or out-of-order prints
     /// from `trades` (breaks applied), and returns the bars by locate, then bar start.
-    pub fn finish(mut self, trades: &Trades) -> BarTable {
+    pub fn finish(self, trades: &Trades) -> BarTable {
+        self.finish_from(|visit| {
+            for i in 0..trades.len() {
+                visit(&trades.get(i), trades.broken[i]);
+            }
+        })
+    }
+
+    /// [`BarBuilder::finish`] over prints that are not in memory: `prints(visit)` calls
+    /// `visit(print, broken)` for every print of the day in file order (it is called twice:
+    /// once to find the voided prints, once to fold again). Only the symbols that need it are
+    /// folded again, print by print, so memory does not grow with the day.
+    pub fn finish_from(mut self, prints: impl Fn(&mut dyn FnMut(&Print, bool))) -> BarTable {
         let every = self.every;
         // Per locate, the first bar to fold again (NO_BUCKET: none) and whether its prints
         // must be put in time order first.
@@ -326,12 +338,12 @@ impl BarBuilder {
         }
         // A voided print changes its bar and, through the tick rule, possibly later ones;
         // bars before it stand.
-        for i in 0..trades.len() {
-            if trades.broken[i] && trades.printable[i] {
-                let l = trades.locate[i] as usize;
-                from[l] = from[l].min(trades.timestamp[i] as u64 / every);
+        prints(&mut |p, broken| {
+            if broken && p.printable {
+                let l = p.locate as usize;
+                from[l] = from[l].min(p.timestamp / every);
             }
-        }
+        });
         let mut rows = self.rows;
         // The rows kept from the online fold; None when nothing was folded again.
         let keep = if from.iter().any(|&f| f != NO_BUCKET) {
@@ -360,7 +372,7 @@ impl BarBuilder {
             };
             // The re-folded bars go after the online rows; the rows they replace are left
             // out when the table is put in order.
-            refold(trades, every, &from, &disordered, spread_of, &mut rows);
+            refold(&prints, every, &from, &disordered, spread_of, &mut rows);
             Some(kept)
         } else {
             None
@@ -488,7 +500,7 @@ impl BarColumns {
 /// has its prints put in time order (stable) before folding. The spread of each bar comes
 /// from `spread_of(locate, bar start)`.
 fn refold(
-    trades: &Trades,
+    prints: &impl Fn(&mut dyn FnMut(&Print, bool)),
     every: u64,
     from: &[u64],
     disordered: &[bool],
@@ -499,24 +511,26 @@ fn refold(
     let mut ticks = vec![Tick::default(); from.len()];
     // In-order locates fold as they stream; disordered ones are gathered and sorted.
     let mut open: Vec<(u64, Fold)> = vec![(NO_BUCKET, Fold::default()); from.len()];
-    let mut late: Vec<(u16, u64, u32, i8)> = Vec::new();
+    let mut late: Vec<(u16, u64, u32, i8, Print)> = Vec::new();
     let emit = |out: &mut BarColumns, l: u16, bucket: u64, f: &Fold| {
         let start = bucket * every;
         out.push(l, start, f, spread_of(l, start as i64));
     };
-    for i in 0..trades.len() {
-        let l = trades.locate[i];
-        if !wanted(l) || !trades.counts(i) || trades.shares[i] == 0 {
-            continue;
+    let mut n = 0u32;
+    prints(&mut |p, broken| {
+        n += 1;
+        let l = p.locate;
+        if !wanted(l) || !p.printable || broken || p.shares == 0 {
+            return;
         }
-        let tick = ticks[l as usize].sign(trades.price[i]);
-        let bucket = trades.timestamp[i] as u64 / every;
+        let tick = ticks[l as usize].sign(p.price);
+        let bucket = p.timestamp / every;
         if bucket < from[l as usize] {
-            continue;
+            return;
         }
         if disordered[l as usize] {
-            late.push((l, bucket, i as u32, tick));
-            continue;
+            late.push((l, bucket, n, tick, *p));
+            return;
         }
         let (b, fold) = &mut open[l as usize];
         if *b != bucket {
@@ -526,18 +540,18 @@ fn refold(
             *b = bucket;
             *fold = Fold::default();
         }
-        fold.add(&trades.get(i), tick);
-    }
+        fold.add(p, tick);
+    });
     for (l, (b, fold)) in open.iter().enumerate() {
         if *b != NO_BUCKET {
             emit(out, l as u16, *b, fold);
         }
     }
-    late.sort_by_key(|r| (r.0, r.1));
+    late.sort_by_key(|r| (r.0, r.1, r.2));
     for group in late.chunk_by(|x, y| (x.0, x.1) == (y.0, y.1)) {
         let mut fold = Fold::default();
-        for &(_, _, i, tick) in group {
-            fold.add(&trades.get(i as usize), tick);
+        for (_, _, _, tick, p) in group {
+            fold.add(p, *tick);
         }
         emit(out, group[0].0, group[0].1, &fold);
     }
@@ -714,8 +728,13 @@ mod tests {
         prints.iter().for_each(|p| t.push(*p));
         let mut again = BarColumns::default();
         let from = [0; 3];
+        let each = |visit: &mut dyn FnMut(&Print, bool)| {
+            for i in 0..t.len() {
+                visit(&t.get(i), t.broken[i]);
+            }
+        };
         refold(
-            &t,
+            &each,
             MIN,
             &from,
             &[false; 3],

@@ -356,8 +356,8 @@ const SPILL_RECORD: usize = 44;
 /// day: a break can void a print hours after it, and the bars of its symbol are folded again
 /// from that print on. Fixed-size records in file order (what the bars fold reads: time,
 /// symbol, kind, price, shares, aggressor, match number, printable, the quote's prices), in a
-/// file the replay removes when it is dropped. The disk holds them, not memory: about 44
-/// bytes per print.
+/// file the replay removes when it is dropped. The disk holds them, not memory: 44 bytes per
+/// print, read back one at a time.
 #[derive(Debug)]
 pub struct TradeSpill {
     path: std::path::PathBuf,
@@ -401,35 +401,36 @@ impl TradeSpill {
         Ok(())
     }
 
-    /// Reads back, in file order, the prints for which `keep(locate, match number)` holds.
-    pub fn read(&mut self, mut keep: impl FnMut(u16, u64) -> bool) -> std::io::Result<Trades> {
-        use std::io::{Read, Write};
-        if let Some(out) = self.out.as_mut() {
-            out.flush()?;
+    /// Writes out what is buffered (before [`TradeSpill::scan`]).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
         }
-        let mut input =
-            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&self.path)?);
+    }
+
+    /// Reads the prints back in file order, one at a time (quote sizes, order references
+    /// and cross types are not kept: 0). Call [`TradeSpill::flush`] first.
+    pub fn scan(&self, mut each: impl FnMut(&Print)) -> std::io::Result<()> {
+        use std::io::Read;
+        let file = std::fs::File::open(&self.path)?;
+        let mut input = std::io::BufReader::with_capacity(1 << 20, file);
         let mut rec = [0u8; SPILL_RECORD];
-        let mut t = Trades::default();
         let u64_at =
             |r: &[u8], at: usize| u64::from_le_bytes(r[at..at + 8].try_into().unwrap_or_default());
         let u32_at =
             |r: &[u8], at: usize| u32::from_le_bytes(r[at..at + 4].try_into().unwrap_or_default());
         for _ in 0..self.rows {
             input.read_exact(&mut rec)?;
-            let locate = u16::from_le_bytes([rec[36], rec[37]]);
-            let match_number = u64_at(&rec, 16);
-            if !keep(locate, match_number) {
-                continue;
-            }
-            t.push(Print {
+            each(&Print {
                 timestamp: u64_at(&rec, 0),
-                locate,
+                locate: u16::from_le_bytes([rec[36], rec[37]]),
                 kind: rec[38],
                 price: u32_at(&rec, 24),
                 shares: u64_at(&rec, 8),
                 aggressor: rec[39],
-                match_number,
+                match_number: u64_at(&rec, 16),
                 printable: rec[40] != 0,
                 order_reference: 0,
                 cross_type: 0,
@@ -440,7 +441,7 @@ impl TradeSpill {
                 },
             });
         }
-        Ok(t)
+        Ok(())
     }
 }
 
