@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// Decompressed bytes per chunk handed from the inflate thread to the decoder.
-pub const GZIP_CHUNK: usize = 2 << 20;
+pub const GZIP_CHUNK: usize = 8 << 20;
 /// Bytes per read of a raw file.
 pub const FILE_CHUNK: usize = 8 << 20;
 const CHUNKS_IN_FLIGHT: usize = 3;
