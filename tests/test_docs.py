@@ -17,6 +17,7 @@ import ki2fast.feeds.schwab_token
 import ki2fast.feeds.streamer
 import ki2fast.feeds.thetadata
 import ki2fast.itch
+import ki2fast.replay_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ki2fast.itch,
         ki2fast.analytics,
         ki2fast.detect,
+        ki2fast.replay_dir,
         ki2fast.feeds.journal,
         ki2fast.feeds.live,
         ki2fast.feeds.schwab_book,

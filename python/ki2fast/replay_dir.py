@@ -360,5 +360,16 @@ class StoredReplay:
 
 def open_replay(path: str | os.PathLike[str]) -> StoredReplay:
     """A replayed day written by ``kf.replay_itch(src, out=path)``; FileNotFoundError when
-    the folder holds no complete day."""
+    the folder holds no complete day.
+
+    >>> import os, tempfile
+    >>> import ki2fast as kf
+    >>> out = os.path.join(tempfile.mkdtemp(), "2024-03-01")
+    >>> written = kf.replay_itch("data/samples/03012024.NASDAQ_ITCH50.gz", out=out)
+    >>> day = kf.open_replay(out)
+    >>> sorted(day.tables())
+    ['bars', 'hourly_vwap', 'trades']
+    >>> day.trades.select("stock", "price", "shares", "broken").collect().height > 0
+    True
+    """
     return StoredReplay(path)
