@@ -25,6 +25,7 @@ from ki2fast.itch import DateLike, Errors, Prices, Source, _names, _session_date
 
 if TYPE_CHECKING:
     import polars as pl
+    import pyarrow as pa
 
     from ki2fast.replay_dir import StoredReplay
 
@@ -239,7 +240,7 @@ def replay_itch(
                 out,
                 manifest={"source": source, "date": session, "options": options},
                 on_step=step,
-                activity=activity_frame,
+                activity=activity_table,
             )
     run = _core.ReplayRun(src, **options)
     with Progress("replay", total=run.progress[1], enabled=progress) as bar:
@@ -274,15 +275,24 @@ def activity_frame(table: Any) -> pl.DataFrame:
     ``dollars``, ``trade_size``, the aggressor shares, ``num_executions`` (E and C messages)
     and the exact ``notional_e4``. ``symbol`` stays dictionary-encoded (a polars
     Categorical), as in the other ITCH tables: no string per row is built."""
-    import polars as pl
+    return _pl(activity_table(table))
 
-    df = _pl(table).rename({"stock": "symbol", "stock_locate": "locate"})
-    if "window_start" not in df.columns:
+
+def activity_table(table: Any) -> pa.Table:
+    """:func:`activity_frame`'s columns as an Arrow table, without a copy (what a streamed
+    replay writes)."""
+    import pyarrow as pa
+
+    t = pa.table(table)
+    t = t.rename_columns(
+        [{"stock": "symbol", "stock_locate": "locate"}.get(n, n) for n in t.column_names]
+    )
+    if "window_start" not in t.column_names:
         # No session date: the window start is a time of day (a duration since midnight),
         # as the start of an episode is, so that every consumer finds its column.
-        df = df.with_columns(window_start=pl.duration(nanoseconds=pl.col("window_timestamp")))
+        t = t.append_column("window_start", t.column("window_timestamp").cast(pa.duration("ns")))
     first = ["symbol", "locate", "window_start", "window_timestamp"]
-    return df.select(first + [c for c in df.columns if c not in first])
+    return t.select(first + [c for c in t.column_names if c not in first])
 
 
 def hourly_vwap(

@@ -47,7 +47,7 @@ FORMAT = "ki2fast.replay"
 VERSION = 1
 #: Rows per Parquet row group: large enough for fast scans, small enough that the rows held
 #: before a group is written stay a few tens of megabytes.
-ROW_GROUP = 1 << 19
+ROW_GROUP = 1 << 18
 _TABLES = ("trades", "bars", "hourly_vwap", "bbo", "snapshots", "activity")
 
 
@@ -216,12 +216,13 @@ def stream_replay(
 ) -> StoredReplay:
     """Runs a streaming replay (``make_run(spill_dir)`` makes the ``_core.ReplayRun``) to the
     end, writing its tables into the day folder ``out`` as they become final; returns the
-    stored day. ``activity`` turns the core's activity batches into the in-memory table."""
+    stored day. ``activity`` turns the core's activity batches into the in-memory table's
+    columns (an Arrow table)."""
 
     def tables(drained: dict[str, Any]) -> dict[str, Any]:
         kept = {k: v for k, v in drained.items() if k in _TABLES}
         if kept.get("activity") is not None and activity is not None:
-            kept["activity"] = activity(kept["activity"]).to_arrow()
+            kept["activity"] = activity(kept["activity"])
         return kept
 
     writer = DayWriter(out)
