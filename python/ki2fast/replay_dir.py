@@ -116,8 +116,11 @@ def _alive(pid: int) -> bool:
 
 
 def _remove_stale(out: Path) -> None:
-    """Removes what passes killed before they finished left next to ``out`` (their
-    temporary folders name their process, which is gone)."""
+    """Removes what passes killed before they finished left next to ``out``: their
+    temporary folders (which name their process, now gone), and a replaced day a pass did
+    not get to delete."""
+    for p in out.parent.glob(f".{out.name}.*.old"):
+        shutil.rmtree(p, ignore_errors=True)
     for p in out.parent.glob(f".{out.name}.*.tmp"):
         try:
             pid = int(p.name.removesuffix(".tmp").rsplit(".", 1)[-1])
