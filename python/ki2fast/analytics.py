@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union, overload
 
 from ki2fast import _core
+from ki2fast._frames import polars_frame as _pl
 from ki2fast._progress import Progress
 from ki2fast.book import OrderBook
 from ki2fast.itch import DateLike, Errors, Prices, Source, _names, _session_date
@@ -54,19 +55,6 @@ def parse_every(every: Every) -> int:
     if ns <= 0:
         raise ValueError(f"interval {every!r} must be positive")
     return ns
-
-
-def _pl(table: Any) -> pl.DataFrame:
-    """A polars frame over an Arrow table's buffers, read through the Arrow PyCapsule stream
-    (so pyarrow is never imported for it)."""
-    import polars as pl
-
-    try:
-        return pl.DataFrame(table)
-    except TypeError:  # a polars without PyCapsule import: go through pyarrow
-        import pyarrow as pa
-
-        return pl.from_arrow(pa.table(table), rechunk=False)  # type: ignore[return-value]
 
 
 @dataclass

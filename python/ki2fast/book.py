@@ -88,14 +88,14 @@ class OrderBook:
 
     def depth(self, symbol: str, levels: int = 10) -> pl.DataFrame:
         """The best ``levels`` price levels per side: ``side, level, price, shares, orders``."""
-        from ki2fast.analytics import _pl
+        from ki2fast._frames import polars_frame as _pl
 
         return _pl(self._inner.depth(symbol, levels))
 
     def orders(self, symbol: str) -> pl.DataFrame:
         """Every live order, bids best first then asks best first, queue order within a level:
         ``side, price, shares, order_reference_number, timestamp, attribution, queue_position``."""
-        from ki2fast.analytics import _pl
+        from ki2fast._frames import polars_frame as _pl
 
         return _pl(self._inner.orders(symbol))
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ki2fast import _core
-from ki2fast.analytics import Every, _pl, _threads, activity_frame, parse_every
+from ki2fast._frames import polars_frame as _pl
+from ki2fast.analytics import Every, _threads, activity_frame, parse_every
 from ki2fast.exceptions import TimestampRegressionWarning
 from ki2fast.itch import DateLike, _names, _session_date
 
