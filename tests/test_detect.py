@@ -317,12 +317,43 @@ def test_robust_and_rolling_baselines_hand_computed() -> None:
     e = kf.detect_stuffing(act, preset="zscore_robust", merge_windows=2)
     assert e.select("n_windows", "num_quotes").rows() == [(2, 369)]
     # Rolling: no flag until half the lookback exists; then μ, σ of the windows before.
+    # Before window 19: eighteen 10s and one 500, so median 10 and MAD 0; σ is
+    # 1.253314 × the mean deviation 490/19, and the bar 10 + 20σ = 656.4.
     series = [10] * 20
     series[3] = 500  # too early: 3 windows before it < ⌈30/2⌉
-    series[19] = 500
+    series[19] = 657
     act = _activity({"AAA": series})
     e = kf.detect_stuffing(act, preset="zscore_trailing")
     assert e["start"].to_list() == [MIDNIGHT + dt.timedelta(hours=9, minutes=49)]
+    series[19] = 656
+    assert kf.detect_stuffing(_activity({"AAA": series}), preset="zscore_trailing").is_empty()
+
+
+def test_a_zero_mad_baseline_keeps_a_spread() -> None:
+    # Ten minutes of one-second windows: 400 at 150 and 199 at 210 make the median 150 and
+    # the MAD 0. A σ of 0 would flag all 199 windows of 210; the mean absolute deviation
+    # (199·60 + 1850)/600 gives σ = 1.253314 × 22.98 and a bar of 726: only the 2000 passes.
+    series = [150] * 400 + [210] * 199 + [2000]
+    act = _activity({"AAA": series}, window_ns=10**9)
+    session = ("09:30", "09:40")
+    e = kf.detect_stuffing(act, preset="zscore_robust", session=session)
+    assert e.select("n_windows", "num_quotes").rows() == [(1, 2000)]
+    assert kf.detect_stuffing(act, preset="zscore_robust", session=session, k=75).is_empty()
+    # The same rule in the rolling baseline: 150, 150, 210 over and over, so two thirds of
+    # every lookback are 150; the 210s stay under the bar, a 2000 does not.
+    mix = [150, 150, 210] * 200
+    one_minute = {"window_ns": 60 * 10**9}
+    rolling = {"preset": "zscore_trailing", "lookback": 600, "floor": 0}
+    hours = ("09:30", "19:30")
+    assert kf.detect_stuffing(
+        _activity({"AAA": mix}, **one_minute), session=hours, **rolling
+    ).is_empty()
+    mix[-1] = 2000
+    e = kf.detect_stuffing(_activity({"AAA": mix}, **one_minute), session=hours, **rolling)
+    assert e["num_quotes"].to_list() == [2000]
+    # A constant series has no spread, and nothing in it stands out.
+    flat = _activity({"AAA": [150] * 600}, window_ns=10**9)
+    assert kf.detect_stuffing(flat, preset="zscore_robust", session=session).is_empty()
 
 
 def test_ratio_rules_hand_computed() -> None:
@@ -717,7 +748,9 @@ def test_day_baselines_are_the_dense_series_statistics(
     dense[: len(series)] = series
     if robust:
         mu = float(np.median(dense))
-        sd = 1.4826 * float(np.median(np.abs(dense - mu)))
+        dev = np.abs(dense - mu)
+        mad = float(np.median(dev))
+        sd = 1.4826 * mad if mad > 0 else 1.253314 * float(dev.mean())
     else:
         mu, sd = float(dense.mean()), float(dense.std())
     flags = (dense > mu + k * sd) & (dense > 0)

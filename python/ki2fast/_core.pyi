@@ -42,6 +42,7 @@ __all__ = [
     "order_events_schema",
     "read_itch",
     "read_order_events",
+    "rolling_baseline",
     "session_date_from_name",
     "session_midnight_ns",
     "synth_itch",
@@ -199,7 +200,10 @@ def levelone_pass1(data: bytes) -> dict[str, Any]:
     """Pass 1 of the Schwab level-one reader over a decompressed capture."""
 
 def median_mad_by_group(table: _ArrowStream, n: int) -> _ArrowStream:
-    """Per row: its (key, day) group's median and 1.4826 MAD, missing windows as zeros."""
+    """Per row: its (key, day) group's median and robust σ, missing windows as zeros."""
+
+def rolling_baseline(table: _ArrowStream, lookback: int, robust: bool) -> _ArrowStream:
+    """Per row: μ, σ and ``ok`` of the ``lookback`` windows before its window."""
 
 @final
 class LevelOnePass:

@@ -71,8 +71,10 @@ class SlidingRule:
 class ZScoreRule:
     """Flag a window whose ``metric`` exceeds ``μ + k·σ`` of the symbol's day (``baseline``
     ``"day"``) or of the ``lookback`` windows before it (``"rolling"``), empty windows
-    counting as 0, and is at least ``floor``; ``robust`` uses the median and 1.4826 × MAD.
-    When no window of a symbol-day is flagged at ``k``, ``k_fallback`` (if set) is tried
+    counting as 0, and is at least ``floor``. ``robust`` uses the median and 1.4826 × MAD;
+    when the MAD is 0 (most of the series is one value, e.g. a quiet symbol's zeros), σ is
+    1.253314 × the mean absolute deviation from the median instead, so a spread of zero never
+    lets every window above the median through. When no window of a symbol-day is flagged at ``k``, ``k_fallback`` (if set) is tried
     (detection.md §3.2)."""
 
     window: int
@@ -810,18 +812,8 @@ def window_episodes(
         if c not in a.columns:
             a = a.with_columns(pl.lit(None, pl.UInt32).alias(c))
     metric = "num_quotes" if isinstance(rule, RatioRule) else rule.metric
-    if not (isinstance(rule, ZScoreRule) and rule.baseline == "rolling"):
-        # Day baselines and ratios flag windows column-wise.
-        hit = _flags(a, rule, n)
-    else:
-        # The rolling baseline walks each symbol-day's windows in order.
-        parts = []
-        for _, g in _groups(a, ["symbol", "_day"], "_idx"):
-            values = g[metric].fill_null(0).to_numpy().astype(np.float64)
-            hits, k_used = _rolling_hits(values, g["_idx"].to_numpy() - first_idx, n, rule)
-            if hits.any():
-                parts.append(g.with_columns(_hit=pl.Series(hits), _k=pl.Series(k_used)))
-        hit = pl.concat(parts) if parts else a.head(0).with_columns(_hit=False, _k=None)
+    # Day baselines and ratios flag windows column-wise; a rolling baseline per window.
+    hit = _flags(a, rule, n, first_idx=first_idx)
     frame = _merge_windows(hit, metric, merge_windows, w)
     when = (
         pl.Duration("ns")
@@ -878,11 +870,17 @@ def _clock_ns(text: str) -> int:
 
 
 def _flags(
-    a: pl.DataFrame, rule: ZScoreRule | RatioRule, n: int, *, at_least: bool = False
+    a: pl.DataFrame,
+    rule: ZScoreRule | RatioRule,
+    n: int,
+    *,
+    at_least: bool = False,
+    first_idx: int = 0,
 ) -> pl.DataFrame:
     """``_hit`` (the window is flagged) and ``_k`` (the k it used) for a ratio rule or a
-    z-score rule with a day baseline, column-wise over every symbol-day (``n`` windows,
-    the windows without a row counting as 0). ``at_least`` flags values equal to the bar."""
+    z-score rule, column-wise over every symbol-day (``n`` windows from window number
+    ``first_idx``, in ``_idx``; the windows without a row count as 0). ``at_least`` flags
+    values equal to the bar."""
     import polars as pl
 
     c = pl.col
@@ -909,7 +907,17 @@ def _flags(
     )
     keys = ["_g", "_day"]
     slim = a.select(*keys, "_m")
-    if not rule.robust:
+    if rule.baseline == "rolling":
+        # The lookback windows before each window; flags only once half of them exist.
+        table = a.select(
+            key=c("_g").cast(pl.UInt32),
+            day=c("_day").cast(pl.Int64),
+            idx=(c("_idx") - first_idx).cast(pl.Int64),
+            value="_m",
+        )
+        st = pl.DataFrame(_core.rolling_baseline(table, rule.lookback, rule.robust))
+        a = a.with_columns(st.rename({"mu": "_mu", "sd": "_sd", "ok": "_ok"}))
+    elif not rule.robust:
         st = slim.group_by(keys).agg(_s=c("_m").sum(), _q=(c("_m") * c("_m")).sum())
         st = st.with_columns(
             _mu=c("_s") / n,
@@ -917,7 +925,7 @@ def _flags(
         ).drop("_s", "_q")
         a = a.join(st, on=keys, how="left")
     else:
-        # Median and 1.4826 MAD of the series with its empty windows as zeros, per row, in
+        # Median and robust σ of the series with its empty windows as zeros, per row, in
         # the core (linear-time selection per symbol-day, no sort and no join).
         table = slim.select(key=c("_g").cast(pl.UInt32), day=c("_day").cast(pl.Int64), value="_m")
         st = pl.DataFrame(_core.median_mad_by_group(table, n)).rename({"mu": "_mu", "sd": "_sd"})
@@ -925,7 +933,8 @@ def _flags(
 
     def hit(k: float) -> pl.Expr:
         bar = c("_mu") + k * c("_sd")
-        return (c("_m") >= bar if at_least else c("_m") > bar) & (c("_m") >= rule.floor)
+        over = (c("_m") >= bar if at_least else c("_m") > bar) & (c("_m") >= rule.floor)
+        return over & c("_ok") if "_ok" in a.columns else over
 
     if rule.k_fallback is None:
         a = a.with_columns(_hit=hit(rule.k), _k=pl.lit(float(rule.k)))
@@ -935,54 +944,7 @@ def _flags(
             _hit=pl.when(any_k).then(hit(rule.k)).otherwise(hit(rule.k_fallback)),
             _k=pl.when(any_k).then(pl.lit(float(rule.k))).otherwise(pl.lit(float(rule.k_fallback))),
         )
-    return a.drop("_m", "_mu", "_sd", "_g")
-
-
-def _rolling_hits(
-    values: np.ndarray, idx: np.ndarray, n: int, rule: ZScoreRule
-) -> tuple[np.ndarray, np.ndarray]:
-    """Flags of the active windows (``values`` at positions ``idx`` of an ``n``-window
-    series, all other windows 0) against the ``lookback`` windows before each, and the k
-    each flag used."""
-    import numpy as np
-
-    mu, sigma, ok = _rolling_stats(values, idx, n, rule.lookback, rule.robust)
-
-    def at(k: float) -> np.ndarray:
-        return ok & (values > mu + k * sigma) & (values >= rule.floor)
-
-    hits = at(rule.k)
-    k_used = np.full(len(values), rule.k)
-    if not hits.any() and rule.k_fallback is not None:
-        hits = at(rule.k_fallback)
-        k_used[:] = rule.k_fallback
-    return hits, k_used
-
-
-def _rolling_stats(
-    values: np.ndarray, idx: np.ndarray, n: int, lookback: int, robust: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """μ, σ of the ``lookback`` windows strictly before each active window (zeros included)
-    and whether at least half of them exist."""
-    import numpy as np
-
-    dense = np.zeros(max(n, int(idx.max()) + 1 if len(idx) else 0))
-    dense[idx] = values
-    mu = np.zeros(len(values))
-    sigma = np.zeros(len(values))
-    ok = np.zeros(len(values), dtype=bool)
-    need = -(-lookback // 2)
-    for j, i in enumerate(idx):
-        past = dense[max(0, i - lookback) : i]
-        if len(past) < need:
-            continue
-        ok[j] = True
-        if robust:
-            med = float(np.median(past))
-            mu[j], sigma[j] = med, 1.4826 * float(np.median(np.abs(past - med)))
-        else:
-            mu[j], sigma[j] = float(past.mean()), float(past.std())
-    return mu, sigma, ok
+    return a.drop("_m", "_mu", "_sd", "_g", "_ok", strict=False)
 
 
 def _merge_windows(a: pl.DataFrame, metric: str, gap: int, w: int) -> pl.DataFrame:
@@ -1074,7 +1036,7 @@ def detect_program_bursts(
 
     A symbol is a member of a bucket when one of its ``member_presets`` episodes overlaps
     it (``member="episode"``), or when its quote messages in the bucket reach
-    ``max(member_floor, median + member_k · 1.4826 MAD)`` of its day (``"relative"``; the
+    ``max(member_floor, median + member_k · σ)`` of its day (σ robust, as ``ZScoreRule``'s) (``"relative"``; the
     only choice for an activity table, e.g. ``hftalert.hft1_activity``'s).
     ``statistical=True`` asks instead for at least ``min_symbols_stat`` members and more than
     the day's mean + ``k_symbols`` σ of the member counts.
@@ -1391,7 +1353,7 @@ def _nearest_rank(values: list[Any], pct: float) -> float:
 
 
 def _relative_members(a: pl.DataFrame, b: int, floor: int, k: float) -> pl.DataFrame:
-    """Symbol-buckets whose quote count reaches max(floor, median + k·1.4826·MAD) of the
+    """Symbol-buckets whose quote count reaches max(floor, median + k·σ) (robust σ) of the
     symbol's day (empty buckets counted as 0)."""
     import polars as pl
 

@@ -293,8 +293,9 @@ fn dictionary(names: Vec<String>) -> (Vec<u16>, ArrayRef) {
 }
 
 /// Per row of `table` (`key` uint32, `day` int64, `value` float64, no nulls), the median
-/// (`mu`) and 1.4826 × MAD (`sd`) of its (key, day) group's series of `n` values, the
-/// missing ones zeros (GIL released).
+/// (`mu`) and robust σ (`sd`: 1.4826 × MAD, or 1.253314 × the mean absolute deviation when
+/// the MAD is 0) of its (key, day) group's series of `n` values, the missing ones zeros
+/// (GIL released).
 #[pyfunction]
 pub fn median_mad_by_group(
     py: Python<'_>,
@@ -326,6 +327,45 @@ pub fn median_mad_by_group(
             "sd",
             std::sync::Arc::new(arrow_array::Float64Array::from(sd)) as ArrayRef,
         ),
+    ])
+    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyRecordBatch::new(batch))
+}
+
+/// Per row of `table` (`key` uint32, `day` int64, `idx` int64 window number from 0,
+/// `value` float64, no nulls), the baseline of the `lookback` windows before its window in
+/// its (key, day) series, the windows without a row zeros: `mu`, `sd` (median and robust σ
+/// with `robust`, else mean and population σ) and `ok` (at least half the lookback exists).
+#[pyfunction]
+pub fn rolling_baseline(
+    py: Python<'_>,
+    table: pyo3_arrow::PyTable,
+    lookback: usize,
+    robust: bool,
+) -> PyResult<PyRecordBatch> {
+    let (batches, _) = table.into_inner();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let (mut key, mut day, mut idx, mut value) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    for b in &batches {
+        key.extend_from_slice(column::<UInt32Type>(b, "key", "uint32")?.values());
+        day.extend_from_slice(column::<Int64Type>(b, "day", "int64")?.values());
+        idx.extend_from_slice(column::<Int64Type>(b, "idx", "int64")?.values());
+        value.extend_from_slice(
+            column::<arrow_array::types::Float64Type>(b, "value", "float64")?.values(),
+        );
+    }
+    let (mu, sd, ok) = py.detach(|| {
+        ki2fast_core::analytics::stats::rolling_baseline(&key, &day, &idx, &value, lookback, robust)
+    });
+    let batch = RecordBatch::try_from_iter([
+        ("mu", Arc::new(arrow_array::Float64Array::from(mu)) as ArrayRef),
+        ("sd", Arc::new(arrow_array::Float64Array::from(sd)) as ArrayRef),
+        ("ok", Arc::new(arrow_array::BooleanArray::from(ok)) as ArrayRef),
     ])
     .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(PyRecordBatch::new(batch))
