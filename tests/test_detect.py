@@ -898,3 +898,29 @@ def test_undated_activity_finds_what_dated_activity_finds(tmp_path: Path) -> Non
     for column in ("start", "end", "peak_bucket"):
         assert _time_of_day(undated_bursts[column]) == _time_of_day(dated_bursts[column])
     assert undated_bursts["n_symbols"].to_list() == dated_bursts["n_symbols"].to_list()
+
+
+def test_long_passes_draw_progress_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    calls = [
+        (lambda: kf.quote_activity(SAMPLE, window="1m", progress=True), ["replay ["]),
+        (lambda: kf.detect_stuffing(SAMPLE, progress=True), ["replay ["]),
+        (lambda: kf.detect_stuffing(SAMPLE, preset="zscore", progress=True), ["replay ["]),
+        (lambda: kf.detect_program_bursts(SAMPLE, progress=True), ["pass 1/2 [", "pass 2/2 ["]),
+    ]
+    for call, labels in calls:
+        call()
+        err = capsys.readouterr().err
+        for label in labels:
+            assert label in err and "100%" in err, (label, err)
+    kf.detect_stuffing(SAMPLE)
+    assert capsys.readouterr().err == ""
+
+
+def test_program_bursts_count_activity_in_the_first_episode_pass() -> None:
+    # The activity counted alongside the first member rule is the activity counted alone.
+    both = kf.detect_program_bursts(SAMPLE, member="relative", min_symbols=1, member_floor=5)
+    alone = kf.detect_program_bursts(
+        kf.quote_activity(SAMPLE, window="1s"), member="relative", min_symbols=1, member_floor=5
+    )
+    assert both.height > 0
+    assert both.drop("symbols").equals(alone.drop("symbols"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 
 def human_bytes(n: float) -> str:
@@ -69,6 +69,15 @@ class Progress:
         if self.enabled and self._width:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
+
+
+def run_with_progress(run: Any, *, enabled: bool, label: str = "replay") -> None:
+    """Step a core pass (``step()`` until it returns False, ``progress`` = (bytes done,
+    total)) to its end, with a bar when ``enabled``."""
+    with Progress(label, total=run.progress[1], enabled=enabled) as bar:
+        while run.step():
+            bar.update(run.progress[0])
+        bar.update(run.progress[0], force=True)
 
 
 class StatusLine:

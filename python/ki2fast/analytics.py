@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Union, overload
 
 from ki2fast import _core
 from ki2fast._frames import polars_frame as _pl
-from ki2fast._progress import Progress
+from ki2fast._progress import Progress, run_with_progress
 from ki2fast.book import OrderBook
 from ki2fast.itch import DateLike, Errors, Prices, Source, _names, _session_date
 
@@ -231,9 +231,7 @@ def replay_itch(
                 activity=activity_table,
             )
     run = _core.ReplayRun(src, **options)
-    with Progress("replay", total=run.progress[1], enabled=progress) as bar:
-        while run.step():
-            bar.update(run.progress[0])
+    run_with_progress(run, enabled=progress)
     result = run.finish()
 
     def frame(name: str) -> pl.DataFrame | None:

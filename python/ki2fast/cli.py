@@ -224,15 +224,11 @@ def _bursts(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    activity = kf.quote_activity(
-        args.file, window=args.window, date=args.date, threads=args.threads
-    )
-    episodes = kf.detect_stuffing(
-        args.file, preset=args.preset, date=args.date, threads=args.threads
-    )
-    bursts = kf.detect_program_bursts(
-        args.file, min_symbols=args.min_symbols, date=args.date, threads=args.threads
-    )
+    show = sys.stderr.isatty()
+    common = {"date": args.date, "threads": args.threads, "progress": show}
+    activity = kf.quote_activity(args.file, window=args.window, **common)
+    episodes = kf.detect_stuffing(args.file, preset=args.preset, **common)
+    bursts = kf.detect_program_bursts(args.file, min_symbols=args.min_symbols, **common)
     members = bursts.select("burst_id", "symbols").explode("symbols").unnest("symbols")
     for name, frame in [
         ("activity", activity),
@@ -251,7 +247,7 @@ def _bursts(args: argparse.Namespace) -> int:
         one_second = (
             activity
             if kf.analytics.parse_every(args.window) == 10**9
-            else kf.quote_activity(args.file, window="1s", date=args.date, threads=args.threads)
+            else kf.quote_activity(args.file, window="1s", **common)
         )
         files = hftalert.write_burst_monitor(out, activity=one_second, bursts=bursts)
         print(f"{out}: {len(files)} Burst Monitor files")

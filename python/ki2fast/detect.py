@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ki2fast import _core
 from ki2fast._frames import polars_frame as _pl
+from ki2fast._progress import run_with_progress
 from ki2fast.analytics import Every, _threads, activity_frame, parse_every
 from ki2fast.exceptions import TimestampRegressionWarning
 from ki2fast.itch import DateLike, _names, _session_date
 
 if TYPE_CHECKING:
-    import numpy as np
     import polars as pl
 
 __all__ = [
@@ -74,8 +74,8 @@ class ZScoreRule:
     counting as 0, and is at least ``floor``. ``robust`` uses the median and 1.4826 × MAD;
     when the MAD is 0 (most of the series is one value, e.g. a quiet symbol's zeros), σ is
     1.253314 × the mean absolute deviation from the median instead, so a spread of zero never
-    lets every window above the median through. When no window of a symbol-day is flagged at ``k``, ``k_fallback`` (if set) is tried
-    (detection.md §3.2)."""
+    lets every window above the median through. When no window of a symbol-day is flagged at
+    ``k``, ``k_fallback`` (if set) is tried (detection.md §3.2)."""
 
     window: int
     k: float
@@ -171,6 +171,7 @@ def quote_activity(
     symbols: Iterable[str] | str | None = None,
     include_crosses: bool = False,
     threads: int | None = None,
+    progress: bool = False,
 ) -> pl.DataFrame:
     """Activity records (detection.md §2): one row per symbol and ``window`` with at least one
     event, by window then symbol.
@@ -188,7 +189,8 @@ def quote_activity(
     ``x`` is an ITCH source; an order-events table (``kf.read_order_events``' columns,
     replayed into books; it has no ``P`` prints, so those are not counted); a level-one
     quotes table (pass its ``trades`` too for the trade columns); or a ``LevelOne`` capture
-    from ``feeds.schwab.read_levelone``.
+    from ``feeds.schwab.read_levelone``. ``progress=True`` draws a bar of the bytes read
+    on a terminal while an ITCH source is replayed.
 
     >>> import ki2fast as kf
     >>> a = kf.quote_activity("data/samples/03012024.NASDAQ_ITCH50.gz", window="1m")
@@ -204,6 +206,7 @@ def quote_activity(
             threads=threads,
             activity_every_ns=ns,
             include_crosses=include_crosses,
+            progress=progress,
         )
         return activity_frame(out["activity"])
     x, trades = _unwrap_levelone(x, trades)
@@ -232,6 +235,8 @@ def _replay(
     activity_every_ns: int | None = None,
     sliding: tuple[int, int, int] | None = None,
     include_crosses: bool = False,
+    progress: bool = False,
+    label: str = "replay",
 ) -> dict[str, Any]:
     run = _core.ReplayRun(
         src,
@@ -244,6 +249,7 @@ def _replay(
         sliding=sliding,
         activity_crosses=include_crosses,
     )
+    run_with_progress(run, enabled=progress, label=label)
     return run.finish()
 
 
@@ -586,6 +592,7 @@ def detect_stuffing(
     symbols: Iterable[str] | str | None = None,
     include_crosses: bool = False,
     threads: int | None = None,
+    progress: bool = False,
 ) -> pl.DataFrame:
     """Quote-stuffing episodes (detection.md §3), one row each, by start then symbol.
 
@@ -601,7 +608,8 @@ def detect_stuffing(
     rules; ``window``, ``min_quotes``, ``threshold`` for ratio rules. Window rules merge
     flagged windows separated by at most ``merge_windows`` unflagged ones and evaluate the
     ``session`` (New York times; ``None``: the whole day), without its first and last
-    minute with ``exclude_edges``.
+    minute with ``exclude_edges``. ``progress=True`` draws a bar of the bytes read on a
+    terminal while an ITCH source is replayed.
 
     >>> import ki2fast as kf
     >>> e = kf.detect_stuffing("data/samples/03012024.NASDAQ_ITCH50.gz")
@@ -637,6 +645,7 @@ def detect_stuffing(
                 threads=threads,
                 sliding=params,
                 include_crosses=include_crosses,
+                progress=progress,
             )
             raw = _episodes(out["episodes"])
         else:
@@ -659,6 +668,7 @@ def detect_stuffing(
             symbols=symbols,
             include_crosses=include_crosses,
             threads=threads,
+            progress=progress,
         )
     else:
         x, trades = _unwrap_levelone(x, trades)
@@ -772,7 +782,6 @@ def window_episodes(
 ) -> pl.DataFrame:
     """Episodes of a window rule over an activity table at the rule's window (detection.md
     §3.2–3.4)."""
-    import numpy as np
     import polars as pl
 
     w = rule.window
@@ -1029,6 +1038,7 @@ def detect_program_bursts(
     date: DateLike = None,
     symbols: Iterable[str] | str | None = None,
     threads: int | None = None,
+    progress: bool = False,
 ) -> pl.DataFrame:
     """Multi-symbol program bursts (detection.md §3.5): buckets of ``bucket`` in which at
     least ``min_symbols`` symbols burst at once, merged when at most ``merge_buckets``
@@ -1036,8 +1046,8 @@ def detect_program_bursts(
 
     A symbol is a member of a bucket when one of its ``member_presets`` episodes overlaps
     it (``member="episode"``), or when its quote messages in the bucket reach
-    ``max(member_floor, median + member_k · σ)`` of its day (σ robust, as ``ZScoreRule``'s) (``"relative"``; the
-    only choice for an activity table, e.g. ``hftalert.hft1_activity``'s).
+    ``max(member_floor, median + member_k · σ)`` of its day (``"relative"``; σ robust, as
+    ``ZScoreRule``'s; the only choice for an activity table, e.g. ``hftalert.hft1_activity``'s).
     ``statistical=True`` asks instead for at least ``min_symbols_stat`` members and more than
     the day's mean + ``k_symbols`` σ of the member counts.
 
@@ -1050,6 +1060,7 @@ def detect_program_bursts(
     buy_aggr_shares, sell_aggr_shares, imbalance, cv_quotes, market_z_peak`` and ``symbols``:
     a list of each member's ``symbol, num_quotes, num_bbo, num_trades, shares, dollars``
     over the span (the Burst Monitor's Data_Burst row and its symbol file).
+    An ITCH source is replayed once per member preset (``progress=True``: a bar per pass).
 
     >>> import ki2fast as kf
     >>> kf.detect_program_bursts("data/samples/03012024.NASDAQ_ITCH50.gz").height
@@ -1069,17 +1080,27 @@ def detect_program_bursts(
         raise ValueError(f"member is 'episode' or 'relative', not {member!r}")
     episodes: list[pl.DataFrame] = []
     if _is_source(x):
-        activity = quote_activity(x, window=b, date=date, symbols=symbols, threads=threads)
-        for r in rules:
-            assert isinstance(r, SlidingRule)
+        # One pass per member rule; the first also counts the activity.
+        passes = max(1, len(rules))
+        activity = None
+        for i in range(passes):
+            r = rules[i] if rules else None
+            assert r is None or isinstance(r, SlidingRule)
             replayed = _replay(
                 x,
                 date=date,
                 symbols=symbols,
                 threads=threads,
-                sliding=(r.window, r.min_msgs, r.merge_gap),
+                activity_every_ns=b if i == 0 else None,
+                sliding=None if r is None else (r.window, r.min_msgs, r.merge_gap),
+                progress=progress,
+                label=f"pass {i + 1}/{passes}" if passes > 1 else "replay",
             )
-            episodes.append(_episodes(replayed["episodes"]))
+            if i == 0:
+                activity = activity_frame(replayed["activity"])
+            if r is not None:
+                episodes.append(_episodes(replayed["episodes"]))
+        assert activity is not None
     else:
         x, trades = _unwrap_levelone(x, trades)
         df = _frame(x)
