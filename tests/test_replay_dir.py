@@ -44,6 +44,23 @@ def _late_breaks(path: Path, seed: int) -> Path:
         )
         for k, row in enumerate(early.iter_rows(named=True))
     )
+    # And a print stamped back in the first minutes: its symbol's bars are folded again
+    # from the start.
+    first = early.row(0, named=True)
+    tail += ref.encode_message(
+        "P",
+        dict(
+            stock_locate=int(first["stock_locate"]),
+            tracking_number=0,
+            timestamp=int(first["timestamp"]) + 1,
+            order_reference_number=0,
+            buy_sell_indicator="B",
+            shares=300,
+            stock=str(first["stock"]),
+            price=round(float(first["price"]) * 10_000),
+            match_number=10**12,
+        ),
+    )
     with open(path, "ab") as f:
         f.write(tail)
     return path
@@ -68,6 +85,11 @@ def _assert_same(stored: kf.StoredReplay, memory: kf.Replay) -> None:
     assert stored.checks == memory.checks
 
 
+def con_bars(stored: kf.StoredReplay) -> pl.DataFrame:
+    """The bars through the day's DuckDB view."""
+    return pl.from_arrow(stored.duckdb().sql("SELECT * FROM bars").arrow())  # type: ignore[return-value]
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("packed", [False, True])
 def test_a_streamed_day_equals_the_in_memory_replay(
@@ -83,6 +105,14 @@ def test_a_streamed_day_equals_the_in_memory_replay(
     assert isinstance(stored, kf.StoredReplay)
     _assert_same(stored, memory)
     _assert_same(kf.open_replay(tmp_path / "day"), memory)
+    # Bars were written as they closed, and those the late breaks and the late print changed
+    # were folded again: the file alone is not the day's bars, the readers' view is.
+    assert len(stored.manifest["bar_redo"]) >= 2
+    written = pl.read_parquet(tmp_path / "day" / "bars.parquet")
+    assert written.height > 0
+    assert not written.sort("stock_locate", "timestamp").equals(memory.bars)
+    # DuckDB gives text for the symbol and UTC for the times: the same values.
+    assert con_bars(stored).cast(dict(memory.bars.schema)).equals(memory.bars)
     # The breaks at the end void prints written long before: the readers mark them.
     con = stored.duckdb()
     assert con.sql("SELECT count(*) FILTER (WHERE broken) FROM trades").fetchall()[0] == (

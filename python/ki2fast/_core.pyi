@@ -34,6 +34,7 @@ __all__ = [
     "ReplayRun",
     "SummaryScan",
     "__version__",
+    "activity_merge",
     "count_itch",
     "inflate_len",
     "itch_schema",
@@ -201,6 +202,9 @@ def levelone_pass1(data: bytes) -> dict[str, Any]:
 
 def median_mad_by_group(table: _ArrowStream, n: int) -> _ArrowStream:
     """Per row: its (key, day) group's median and robust σ, missing windows as zeros."""
+
+def activity_merge(table: _ArrowStream, midnight: int | None = None) -> _ArrowStream:
+    """Activity rows with the rows of one window and locate summed into one."""
 
 def rolling_baseline(table: _ArrowStream, lookback: int, robust: bool) -> _ArrowStream:
     """Per row: μ, σ and ``ok`` of the ``lookback`` windows before its window."""

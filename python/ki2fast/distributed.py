@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from ki2fast import _core
 from ki2fast._progress import Progress, human_bytes
-from ki2fast.replay_dir import MANIFEST, StoredReplay
+from ki2fast.replay_dir import (
+    _HIDDEN,
+    MANIFEST,
+    StoredReplay,
+    _redo_table,
+    fixed_activity,
+    fixed_activity_sql,
+    fixed_bars,
+    fixed_bars_sql,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -201,7 +210,21 @@ class ReplayDataset:
                 .with_columns(broken=pl.col("_broken").fill_null(False))
                 .drop("_broken")
             )
+        elif name == "bars":
+            fix_files = self._files("bar_fixes")
+            fixes = pl.scan_parquet(fix_files, hive_partitioning=True) if fix_files else None
+            lf = fixed_bars(lf, fixes, self._bar_redo(), ["date"])
+        elif name == "activity":
+            fix_files = self._files("activity_fixes")
+            fixes = pl.scan_parquet(fix_files, hive_partitioning=True) if fix_files else None
+            lf = fixed_activity(lf, fixes, ["date"])
         return lf
+
+    def _bar_redo(self) -> pl.DataFrame:
+        """Every day's ``bar_redo``, with its ``date``."""
+        import polars as pl
+
+        return pl.concat([s.bar_redo({"date": d}) for d, s in self.days.items()])
 
     @property
     def trades(self) -> pl.LazyFrame:
@@ -232,17 +255,27 @@ class ReplayDataset:
         )
         if rows:
             con.executemany("INSERT INTO _ki2fast_breaks VALUES (?, ?)", rows)
-        for name in names:
+
+        def source(name: str) -> str:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in self._files(name))
-            source = f"read_parquet([{listing}], hive_partitioning = true)"
+            return f"read_parquet([{listing}], hive_partitioning = true)"
+
+        for name in names:
+            if name in _HIDDEN:
+                continue
             if name == "trades":
                 select = (
                     f"SELECT t.* REPLACE ((t.date, t.match_number) IN "
                     f"(SELECT (date, match_number) FROM _ki2fast_breaks) AS broken) "
-                    f"FROM {source} t"
+                    f"FROM {source(name)} t"
                 )
+            elif name == "bars" and "bar_fixes" in names:
+                redo = _redo_table(con, self._bar_redo())
+                select = fixed_bars_sql(source("bars"), source("bar_fixes"), redo, ["date"])
+            elif name == "activity" and "activity_fixes" in names:
+                select = fixed_activity_sql(source("activity"), source("activity_fixes"), ["date"])
             else:
-                select = f"SELECT * FROM {source}"
+                select = f"SELECT * FROM {source(name)}"
             con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
         return con
 

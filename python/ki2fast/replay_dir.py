@@ -5,8 +5,9 @@ A day is a folder::
 
     DAY/manifest.json        written last: its presence means the day is complete
     DAY/trades.parquet       every print (``broken`` is applied by the readers below)
-    DAY/bars.parquet  DAY/hourly_vwap.parquet  DAY/bbo.parquet  DAY/snapshots.parquet
-    DAY/activity.parquet
+    DAY/bars.parquet         every bar as the pass closed it
+    DAY/bar_fixes.parquet    the bars folded again at the end (see below)
+    DAY/hourly_vwap.parquet  DAY/bbo.parquet  DAY/snapshots.parquet  DAY/activity.parquet
 
 The folder is built under a temporary name next to it and renamed into place once its
 manifest is written, so a reader never sees a half-written day: a pass that fails (a full
@@ -16,8 +17,13 @@ day again replaces it.
 A break can void a print hours after the print was written. The trades files keep each
 print as it came, and the manifest lists the day's broken match numbers; the readers
 (``StoredReplay.trades``, ``StoredReplay.duckdb``) mark ``broken`` from it, so what they
-give equals the in-memory replay's table row for row. The bars are computed at the end of
-the pass with the breaks applied.
+give equals the in-memory replay's table row for row. Bars are written as they close, too; a
+break (or a print stamped before its symbol's earlier bar) changes its bar and, through the
+tick rule, that symbol's later bars, so those are folded again at the end of the pass into
+``bar_fixes``, and the manifest's ``bar_redo`` lists, per stock locate, the first bar they
+replace. The readers put them in place and order the bars by locate and bar start, as the
+in-memory table is. ``bar_fixes`` carries no spreads: a bar's time-weighted spread does not
+depend on its prints, so the readers take it from the bar it replaces.
 """
 
 from __future__ import annotations
@@ -48,7 +54,106 @@ VERSION = 1
 #: Rows per Parquet row group: large enough for fast scans, small enough that the rows held
 #: before a group is written stay a few tens of megabytes.
 ROW_GROUP = 1 << 18
-_TABLES = ("trades", "bars", "hourly_vwap", "bbo", "snapshots", "activity")
+_TABLES = ("trades", "bars", "bar_fixes", "hourly_vwap", "bbo", "snapshots", "activity")
+#: Tables the readers fold into others rather than show.
+_HIDDEN = ("bar_fixes", "activity_fixes")
+_ACTIVITY_KEY = ["window_timestamp", "locate"]
+_SPREADS = ("spread", "spread_bps")
+
+
+def fixed_bars(
+    bars: pl.LazyFrame, fixes: pl.LazyFrame | None, redo: pl.DataFrame, keys: list[str]
+) -> pl.LazyFrame:
+    """The bars as the in-memory replay gives them: the bars written as they closed, those
+    that ``redo`` (``*keys, stock_locate, from_timestamp``) names replaced by ``fixes`` (with
+    the replaced bars' spreads), ordered by ``keys``, locate and bar start."""
+    import polars as pl
+
+    c = pl.col
+    order = [*keys, "stock_locate", "timestamp"]
+    if fixes is not None and redo.height:
+        columns = bars.collect_schema().names()
+        on = [*keys, "stock_locate"]
+        kept = (
+            bars.join(redo.lazy(), on=on, how="left")
+            .filter(c("from_timestamp").is_null() | (c("timestamp") < c("from_timestamp")))
+            .drop("from_timestamp")
+        )
+        spreads = bars.select(*order, *_SPREADS)
+        redone = fixes.drop(*_SPREADS).join(spreads, on=order, how="left").select(columns)
+        bars = pl.concat([kept, redone])
+    return bars.sort(order)
+
+
+def fixed_activity(
+    activity: pl.LazyFrame, fixes: pl.LazyFrame | None, keys: list[str]
+) -> pl.LazyFrame:
+    """The activity as the in-memory replay gives it: the rows of ``fixes`` (windows that
+    time went back into after they were written, summed again) in place of the rows of the
+    same ``keys``, window and locate, by window then locate."""
+    import polars as pl
+
+    if fixes is None:
+        return activity
+    on = [*keys, *_ACTIVITY_KEY]
+    kept = activity.join(fixes.select(on), on=on, how="anti")
+    return pl.concat([kept, fixes]).sort(on)
+
+
+def fixed_activity_sql(activity: str, fixes: str, keys: list[str]) -> str:
+    """:func:`fixed_activity` in SQL."""
+    on = [*keys, *_ACTIVITY_KEY]
+    same = " AND ".join(f"f.{k} = a.{k}" for k in on)
+    return (
+        f"SELECT a.* FROM {activity} a WHERE NOT EXISTS (SELECT 1 FROM {fixes} f WHERE {same}) "
+        f"UNION ALL BY NAME SELECT * FROM {fixes} ORDER BY {', '.join(on)}"
+    )
+
+
+def _activity_fixes(day: Path, late: list[Any]) -> pa.Table | None:
+    """The activity rows to put in place of the written ones that time went back into:
+    each written row of a window and symbol that ``late`` rows (handed over after it) also
+    have, summed with them by the core's rule."""
+    import polars as pl
+    import pyarrow as pa
+
+    from ki2fast import _core
+    from ki2fast.analytics import activity_table
+
+    late = [t for t in late if t.num_rows]
+    written = day / "activity.parquet"
+    if not late or not written.exists():
+        return None
+    extra = pl.from_arrow(pa.concat_tables(late).unify_dictionaries())
+    assert isinstance(extra, pl.DataFrame)
+    keys = extra.select(_ACTIVITY_KEY).unique()
+    before = pl.scan_parquet(written).join(keys.lazy(), on=_ACTIVITY_KEY, how="semi").collect()
+    both = pl.concat([before, extra.select(before.columns)]).to_arrow()
+    at = both.schema.get_field_index("symbol")
+    both = both.set_column(at, "symbol", both.column(at).cast(pa.string()))
+    midnight = None
+    if isinstance(extra.schema["window_start"], pl.Datetime):
+        # The session's midnight, as the written rows have it (the date may come from the
+        # file's name).
+        start = extra["window_start"].dt.epoch("ns")[0]
+        midnight = int(start) - int(extra["window_timestamp"][0])
+    return activity_table(_core.activity_merge(both, midnight))
+
+
+def fixed_bars_sql(bars: str, fixes: str, redo: str, keys: list[str]) -> str:
+    """:func:`fixed_bars` in SQL, over the relations ``bars`` and ``fixes`` and the table
+    ``redo``."""
+    on = " AND ".join(f"r.{k} = b.{k}" for k in [*keys, "stock_locate"])
+    same = " AND ".join(f"s.{k} = f.{k}" for k in [*keys, "stock_locate", "timestamp"])
+    spreads = ", ".join(f"s.{x} AS {x}" for x in _SPREADS)
+    order = ", ".join([*keys, "stock_locate", "timestamp"])
+    return (
+        f"SELECT b.* FROM {bars} b LEFT JOIN {redo} r ON {on} "
+        f"WHERE r.from_timestamp IS NULL OR b.timestamp < r.from_timestamp "
+        f"UNION ALL BY NAME "
+        f"SELECT f.* REPLACE ({spreads}) FROM {fixes} f LEFT JOIN {bars} s ON {same} "
+        f"ORDER BY {order}"
+    )
 
 
 class _TableFile:
@@ -176,8 +281,13 @@ class DayWriter:
         while self._pending:
             self._pending.pop(0).result()
 
-    def commit(self, manifest: dict[str, Any]) -> Path:
-        """Closes the files, writes the manifest last and puts the day in place."""
+    def commit(
+        self,
+        manifest: dict[str, Any],
+        extra: Callable[[Path], dict[str, Any]] | None = None,
+    ) -> Path:
+        """Closes the files, writes the tables ``extra(folder)`` computes from them (``{name:
+        Arrow table or None}``), then the manifest, last, and puts the day in place."""
         self._drain()
         self._pool.shutdown()
         tables = {}
@@ -185,6 +295,13 @@ class DayWriter:
             file.close()
             if file.path.exists():
                 tables[name] = {"file": file.path.name, "rows": file.rows}
+        for name, table in (extra(self.tmp) if extra is not None else {}).items():
+            if table is None:
+                continue
+            file = _TableFile(self.tmp / f"{name}.parquet")
+            file.add(table)
+            file.close()
+            tables[name] = {"file": file.path.name, "rows": file.rows}
         manifest = {**manifest, "tables": tables}
         write_atomic(self.tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
         fsync_dir(self.tmp)
@@ -222,10 +339,15 @@ def stream_replay(
     stored day. ``activity`` turns the core's activity batches into the in-memory table's
     columns (an Arrow table)."""
 
+    late: list[Any] = []
+
     def tables(drained: dict[str, Any]) -> dict[str, Any]:
         kept = {k: v for k, v in drained.items() if k in _TABLES}
-        if kept.get("activity") is not None and activity is not None:
-            kept["activity"] = activity(kept["activity"])
+        if activity is not None:
+            if kept.get("activity") is not None:
+                kept["activity"] = activity(kept["activity"])
+            if drained.get("activity_late") is not None:
+                late.append(activity(drained["activity_late"]))
         return kept
 
     writer = DayWriter(out)
@@ -236,6 +358,7 @@ def stream_replay(
             if run.restarts != restarts:
                 restarts = run.restarts
                 writer.discard()
+                late.clear()
             writer.add(tables(run.drain()))
             if on_step is not None:
                 on_step(run)
@@ -243,19 +366,23 @@ def stream_replay(
         del run
         if result["restarts"] != restarts:
             writer.discard()
+            late.clear()
         writer.add(tables(result))
         manifest = {
             "format": FORMAT,
             "version": VERSION,
             **manifest,
             "breaks": [int(b) for b in result["breaks"]],
+            "bar_redo": [[int(locate), int(start)] for locate, start in result["bar_redo"]],
             "stats": dict(result["stats"]),
             "checks": dict(result["checks"]),
             "examples": list(result["examples"]),
             "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         del result
-        path = writer.commit(manifest)
+        path = writer.commit(
+            manifest, extra=lambda day: {"activity_fixes": _activity_fixes(day, late)}
+        )
     except BaseException:
         writer.abort()
         raise
@@ -300,7 +427,24 @@ class StoredReplay:
 
     def tables(self) -> list[str]:
         """The tables the day holds."""
-        return list(self.manifest["tables"])
+        return [t for t in self.manifest["tables"] if t not in _HIDDEN]
+
+    def bar_redo(self, keys: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Per stock locate, the start (ns since midnight) of its first bar that
+        ``bar_fixes`` replaces; ``keys``: constant columns put first (a dataset's date)."""
+        import polars as pl
+
+        redo = self.manifest.get("bar_redo", [])
+        frame = pl.DataFrame(
+            {
+                "stock_locate": [r[0] for r in redo],
+                "from_timestamp": [r[1] for r in redo],
+            },
+            schema={"stock_locate": pl.UInt16, "from_timestamp": pl.Int64},
+        )
+        if keys:
+            frame = frame.select(*(pl.lit(v).alias(k) for k, v in keys.items()), pl.all())
+        return frame
 
     def _scan(self, name: str) -> pl.LazyFrame | None:
         import polars as pl
@@ -322,7 +466,11 @@ class StoredReplay:
 
     @property
     def bars(self) -> pl.LazyFrame | None:
-        return self._scan("bars")
+        """The bars, those folded again at the end of the pass in place."""
+        lf = self._scan("bars")
+        if lf is None:
+            return None
+        return fixed_bars(lf, self._scan("bar_fixes"), self.bar_redo(), [])
 
     @property
     def hourly_vwap(self) -> pl.LazyFrame | None:
@@ -338,7 +486,12 @@ class StoredReplay:
 
     @property
     def activity(self) -> pl.LazyFrame | None:
-        return self._scan("activity")
+        """The activity windows, rows that time went back into after they were written summed
+        again."""
+        lf = self._scan("activity")
+        if lf is None:
+            return None
+        return fixed_activity(lf, self._scan("activity_fixes"), [])
 
     def duckdb(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection (``con`` or a new in-memory one) with one view per table of the
@@ -346,20 +499,42 @@ class StoredReplay:
         import duckdb
 
         con = con if con is not None else duckdb.connect()
-        for name, entry in self.manifest["tables"].items():
-            path = str(self.path / entry["file"]).replace("'", "''")
-            source = f"read_parquet('{path}')"
+        tables = self.manifest["tables"]
+
+        def source(name: str) -> str:
+            path = str(self.path / tables[name]["file"]).replace("'", "''")
+            return f"read_parquet('{path}')"
+
+        for name in self.tables():
             if name == "trades":
                 broken = ", ".join(str(b) for b in self.breaks) or "NULL"
-                select = f"SELECT * REPLACE (match_number IN ({broken}) AS broken) FROM {source}"
+                select = (
+                    f"SELECT * REPLACE (match_number IN ({broken}) AS broken) FROM {source(name)}"
+                )
+            elif name == "bars" and "bar_fixes" in tables:
+                redo = _redo_table(con, self.bar_redo())
+                select = fixed_bars_sql(source("bars"), source("bar_fixes"), redo, [])
+            elif name == "activity" and "activity_fixes" in tables:
+                select = fixed_activity_sql(source("activity"), source("activity_fixes"), [])
             else:
-                select = f"SELECT * FROM {source}"
+                select = f"SELECT * FROM {source(name)}"
             con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
         return con
 
     def __repr__(self) -> str:
-        rows = ", ".join(f"{k} {v['rows']:,}" for k, v in self.manifest["tables"].items())
+        rows = ", ".join(
+            f"{k} {v['rows']:,}" for k, v in self.manifest["tables"].items() if k not in _HIDDEN
+        )
         return f"StoredReplay({str(self.path)!r}: {rows})"
+
+
+def _redo_table(con: duckdb.DuckDBPyConnection, redo: pl.DataFrame) -> str:
+    """``redo`` as a DuckDB temporary table (one per connection); its name."""
+    name = f"_ki2fast_bar_redo_{uuid.uuid4().hex[:8]}"
+    con.register(f"{name}_frame", redo.to_arrow())
+    con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_frame")
+    con.unregister(f"{name}_frame")
+    return name
 
 
 def open_replay(path: str | os.PathLike[str]) -> StoredReplay:

@@ -254,8 +254,12 @@ pub struct Replay {
     trades: Trades,
     breaks: Vec<u64>,
     bars: Option<BarBuilder>,
-    /// The finished bars ([`Replay::settle`]).
+    /// The finished bars ([`Replay::settle`]); streaming: those not handed over yet.
     bar_table: Option<BarTable>,
+    /// Streaming: the bars folded again at the end, and which bars they replace (see
+    /// [`BarBuilder::finish_streamed`]).
+    bar_fixes: Option<BarTable>,
+    bar_redo: Vec<(u16, i64)>,
     tops: Vec<Quote>,
     quotes: QuoteColumns,
     next_snapshot: u64,
@@ -288,6 +292,8 @@ pub struct Replay {
 /// The rows of one replay or shard that are final, taken out of it.
 #[derive(Debug, Default)]
 struct Rows {
+    /// Streaming: bars closed since the last hand-over, in no particular order.
+    bars: Option<BarTable>,
     trades: Trades,
     trade_seq: Vec<u64>,
     quotes: QuoteColumns,
@@ -308,6 +314,10 @@ impl Rows {
         self.quote_seq = interleave(std::mem::take(&mut self.quote_seq), other.quote_seq, &order);
         self.snapshots.absorb(other.snapshots, depth);
         self.monitored.add(other.monitored);
+        self.bars = match (self.bars.take(), other.bars) {
+            (Some(mine), Some(theirs)) => Some(mine.concat(theirs)),
+            (mine, theirs) => mine.or(theirs),
+        };
     }
 }
 
@@ -315,6 +325,9 @@ impl Rows {
 /// last hand-over (None: the table was not asked for).
 #[derive(Debug, Default)]
 pub struct Drained {
+    /// Bars closed since the last hand-over, in no particular order (the ones folded again
+    /// at the end replace some of them: see [`ReplayOutput::bar_redo`]).
+    pub bars: Option<RecordBatch>,
     /// Prints, without their `broken` marks (a break may come later; see
     /// [`ReplayOutput::breaks`]).
     pub trades: Option<RecordBatch>,
@@ -324,6 +337,10 @@ pub struct Drained {
     pub snapshots: Option<RecordBatch>,
     /// Activity windows that have ended.
     pub activity: Option<RecordBatch>,
+    /// Activity rows of events stamped before the window they came in (time went back):
+    /// each is to be added to the row of its window and symbol handed over before (or in
+    /// this same hand-over).
+    pub activity_late: Option<RecordBatch>,
     /// Episodes that can no longer grow.
     pub episodes: Option<RecordBatch>,
 }
@@ -355,6 +372,8 @@ impl Replay {
             breaks: Vec::new(),
             bars: opts.bar_ns.map(BarBuilder::new),
             bar_table: None,
+            bar_fixes: None,
+            bar_redo: Vec::new(),
             tops: vec![Quote::default(); 1 << 16],
             quotes: QuoteColumns::default(),
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
@@ -410,14 +429,15 @@ impl Replay {
             // Recorded for the bars only.
             (rows.trades, rows.trade_seq) = (Trades::default(), Vec::new());
         }
-        match (&mut self.monitor, end) {
-            (Some(_), true) => {
-                if let Some(m) = self.monitor.take() {
-                    rows.monitored.add(m.finish());
-                }
-            }
-            (Some(m), false) => rows.monitored.add(m.drain(self.max_ts)),
-            (None, _) => {}
+        if !end {
+            // At the end the rest comes with the bars folded again ([`Replay::settle`]).
+            rows.bars = self.bars.as_mut().map(BarBuilder::take_closed);
+        }
+        if let Some(m) = &mut self.monitor {
+            rows.monitored.add(m.drain_apart(self.max_ts, end));
+        }
+        if end {
+            self.monitor = None;
         }
         rows
     }
@@ -425,6 +445,7 @@ impl Replay {
     /// The rows this replay holds, taken out as they are.
     fn held(&mut self) -> Rows {
         Rows {
+            bars: None,
             trades: std::mem::take(&mut self.trades),
             trade_seq: std::mem::take(&mut self.trade_seq),
             quotes: std::mem::take(&mut self.quotes),
@@ -829,6 +850,12 @@ impl Replay {
             (Some(mine), Some(theirs)) => Some(mine.merge(theirs)),
             (mine, theirs) => mine.or(theirs),
         };
+        self.bar_fixes = match (self.bar_fixes.take(), other.bar_fixes) {
+            (Some(mine), Some(theirs)) => Some(mine.merge(theirs)),
+            (mine, theirs) => mine.or(theirs),
+        };
+        self.bar_redo.extend(other.bar_redo);
+        self.bar_redo.sort_unstable();
         self.vwap.absorb(other.vwap);
         let clashes = self.books.absorb(&other.books);
         self.book_checks.add(&other.book_checks);
@@ -883,7 +910,7 @@ impl Replay {
         };
         let spill = &*spill;
         let failed = std::cell::RefCell::new(None);
-        let table = bars.finish_from(|visit| {
+        let (rest, fixes, redo) = bars.finish_streamed(|visit| {
             let read = spill.scan(|p| visit(p, breaks.binary_search(&p.match_number).is_ok()));
             if let Err(e) = read {
                 failed.borrow_mut().get_or_insert(e);
@@ -893,7 +920,10 @@ impl Replay {
             Some(e) => {
                 self.spill_error.get_or_insert(e);
             }
-            None => self.bar_table = Some(table),
+            None => {
+                (self.bar_table, self.bar_fixes) = (Some(rest), Some(fixes));
+                self.bar_redo = redo;
+            }
         }
         seen
     }
@@ -936,6 +966,7 @@ impl Replay {
             monitored.add(m.finish());
         }
         let bar_table = self.bar_table.take();
+        let bar_fixes = self.bar_fixes.take();
         let (trades, bars, (activity, episodes)) = std::thread::scope(|scope| {
             let (keys, dict) = (&key_of_locate, &dictionary);
             let trades = scope
@@ -970,11 +1001,15 @@ impl Replay {
             .flatten()
             .map(|(_, e)| e)
             .collect();
+        let bar_fixes = bar_fixes.map(|b| b.to_batch(&key_of_locate, &dictionary, midnight, prices));
         ReplayOutput {
             breaks: Vec::new(),
             hourly_vwap: hourly,
             trades,
             bars,
+            bar_fixes,
+            bar_redo: std::mem::take(&mut self.bar_redo),
+            activity_late: None,
             bbo,
             snapshots,
             activity,
@@ -1000,14 +1035,22 @@ pub struct ReplayOutput {
     pub hourly_vwap: RecordBatch,
     /// Every print.
     pub trades: Option<RecordBatch>,
-    /// Time bars.
+    /// Time bars; streaming: those not handed over yet.
     pub bars: Option<RecordBatch>,
+    /// Streaming: the bars folded again at the end (breaks, prints out of time order),
+    /// without their spreads, which are those of the bars they replace.
+    pub bar_fixes: Option<RecordBatch>,
+    /// Streaming: `(locate, first bar start in ns since midnight)` per locate whose bars
+    /// from that start on, handed over or not, are replaced by `bar_fixes`' rows.
+    pub bar_redo: Vec<(u16, i64)>,
     /// Top-of-book changes.
     pub bbo: Option<RecordBatch>,
     /// Depth snapshots.
     pub snapshots: Option<RecordBatch>,
     /// Activity windows (detection.md §2).
     pub activity: Option<RecordBatch>,
+    /// Streaming: see [`Drained::activity_late`].
+    pub activity_late: Option<RecordBatch>,
     /// Episodes of the sliding rule (detection.md §3.1).
     pub episodes: Option<RecordBatch>,
     /// Framing counters.
@@ -1401,10 +1444,16 @@ impl ParallelReplay {
         let key_of_locate: Vec<u16> = (0..=u16::MAX)
             .map(|l| first.symbols.key_of_locate(l))
             .collect();
+        let activity_late = rows
+            .monitored
+            .late_batch(&key_of_locate, &dictionary, midnight);
         let (activity, episodes) = rows
             .monitored
             .to_batches(&key_of_locate, &dictionary, midnight);
         Ok(Drained {
+            bars: rows
+                .bars
+                .map(|b| b.to_batch(&key_of_locate, &dictionary, midnight, prices)),
             trades: opts.trades.then(|| {
                 let mut t = rows.trades;
                 // No marks yet: a break may come later.
@@ -1425,6 +1474,7 @@ impl ParallelReplay {
                 )
             }),
             activity,
+            activity_late,
             episodes,
         })
     }
@@ -1496,6 +1546,7 @@ impl ParallelReplay {
         if let Some(rest) = rest {
             (out.trades, out.bbo, out.snapshots) = (rest.trades, rest.bbo, rest.snapshots);
             (out.activity, out.episodes) = (rest.activity, rest.episodes);
+            out.activity_late = rest.activity_late;
         }
         Ok(Some(out))
     }

@@ -370,3 +370,84 @@ pub fn rolling_baseline(
     .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(PyRecordBatch::new(batch))
 }
+
+/// Activity rows (`window_timestamp` int64, `window_ns` int64, `locate` uint16, `symbol`
+/// string, and the sums `num_quotes` … `sell_aggr_shares`, no nulls) with the rows of one
+/// window and locate summed into one, as the core's activity table: what a streamed day
+/// gets when time went back into windows it had already written. `midnight`: the session's
+/// (None: no dates).
+#[pyfunction]
+#[pyo3(signature = (table, midnight=None))]
+pub fn activity_merge(
+    py: Python<'_>,
+    table: pyo3_arrow::PyTable,
+    midnight: Option<i64>,
+) -> PyResult<PyRecordBatch> {
+    use ki2fast_core::analytics::activity::ActivityRows;
+    let (batches, _) = table.into_inner();
+    let mut start = Vec::new();
+    let mut window = None;
+    let mut locate = Vec::new();
+    let mut counts: [Vec<u32>; 8] = Default::default();
+    let (mut shares, mut notional, mut buy, mut sell) = (vec![], vec![], vec![], vec![]);
+    let mut names: Vec<String> = Vec::new();
+    let mut key_of_locate = vec![u16::MAX; 1 << 16];
+    const COUNTS: [&str; 8] = [
+        "num_quotes",
+        "num_adds",
+        "num_cancels",
+        "num_deletes",
+        "num_replaces",
+        "num_bbo",
+        "num_trades",
+        "num_executions",
+    ];
+    for b in &batches {
+        start.extend_from_slice(column::<Int64Type>(b, "window_timestamp", "int64")?.values());
+        let w = column::<Int64Type>(b, "window_ns", "int64")?;
+        if let Some(&first) = w.values().first() {
+            if w.values().iter().any(|&x| x != first) || window.is_some_and(|x| x != first) {
+                return Err(PyValueError::new_err("activity rows of one window length only"));
+            }
+            window = Some(first);
+        }
+        let loc = column::<UInt16Type>(b, "locate", "uint16")?;
+        locate.extend_from_slice(loc.values());
+        let sym = b
+            .column_by_name("symbol")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| PyValueError::new_err("column 'symbol' must be a string column"))?;
+        for (l, s) in loc.values().iter().zip(sym.iter()) {
+            let k = &mut key_of_locate[*l as usize];
+            if *k == u16::MAX {
+                *k = names.len() as u16;
+                names.push(s.unwrap_or_default().to_string());
+            }
+        }
+        for (c, name) in counts.iter_mut().zip(COUNTS) {
+            c.extend_from_slice(column::<UInt32Type>(b, name, "uint32")?.values());
+        }
+        shares.extend_from_slice(column::<UInt64Type>(b, "shares", "uint64")?.values());
+        notional.extend_from_slice(column::<UInt64Type>(b, "notional_e4", "uint64")?.values());
+        buy.extend_from_slice(column::<UInt64Type>(b, "buy_aggr_shares", "uint64")?.values());
+        sell.extend_from_slice(column::<UInt64Type>(b, "sell_aggr_shares", "uint64")?.values());
+    }
+    let window = window.unwrap_or(1).max(1) as u64;
+    let batch = py.detach(|| {
+        let rows = ActivityRows::from_columns(
+            &start,
+            &locate,
+            [
+                &counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5],
+                &counts[6], &counts[7],
+            ],
+            &shares,
+            &notional,
+            &buy,
+            &sell,
+        );
+        let (_, dictionary) = dictionary(names);
+        rows.to_batch(window, &key_of_locate, &dictionary, midnight)
+    });
+    Ok(PyRecordBatch::new(batch))
+}

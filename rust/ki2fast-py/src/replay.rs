@@ -214,10 +214,12 @@ impl ReplayRun {
         put_tables(
             &d,
             [
+                ("bars", out.bars),
                 ("trades", out.trades),
                 ("bbo", out.bbo),
                 ("snapshots", out.snapshots),
                 ("activity", out.activity),
+                ("activity_late", out.activity_late),
                 ("episodes", out.episodes),
             ],
         )?;
@@ -275,15 +277,18 @@ fn output_dict<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("breaks", out.breaks)?;
+    d.set_item("bar_redo", out.bar_redo)?;
     d.set_item("hourly_vwap", table(out.hourly_vwap)?)?;
     put_tables(
         &d,
         [
             ("trades", out.trades),
             ("bars", out.bars),
+            ("bar_fixes", out.bar_fixes),
             ("bbo", out.bbo),
             ("snapshots", out.snapshots),
             ("activity", out.activity),
+            ("activity_late", out.activity_late),
             ("episodes", out.episodes),
         ],
     )?;

@@ -421,14 +421,30 @@ impl ActivityBuilder {
     /// midnight), by window then locate, handed over once: for live feeds, whose windows
     /// before the feed's time can no longer change.
     pub fn drain(&mut self, before: u64) -> ActivityRows {
+        let (rows, late) = self.drain_apart(before);
+        rows.merge(late)
+    }
+
+    /// [`ActivityBuilder::drain`] with the rows of events stamped before the window they
+    /// came in (time went back) apart: a streaming reader may have written their windows
+    /// already, and must add them to those rows.
+    pub fn drain_apart(&mut self, before: u64) -> (ActivityRows, ActivityRows) {
+        let rows = self.drain_closed(before);
+        let late = sorted(std::mem::take(&mut self.late));
+        (
+            ActivityRows::from_runs([rows, Run::default()]),
+            ActivityRows::from_runs([late, Run::default()]),
+        )
+    }
+
+    fn drain_closed(&mut self, before: u64) -> Run {
         if let Some(cur) = self.current
             && cur.saturating_add(self.window) <= before
         {
             self.close_current();
             self.current = None;
         }
-        let late = sorted(std::mem::take(&mut self.late));
-        ActivityRows::from_runs([std::mem::take(&mut self.rows), late])
+        std::mem::take(&mut self.rows)
     }
 
     /// Every row, the current window closed, by window then locate. A window written twice
@@ -454,6 +470,32 @@ fn sorted(mut rows: Vec<Row>) -> Run {
 }
 
 impl ActivityRows {
+    /// Rows given as columns (window start in ns since midnight, locate, and each sum, as
+    /// the activity table has them), rows of one window and locate summed into one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_columns(
+        start: &[i64],
+        locate: &[u16],
+        counts: [&[u32]; 8],
+        shares: &[u64],
+        notional_e4: &[u64],
+        buy: &[u64],
+        sell: &[u64],
+    ) -> ActivityRows {
+        let rows = (0..start.len())
+            .map(|i| Row {
+                start: start[i] as u64,
+                shares: shares[i],
+                notional_e4: notional_e4[i],
+                buy: buy[i],
+                sell: sell[i],
+                counts: counts.map(|c| c[i]),
+                locate: locate[i],
+            })
+            .collect();
+        ActivityRows::from_runs([sorted(rows), Run::default()])
+    }
+
     fn from_runs(runs: [Run; 2]) -> ActivityRows {
         ActivityRows {
             runs: runs.into_iter().filter(|r| r.len() > 0).collect(),
@@ -921,8 +963,40 @@ impl Monitor {
         });
         MonitorOutput {
             activity,
+            late_activity: None,
             episodes,
             late_events: 0,
+        }
+    }
+
+    /// [`Monitor::drain`] for a streaming reader: the activity rows of events stamped before
+    /// the window they came in go to [`MonitorOutput::late_activity`] (see
+    /// [`ActivityBuilder::drain_apart`]); at the `end`, everything left.
+    pub fn drain_apart(&mut self, now: u64, end: bool) -> MonitorOutput {
+        let mut late_activity = None;
+        let activity = self.activity.as_mut().map(|a| {
+            let (rows, late) = a.drain_apart(if end { u64::MAX } else { now });
+            late_activity = Some((a.window_ns(), late));
+            (a.window_ns(), rows)
+        });
+        let (episodes, late_events) = match self.sliding.as_mut() {
+            Some(s) if end => {
+                let p = s.params();
+                let taken = std::mem::replace(s, SlidingDetector::new(p));
+                let (episodes, late) = taken.finish_counted();
+                (Some((p, episodes)), late)
+            }
+            Some(s) => {
+                s.sweep(now);
+                (Some((s.params(), s.take_closed())), 0)
+            }
+            None => (None, 0),
+        };
+        MonitorOutput {
+            activity,
+            late_activity,
+            episodes,
+            late_events,
         }
     }
 
@@ -937,6 +1011,7 @@ impl Monitor {
         });
         MonitorOutput {
             activity: self.activity.map(|a| (a.window_ns(), a.finish())),
+            late_activity: None,
             episodes,
             late_events,
         }
@@ -948,6 +1023,9 @@ impl Monitor {
 pub struct MonitorOutput {
     /// Window length and rows.
     pub activity: Option<(u64, ActivityRows)>,
+    /// Streaming ([`Monitor::drain_apart`]): rows of events stamped before their window was
+    /// handed over, to be added to the rows already handed over.
+    pub late_activity: Option<(u64, ActivityRows)>,
     /// Parameters and episodes.
     pub episodes: Option<(SlidingParams, Vec<Episode>)>,
     /// Quote messages the sliding rule left out because time went back.
@@ -965,6 +1043,10 @@ impl MonitorOutput {
             (Some((w, a)), Some((_, b))) => Some((w, a.merge(b))),
             (a, b) => a.or(b),
         };
+        self.late_activity = match (self.late_activity.take(), other.late_activity) {
+            (Some((w, a)), Some((_, b))) => Some((w, a.merge(b))),
+            (a, b) => a.or(b),
+        };
         self.episodes = match (self.episodes.take(), other.episodes) {
             (Some((p, mut a)), Some((_, b))) => {
                 a.extend(b);
@@ -973,6 +1055,18 @@ impl MonitorOutput {
             }
             (a, b) => a.or(b),
         };
+    }
+
+    /// The late activity rows' table (see [`MonitorOutput::late_activity`]), taken out.
+    pub fn late_batch(
+        &mut self,
+        key_of_locate: &[u16],
+        dictionary: &ArrayRef,
+        midnight: Option<i64>,
+    ) -> Option<RecordBatch> {
+        self.late_activity
+            .take()
+            .map(|(w, a)| a.to_batch(w, key_of_locate, dictionary, midnight))
     }
 
     /// The activity and episode tables (the episodes' schema metadata carries

@@ -318,32 +318,7 @@ impl BarBuilder {
     /// folded again, print by print, so memory does not grow with the day.
     pub fn finish_from(mut self, prints: impl Fn(&mut dyn FnMut(&Print, bool))) -> BarTable {
         let every = self.every;
-        // Per locate, the first bar to fold again (NO_BUCKET: none) and whether its prints
-        // must be put in time order first.
-        let mut from = vec![NO_BUCKET; self.state.len()];
-        let mut disordered = vec![false; self.state.len()];
-        for (l, st) in self.state.iter_mut().enumerate() {
-            if st.bucket == NO_BUCKET {
-                continue;
-            }
-            st.accumulate((st.bucket + 1) * every);
-            if st.fold.count > 0 {
-                self.rows
-                    .push(l as u16, st.bucket * every, &st.fold, st.spread.averages());
-            }
-            if st.disordered {
-                from[l] = 0;
-                disordered[l] = true;
-            }
-        }
-        // A voided print changes its bar and, through the tick rule, possibly later ones;
-        // bars before it stand.
-        prints(&mut |p, broken| {
-            if broken && p.printable {
-                let l = p.locate as usize;
-                from[l] = from[l].min(p.timestamp / every);
-            }
-        });
+        let (from, disordered) = self.close(&prints);
         let mut rows = self.rows;
         // The rows kept from the online fold; None when nothing was folded again.
         let keep = if from.iter().any(|&f| f != NO_BUCKET) {
@@ -378,6 +353,71 @@ impl BarBuilder {
             None
         };
         BarTable(rows.sorted(keep.as_deref()))
+    }
+
+    /// Streaming: the bars closed since the last call, in no particular order (the symbols'
+    /// open bars stay).
+    pub fn take_closed(&mut self) -> BarTable {
+        BarTable(std::mem::take(&mut self.rows))
+    }
+
+    /// The end of a streaming replay, whose earlier bars were handed over with
+    /// [`BarBuilder::take_closed`]: the bars not handed over yet (the open ones closed), the
+    /// bars folded again, and which bars those replace, as `(locate, first bar start)`:
+    /// every bar of that locate from that start on, handed over or not. The folded-again
+    /// bars carry no spread (NaN): a bar's spread does not depend on its prints, so a reader
+    /// takes it from the bar it replaces. `prints` as for [`BarBuilder::finish_from`].
+    pub fn finish_streamed(
+        mut self,
+        prints: impl Fn(&mut dyn FnMut(&Print, bool)),
+    ) -> (BarTable, BarTable, Vec<(u16, i64)>) {
+        let every = self.every;
+        let (from, disordered) = self.close(&prints);
+        let mut fixes = BarColumns::default();
+        let redo: Vec<(u16, i64)> = (0..from.len())
+            .filter(|&l| from[l] != NO_BUCKET)
+            .map(|l| (l as u16, (from[l] * every) as i64))
+            .collect();
+        if !redo.is_empty() {
+            let no_spread = |_: u16, _: i64| (f64::NAN, f64::NAN);
+            refold(&prints, every, &from, &disordered, no_spread, &mut fixes);
+        }
+        (
+            BarTable(self.rows.sorted(None)),
+            BarTable(fixes.sorted(None)),
+            redo,
+        )
+    }
+
+    /// Closes every open bar and returns, per locate, the first bar to fold again
+    /// (`NO_BUCKET`: none) and whether its prints must be put in time order first.
+    fn close(&mut self, prints: &impl Fn(&mut dyn FnMut(&Print, bool))) -> (Vec<u64>, Vec<bool>) {
+        let every = self.every;
+        let mut from = vec![NO_BUCKET; self.state.len()];
+        let mut disordered = vec![false; self.state.len()];
+        for (l, st) in self.state.iter_mut().enumerate() {
+            if st.bucket == NO_BUCKET {
+                continue;
+            }
+            st.accumulate((st.bucket + 1) * every);
+            if st.fold.count > 0 {
+                self.rows
+                    .push(l as u16, st.bucket * every, &st.fold, st.spread.averages());
+            }
+            if st.disordered {
+                from[l] = 0;
+                disordered[l] = true;
+            }
+        }
+        // A voided print changes its bar and, through the tick rule, possibly later ones;
+        // bars before it stand.
+        prints(&mut |p, broken| {
+            if broken && p.printable {
+                let l = p.locate as usize;
+                from[l] = from[l].min(p.timestamp / every);
+            }
+        });
+        (from, disordered)
     }
 }
 
@@ -577,6 +617,15 @@ impl BarTable {
         BarTable(each_column!(self.0, other.0, |a, b| interleave(
             a, b, &order
         )))
+    }
+
+    /// Rows of both tables, `other`'s after these, in no particular order.
+    pub fn concat(self, other: BarTable) -> BarTable {
+        BarTable(each_column!(self.0, other.0, |a, b| {
+            let mut a = a;
+            a.extend(b);
+            a
+        }))
     }
 
     /// Bars.
