@@ -1001,7 +1001,8 @@ impl Replay {
             .flatten()
             .map(|(_, e)| e)
             .collect();
-        let bar_fixes = bar_fixes.map(|b| b.to_batch(&key_of_locate, &dictionary, midnight, prices));
+        let bar_fixes =
+            bar_fixes.map(|b| b.to_batch(&key_of_locate, &dictionary, midnight, prices));
         ReplayOutput {
             breaks: Vec::new(),
             hourly_vwap: hourly,

@@ -363,9 +363,18 @@ pub fn rolling_baseline(
         ki2fast_core::analytics::stats::rolling_baseline(&key, &day, &idx, &value, lookback, robust)
     });
     let batch = RecordBatch::try_from_iter([
-        ("mu", Arc::new(arrow_array::Float64Array::from(mu)) as ArrayRef),
-        ("sd", Arc::new(arrow_array::Float64Array::from(sd)) as ArrayRef),
-        ("ok", Arc::new(arrow_array::BooleanArray::from(ok)) as ArrayRef),
+        (
+            "mu",
+            Arc::new(arrow_array::Float64Array::from(mu)) as ArrayRef,
+        ),
+        (
+            "sd",
+            Arc::new(arrow_array::Float64Array::from(sd)) as ArrayRef,
+        ),
+        (
+            "ok",
+            Arc::new(arrow_array::BooleanArray::from(ok)) as ArrayRef,
+        ),
     ])
     .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(PyRecordBatch::new(batch))
@@ -407,7 +416,9 @@ pub fn activity_merge(
         let w = column::<Int64Type>(b, "window_ns", "int64")?;
         if let Some(&first) = w.values().first() {
             if w.values().iter().any(|&x| x != first) || window.is_some_and(|x| x != first) {
-                return Err(PyValueError::new_err("activity rows of one window length only"));
+                return Err(PyValueError::new_err(
+                    "activity rows of one window length only",
+                ));
             }
             window = Some(first);
         }
@@ -438,8 +449,8 @@ pub fn activity_merge(
             &start,
             &locate,
             [
-                &counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5],
-                &counts[6], &counts[7],
+                &counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5], &counts[6],
+                &counts[7],
             ],
             &shares,
             &notional,

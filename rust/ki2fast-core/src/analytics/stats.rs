@@ -237,7 +237,10 @@ mod tests {
                         dense(&dense_past, windows)
                     } else {
                         let mean = dense_past.iter().sum::<f64>() / windows as f64;
-                        let var = dense_past.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>()
+                        let var = dense_past
+                            .iter()
+                            .map(|v| (v - mean) * (v - mean))
+                            .sum::<f64>()
                             / windows as f64;
                         (mean, var.sqrt())
                     };
