@@ -141,3 +141,66 @@ def test_login_requests_are_redacted_before_journaling(shape):
     assert first["SchwabClientCorrelId"] == "corr-test-0001"
     with pytest.raises(ValueError, match="not JSON"):
         redact_request('{"requests":[' + SENTINEL)
+
+
+def _token_server(answer: dict) -> tuple[str, object]:
+    """A loopback HTTP server answering ``POST /v1/oauth/token`` with ``answer``."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = orjson.dumps(answer)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("mode", [0o600, 0o640])
+def test_a_refresh_keeps_the_token_file_private(tmp_path, mode):
+    p = tmp_path / "token.json"
+    write(p)
+    os.chmod(p, mode)
+    base, server = _token_server({"access_token": SENTINEL + "-new", "expires_in": 1800})
+    try:
+        TokenFile(p).refresh(base, "app-key", "app-secret")
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+    assert TokenFile(p).access_token == SENTINEL + "-new"
+    assert os.stat(p).st_mode & 0o777 == mode
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_atomic_writes_keep_modes_and_create_secrets_private(tmp_path):
+    from ki2fast._files import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        plain, secret = tmp_path / "state.json", tmp_path / "secret.json"
+        write_atomic(plain, b"{}")
+        write_atomic(secret, b"{}", secret=True)
+        assert os.stat(plain).st_mode & 0o777 == 0o644
+        assert os.stat(secret).st_mode & 0o777 == 0o600
+        os.chmod(plain, 0o600)
+        write_atomic(plain, b"[]")
+        assert os.stat(plain).st_mode & 0o777 == 0o600 and plain.read_bytes() == b"[]"
+        # A link planted at the temporary name is replaced, never written through.
+        target = tmp_path / "elsewhere"
+        target.write_bytes(b"untouched")
+        os.symlink(target, tmp_path / "secret.json.tmp")
+        write_atomic(secret, b"new", secret=True)
+        assert target.read_bytes() == b"untouched" and secret.read_bytes() == b"new"
+    finally:
+        os.umask(old)

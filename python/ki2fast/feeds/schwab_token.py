@@ -192,7 +192,7 @@ class TokenFile:
         token = dict(self._data["token"]) | got
         token["expires_at"] = int(time.time()) + int(got.get("expires_in", 1800))
         doc = dict(self._data) | {"token": token}
-        write_atomic(self.path, orjson.dumps(doc))
+        write_atomic(self.path, orjson.dumps(doc), secret=True)
         self._stamp = None
         self._load()
 
