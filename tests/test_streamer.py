@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
+import logging
 import random
 import secrets
 import threading
@@ -984,3 +985,33 @@ def test_a_failing_decoder_never_stops_the_capture(tmp_path, caplog):
     assert any("live decoder stopped" in r.getMessage() for r in caplog.records)
     quotes = store.scan(tmp_path / "capture", "schwab_quotes").collect().sort("ts")
     assert quotes["bid"].to_list() == [481.0, 482.0, 483.0, 484.0, 485.0, 486.0]
+
+
+def test_no_logger_sees_the_token_even_at_debug(tmp_path, caplog):
+    """Every logger at DEBUG, the websocket library's frame logging long enough to hold a
+    whole LOGIN frame: the token never appears in any record, ours or the library's."""
+    import websockets.frames
+
+    async def session(c: Conn) -> None:
+        await c.expect("LOGIN")
+        await c.expect("SUBS", service="LEVELONE_EQUITIES")
+        await c.send(data(1))
+        await c.expect("LOGOUT", service="ADMIN")
+
+    async def main() -> None:
+        async with FakeSchwab([session]) as fake:
+            got: list[dict] = []
+            s = streamer(tmp_path, fake, on_data=got.append)
+            await run_until(s, lambda: len(got) >= 1)
+
+    long_logs = pytest.MonkeyPatch()
+    long_logs.setattr(websockets.frames.Frame, "MAX_LOG_SIZE", 1 << 16)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            asyncio.run(main())
+    finally:
+        long_logs.undo()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "LOGIN" in text  # the frames were logged, the login among them
+    for secret in (SENTINEL, REFRESH):
+        assert secret not in text

@@ -53,6 +53,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("ki2fast.schwab.streamer")
+#: The websocket library's own log (frames at DEBUG, the LOGIN with its token among them):
+#: given to the connection so that it goes through the same secret filter as ours, never to
+#: the library's default loggers.
+ws_log = logging.getLogger("ki2fast.schwab.streamer.websocket")
 
 #: Most keys per service (feeds.md §1.2, R4).
 MAX_KEYS = 500
@@ -260,6 +264,7 @@ class Streamer:
         self._token = TokenFile(self.token_path)
         scrub = SecretFilter(self._token)
         log.addFilter(scrub)
+        ws_log.addFilter(scrub)
         if (said := self._token.expiry_warning()) is not None:
             log.warning("%s", said)
         self._journal = Journal(self.root, "schwab", "streamer", durability=self.durability)
@@ -324,6 +329,7 @@ class Streamer:
             return self.stats
         finally:
             log.removeFilter(scrub)
+            ws_log.removeFilter(scrub)
             self._journal.close()
 
     async def _preferences(self) -> dict[str, Any]:
@@ -392,7 +398,9 @@ class Streamer:
         url = self.streamer_url or info["streamerSocketUrl"]
         assert self._journal is not None and self._stop is not None
         try:
-            ws = await websockets.connect(url, max_size=None, ping_interval=20, ping_timeout=20)
+            ws = await websockets.connect(
+                url, max_size=None, ping_interval=20, ping_timeout=20, logger=ws_log
+            )
         except (OSError, websockets.exceptions.WebSocketException) as e:
             raise _Restart(f"connect: {type(e).__name__}") from None
         self.stats.epoch += 1
