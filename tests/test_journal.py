@@ -137,6 +137,21 @@ def test_bad_arguments_are_refused(tmp_path):
         Journal(tmp_path, "schwab", "streamer", durability="never")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="channel"):
         Journal(tmp_path, "schwab", "a/b")
+    # Names become folders and files under the root: nothing may climb out of it or name a
+    # folder in another way on another system.
+    for src, chan in [
+        ("..", "x"),
+        (".", "x"),
+        ("a\\b", "x"),
+        ("x", "a\\b"),
+        ("x", ".."),
+        ("", "x"),
+        ("x", "a.0"),
+        ("x", "-x"),
+        ("x" * 65, "x"),
+    ]:
+        with pytest.raises(ValueError, match="name"):
+            Journal(tmp_path, src, chan)
     j = Journal(tmp_path, "schwab", "streamer", durability="os")
     j.close()
     with pytest.raises(ValueError, match="closed"):

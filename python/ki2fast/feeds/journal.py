@@ -54,6 +54,8 @@ PART_BYTES = 256 << 20
 GROUP_LINES, GROUP_SECONDS, GROUP_BYTES = 1000, 0.2, 8 << 20
 
 _PART = re.compile(r"^(?P<chan>.+)\.(?P<part>\d+)\.ndjson$")
+#: A source or channel name: one path component, never ".", ".." or a separator.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 #: The archive's ``gaps`` feed (feeds.md §0, §4.4): one row per outage or loss window.
@@ -166,8 +168,13 @@ class Journal:
     ):
         if durability not in ("batch", "strict", "os"):
             raise ValueError(f"durability must be 'batch', 'strict' or 'os', not {durability!r}")
-        if not src or not chan or "/" in src + chan or _PART.match(f"{chan}.0.ndjson") is None:
-            raise ValueError(f"bad source or channel name: {src!r}, {chan!r}")
+        for what, name in (("source", src), ("channel", chan)):
+            if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+                raise ValueError(
+                    f"bad {what} name {name!r}: a journal name is 1 to 64 letters, digits, "
+                    "'_' or '-', starting with a letter or digit (it becomes a folder or a "
+                    "file name)"
+                )
         self.root = Path(root)
         self.src, self.chan = src, chan
         self.durability = durability
