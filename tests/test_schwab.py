@@ -190,6 +190,46 @@ def test_bad_lines_are_listed_with_line_and_byte_offset_or_raise_when_strict(tmp
     assert isinstance(e.value, kf.Ki2fastError)
 
 
+_ITEM = '{"service":"LEVELONE_EQUITIES","timestamp":%s,"content":[%s]}'
+_QUOTE = '{"key":"X","1":1.0}'
+
+
+@pytest.mark.parametrize("engine", ["rust", "python"])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (_ITEM % (9223372036854775807, _QUOTE), "out of range"),
+        (_ITEM % (-99999999999999999, _QUOTE), "out of range"),
+        ('{"data":[' + _ITEM % (9223372036854775807, _QUOTE) + "]}", "out of range"),
+        ('{"notify": 1}', "'notify' is not a list"),
+        ('{"notify": true}', "'notify' is not a list"),
+        ('{"notify": "abc"}', "'notify' is not a list"),
+        ('{"response": 5}', "'response' is not a list"),
+        ('{"response": {"a": 1}, "data": []}', "'response' is not a list"),
+        (
+            json.dumps({"v": 1, "dir": "in", "kind": "ws_text", "raw": '{"notify": 1}'}),
+            "'notify' is not a list",
+        ),
+        (_ITEM % (1741959312345, ",".join([_QUOTE] * 65_537)), "65 536"),
+    ],
+)
+def test_lines_no_reader_can_take_are_bad_lines_in_both_engines(tmp_path, engine, line, reason):
+    """Out-of-range times, non-list frame parts and frames too long to number are bad lines
+    (never a polars panic, a TypeError or an Arrow error that ends the read), in both
+    engines, and ``strict`` raises the typed line error for them."""
+    good = (_ITEM % (1741959312345, _QUOTE)).encode() + b"\n"
+    data = good + line.encode() + b"\n" + good
+    path = tmp_path / "c.ndjson"
+    path.write_bytes(data)
+    r = schwab.read_levelone(path, engine=engine)
+    assert [(b["line"], b["offset"]) for b in r.bad_lines] == [(2, len(good))]
+    assert reason in r.bad_lines[0]["reason"]
+    assert r.equities.num_rows == 2
+    with pytest.raises(schwab.CaptureLineError) as e:
+        schwab.read_levelone(path, strict=True, engine=engine)
+    assert (e.value.line, e.value.offset) == (2, len(good))
+
+
 def test_a_last_line_without_its_line_end_is_held_back():
     good = b'{"service":"LEVELONE_EQUITIES","timestamp":1741959312345,"content":[{"key":"X","1":1.0}]}\n'
     r = schwab.read_levelone(good + good[:30])

@@ -248,6 +248,10 @@ _BAD_TEXT = {
     "item_not_object": "a data item that is not a JSON object",
     "response_not_object": "a response item that is not a JSON object",
     "data_not_list": "'data' is not a list",
+    "response_not_list": "'response' is not a list",
+    "notify_not_list": "'notify' is not a list",
+    "timestamp_out_of_range": "a data item's timestamp is out of range (ms since 1970)",
+    "too_many_items": "a frame with more than 65 536 content items",
     "no_frame_part": "a frame with none of data, response, notify",
     "journal_raw_not_object": "journal record whose raw frame is not a JSON object",
     "unknown_shape": "unknown shape (no service+content, data, response, notify or raw)",
@@ -350,12 +354,24 @@ class _Pass:
         acc = self.items.get(service) if type(service) is str else None
         if acc is None:
             self.skipped[str(service)] += 1
-        else:
-            acc.add(content, line, idx, self.epoch, _ms(item.get("timestamp")), self)
+            return len(content)
+        stamp = item.get("timestamp")
+        ts = _ms(stamp)
+        if ts is None and _any_ms(stamp) is not None:
+            self.fail(_BAD_TEXT["timestamp_out_of_range"], line, offset)
+            return 0
+        if idx + len(content) > 1 << 16:
+            self.fail(_BAD_TEXT["too_many_items"], line, offset)
+            return 0
+        acc.add(content, line, idx, self.epoch, ts, self)
         return len(content)
 
     def frame(self, obj: dict[str, Any], line: int, offset: int) -> None:
         known = False
+        for key in ("response", "notify"):
+            if obj.get(key) is not None and type(obj[key]) is not list:
+                self.fail(_BAD_TEXT[f"{key}_not_list"], line, offset)
+                return
         for r in obj.get("response") or ():
             known = True
             if type(r) is not dict:
@@ -423,7 +439,17 @@ def _int(v: Any) -> int | None:
     return v if type(v) is int and v in _I64 else None
 
 
+#: The largest time in ms (either side of the epoch) a nanosecond timestamp can hold.
+_MS_LIMIT = ((1 << 63) - 1) // 1_000_000
+
+
 def _ms(v: Any) -> int | None:
+    """A time in ms (:func:`_any_ms`) that a nanosecond timestamp can hold; else None."""
+    t = _any_ms(v)
+    return t if t is not None and abs(t) <= _MS_LIMIT else None
+
+
+def _any_ms(v: Any) -> int | None:
     """A time in ms: an int, a string of ASCII digits or a float with an integer value, that
     fits 64 bits; else None."""
     digits = type(v) is str and v.isascii() and v.isdigit()

@@ -130,7 +130,13 @@ pub enum BadReason {
     /// The `service` value of an item without a content list, as JSON.
     NoContentList(String),
     ResponseNotObject,
+    /// `response` or `notify` (which one) is neither a list nor null.
+    NotList(&'static str),
     DataNotList,
+    /// A data item's `timestamp` is a number of ms no nanosecond timestamp can hold.
+    TimestampOutOfRange,
+    /// A frame with more content items than `item_idx` (16 bits) can number.
+    TooManyItems,
     NoneOfDataResponseNotify,
     JournalRawNotJson(String),
     JournalRawNotObject,
@@ -421,16 +427,25 @@ impl Pass {
             self.fail(BadReason::NoContentList(what), line, off);
             return 0;
         };
+        if !matches!(service, Some(Value::Str(s)) if s == EQUITIES || s == OPTIONS) {
+            self.skipped
+                .push(service.map_or_else(|| "null".to_string(), to_json));
+            return content.len();
+        }
+        let stamp = item.get("timestamp");
+        let ts = stamp.and_then(ms);
+        if ts.is_none() && stamp.and_then(any_ms).is_some() {
+            self.fail(BadReason::TimestampOutOfRange, line, off);
+            return 0;
+        }
+        if idx + content.len() > usize::from(u16::MAX) + 1 {
+            self.fail(BadReason::TooManyItems, line, off);
+            return 0;
+        }
         let svc = match service {
             Some(Value::Str(s)) if s == EQUITIES => &mut self.equities,
-            Some(Value::Str(s)) if s == OPTIONS => &mut self.options,
-            other => {
-                self.skipped
-                    .push(other.map_or_else(|| "null".to_string(), to_json));
-                return content.len();
-            }
+            _ => &mut self.options,
         };
-        let ts = item.get("timestamp").and_then(ms);
         svc.data_items += 1;
         if svc.first_ts.is_none() {
             svc.first_ts = ts;
@@ -490,16 +505,18 @@ impl Pass {
 
     fn frame(&mut self, obj: &Value<'_>, line: u64, off: u64) {
         let mut known = false;
+        for what in ["response", "notify"] {
+            if obj
+                .get(what)
+                .is_some_and(|v| !matches!(v, Value::Array(_) | Value::Null))
+            {
+                self.fail(BadReason::NotList(what), line, off);
+                return;
+            }
+        }
         for (what, notify) in [("response", false), ("notify", true)] {
-            let Some(list) = obj.get(what) else { continue };
-            let items = match list {
-                Value::Array(items) => items.as_slice(),
-                v if !v.truthy() => &[],
-                _ => {
-                    // Python iterates a string's characters or a dict's keys here.
-                    self.python_only = Some(format!("line {line}: '{what}' is not a list"));
-                    return;
-                }
+            let Some(Value::Array(items)) = obj.get(what) else {
+                continue;
             };
             for r in items {
                 known = true;
@@ -553,9 +570,16 @@ impl Pass {
 /// 2^63, exactly.
 const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 
-/// Python's `_ms`: an int, a string of ASCII digits, or a float with an integer value,
-/// that fits 64 bits.
+/// The largest time in ms (either side of the epoch) that a nanosecond timestamp can hold.
+pub const MS_LIMIT: i64 = i64::MAX / 1_000_000;
+
+/// A time in ms ([`any_ms`]) that a nanosecond timestamp can hold.
 fn ms(v: &Value<'_>) -> Option<i64> {
+    any_ms(v).filter(|t| t.abs() <= MS_LIMIT)
+}
+
+/// An int, a string of ASCII digits, or a float with an integer value, that fits 64 bits.
+fn any_ms(v: &Value<'_>) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
         Value::Str(s) if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) => s.parse().ok(),
