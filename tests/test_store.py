@@ -136,3 +136,41 @@ def test_cli_imports_a_burst_monitor_folder(tmp_path, capsys):
     )
     assert json.loads(capsys.readouterr().out) == {"n": 3}
     assert main(["feeds", "hftalert", str(tmp_path / "nope"), "--out", str(out)]) == 1
+
+
+def test_queries_only_read_the_archive_unless_unrestricted(tmp_path):
+    import duckdb
+
+    import ki2fast as kf
+
+    archive = tmp_path / "archive"
+    store.append(archive, "t", trades([EARLY, EARLY]), part="p")
+    outside = tmp_path / "outside.csv"
+    outside.write_text("secret\n1\n")
+    target = tmp_path / "written.csv"
+    refused = [
+        f"SELECT * FROM read_csv('{outside}')",
+        f"COPY (SELECT 1) TO '{target}'",
+        f"COPY (SELECT 1) TO '{archive}/feed=t/x.csv'",
+        f"ATTACH '{tmp_path}/other.db'",
+        "INSTALL httpfs",
+        "SET enable_external_access = true",
+        "SELECT 1; DROP VIEW t",
+    ]
+    for sql in refused:
+        with pytest.raises((PermissionError, duckdb.Error)):
+            store.query(archive, sql)
+    assert not target.exists() and not (archive / "feed=t" / "x.csv").exists()
+    assert store.query(archive, "SELECT count(*) AS n FROM t").to_pylist() == [{"n": 2}]
+    # The same through the command line, and the flag that lifts the limits.
+    assert main(["store", "query", str(archive), f"COPY (SELECT 1) TO '{target}'"]) != 0
+    assert not target.exists()
+    assert (
+        main(["store", "query", str(archive), f"COPY (SELECT 1) TO '{target}'", "--unrestricted"])
+        == 0
+    )
+    assert target.exists()
+    # A stray folder is left out with a warning instead of breaking every query.
+    (archive / "feed=Bad-Name").mkdir()
+    with pytest.warns(kf.ArchiveWarning, match="Bad-Name"):
+        assert store.query(archive, "SELECT count(*) AS n FROM t").to_pylist() == [{"n": 2}]

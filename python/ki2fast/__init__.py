@@ -25,6 +25,7 @@ from ki2fast.detect import (
     quote_activity,
 )
 from ki2fast.exceptions import (
+    ArchiveWarning,
     ItchDecodeError,
     Ki2fastError,
     SessionDateWarning,
@@ -73,6 +74,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "MESSAGE_LENGTHS",
     "MESSAGE_TYPES",
+    "ArchiveWarning",
     "BurstAlerts",
     "BurstMonitor",
     "ItchBatchIterator",

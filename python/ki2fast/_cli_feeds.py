@@ -164,7 +164,7 @@ def _query(args: argparse.Namespace) -> int:
 
     from ki2fast import store
 
-    table = store.query(args.root, args.sql)
+    table = store.query(args.root, args.sql, unrestricted=args.unrestricted)
     if args.json:
         for row in table.to_pylist():
             print(json.dumps(row, default=_plain))
@@ -631,4 +631,10 @@ def add_commands(top: Any) -> None:
     p.add_argument("sql", help="the query")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.add_argument("--rows", type=int, default=50, help="rows to print (default 50)")
+    p.add_argument(
+        "--unrestricted",
+        action="store_true",
+        help="run any SQL with full file and network access (by default a query only reads, "
+        "and only the archive's files)",
+    )
     p.set_defaults(func=_query)

@@ -38,3 +38,7 @@ class SessionDateWarning(UserWarning):
 class TimestampRegressionWarning(UserWarning):
     """Messages were stamped earlier than an earlier message (time went back); they were kept
     in file order, never reordered, and left out where a rule needs time to run forward."""
+
+
+class ArchiveWarning(UserWarning):
+    """Something in an archive folder was left out (a folder that is not a feed's, say)."""

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 
 from ki2fast._common import et_dates
 from ki2fast._files import fsync_dir, write_atomic
+from ki2fast.exceptions import ArchiveWarning
 
 if TYPE_CHECKING:
     import duckdb
@@ -153,11 +155,26 @@ def _split(table: pa.Table, days: pa.Array) -> list[tuple[dt.date, pa.Table]]:
 
 
 def feeds(root: str | os.PathLike[str]) -> list[str]:
-    """The feeds in the archive."""
+    """The feeds in the archive. A ``feed=`` folder whose name cannot be a feed's (one not
+    written by :func:`append`) is left out, with an :class:`ArchiveWarning`."""
     base = Path(root)
     if not base.is_dir():
         return []
-    return sorted(p.name.removeprefix("feed=") for p in base.glob("feed=*") if p.is_dir())
+    out = []
+    for p in sorted(base.glob("feed=*")):
+        name = p.name.removeprefix("feed=")
+        if not p.is_dir():
+            continue
+        if _NAME.match(name) is None:
+            warnings.warn(
+                f"{p}: not a feed's folder (a feed's name is lowercase letters, digits and '_'); "
+                "left out",
+                ArchiveWarning,
+                stacklevel=2,
+            )
+            continue
+        out.append(name)
+    return out
 
 
 def dates(root: str | os.PathLike[str], feed: str) -> list[dt.date]:
@@ -251,9 +268,14 @@ def _hive(files: list[str]) -> bool:
     return "date" not in pq.read_schema(files[0]).names
 
 
-def connect(root: str | os.PathLike[str], database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+def connect(
+    root: str | os.PathLike[str], database: str = ":memory:", *, restricted: bool = False
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per feed (``date`` is a column of every view: the
-    partition's, or the tables' own)."""
+    partition's, or the tables' own). ``restricted``: the connection may read and write
+    files only under ``root``, never the network, load no extension and cannot lift those
+    limits (DuckDB's ``enable_external_access`` off, ``allowed_directories`` the archive,
+    the configuration locked)."""
     import duckdb
 
     con = duckdb.connect(database)
@@ -266,6 +288,11 @@ def connect(root: str | os.PathLike[str], database: str = ":memory:") -> duckdb.
             f"CREATE OR REPLACE VIEW {feed} AS SELECT * FROM read_parquet([{listing}], "
             f"hive_partitioning = {str(_hive(files)).lower()}, union_by_name = true)"
         )
+    if restricted:
+        where = str(Path(root).resolve()).replace("'", "''").rstrip("/") + "/"
+        con.execute(f"SET allowed_directories = ['{where}']")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
     return con
 
 
@@ -280,9 +307,27 @@ def scan(root: str | os.PathLike[str], feed: str) -> pl.LazyFrame:
     return pl.scan_parquet(files, hive_partitioning=_hive(files))
 
 
-def query(root: str | os.PathLike[str], sql: str) -> Any:
-    """Runs ``sql`` over the archive's views; returns a pyarrow Table."""
-    rel = connect(root).sql(sql)
+#: Statements a query of the archive may hold unless ``unrestricted``.
+_READING = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+def query(root: str | os.PathLike[str], sql: str, *, unrestricted: bool = False) -> Any:
+    """Runs ``sql`` over the archive's views; returns a pyarrow Table.
+
+    Unless ``unrestricted``, the SQL may only read: SELECT (and EXPLAIN) statements, files
+    under ``root`` only, no network, no extensions (see :func:`connect`); anything else
+    raises :class:`PermissionError` or DuckDB's ``PermissionException``."""
+    import duckdb
+
+    if not unrestricted:
+        for statement in duckdb.extract_statements(sql):
+            kind = statement.type.name
+            if kind not in _READING:
+                raise PermissionError(
+                    f"a query of the archive only reads (SELECT), and this statement is "
+                    f"{kind}: pass unrestricted=True (--unrestricted) to run any SQL"
+                )
+    rel = connect(root, restricted=not unrestricted).sql(sql)
     if rel is None:  # a statement without a result
         return pa.table({})
     # duckdb 2 names it to_arrow_table; 1.x calls it arrow.
