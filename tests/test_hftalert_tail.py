@@ -466,3 +466,36 @@ def test_a_new_days_files_are_picked_up_and_the_old_day_is_read_to_its_end(
     append(old, crlf("QQQ,0,235959,10,9,0,0,"))
     assert tail.poll().hft1_reports.num_rows == 0
     assert str(old) in tail.files.retired and str(new) in tail.files.tails
+
+
+def test_a_finished_days_bad_lines_are_quarantined_and_strict_means_strict(
+    folder: Path, tmp_path: Path
+) -> None:
+    """A day read for the first time after it ended is retired in the same poll: its bad
+    lines (a malformed row, a burst time seen before with other values) still reach the
+    quarantine, and ``strict`` (the archive call, the command line) stops on them."""
+    from ki2fast.cli import main
+
+    append(
+        bursts_file(folder),
+        crlf(
+            "93512,2,1,0,214,530,4,1,0",
+            "not,a,burst",
+            "93512,9,9,9,999,999,9,9,9",  # the same time, other values
+            "94003,1,0,0,88,190,1,0,1",
+        ),
+    )
+    polled = HftAlertTail(folder, clock=Clock(DAY_OVER)).poll()
+    assert polled.burst_events.num_rows == 2
+    reasons = [q["reason"] for q in polled.quarantine]
+    assert len(reasons) == 2 and "seen before with other values" in reasons[1]
+    assert [q["line"] for q in polled.quarantine] == [2, 3]
+    with pytest.raises(hftalert.FeedFileError) as e:
+        HftAlertTail(folder, tmp_path / "state", clock=Clock(DAY_OVER)).archive(
+            tmp_path / "archive", strict=True
+        )
+    assert (e.value.line, e.value.path) == (2, str(bursts_file(folder)))
+    assert not (tmp_path / "archive").exists()
+    # The command line, once over the folder: strict fails, and stores nothing.
+    assert main(["feeds", "hftalert", str(folder), "--out", str(tmp_path / "x"), "--strict"]) == 1
+    assert not (tmp_path / "x").exists()

@@ -76,7 +76,7 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from ki2fast.feeds.hftalert import HftAlertTail
+    from ki2fast.feeds.hftalert import FeedFileError, HftAlertTail
 
     name = _part(folder)
     state = Path(args.out) / "_state" / f"hftalert-{name}"
@@ -90,7 +90,11 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, finish)
     print(f"{folder}: following into {args.out} (state in {state}); Ctrl-C stops", flush=True)
     while not stop:
-        polled = tail.archive(args.out, name)
+        try:
+            polled = tail.archive(args.out, name, strict=args.strict)
+        except FeedFileError as e:
+            print(f"{e} (--strict)", file=sys.stderr)
+            return 1
         for feed, table in polled.tables().items():
             if table.num_rows:
                 print(f"  +{table.num_rows:,} {feed}", flush=True)
@@ -123,12 +127,7 @@ def _hftalert(args: argparse.Namespace) -> int:
         print(f"{folder}: no hft1*.csv or Data_Burst files", file=sys.stderr)
         return 1
     if args.strict and polled.quarantine:
-        q = polled.quarantine[0]
-        print(
-            f"{q['file']}: line {q['line']} (byte {q['offset']}): {q['reason']}; "
-            "nothing stored (--strict)",
-            file=sys.stderr,
-        )
+        print(f"{polled.first_error()} (--strict)", file=sys.stderr)
         return 1
     polled.store(args.out, _part(folder), dt.datetime.now(ZoneInfo(NY)).date())
     rows = {k: t.num_rows for k, t in polled.tables().items() if t.num_rows}

@@ -759,6 +759,16 @@ class HftAlertPoll:
             "burst_join_status": self.burst_join_status,
         }
 
+    def first_error(self) -> FeedFileError:
+        """The first quarantined line as the error a strict reader raises."""
+        q = self.quarantine[0]
+        return FeedFileError(
+            f"{q['reason']}; nothing stored (strict)",
+            path=str(q["file"]),
+            offset=int(q["offset"]),
+            line=int(q["line"]),
+        )
+
     def store(self, root: str | os.PathLike[str], part: str, today: dt.date) -> bool:
         """Writes the tables with rows into the :mod:`ki2fast.store` archive at ``root`` as
         the part ``part`` (by their own dates), and the quarantined lines into the
@@ -856,6 +866,10 @@ class HftAlertTail:
 
     def _retire(self, path: Path, out: HftAlertPoll, remember: bool = True) -> None:
         csv = self._csv.pop(str(path), None)
+        if csv is not None:
+            # Its bad lines go with this poll: the reader that holds them is dropped here.
+            out.quarantine.extend(csv.bad)
+            csv.bad.clear()
         self._counts.pop(str(path), None)
         held = self.files.retire(path, remember)
         if held and csv is not None:
@@ -1084,9 +1098,13 @@ class HftAlertTail:
         Call it after the rows of the polls so far are durable."""
         self.files.commit()
 
-    def archive(self, root: str | os.PathLike[str], name: str = "hftalert") -> HftAlertPoll:
+    def archive(
+        self, root: str | os.PathLike[str], name: str = "hftalert", *, strict: bool = False
+    ) -> HftAlertPoll:
         """One poll into the :mod:`ki2fast.store` archive at ``root``, then a commit; the
-        poll's rows back.
+        poll's rows back. ``strict``: a poll with a quarantined line raises
+        :class:`FeedFileError` for the first, and nothing of it is stored or committed; the
+        tail is then spent, and a new one on the same ``state_dir`` reads those lines again.
 
         Each poll's rows are written as the part ``{name}-{poll number}``, the number saved
         with the checkpoints. A crash after the write and before the commit repeats the poll
@@ -1095,6 +1113,8 @@ class HftAlertTail:
         """
         seq = int(self.user.get("part_seq", 0))
         polled = self.poll()
+        if strict and polled.quarantine:
+            raise polled.first_error()
         today = dt.datetime.fromtimestamp(self.clock(), self.zone).date()
         wrote = polled.store(root, f"{name}-{seq:09d}", today)
         if wrote:
