@@ -89,7 +89,22 @@ timestamps = st.one_of(
     st.integers(1_700_000_000_000, 1_800_000_000_000),
     st.just(None),
     st.sampled_from(
-        ["1741959312345", 1741959312345.0, 1.5, True, "x", "²", "٣", "99999999999999999999", 1e300]
+        [
+            "1741959312345",
+            1741959312345.0,
+            1.5,
+            True,
+            "x",
+            "²",
+            "٣",
+            "99999999999999999999",
+            1e300,
+            0,
+            -1,
+            -86_400_000,
+            9223372036854775807,
+            -99999999999999999,
+        ]
     ),
 )
 
@@ -140,6 +155,9 @@ line = st.one_of(
             '{"data": [5, {"service": "LEVELONE_EQUITIES"}]}',
             '{"response": []}',
             '{"response": [7]}',
+            '{"response": 5}',
+            '{"notify": "abc"}',
+            '{"notify": true}',
             "[1, 2]",
             "not json",
             '{"x": 1}',
@@ -241,3 +259,18 @@ def test_what_the_core_cannot_read_exactly_is_read_in_python_and_said() -> None:
     assert fast.stats["read_in_python"] == {"LEVELONE_EQUITIES": "a field three times in an item"}
     same(fast, schwab.read_levelone(data, engine="python", **scheme))
     assert fast.equities.column("htb_quantity").to_pylist() == [3]
+
+
+def test_an_item_at_time_zero_and_one_without_a_time_are_different_days() -> None:
+    """Time 0 is 1969-12-31 in New York; an item without a time is no day at all: a volume
+    rise between the two is no trade, in either engine."""
+    first = {"key": "X", "1": 1.0, "2": 1.1, "3": 1.05, "9": 100, "8": 100}
+    second = {"key": "X", "3": 1.06, "9": 200, "8": 300, "35": 1741959313000}
+    data = (
+        json.dumps(data_item("LEVELONE_EQUITIES", [first], 0))
+        + "\n"
+        + json.dumps(data_item("LEVELONE_EQUITIES", [second], None))
+        + "\n"
+    ).encode()
+    for engine in ("rust", "python"):
+        assert schwab.read_levelone(data, engine=engine).trades.num_rows == 0, engine

@@ -1070,9 +1070,14 @@ def _decimal3(thousandths: int) -> Any:
     return decimal.Decimal(thousandths).scaleb(-3)
 
 
+#: The day of an item without a time: a day of its own (ET days before 1970 are negative).
+_NO_DAY = -(1 << 31)
+
+
 def _et_days(ts: pa.Array) -> np.ndarray:
-    """ET calendar day of each timestamp, as days since 1970 (nulls → -1)."""
-    return pc.fill_null(et_dates(ts).cast(pa.int32()), pa.scalar(-1, pa.int32())).to_numpy()
+    """ET calendar day of each timestamp, as days since 1970 (no time: ``_NO_DAY``)."""
+    days = et_dates(ts).cast(pa.int32())
+    return pc.fill_null(days, pa.scalar(_NO_DAY, pa.int32())).to_numpy()
 
 
 # --------------------------------------------------------------------------------------------

@@ -231,7 +231,8 @@ pub fn decode(
         let epoch = items.epoch[r];
         let key = key_code[k];
         let day = match items.ts[r] {
-            None => -1,
+            // No time: a day of its own (ET days before 1970 are negative, so not -1).
+            None => NO_DAY,
             Some(ms) => days
                 .day(ms)
                 .ok_or_else(|| Fallback(format!("timestamp {ms} beyond the calendar")))?,
@@ -415,6 +416,9 @@ pub fn decode(
         trades,
     })
 }
+
+/// The day of an item without a time.
+const NO_DAY: i32 = i32::MIN;
 
 /// The state columns trades are derived from.
 const TRADE_FIELDS: [&str; 5] = [
