@@ -259,7 +259,7 @@ def test_hft1_column_wise_parsing_equals_the_line_parser(
     day = dt.date(2025, 3, 14)
 
     fast_csv = _Csv(FileTail(path), hftalert.HFT1_COLUMNS, "absent", False)
-    fast = _hft1_table(fast_csv, fast_csv.take(), day, "America/New_York", time_format)
+    fast = _hft1_table(fast_csv, fast_csv.take_block(), day, "America/New_York", time_format)
 
     slow_csv = _Csv(FileTail(path), hftalert.HFT1_COLUMNS, "absent", False)
     row = _hft1_row(day, hftalert.ZoneInfo("America/New_York"), time_format, str(path), lambda: 0)

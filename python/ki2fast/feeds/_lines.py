@@ -7,7 +7,7 @@ characters.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 BOM = b"\xef\xbb\xbf"
 #: Longest CSV line accepted (feeds.md §4.2, L6).
@@ -32,3 +32,141 @@ def fields(line: Line) -> list[str]:
     except UnicodeDecodeError as e:
         raise ValueError(f"not UTF-8 (byte {e.start} of the line)") from None
     return [f.strip() for f in text.split(",")]
+
+
+#: Bytes ``bytes.strip`` removes: a line of only these is blank.
+_SPACE = b" \t\n\r\x0b\x0c"
+
+
+class LineBlock:
+    """Complete lines in columns: the kept lines of one read, without building an object
+    per line. ``offset[i]`` is where line ``i`` starts, ``number[i]`` its number and
+    ``printable[i]`` whether it is printable ASCII only; ``raw`` (the lines' bytes, no line
+    ends) is built when asked for.
+
+    ``segments`` hold, per chunk read, the chunk's bytes and, for its kept lines, their
+    first and past-the-end byte in it and their index among the chunk's lines."""
+
+    __slots__ = ("_raw", "number", "offset", "printable", "segments")
+
+    def __init__(
+        self, segments: list[tuple[bytes, Any, Any, Any]], offset: Any, number: Any, printable: Any
+    ) -> None:
+        self.segments = segments
+        self.offset, self.number, self.printable = offset, number, printable
+        self._raw: list[bytes] | None = None
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    @property
+    def raw(self) -> list[bytes]:
+        if self._raw is None:
+            self._raw = [
+                data[a:b]
+                for data, starts, stops, _ in self.segments
+                for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
+            ]
+        return self._raw
+
+    def line(self, i: int) -> Line:
+        if self._raw is not None:
+            return Line(self._raw[i], int(self.offset[i]), int(self.number[i]))
+        k = i
+        for data, starts, stops, _ in self.segments:
+            if k < len(starts):
+                raw = data[int(starts[k]) : int(stops[k])]
+                return Line(raw, int(self.offset[i]), int(self.number[i]))
+            k -= len(starts)
+        raise IndexError(i)
+
+    def lines(self) -> list[Line]:
+        rows = zip(self.raw, self.offset.tolist(), self.number.tolist(), strict=True)
+        return [Line(*x) for x in rows]
+
+    def select(self, keep: Any) -> LineBlock:
+        """The lines at the positions (or where the mask is true) of ``keep``."""
+        import numpy as np
+
+        if isinstance(keep, np.ndarray) and keep.dtype == np.bool_:
+            at = np.flatnonzero(keep)
+        else:
+            at = np.asarray(keep, dtype=np.int64)
+        segments = []
+        done = 0
+        for data, starts, stops, index in self.segments:
+            k = len(starts)
+            mine = at[(at >= done) & (at < done + k)] - done
+            segments.append((data, starts[mine], stops[mine], index[mine]))
+            done += k
+        return LineBlock(segments, self.offset[at], self.number[at], self.printable[at])
+
+    @staticmethod
+    def concat(blocks: list[LineBlock]) -> LineBlock:
+        import numpy as np
+
+        if len(blocks) == 1:
+            return blocks[0]
+        return LineBlock(
+            [seg for b in blocks for seg in b.segments],
+            np.concatenate([b.offset for b in blocks] or [np.zeros(0, np.int64)]),
+            np.concatenate([b.number for b in blocks] or [np.zeros(0, np.int64)]),
+            np.concatenate([b.printable for b in blocks] or [np.zeros(0, bool)]),
+        )
+
+
+def split_block(
+    chunk: bytes, base: int, number: int, max_line: int, skipping: bool, offset: int
+) -> tuple[LineBlock, list[tuple[int, int]], int, int]:
+    """The complete lines of ``chunk`` (read at byte ``base``; ``chunk`` ends with ``\\n``):
+    the kept ones (not blank, at most ``max_line`` bytes; a BOM at byte 0 and one ``\\r``
+    before each line end dropped), the over-long ones as ``(number, start)`` (the first one
+    continues a line that began at ``offset`` when ``skipping``), and the last line's number
+    and the offset after it. Lines are numbered from ``number + 1``."""
+    import numpy as np
+
+    buf = np.frombuffer(chunk, np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    line_start = base + starts.astype(np.int64)  # where each line begins, BOM included
+    stops = ends.copy()
+    cr = (stops > starts) & (buf[np.maximum(stops - 1, 0)] == 13)
+    stops[cr] -= 1
+    if base == 0 and chunk.startswith(BOM):
+        starts[0] += len(BOM)
+    n = len(ends)
+    numbers = number + 1 + np.arange(n, dtype=np.int64)
+    begins = base + starts.astype(np.int64)
+    length = stops - starts
+    # Per line, how many of its bytes are blank (whitespace) and how many are not printable
+    # ASCII: from the positions of those bytes (few in text lines), never a pass per line.
+    # The line ends themselves (the \n, a dropped \r) are no line's bytes.
+    edge = np.zeros(len(buf), bool)
+    edge[ends] = True
+    edge[stops[cr]] = True
+
+    def per_line(mask: Any) -> Any:
+        at = np.flatnonzero(mask & ~edge)
+        line = np.searchsorted(starts, at, side="right") - 1
+        line = line[(line >= 0) & (at >= starts[np.maximum(line, 0)])]
+        return np.bincount(line, minlength=n)
+
+    space = np.zeros(len(buf), bool)
+    for b in _SPACE:
+        space |= buf == b
+    n_space = per_line(space)
+    n_odd = per_line((buf < 0x20) | (buf > 0x7E))
+    blank = n_space >= length
+    long = length > max_line
+    if skipping:
+        long[0] = True
+    long_lines = [
+        (int(numbers[i]), int(offset if (skipping and i == 0) else line_start[i]))
+        for i in np.flatnonzero(long).tolist()
+    ]
+    keep = ~long & ~blank
+    at = np.flatnonzero(keep)
+    block = LineBlock([(chunk, starts[at], stops[at], at)], begins[at], numbers[at], n_odd[at] == 0)
+    return block, long_lines, int(numbers[-1]), base + int(ends[-1]) + 1

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ki2fast.exceptions import Ki2fastError
-from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line, fields
+from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line, LineBlock, fields
 from ki2fast.feeds.tail import FileTail, _FileSet
 
 __all__ = [
@@ -240,12 +240,16 @@ class _Csv:
     def take(self) -> list[Line]:
         """The data lines completed since the last poll (a header line decides the layout
         and is left out)."""
-        lines = self.tail.poll()
+        return self.take_block().lines()
+
+    def take_block(self) -> LineBlock:
+        """:meth:`take`'s lines in columns."""
+        lines = self.tail.poll_block()
         for number, offset in self.tail.long_lines[self._long :]:
             self.fail(f"line longer than {MAX_CSV_LINE} bytes", number, offset)
         self._long = len(self.tail.long_lines)
-        if lines and self.layout.get("gen") != self.tail.gen:
-            first = lines[0]
+        if len(lines) and self.layout.get("gen") != self.tail.gen:
+            first = lines.line(0)
             try:
                 names = fields(first)
             except ValueError:
@@ -255,7 +259,7 @@ class _Csv:
             self.layout.clear()
             self.layout.update(gen=self.tail.gen, columns=list(columns))
             if has_header:
-                lines = lines[1:]
+                lines = lines.select(range(1, len(lines)))
         return lines
 
     def parse(self, lines: list[Line], each: Callable[[Line, dict[str, str]], None]) -> None:
@@ -417,7 +421,7 @@ def _hft1_row(
 
 
 def _hft1_table(
-    csv: _Csv, lines: list[Line], day: dt.date, tz: str, time_format: TimeFormat
+    csv: _Csv, lines: LineBlock, day: dt.date, tz: str, time_format: TimeFormat
 ) -> pa.Table:
     """The ``hft1_reports`` rows of ``lines``, parsed column-wise.
 
@@ -438,73 +442,86 @@ def _hft1_table(
     columns = csv.columns
     width = len(columns)
     # Printable ASCII only: then splitting on "," and trimming " " is what fields() does.
-    strings = pl.Series("line", [line.raw.decode("latin-1") for line in lines], pl.String)
-    plain = strings.str.contains(r"^[\x20-\x7e]*$")
-    parts = strings.str.split(",")
-    n = parts.list.len()
+    # Other lines are blanked here and go through the line-by-line parser below. One lazy
+    # query: each eager step would be a pass of its own.
+    c = pl.col
     t3_last = columns[-1] == "T3"
-    ok = plain & ((n == width) | ((n == width - 1) if t3_last else False))
-    f = {
-        name: parts.list.get(i, null_on_oob=True).str.strip_chars(" ")
-        for i, name in enumerate(columns)
-    }
-    if t3_last:
-        f["T3"] = f["T3"].fill_null("")
-    ok = ok & (f["Symbol"].str.len_bytes() > 0)
-    t = f["Time"]
-    colon = (
-        t.str.contains(":")
-        if time_format == "auto"
-        else pl.repeat(time_format == "hh:mm:ss", len(t), eager=True)
+    src = pl.DataFrame(
+        [pl.Series("plain", lines.printable, pl.Boolean), pl.Series("raw", lines.raw, pl.Binary)]
+    ).lazy()
+    text = pl.when(c("plain")).then(c("raw")).otherwise(pl.lit(b"")).cast(pl.String)
+    src = src.with_columns(parts=text.str.split(","))
+
+    src = src.with_columns(
+        n=c("parts").list.len(),
+        **{
+            name: c("parts").list.get(i, null_on_oob=True).str.strip_chars(" ")
+            for i, name in enumerate(columns)
+        },
     )
+    if t3_last:
+        src = src.with_columns(c("T3").fill_null(""))
+    t = c("Time")
+    colon = t.str.contains(":") if time_format == "auto" else pl.lit(time_format == "hh:mm:ss")
     padded = t.str.zfill(6)
     hms = t.str.split(":")
-    hour = pl.select(
-        pl.when(colon).then(hms.list.get(0, null_on_oob=True)).otherwise(padded.str.slice(0, 2))
-    ).to_series()
-    minute = pl.select(
-        pl.when(colon).then(hms.list.get(1, null_on_oob=True)).otherwise(padded.str.slice(2, 2))
-    ).to_series()
-    second = pl.select(
-        pl.when(colon).then(hms.list.get(2, null_on_oob=True)).otherwise(padded.str.slice(4, 2))
-    ).to_series()
-    shape = pl.select(
+
+    def part(k: int) -> pl.Expr:
+        piece = pl.when(colon).then(hms.list.get(k, null_on_oob=True))
+        return piece.otherwise(padded.str.slice(2 * k, 2)).cast(pl.Int64, strict=False)
+
+    shape = (
         pl.when(colon)
         .then(t.str.contains(r"^[0-9]{1,9}:[0-9]{1,9}:[0-9]{1,9}$"))
         .otherwise(t.str.contains(r"^[0-9]{1,6}$"))
-    ).to_series()
-    h, m, sec = (x.cast(pl.Int64, strict=False) for x in (hour, minute, second))
-    ok = ok & shape & (h <= 23) & (m <= 59) & (sec <= 59)
-    seconds = h * 3600 + m * 60 + sec
-    ints = {k: f[k].cast(pl.Int32, strict=False) for k in ("NumQuotes", "BBO", "NumTrades")}
-    dollars = f["Dollars"].cast(pl.Int64, strict=False)
-    ok = ok & dollars.is_not_null() & (dollars.abs() < (1 << 53))
-    for v in ints.values():
-        ok = ok & v.is_not_null()
-    ok = ok.fill_null(False)
+    )
+    src = src.with_columns(
+        _h=part(0),
+        _m=part(1),
+        _s=part(2),
+        _shape=shape,
+        **{k: c(k).cast(pl.Int32, strict=False) for k in ("NumQuotes", "BBO", "NumTrades")},
+        _dollars=c("Dollars").cast(pl.Int64, strict=False),
+    )
+    width_ok = (c("n") == width) | ((c("n") == width - 1) if t3_last else pl.lit(False))
+    valid = (
+        c("plain")
+        & width_ok
+        & (c("Symbol").str.len_bytes() > 0)
+        & c("_shape")
+        & (c("_h") <= 23)
+        & (c("_m") <= 59)
+        & (c("_s") <= 59)
+        & c("_dollars").is_not_null()
+        & (c("_dollars").abs() < (1 << 53))
+        & c("NumQuotes").is_not_null()
+        & c("BBO").is_not_null()
+        & c("NumTrades").is_not_null()
+    )
+    cols = src.select(
+        ok=valid.fill_null(False),
+        seconds=c("_h") * 3600 + c("_m") * 60 + c("_s"),
+        t=c("Time"),
+        symbol=c("Symbol"),
+        t1=c("T1"),
+        num_quotes=c("NumQuotes"),
+        bbo=c("BBO"),
+        num_trades=c("NumTrades"),
+        dollars=c("_dollars"),
+        t3=c("T3").replace("", None) if t3_last else pl.lit(None, pl.String),
+    ).collect()
+    ok, seconds = cols["ok"], cols["seconds"]
     # Wall clock to UTC: the offset of each distinct minute, from the tz database.
     midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
     minutes = (seconds.filter(ok) // 60).unique().to_list()
     offset = {mm: _epoch(day, mm * 60, zone) - midnight - mm * 60 for mm in minutes}
-    frame = pl.DataFrame(
-        {
-            "ok": ok,
-            "event_ts": seconds
-            + midnight
-            + (seconds // 60).replace_strict(offset, default=0, return_dtype=pl.Int64),
-            "time_raw": t,
-            "symbol": f["Symbol"],
-            "t1": f["T1"],
-            "num_quotes": ints["NumQuotes"],
-            "bbo": ints["BBO"],
-            "num_trades": ints["NumTrades"],
-            "dollars": dollars,
-            "t3": f["T3"].replace("", None)
-            if t3_last
-            else pl.repeat(None, len(t), dtype=pl.String, eager=True),
-            "i": pl.int_range(len(lines), eager=True),
-        }
-    ).filter(pl.col("ok"))
+    frame = cols.with_columns(
+        event_ts=c("seconds")
+        + midnight
+        + (c("seconds") // 60).replace_strict(offset, default=0, return_dtype=pl.Int64),
+        time_raw=c("t"),
+        i=pl.int_range(len(lines)),
+    ).filter(c("ok"))
     frame = frame.with_columns(
         trade_size=pl.when(pl.col("num_trades") != 0).then(
             pl.col("dollars").cast(pl.Float64) / pl.col("num_trades").cast(pl.Float64)
@@ -531,11 +548,11 @@ def _hft1_table(
             },
             "source_file": pa.array([csv.path] * len(index), _DICT),
             "file_gen": pa.array([gen] * len(index), pa.uint32()),
-            "byte_offset": pa.array([lines[i].offset for i in index], pa.uint64()),
-            "line_no": pa.array([lines[i].number for i in index], pa.uint64()),
+            "byte_offset": pa.array(lines.offset[index], pa.uint64()),
+            "line_no": pa.array(lines.number[index], pa.uint64()),
         }
     )
-    slow_lines = [lines[i] for i in (~ok).arg_true().to_list()]
+    slow_lines = [lines.line(i) for i in (~ok).arg_true().to_list()]
     if not slow_lines:
         return fast.cast(_table(HFT1_SCHEMA, [], tz).schema)
     slow: list[tuple[object, ...]] = []
@@ -608,7 +625,7 @@ def read_hft1(
     day = _file_date(p, date)
     p.stat()  # a file that is not there is an error here, unlike in a tail
     csv = _Csv(FileTail(p), columns, header, strict)
-    table = _hft1_table(csv, csv.take(), day, tz, time_format)
+    table = _hft1_table(csv, csv.take_block(), day, tz, time_format)
     return table.replace_schema_metadata(_metadata(csv))
 
 
@@ -951,7 +968,7 @@ class HftAlertTail:
     def _poll_hft1(self, csv: _Csv, day: dt.date, out: HftAlertPoll) -> pa.Table:
         """New hft1 rows; a line is new unless its (bytes, occurrence) key was seen."""
         counts = self._line_counts(csv)
-        lines = csv.take()
+        lines = csv.take_block()
         if csv.layout.get("counted_gen") != csv.tail.gen:  # a new generation: count anew
             counts.clear()
             csv.layout["counted_gen"] = csv.tail.gen
@@ -961,10 +978,10 @@ class HftAlertTail:
         # its row: 12 bytes of the line's SHA-256 and the occurrence number.
         key: dict[int, bytes] = {}
         sha256 = hashlib.sha256
-        for line in lines:
-            digest = sha256(line.raw).digest()[:12]
+        for raw, offset in zip(lines.raw, lines.offset.tolist(), strict=True):
+            digest = sha256(raw).digest()[:12]
             counts[digest] += 1
-            key[line.offset] = digest + counts[digest].to_bytes(4, "little")
+            key[offset] = digest + counts[digest].to_bytes(4, "little")
         keep = log.add_digests([key[o] for o in table.column("byte_offset").to_pylist()])
         out.duplicates += keep.count(False)
         return table.filter(pa.array(keep, pa.bool_())) if not all(keep) else table

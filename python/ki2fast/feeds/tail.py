@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from ki2fast._common import NY
 from ki2fast._files import fsync_dir, write_atomic
-from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line
+from ki2fast.feeds._lines import MAX_CSV_LINE, Line, LineBlock, split_block
 
 __all__ = [
     "MAX_JOURNAL_LINE",
@@ -154,21 +154,25 @@ class FileTail:
     def poll(self) -> list[Line]:
         """The lines completed since the last poll, in file order. A file that does not exist
         yet, or that its writer holds locked, gives none this time (feeds.md §4.2, L9)."""
+        return self.poll_block().lines()
+
+    def poll_block(self) -> LineBlock:
+        """:meth:`poll`'s lines in columns (no object per line)."""
         try:
             f = open(self.path, "rb")  # noqa: SIM115 - closed below; only the open may fail
         except (FileNotFoundError, PermissionError):
-            return []
+            return LineBlock.concat([])
         with f:
-            return self._read(f)
+            return LineBlock.concat(self._read(f))
 
-    def _read(self, f: BinaryIO) -> list[Line]:
+    def _read(self, f: BinaryIO) -> list[LineBlock]:
         # Identity and first bytes of the file actually open, not of a path that may have
         # been replaced in between.
         st = os.fstat(f.fileno())
         if not self._same_file(f, st):
             self._restart()
         self._identity = _identity(st)
-        lines: list[Line] = []
+        lines: list[LineBlock] = []
         # A read always holds a whole line of the longest length kept, line end included.
         size = max(CHUNK, self.max_line + 2)
         while True:
@@ -181,7 +185,7 @@ class FileTail:
             self._head_len, self._head_hash = _head(f, min(HEAD_LEN, self.offset))
         return lines
 
-    def _take(self, chunk: bytes, full: bool, lines: list[Line]) -> bool:
+    def _take(self, chunk: bytes, full: bool, lines: list[LineBlock]) -> bool:
         """Consumes the complete lines of ``chunk`` (read at ``_read_at``; ``full`` when the
         read filled its buffer, so the file may go on); False when nothing more can be
         taken now (the rest is a line still being written)."""
@@ -189,25 +193,13 @@ class FileTail:
         last = chunk.rfind(b"\n")
         at = 0
         if last >= 0:
-            number, skipping, max_line = self.line_no, self._skipping, self.max_line
-            # `off`: where the current line starts (inside an over-long line, where it began).
-            off = self.offset if skipping else base
-            start = base
-            for raw in chunk[:last].split(b"\n"):
-                number += 1
-                begin, end = start, start + len(raw) + 1
-                if begin == 0 and raw.startswith(BOM):
-                    raw, begin = raw[len(BOM) :], len(BOM)
-                if raw.endswith(b"\r"):
-                    raw = raw[:-1]
-                if skipping or len(raw) > max_line:
-                    skipping = False
-                    self.long_lines.append((number, off))
-                elif raw.strip():
-                    lines.append(Line(raw, begin, number))
-                start = off = end
-            self.line_no, self._skipping = number, skipping
-            self.offset = self._read_at = start
+            block, long_lines, self.line_no, self.offset = split_block(
+                chunk[: last + 1], base, self.line_no, self.max_line, self._skipping, self.offset
+            )
+            self.long_lines.extend(long_lines)
+            lines.append(block)
+            self._skipping = False
+            self._read_at = self.offset
             at = last + 1
         if self._skipping or len(chunk) - at > self.max_line + 1:
             # Inside an over-long line: move on without keeping it.
