@@ -40,20 +40,28 @@ _SPACE = b" \t\n\r\x0b\x0c"
 
 class LineBlock:
     """Complete lines in columns: the kept lines of one read, without building an object
-    per line. ``offset[i]`` is where line ``i`` starts, ``number[i]`` its number and
-    ``printable[i]`` whether it is printable ASCII only; ``raw`` (the lines' bytes, no line
+    per line. ``offset[i]`` is where line ``i`` starts, ``number[i]`` its number,
+    ``printable[i]`` whether it is printable ASCII only, ``commas[i]`` how many commas it
+    holds and ``spaced[i]`` whether it holds whitespace; ``raw`` (the lines' bytes, no line
     ends) is built when asked for.
 
-    ``segments`` hold, per chunk read, the chunk's bytes and, for its kept lines, their
-    first and past-the-end byte in it and their index among the chunk's lines."""
+    ``segments`` hold, per chunk read, the chunk's bytes, how many lines it holds and, for
+    its kept lines, their first and past-the-end byte in it and their index among them."""
 
-    __slots__ = ("_raw", "number", "offset", "printable", "segments")
+    __slots__ = ("_raw", "commas", "number", "offset", "printable", "segments", "spaced")
 
     def __init__(
-        self, segments: list[tuple[bytes, Any, Any, Any]], offset: Any, number: Any, printable: Any
+        self,
+        segments: list[tuple[bytes, int, Any, Any, Any]],
+        offset: Any,
+        number: Any,
+        printable: Any,
+        commas: Any,
+        spaced: Any,
     ) -> None:
         self.segments = segments
-        self.offset, self.number, self.printable = offset, number, printable
+        self.offset, self.number = offset, number
+        self.printable, self.commas, self.spaced = printable, commas, spaced
         self._raw: list[bytes] | None = None
 
     def __len__(self) -> int:
@@ -64,7 +72,7 @@ class LineBlock:
         if self._raw is None:
             self._raw = [
                 data[a:b]
-                for data, starts, stops, _ in self.segments
+                for data, _, starts, stops, _ in self.segments
                 for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
             ]
         return self._raw
@@ -73,7 +81,7 @@ class LineBlock:
         if self._raw is not None:
             return Line(self._raw[i], int(self.offset[i]), int(self.number[i]))
         k = i
-        for data, starts, stops, _ in self.segments:
+        for data, _, starts, stops, _ in self.segments:
             if k < len(starts):
                 raw = data[int(starts[k]) : int(stops[k])]
                 return Line(raw, int(self.offset[i]), int(self.number[i]))
@@ -94,12 +102,40 @@ class LineBlock:
             at = np.asarray(keep, dtype=np.int64)
         segments = []
         done = 0
-        for data, starts, stops, index in self.segments:
+        for data, count, starts, stops, index in self.segments:
             k = len(starts)
             mine = at[(at >= done) & (at < done + k)] - done
-            segments.append((data, starts[mine], stops[mine], index[mine]))
+            segments.append((data, count, starts[mine], stops[mine], index[mine]))
             done += k
-        return LineBlock(segments, self.offset[at], self.number[at], self.printable[at])
+        return LineBlock(
+            segments,
+            self.offset[at],
+            self.number[at],
+            self.printable[at],
+            self.commas[at],
+            self.spaced[at],
+        )
+
+    def csv_text(self, keep: Any) -> list[tuple[bytes, Any]]:
+        """The lines where ``keep`` is true as CSV text, a piece per chunk: ``(text,
+        positions)``, one line of text per position, in order. A chunk whose lines from one
+        on are all kept is given as it is from there (no copy of its lines)."""
+        import numpy as np
+
+        out = []
+        done = 0
+        for data, count, starts, stops, index in self.segments:
+            k = len(starts)
+            mine = np.flatnonzero(keep[done : done + k])
+            whole = 0 < k == len(mine) and index[-1] == count - 1 and index[-1] - index[0] == k - 1
+            if whole:
+                out.append((data[int(starts[0]) :], done + mine))
+            elif len(mine):
+                a, b = starts[mine].tolist(), stops[mine].tolist()
+                text = b"\n".join([data[x:y] for x, y in zip(a, b, strict=True)]) + b"\n"
+                out.append((text, done + mine))
+            done += k
+        return out
 
     @staticmethod
     def concat(blocks: list[LineBlock]) -> LineBlock:
@@ -112,6 +148,8 @@ class LineBlock:
             np.concatenate([b.offset for b in blocks] or [np.zeros(0, np.int64)]),
             np.concatenate([b.number for b in blocks] or [np.zeros(0, np.int64)]),
             np.concatenate([b.printable for b in blocks] or [np.zeros(0, bool)]),
+            np.concatenate([b.commas for b in blocks] or [np.zeros(0, np.int64)]),
+            np.concatenate([b.spaced for b in blocks] or [np.zeros(0, bool)]),
         )
 
 
@@ -140,24 +178,23 @@ def split_block(
     numbers = number + 1 + np.arange(n, dtype=np.int64)
     begins = base + starts.astype(np.int64)
     length = stops - starts
-    # Per line, how many of its bytes are blank (whitespace) and how many are not printable
-    # ASCII: from the positions of those bytes (few in text lines), never a pass per line.
-    # The line ends themselves (the \n, a dropped \r) are no line's bytes.
-    edge = np.zeros(len(buf), bool)
-    edge[ends] = True
-    edge[stops[cr]] = True
+    # Per line, how many of its bytes are blank (whitespace), not printable ASCII, or
+    # commas: sums over each line's span of bytes, its line end (the \n, a dropped \r) and a
+    # BOM taken off again.
+    span = line_start - base
+    ending = 1 + cr.astype(np.int64)
+    bom = np.zeros(n, np.int64)
+    if base == 0 and chunk.startswith(BOM):
+        bom[0] = len(BOM)
 
     def per_line(mask: Any) -> Any:
-        at = np.flatnonzero(mask & ~edge)
-        line = np.searchsorted(starts, at, side="right") - 1
-        line = line[(line >= 0) & (at >= starts[np.maximum(line, 0)])]
-        return np.bincount(line, minlength=n)
+        return np.add.reduceat(mask.astype(np.int32), span)
 
     space = np.zeros(len(buf), bool)
     for b in _SPACE:
         space |= buf == b
-    n_space = per_line(space)
-    n_odd = per_line((buf < 0x20) | (buf > 0x7E))
+    n_space = per_line(space) - ending
+    n_odd = per_line((buf < 0x20) | (buf > 0x7E)) - ending - bom
     blank = n_space >= length
     long = length > max_line
     if skipping:
@@ -168,5 +205,12 @@ def split_block(
     ]
     keep = ~long & ~blank
     at = np.flatnonzero(keep)
-    block = LineBlock([(chunk, starts[at], stops[at], at)], begins[at], numbers[at], n_odd[at] == 0)
+    block = LineBlock(
+        [(chunk, n, starts[at], stops[at], at)],
+        begins[at],
+        numbers[at],
+        n_odd[at] == 0,
+        per_line(buf == 44)[at],
+        n_space[at] > 0,
+    )
     return block, long_lines, int(numbers[-1]), base + int(ends[-1]) + 1

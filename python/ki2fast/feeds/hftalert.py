@@ -441,26 +441,42 @@ def _hft1_table(
         return _table(HFT1_SCHEMA, [], tz)
     columns = csv.columns
     width = len(columns)
-    # Printable ASCII only: then splitting on "," and trimming " " is what fields() does.
-    # Other lines are blanked here and go through the line-by-line parser below. One lazy
-    # query: each eager step would be a pass of its own.
+    # Printable ASCII lines with as many fields as columns (the last, T3, may be missing):
+    # for them a CSV parse without quoting, fields trimmed of " ", is what fields() does.
+    # They are parsed as CSV, a chunk of the file at a time; every other line (and every row
+    # the checks below cannot vouch for) goes through the line-by-line parser.
+    import numpy as np
+
     c = pl.col
     t3_last = columns[-1] == "T3"
-    src = pl.DataFrame(
-        [pl.Series("plain", lines.printable, pl.Boolean), pl.Series("raw", lines.raw, pl.Binary)]
-    ).lazy()
-    text = pl.when(c("plain")).then(c("raw")).otherwise(pl.lit(b"")).cast(pl.String)
-    src = src.with_columns(parts=text.str.split(","))
-
-    src = src.with_columns(
-        n=c("parts").list.len(),
-        **{
-            name: c("parts").list.get(i, null_on_oob=True).str.strip_chars(" ")
-            for i, name in enumerate(columns)
-        },
+    commas = lines.commas
+    qualify = lines.printable & (
+        (commas == width - 1) | ((commas == width - 2) if t3_last else np.zeros(len(lines), bool))
     )
-    if t3_last:
-        src = src.with_columns(c("T3").fill_null(""))
+    parsed, where = [], []
+    # One field count per parse (a CSV parser takes the count from the first line).
+    pieces = [
+        piece for k in (width - 1, width - 2) for piece in lines.csv_text(qualify & (commas == k))
+    ]
+    for text, at in pieces:
+        piece = pl.read_csv(text, has_header=False, infer_schema_length=0, quote_char=None)
+        if piece.height != len(at):  # not one row per line: leave them to the line parser
+            continue
+        piece = piece.rename(dict(zip(piece.columns, columns, strict=False)))
+        parsed.append(
+            piece.select(
+                c(name) if name in piece.columns else pl.lit(None, pl.String).alias(name)
+                for name in columns
+            )
+        )
+        where.append(at)
+    position = np.concatenate(where) if where else np.zeros(0, np.int64)
+    src = (
+        pl.concat(parsed) if parsed else pl.DataFrame(schema={name: pl.String for name in columns})
+    ).lazy()
+    src = src.with_columns(c(name).fill_null("") for name in columns)
+    if (lines.spaced & qualify).any():  # fields() trims spaces; most files have none
+        src = src.with_columns(c(name).str.strip_chars(" ") for name in columns)
     t = c("Time")
     colon = t.str.contains(":") if time_format == "auto" else pl.lit(time_format == "hh:mm:ss")
     padded = t.str.zfill(6)
@@ -483,11 +499,8 @@ def _hft1_table(
         **{k: c(k).cast(pl.Int32, strict=False) for k in ("NumQuotes", "BBO", "NumTrades")},
         _dollars=c("Dollars").cast(pl.Int64, strict=False),
     )
-    width_ok = (c("n") == width) | ((c("n") == width - 1) if t3_last else pl.lit(False))
     valid = (
-        c("plain")
-        & width_ok
-        & (c("Symbol").str.len_bytes() > 0)
+        (c("Symbol").str.len_bytes() > 0)
         & c("_shape")
         & (c("_h") <= 23)
         & (c("_m") <= 59)
@@ -520,17 +533,22 @@ def _hft1_table(
         + midnight
         + (c("seconds") // 60).replace_strict(offset, default=0, return_dtype=pl.Int64),
         time_raw=c("t"),
-        i=pl.int_range(len(lines)),
+        i=pl.Series(position, dtype=pl.Int64),
     ).filter(c("ok"))
+    if len(position) and not (np.diff(position) > 0).all():
+        frame = frame.sort("i")  # lines of two field counts: back in file order
     frame = frame.with_columns(
         trade_size=pl.when(pl.col("num_trades") != 0).then(
             pl.col("dollars").cast(pl.Float64) / pl.col("num_trades").cast(pl.Float64)
         )
     )
-    index = frame["i"].to_list()
+    index = frame["i"].to_numpy()
+    rows = len(index)
     fast = pa.table(
         {
-            "file_date": pa.array([day] * len(index), pa.date32()),
+            "file_date": pa.array(np.full(rows, (day - dt.date(1970, 1, 1)).days, np.int32)).cast(
+                pa.date32()
+            ),
             "event_ts": frame["event_ts"].to_arrow().cast(pa.timestamp("s", tz=tz)),
             **{
                 k: frame[k].to_arrow().cast(HFT1_SCHEMA.field(k).type)
@@ -546,13 +564,17 @@ def _hft1_table(
                     "trade_size",
                 )
             },
-            "source_file": pa.array([csv.path] * len(index), _DICT),
-            "file_gen": pa.array([gen] * len(index), pa.uint32()),
+            "source_file": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(rows, np.int32)), pa.array([csv.path])
+            ),
+            "file_gen": pa.array(np.full(rows, gen, np.uint32)),
             "byte_offset": pa.array(lines.offset[index], pa.uint64()),
             "line_no": pa.array(lines.number[index], pa.uint64()),
         }
     )
-    slow_lines = [lines.line(i) for i in (~ok).arg_true().to_list()]
+    fast_rows = np.zeros(len(lines), bool)
+    fast_rows[index] = True
+    slow_lines = [lines.line(i) for i in np.flatnonzero(~fast_rows).tolist()]
     if not slow_lines:
         return fast.cast(_table(HFT1_SCHEMA, [], tz).schema)
     slow: list[tuple[object, ...]] = []

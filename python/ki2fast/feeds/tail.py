@@ -48,7 +48,9 @@ MAX_JOURNAL_LINE = 16 << 20
 
 #: Bytes of a file's start that identify it besides its inode (feeds.md §4.2, L7).
 HEAD_LEN = 4096
-#: Bytes read at a time.
+#: Bytes read at a time. Lines are split with numpy over each read: 1 MiB beat 0.25 to 64 MiB
+#: on a 7.2 MB hft1 file (47-49 MB/s against 38 for 4 MiB and more, whose per-line counts
+#: no longer fit the CPU's caches).
 CHUNK = 1 << 20
 
 
