@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union, overload
 
 from ki2fast import _core
+from ki2fast._args import name_list, session_date, thread_count
 from ki2fast._frames import polars_frame as _pl
 from ki2fast._progress import Progress, run_with_progress
 from ki2fast.book import OrderBook
-from ki2fast.itch import DateLike, Errors, Prices, Source, _names, _session_date
+from ki2fast.itch import DateLike, Errors, Prices, Source
 
 if TYPE_CHECKING:
     import polars as pl
@@ -95,18 +96,6 @@ class Replay:
         if self.trades is None:
             raise ValueError("the replay ran with trades=False")
         return level1(self.trades)
-
-
-def _threads(threads: int | None) -> int:
-    if threads is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
-        return max(1, min(cores, 4))
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
-    return threads
 
 
 @overload
@@ -197,9 +186,9 @@ def replay_itch(
     >>> r.hourly_vwap.columns[:5]
     ['symbol', 'time', 'timestamp', 'vwap', 'volume']
     """
-    session = _session_date(src, date)
+    session = session_date(src, date)
     options: dict[str, Any] = dict(
-        symbols=_names(symbols),
+        symbols=name_list(symbols),
         date=session,
         prices=prices,
         trades=trades,
@@ -210,7 +199,7 @@ def replay_itch(
         depth=depth,
         allow_truncated=allow_truncated,
         errors=errors,
-        threads=_threads(threads),
+        threads=thread_count(threads),
         activity_every_ns=None if activity_window is None else parse_every(activity_window),
     )
     if out is not None:

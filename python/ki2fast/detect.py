@@ -30,11 +30,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ki2fast import _core
+from ki2fast._args import name_list, session_date, thread_count
 from ki2fast._frames import polars_frame as _pl
 from ki2fast._progress import run_with_progress
-from ki2fast.analytics import Every, _threads, activity_frame, parse_every
+from ki2fast.analytics import Every, activity_frame, parse_every
 from ki2fast.exceptions import TimestampRegressionWarning
-from ki2fast.itch import DateLike, _names, _session_date
+from ki2fast.itch import DateLike
 
 if TYPE_CHECKING:
     import polars as pl
@@ -240,11 +241,11 @@ def _replay(
 ) -> dict[str, Any]:
     run = _core.ReplayRun(
         src,
-        symbols=_names(symbols),
-        date=_session_date(src, date),
+        symbols=name_list(symbols),
+        date=session_date(src, date),
         trades=False,
         bar_every_ns=None,
-        threads=_threads(threads),
+        threads=thread_count(threads),
         activity_every_ns=activity_every_ns,
         sliding=sliding,
         activity_crosses=include_crosses,

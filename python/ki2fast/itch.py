@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from ki2fast import _core
-from ki2fast.exceptions import SessionDateWarning
+from ki2fast._args import name_list, session_date
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,38 +55,6 @@ MESSAGE_TYPES: dict[str, str] = dict(_core.MESSAGE_TYPES)
 MESSAGE_LENGTHS: dict[str, int] = dict(_core.MESSAGE_LENGTHS)
 
 
-def _session_date(src: Source, date: DateLike) -> str | None:
-    """Normalises ``date`` to ``YYYY-MM-DD``; warns when the file name says otherwise."""
-    if date is None:
-        return None
-    if isinstance(date, _dt.date):
-        text = date.isoformat()
-    else:
-        text = str(date).strip()
-        try:
-            _dt.date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"session date {date!r} is not a calendar date YYYY-MM-DD") from None
-    if isinstance(src, (str, os.PathLike)):
-        named = _core.session_date_from_name(src)
-        if named is not None and named != text:
-            warnings.warn(
-                f"session date {text} given for {os.fspath(src)!r}, whose name says {named}; "
-                f"using {text}",
-                SessionDateWarning,
-                stacklevel=4,
-            )
-    return text
-
-
-def _names(names: Iterable[str] | str | None) -> list[str] | None:
-    if names is None:
-        return None
-    if isinstance(names, str):
-        return [names]
-    return list(names)
-
-
 def _options(
     src: Source,
     symbols: Iterable[str] | str | None,
@@ -98,8 +65,8 @@ def _options(
 ) -> dict[str, Any]:
     """The keyword arguments every `_core` reader takes, normalised."""
     return {
-        "symbols": _names(symbols),
-        "date": _session_date(src, date),
+        "symbols": name_list(symbols),
+        "date": session_date(src, date),
         "prices": prices,
         "allow_truncated": allow_truncated,
         "errors": errors,
@@ -167,7 +134,7 @@ def read_itch(
     import pyarrow as pa
 
     opts = _options(src, symbols, date, prices, allow_truncated, errors)
-    raw, checks = _core.read_itch(src, messages=_names(messages), **opts)
+    raw, checks = _core.read_itch(src, messages=name_list(messages), **opts)
     out = ItchTables((name, pa.table(table)) for name, table in raw.items())
     out.checks = checks
     return out
@@ -226,7 +193,7 @@ def iter_itch(
     ...     rows[name] = rows.get(name, 0) + batch.num_rows
     """
     opts = _options(src, symbols, date, prices, allow_truncated, errors)
-    inner = _core.ItchBatches(src, messages=_names(messages), batch_size=batch_size, **opts)
+    inner = _core.ItchBatches(src, messages=name_list(messages), batch_size=batch_size, **opts)
     return ItchBatchIterator(inner)
 
 

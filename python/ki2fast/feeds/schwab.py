@@ -19,7 +19,6 @@ the rises of total volume (shares = the rise, price = the last price), ready for
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import os
 import re
@@ -33,10 +32,18 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ki2fast._common import NY, et_dates, read_source
+from ki2fast._common import NY, et_dates
 from ki2fast.exceptions import Ki2fastError
 from ki2fast.feeds import _schwab_fields as F
 from ki2fast.feeds._lines import BOM
+from ki2fast.feeds._schwab_frames import (
+    I64,
+    CaptureLineError,
+    any_time_ms,
+    capture_bytes,
+    content_of,
+    time_ms,
+)
 
 __all__ = [
     "EQUITIES",
@@ -54,21 +61,6 @@ OPTIONS = F.OPTIONS
 LabelScheme = Literal["auto", "numeric", "schwab_py", "schwab_py_tda", "schwabdev"]
 #: Captures whose first item is from this day on were written by Schwab-era schwab-py (§1.11).
 SCHWAB_PY_SINCE_MS = int(dt.datetime(2024, 5, 16, 4, tzinfo=dt.UTC).timestamp() * 1000)
-
-
-class CaptureLineError(Ki2fastError, ValueError):
-    """A capture line that is not a level-one record (``strict=True``).
-
-    Attributes: ``path`` (or None for bytes), ``offset`` (byte offset of the line's first byte),
-    ``line`` (1-based line number).
-    """
-
-    def __init__(self, message: str, *, path: str | None, offset: int, line: int):
-        where = f"{path}: " if path else ""
-        super().__init__(f"{where}line {line} (byte {offset}): {message}")
-        self.path = path
-        self.offset = offset
-        self.line = line
 
 
 class AmbiguousLabelsError(Ki2fastError, ValueError):
@@ -356,8 +348,8 @@ class _Pass:
             self.skipped[str(service)] += 1
             return len(content)
         stamp = item.get("timestamp")
-        ts = _ms(stamp)
-        if ts is None and _any_ms(stamp) is not None:
+        ts = time_ms(stamp)
+        if ts is None and any_time_ms(stamp) is not None:
             self.fail(_BAD_TEXT["timestamp_out_of_range"], line, offset)
             return 0
         if idx + len(content) > 1 << 16:
@@ -377,7 +369,7 @@ class _Pass:
             if type(r) is not dict:
                 self.fail(_BAD_TEXT["response_not_object"], line, offset)
                 continue
-            content = _content(r)
+            content = content_of(r)
             if r.get("command") == "LOGIN" and content.get("code") == 0:
                 # A new session: level-one state never carries across a reconnect.
                 self.logins += 1
@@ -407,55 +399,28 @@ def _control_row(item: Any, line: int, *, notify: bool) -> tuple[Any, ...]:
     """A row of the control table from a ``response`` item (a dict) or a ``notify`` item."""
     if notify:
         item = item if type(item) is dict else {"value": item}
-    content = _content(item)
+    content = content_of(item)
     return (
         line,
         "notify" if notify else "response",
         _text(item.get("service")),
         _text(item.get("command")),
         None if notify else _text(item.get("requestid")),
-        _ms(item.get("timestamp")),
+        time_ms(item.get("timestamp")),
         _int(content.get("code")),
         (_text(content.get("msg")) or json.dumps(item)) if notify else _text(content.get("msg")),
     )
-
-
-def _content(item: dict[str, Any]) -> dict[str, Any]:
-    c = item.get("content")
-    return c if type(c) is dict else {}
 
 
 def _text(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
-_I64 = range(-(1 << 63), 1 << 63)
-
-
 def _int(v: Any) -> int | None:
     """An int, or a string of ASCII digits (a sign allowed), that fits 64 bits; else None."""
     if type(v) is str and v.isascii() and v.lstrip("-").isdigit():
         v = int(v)
-    return v if type(v) is int and v in _I64 else None
-
-
-#: The largest time in ms (either side of the epoch) a nanosecond timestamp can hold.
-_MS_LIMIT = ((1 << 63) - 1) // 1_000_000
-
-
-def _ms(v: Any) -> int | None:
-    """A time in ms (:func:`_any_ms`) that a nanosecond timestamp can hold; else None."""
-    t = _any_ms(v)
-    return t if t is not None and abs(t) <= _MS_LIMIT else None
-
-
-def _any_ms(v: Any) -> int | None:
-    """A time in ms: an int, a string of ASCII digits or a float with an integer value, that
-    fits 64 bits; else None."""
-    digits = type(v) is str and v.isascii() and v.isdigit()
-    if digits or (type(v) is float and v.is_integer()):
-        v = int(v)
-    return v if type(v) is int and v in _I64 else None
+    return v if type(v) is int and v in I64 else None
 
 
 def _lenient(raw: bytes) -> tuple[Any, bool]:
@@ -728,7 +693,7 @@ def _detect(service: str, labels: set[str], first_ts: Any, path: str | None) -> 
     same = {label for i, label, _ in F.FIELDS[service][: F.SAME_IN_BOTH[service]]}
     if names <= same:
         return "schwab_py"
-    if _ms(first_ts) is not None and _ms(first_ts) >= SCHWAB_PY_SINCE_MS:  # type: ignore[operator]
+    if time_ms(first_ts) is not None and time_ms(first_ts) >= SCHWAB_PY_SINCE_MS:  # type: ignore[operator]
         return "schwab_py"
     raise AmbiguousLabelsError(
         f"{path or 'capture'}: {service} labels {sorted(names)[:5]} fit both schwab-py label "
@@ -1209,19 +1174,6 @@ def _control(rows: list[tuple[Any, ...]]) -> pa.Table:
 # --------------------------------------------------------------------------------------------
 
 
-def _bytes(
-    src: str | os.PathLike[str] | bytes | bytearray | memoryview,
-) -> tuple[bytes, str | None]:
-    path = None if isinstance(src, (bytes, bytearray, memoryview)) else os.fspath(src)
-    try:
-        return read_source(src), path
-    except (EOFError, gzip.BadGzipFile) as e:
-        # A capture cut short while being gzipped, or not gzip after all.
-        raise CaptureLineError(
-            f"gzip stream is damaged: {e}", path=path, offset=0, line=0
-        ) from None
-
-
 def read_levelone(
     src: str | os.PathLike[str] | bytes | bytearray | memoryview,
     *,
@@ -1247,7 +1199,7 @@ def read_levelone(
     >>> schwab.read_levelone(line).quotes.column("bid").to_pylist()
     [481.22]
     """
-    data, path = _bytes(src)
+    data, path = capture_bytes(src)
     p = _Pass(path, strict)
     if engine not in ("rust", "python"):
         raise ValueError(f"engine must be 'rust' or 'python', not {engine!r}")

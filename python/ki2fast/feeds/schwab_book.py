@@ -22,6 +22,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from ki2fast.feeds._lines import BOM
+from ki2fast.feeds._schwab_frames import capture_bytes, content_of, time_ms
+
 __all__ = ["BOOK_SCHEMA", "BOOK_SERVICES", "BookLevels", "read_book"]
 
 BOOK_SERVICES = ("NASDAQ_BOOK", "NYSE_BOOK", "OPTIONS_BOOK")
@@ -117,9 +120,7 @@ def read_book(src: str | os.PathLike[str] | bytes | bytearray | memoryview) -> B
     """
     import orjson
 
-    from ki2fast.feeds.schwab import BOM, _bytes, _content, _ms
-
-    data, _ = _bytes(src)
+    data, _ = capture_bytes(src)
     cols: dict[str, list[Any]] = {f.name: [] for f in BOOK_SCHEMA}
     bad: list[dict[str, Any]] = []
     logins = 0
@@ -151,7 +152,7 @@ def read_book(src: str | os.PathLike[str] | bytes | bytearray | memoryview) -> B
         elif "content" in obj and "service" in obj:
             obj = {"data": [obj]}
         for r in obj.get("response") or ():
-            if type(r) is dict and r.get("command") == "LOGIN" and _content(r).get("code") == 0:
+            if type(r) is dict and r.get("command") == "LOGIN" and content_of(r).get("code") == 0:
                 logins += 1
         data_list = obj.get("data")
         if type(data_list) is not list:
@@ -165,7 +166,7 @@ def read_book(src: str | os.PathLike[str] | bytes | bytearray | memoryview) -> B
             if type(content) is not list:
                 bad.append({"line": number, "offset": off, "reason": f"{service}: no content list"})
                 continue
-            msg_ts = _ms(block.get("timestamp"))
+            msg_ts = time_ms(block.get("timestamp"))
             for item in content:
                 key = item.get("key") if type(item) is dict else None
                 if type(key) is not str or not key:
@@ -174,7 +175,7 @@ def read_book(src: str | os.PathLike[str] | bytes | bytearray | memoryview) -> B
                     )
                     continue
                 snapshots += 1
-                book_time = _ms(_get(item, _ITEM["time"]))
+                book_time = time_ms(_get(item, _ITEM["time"]))
                 head = (recv, msg_ts, epoch, number, service, key, book_time)
                 for side in ("B", "A"):
                     levels = _get(item, _ITEM[side])
