@@ -13,6 +13,7 @@ import ki2fast.detect
 import ki2fast.feeds.journal
 import ki2fast.feeds.live
 import ki2fast.feeds.schwab_book
+import ki2fast.feeds.schwab_levelone
 import ki2fast.feeds.schwab_token
 import ki2fast.feeds.streamer
 import ki2fast.feeds.thetadata
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ki2fast.feeds.journal,
         ki2fast.feeds.live,
         ki2fast.feeds.schwab_book,
+        ki2fast.feeds.schwab_levelone,
         ki2fast.feeds.schwab_token,
         ki2fast.feeds.streamer,
         ki2fast.feeds.thetadata,

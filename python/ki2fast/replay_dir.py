@@ -110,7 +110,7 @@ def fixed_activity_sql(activity: str, fixes: str, keys: list[str]) -> str:
     )
 
 
-def _activity_fixes(day: Path, late: list[Any]) -> pa.Table | None:
+def _activity_fixes(day: Path, late: list[Any], activity: Callable[[Any], Any]) -> pa.Table | None:
     """The activity rows to put in place of the written ones that time went back into:
     each written row of a window and symbol that ``late`` rows (handed over after it) also
     have, summed with them by the core's rule."""
@@ -118,7 +118,6 @@ def _activity_fixes(day: Path, late: list[Any]) -> pa.Table | None:
     import pyarrow as pa
 
     from ki2fast import _core
-    from ki2fast.analytics import activity_table
 
     late = [t for t in late if t.num_rows]
     written = day / "activity.parquet"
@@ -137,7 +136,7 @@ def _activity_fixes(day: Path, late: list[Any]) -> pa.Table | None:
         # file's name).
         start = extra["window_start"].dt.epoch("ns")[0]
         midnight = int(start) - int(extra["window_timestamp"][0])
-    return activity_table(_core.activity_merge(both, midnight))
+    return activity(_core.activity_merge(both, midnight))
 
 
 def fixed_bars_sql(bars: str, fixes: str, redo: str, keys: list[str]) -> str:
@@ -381,7 +380,10 @@ def stream_replay(
         }
         del result
         path = writer.commit(
-            manifest, extra=lambda day: {"activity_fixes": _activity_fixes(day, late)}
+            manifest,
+            extra=lambda day: {
+                "activity_fixes": None if activity is None else _activity_fixes(day, late, activity)
+            },
         )
     except BaseException:
         writer.abort()

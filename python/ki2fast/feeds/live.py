@@ -74,7 +74,7 @@ class _Carry:
     def update(self, lines: list[bytes], lo: Any) -> None:
         """Takes a decoded batch: its lines (for the logins) and its ``LevelOne`` (epochs
         already the day's)."""
-        from ki2fast.feeds import schwab
+        from ki2fast.feeds import schwab_levelone as schwab
 
         for line in lines:
             if b"LOGIN" in line:
@@ -162,7 +162,7 @@ class LiveBatch:
     day: str
     first_line: int
     last_line: int
-    #: The level-one tables (a ``ki2fast.feeds.schwab.LevelOne``).
+    #: The level-one tables (a ``ki2fast.feeds.schwab_levelone.LevelOne``).
     data: Any
     #: The book services' rows (``schwab_book_levels``, feeds.md §1.10).
     books: pa.Table | None = None
@@ -396,7 +396,7 @@ class LiveLevelOne:
     # -- decoding --------------------------------------------------------------------------
 
     def _flush(self) -> list[LiveBatch]:
-        from ki2fast.feeds import schwab
+        from ki2fast.feeds import schwab_levelone as schwab
 
         lines, self._pending, self._since = self._pending, [], None
         day, first = self._pending_day, self._first_line
