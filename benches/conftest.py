@@ -49,7 +49,7 @@ def _day(bench_dir: Path, name: str, **kwargs) -> Path:
 
 @pytest.fixture(scope="session")
 def shallow(bench_dir: Path) -> Path:
-    """About 500 symbols and 12 000 resting orders: the shallow day of specs/performance.md."""
+    """About 500 symbols and 12 000 resting orders: the shallow day of the benchmarks."""
     return _day(bench_dir, f"shallow-{MESSAGES}.itch", symbols=500, depth=25)
 
 

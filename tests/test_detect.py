@@ -1,4 +1,4 @@
-"""Activity records and quote-stuffing episodes (detection.md §2–4): planted bursts found on
+"""Activity records and quote-stuffing episodes (docs/detection.md §2–4): planted bursts found on
 generated days, hand-computed cases for each rule, the sliding rule against a brute-force
 reading of its definition, and the same results from one thread, two threads and tables."""
 
@@ -40,7 +40,7 @@ def _ns(t: Any) -> int:
 
 
 def _matches(episodes: pl.DataFrame, bursts: list[dict[str, Any]]) -> tuple[float, float]:
-    """Precision and recall of detection.md §4.2 (τ = 0), episode bounds from the raw
+    """Precision and recall of docs/detection.md §4.2 (τ = 0), episode bounds from the raw
     ns columns so nothing is lost to microsecond datetimes."""
     eps = episodes.select("locate", "start_timestamp", "end_timestamp").rows()
     hit = [
@@ -133,7 +133,7 @@ def test_activity_counts_every_message_and_print_of_the_day() -> None:
     assert activity["num_executions"].sum() == (
         tables["order_executed"].num_rows + tables["order_executed_with_price"].num_rows
     )
-    # Prints: what the replay's trades table holds, crosses left out (detection.md §1).
+    # Prints: what the replay's trades table holds, crosses left out (docs/detection.md §1).
     trades = kf.replay_itch(SAMPLE).trades
     assert trades is not None
     prints = trades.filter(pl.col("printable") & (pl.col("kind") != "Q"))
@@ -222,7 +222,7 @@ def test_level_one_quotes_hand_computed() -> None:
 
 
 def _brute_force(times: list[int], w: int, n: int, g: int) -> list[tuple[int, int, int, int]]:
-    """detection.md §3.1 read literally: (start, end, quote messages, peak count)."""
+    """docs/detection.md §3.1 read literally: (start, end, quote messages, peak count)."""
     episodes: list[list[int]] = []
     for i in range(n - 1, len(times)):
         if times[i] - times[i - n + 1] >= w:

@@ -1,4 +1,4 @@
-"""HFTAlert Burst Monitor file readers, on the fixture day of feeds.md §3.8 (CRLF files)."""
+"""HFTAlert Burst Monitor file readers, on the fixture day of docs/feeds.md §3.8 (CRLF files)."""
 
 from __future__ import annotations
 
@@ -273,7 +273,7 @@ def test_hft1_column_wise_parsing_equals_the_line_parser(
 
 
 def test_hft1_reports_become_activity_records_for_the_detectors(tmp_path: Path) -> None:
-    """detection.md §2: NumQuotes → num_quotes, BBO → num_bbo, NumTrades → num_trades,
+    """docs/detection.md §2: NumQuotes → num_quotes, BBO → num_bbo, NumTrades → num_trades,
     Dollars → dollars; the reports of one symbol and window are summed; what hft1 does not
     carry is null."""
     path = tmp_path / f"hft1_{DAY}.csv"

@@ -1,4 +1,4 @@
-"""Following a Burst Monitor folder while it grows (feeds.md §3.4, §4; matrix F1, F4, F5, F7,
+"""Following a Burst Monitor folder while it grows (docs/feeds.md §3.4, §4; matrix F1, F4, F5, F7,
 C1–C3): every test compares what the tail gave with a clean read of the final files."""
 
 from __future__ import annotations
@@ -430,7 +430,7 @@ def test_a_header_read_before_a_restart_still_names_the_columns(
 def test_pending_bursts_beyond_the_bound_become_missing_oldest_first(
     folder: Path, tmp_path: Path
 ) -> None:
-    """§4.9: at most ``max_pending`` bursts wait for their symbol files."""
+    """docs/feeds.md §4.9: at most ``max_pending`` bursts wait for their symbol files."""
     tail = HftAlertTail(folder, tmp_path / "state", clock=Clock(), max_pending=2)
     append(bursts_file(folder), crlf("93512,2,1,0,214,530,4,1,0", "94003,1,0,0,88,190,1,0,1"))
     tail.poll()
@@ -441,7 +441,8 @@ def test_pending_bursts_beyond_the_bound_become_missing_oldest_first(
 def test_a_new_days_files_are_picked_up_and_the_old_day_is_read_to_its_end(
     folder: Path, tmp_path: Path
 ) -> None:
-    """§4.6: the Burst Monitor starts the next day's files after midnight; the tail picks them
+    """docs/feeds.md §4.6: the Burst Monitor starts the next day's files after midnight; the
+    tail picks them
     up by their names, keeps reading the old day's files (late lines still count) until 15
     minutes after midnight, then retires them."""
     clock = Clock()

@@ -1,4 +1,4 @@
-"""The capture journal (feeds.md §4.1): records reach the file before append returns, seq
+"""The capture journal (docs/feeds.md §4.1): records reach the file before append returns, seq
 only goes up across parts, days and restarts, a process never appends to an earlier file,
 and a process killed mid-write loses nothing it had journaled."""
 
@@ -160,7 +160,7 @@ def test_bad_arguments_are_refused(tmp_path):
 
 @pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "fork"), reason="needs fork")
 def test_kill_9_mid_write_loses_no_journaled_record_and_repeats_none(tmp_path):
-    """feeds.md §4.11 C1: a writer killed at random points, 50 times, seeded. Every record
+    """docs/feeds.md §4.11 C1: a writer killed at random points, 50 times, seeded. Every record
     the writer reported journaled (through a pipe, after append returned) is in the files,
     the files hold each seq once, in order, and the next writer continues after the last."""
     rng = random.Random(20251203)

@@ -1,4 +1,4 @@
-"""Following NDJSON journals (feeds.md §4.1–4.7): complete lines, byte offsets, day rotation,
+"""Following NDJSON journals (docs/feeds.md §4.1–4.7): complete lines, byte offsets, day rotation,
 duplicates dropped by key, restarts from the committed state."""
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def test_records_come_once_in_file_order_across_parts_and_days(tmp_path: Path) -
 
 
 def test_a_record_journaled_again_after_a_crash_is_dropped(tmp_path: Path) -> None:
-    """§4.7: journal records are keyed by (src, chan, seq). A writer that re-journals frames in
+    """docs/feeds.md §4.7: journal records are keyed by (src, chan, seq). A writer that
+    re-journals frames in
     its new part after a crash gives repeats; they are dropped, other channels are not."""
     root = tmp_path / "journal"
     tail = JournalTail(root, tmp_path / "state", clock=Clock())

@@ -229,7 +229,7 @@ def _journal_day(root: Path, n: int, seed: int, trade_times: bool = True) -> dic
 
 def test_a_crash_between_parts_and_checkpoint_archives_every_line_once(tmp_path, monkeypatch):
     """The parts of a batch are written, then the process dies before the checkpoint: the
-    next start removes those parts and decodes their lines again (feeds.md §4.3)."""
+    next start removes those parts and decodes their lines again (docs/feeds.md §4.3)."""
     whole = _journal_day(tmp_path, 300, seed=7)
     archive = tmp_path / "archive"
     live = LiveLevelOne(tmp_path, archive=archive, batch_lines=40, archive_every=0)

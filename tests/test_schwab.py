@@ -1,4 +1,4 @@
-"""Schwab level-one captures: feeds.md §1.6–1.13 fixtures, forward-fill rules, bad input."""
+"""Schwab level-one captures: docs/feeds.md §1.6–1.13 fixtures, forward-fill rules, bad input."""
 
 from __future__ import annotations
 
@@ -336,7 +336,7 @@ def test_the_two_sample_shapes_decode_to_the_same_tables():
 
 
 # ------------------------------------------------------------------------------------------
-# P1: the forward-filled state equals applying the deltas to a plain dict (feeds.md §4.11).
+# P1: the forward-filled state equals applying the deltas to a plain dict (docs/feeds.md §4.11).
 
 FIELDS = {1: "bid_price", 2: "ask_price", 4: "bid_size", 8: "total_volume", 32: "security_status"}
 VALUES = {

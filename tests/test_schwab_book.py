@@ -1,4 +1,4 @@
-"""Schwab book services (NASDAQ_BOOK / NYSE_BOOK) into schwab_book_levels (feeds.md §1.10)."""
+"""Schwab book services (NASDAQ_BOOK / NYSE_BOOK) into schwab_book_levels (docs/feeds.md §1.10)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pyarrow as pa
 from ki2fast.feeds.schwab import read_levelone
 from ki2fast.feeds.schwab_book import BOOK_SCHEMA, read_book
 
-# feeds.md §1.13: a frame with a level-one item and a NASDAQ_BOOK snapshot.
+# docs/feeds.md §1.13: a frame with a level-one item and a NASDAQ_BOOK snapshot.
 FRAME = (
     b'{"data":[{"service":"LEVELONE_EQUITIES","timestamp":1741959312345,"command":"SUBS",'
     b'"content":[{"key":"QQQ","delayed":false,"assetMainType":"EQUITY","assetSubType":"ETF",'

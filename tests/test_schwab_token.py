@@ -1,4 +1,4 @@
-"""Schwab credentials (feeds.md §1.16, §4.8): the token file schwab-py writes is read and
+"""Schwab credentials (docs/feeds.md §1.16, §4.8): the token file schwab-py writes is read and
 re-read, the refresh token's expiry is estimated and warned about, and no token value ever
 reaches a repr, an exception, a log line or a journaled request."""
 

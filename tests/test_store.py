@@ -121,7 +121,7 @@ def test_cli_imports_a_burst_monitor_folder(tmp_path, capsys):
     out = tmp_path / "archive"
     assert main(["feeds", "hftalert", str(folder), "--out", str(out)]) == 0
     capsys.readouterr()
-    # The tables a follower stores (feeds.md §3.7): symbols in their own table, join states.
+    # The tables a follower stores (docs/feeds.md §3.7): symbols in their own table, join states.
     sql = (
         "SELECT (SELECT count(*) FROM burst_events) AS n, (SELECT count(*) FROM burst_symbols)"
         " AS s, (SELECT string_agg(status, ',' ORDER BY event_ts) FROM burst_join_status) AS j"

@@ -1,6 +1,6 @@
 """The Schwab streamer client against a fake Schwab on loopback that speaks the real protocol
-(feeds.md §1.15): an HTTP user-preferences endpoint and a websocket streamer, driven by a
-script per connection. Faults from the §4.11 matrix: a connection dropped mid-stream (N1), a
+(docs/feeds.md §1.15): an HTTP user-preferences endpoint and a websocket streamer, driven by a
+script per connection. Faults of docs/feeds.md §4.11: a connection dropped mid-stream (N1), a
 silent socket (N3), login denied (N4), another connection for the user (N5), duplicated
 frames (N8). Asserts: every frame the server sent is journaled exactly once, subscriptions
 are restored from the registry, no token appears in any file written."""
@@ -794,7 +794,7 @@ def test_a_restarted_server_and_live_batches_that_archive_what_the_journal_holds
 @pytest.mark.parametrize("code", [1000, 1006, 1011])
 def test_close_codes_are_reconnected_and_recorded_as_a_gap(tmp_path, code):
     """N2: a close 1000 the client did not ask for, 1006 (no close frame) and 1011 all lead
-    to a new connection (§1.14); the gap note names the close."""
+    to a new connection (docs/feeds.md §1.14); the gap note names the close."""
 
     async def closes(c: Conn) -> None:
         await c.expect("LOGIN")
@@ -911,7 +911,7 @@ asyncio.run(main())
 
 
 def test_a_flood_with_a_slow_decoder_keeps_memory_bounded_and_loses_nothing(tmp_path):
-    """M1 (feeds.md §4.11), scaled to 80 000 frames of about 3.8 KB (300 MB): the socket
+    """M1 (docs/feeds.md §4.11), scaled to 80 000 frames of about 3.8 KB (300 MB): the socket
     reader journals at full speed while the decoder lags; the process grows by far less
     than the flood, and every frame reaches the journal and the archive."""
     import subprocess

@@ -1,7 +1,7 @@
-"""The ThetaData terminal client against fake terminals on loopback (feeds.md §2.12): real
+"""The ThetaData terminal client against fake terminals on loopback (docs/feeds.md §2.12): real
 HTTP servers whose routes answer from a script (status, headers, body, a body cut short).
-Fixtures are the spec's §2.11 responses; faults: a 429 storm, 474 three times, a page chain,
-477 on a page, a refused connection while the terminal starts, a short body, 404, 472, and
+Fixtures are the responses of docs/feeds.md §2.11; faults: a 429 storm, 474 three times, a page
+chain, 477 on a page, a refused connection while the terminal starts, a short body, 404, 472, and
 two terminals on different ports at once."""
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def ok(body: bytes, **headers: str) -> tuple[int, dict[str, str], bytes, int]:
     return (200, dict(headers), body, 0)
 
 
-# feeds.md §2.11: v2 bulk option quote, page 1 of 2 (page 2 is ours: a put, a fractional
+# docs/feeds.md §2.11: v2 bulk option quote, page 1 of 2 (page 2 is ours: a put, a fractional
 # strike), and the v3 option quote in the nested JSON shape.
 V2_OPTION_PAGE_1 = (
     b'{"header":{"id":13,"latency_ms":120,"error_type":"null","error_msg":"null",'

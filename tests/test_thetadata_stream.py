@@ -1,8 +1,9 @@
 """The ThetaData terminal's streaming websocket against a fake terminal on loopback that
-speaks its protocol (feeds.md §2.10, §2.12): STATUS every 100 ms, request ids checked to go
+speaks its protocol (docs/feeds.md §2.10, §2.12): STATUS every 100 ms, request ids checked to go
 up across connections, a second concurrent client rejected, the upstream link flipping to
 DISCONNECTED, the TCP connection dropped. Asserts: every message journaled once, the
-subscriptions restored with fresh ids, duplicates removed by the §4.7 keys, outages as gaps."""
+subscriptions restored with fresh ids, duplicates removed by the keys of docs/feeds.md §4.7,
+outages as gaps."""
 
 from __future__ import annotations
 

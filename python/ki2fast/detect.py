@@ -1,4 +1,4 @@
-"""Quote activity and quote-stuffing episodes (detection.md §2–3.4), from ITCH or any feed.
+"""Quote activity and quote-stuffing episodes (docs/detection.md §2–3.4), from ITCH or any feed.
 
 ``quote_activity`` counts, per symbol and window, quote messages, top-of-book changes,
 prints, shares and dollars. ``detect_stuffing`` finds stuffing episodes with a preset or
@@ -61,7 +61,7 @@ _MINUTE = 60 * _SECOND
 class SlidingRule:
     """A symbol's quote message is hot when ``min_msgs`` quote messages fall within
     ``window`` ns ending at it; hot messages whose windows start no later than ``merge_gap``
-    ns after an episode's end extend it (detection.md §3.1)."""
+    ns after an episode's end extend it (docs/detection.md §3.1)."""
 
     window: int
     min_msgs: int
@@ -76,7 +76,7 @@ class ZScoreRule:
     when the MAD is 0 (most of the series is one value, e.g. a quiet symbol's zeros), σ is
     1.253314 × the mean absolute deviation from the median instead, so a spread of zero never
     lets every window above the median through. When no window of a symbol-day is flagged at
-    ``k``, ``k_fallback`` (if set) is tried (detection.md §3.2)."""
+    ``k``, ``k_fallback`` (if set) is tried (docs/detection.md §3.2)."""
 
     window: int
     k: float
@@ -91,7 +91,7 @@ class ZScoreRule:
 @dataclass(frozen=True)
 class RatioRule:
     """Flag a window with at least ``min_quotes`` quote messages whose ``ratio``
-    (denominator at least 1) is at least ``threshold`` (detection.md §3.3)."""
+    (denominator at least 1) is at least ``threshold`` (docs/detection.md §3.3)."""
 
     ratio: Literal["otr", "cancel_to_trade", "cancel_to_exec"]
     window: int = _MINUTE
@@ -101,7 +101,7 @@ class RatioRule:
 
 Rule = SlidingRule | ZScoreRule | RatioRule
 
-#: The presets of detection.md §3.1–3.3; every value can be overridden by keyword.
+#: The presets of docs/detection.md §3.1–3.3; every value can be overridden by keyword.
 PRESETS: dict[str, Rule] = {
     "micro": SlidingRule(25_000_000, 200, 25_000_000),
     "micro_50ms": SlidingRule(50_000_000, 100, 50_000_000),
@@ -116,7 +116,7 @@ PRESETS: dict[str, Rule] = {
     "cancel_to_exec": RatioRule("cancel_to_exec"),
 }
 
-#: The columns every episode table starts with (detection.md §3.4).
+#: The columns every episode table starts with (docs/detection.md §3.4).
 EPISODE_COLUMNS = ["stock", "start", "end", "peak_rate", "num_quotes", "num_trades", "dollars"]
 
 _COUNTS = [
@@ -174,7 +174,7 @@ def quote_activity(
     threads: int | None = None,
     progress: bool = False,
 ) -> pl.DataFrame:
-    """Activity records (detection.md §2): one row per symbol and ``window`` with at least one
+    """Activity records (docs/detection.md §2): one row per symbol and ``window`` with at least one
     event, by window then symbol.
 
     Columns: ``symbol`` (categorical: dictionary-encoded, as in the other ITCH tables),
@@ -595,7 +595,7 @@ def detect_stuffing(
     threads: int | None = None,
     progress: bool = False,
 ) -> pl.DataFrame:
-    """Quote-stuffing episodes (detection.md §3), one row each, by start then symbol.
+    """Quote-stuffing episodes (docs/detection.md §3), one row each, by start then symbol.
 
     Columns start with ``stock, start, end, peak_rate, num_quotes, num_trades, dollars,
     rule``, then ``episode_id``, ``locate``, ``n_windows``, ``k_used``, ``peak_value``,
@@ -781,7 +781,7 @@ def window_episodes(
     session: tuple[str, str] | None = ("09:30", "16:00"),
     exclude_edges: bool = False,
 ) -> pl.DataFrame:
-    """Episodes of a window rule over an activity table at the rule's window (detection.md
+    """Episodes of a window rule over an activity table at the rule's window (docs/detection.md
     §3.2–3.4)."""
     import polars as pl
 
@@ -1041,7 +1041,7 @@ def detect_program_bursts(
     threads: int | None = None,
     progress: bool = False,
 ) -> pl.DataFrame:
-    """Multi-symbol program bursts (detection.md §3.5): buckets of ``bucket`` in which at
+    """Multi-symbol program bursts (docs/detection.md §3.5): buckets of ``bucket`` in which at
     least ``min_symbols`` symbols burst at once, merged when at most ``merge_buckets``
     buckets apart.
 

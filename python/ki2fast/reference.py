@@ -411,7 +411,7 @@ def encode_message(code: str, values: dict[str, Any]) -> bytes:
     return struct.pack(">H", length) + body
 
 
-# --- Reference book and hourly VWAP (itch50.md §6 and §8), plain dicts and lists ------------
+# --- Reference book and hourly VWAP (`docs/itch.md` §6 and §8), plain dicts and lists ------------
 
 _HOUR_NS = 3_600 * 1_000_000_000
 
@@ -474,7 +474,7 @@ def _clock(ns: int) -> str:
 def replay(src: Any, *, clock_hours: bool = False) -> tuple[list[dict[str, Any]], ReferenceBook]:
     """The hourly VWAP report rows (``label, timestamp, stock_locate, symbol, volume,
     notional, vwap``; notional in exact 1/10 000 $) and the final book, by the rules of
-    itch50.md §8, message by message."""
+    `docs/itch.md` §8, message by message."""
     data = read_source(src)
     book = ReferenceBook()
     volume: dict[int, int] = {}

@@ -1,4 +1,4 @@
-"""Complete lines of a growing text file, by byte offset (feeds.md §4.2).
+"""Complete lines of a growing text file, by byte offset (docs/feeds.md §4.2).
 
 A line ends at ``\\n``; one ``\\r`` before it is dropped. Bytes after the last ``\\n`` are a
 fragment still being written: they are held back, never parsed. Offsets count bytes, never
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 BOM = b"\xef\xbb\xbf"
-#: Longest CSV line accepted (feeds.md §4.2, L6).
+#: Longest CSV line accepted (docs/feeds.md §4.2).
 MAX_CSV_LINE = 1 << 20
 
 

@@ -1,4 +1,4 @@
-"""Schwab streamer level-one field tables (feeds.md §1.6, §1.8, §1.11).
+"""Schwab streamer level-one field tables (docs/feeds.md §1.6, §1.8, §1.11).
 
 Each table row is ``(id, schwab-py label, type)``; the Arrow column is the lower-cased label.
 Types: ``f64``, ``i64``, ``i8``, ``bool``, ``str`` (utf8), ``dict`` (dictionary-encoded utf8),
@@ -65,7 +65,7 @@ EQUITY_FIELDS: tuple[tuple[int, str, str], ...] = (
     (51, "POST_MARKET_NET_CHANGE_PERCENT", "f64"),
 )
 
-#: Schwabdev's labels for the equity fields: the official names (§1.6), in id order.
+#: Schwabdev's labels for the equity fields: the official names (docs/feeds.md §1.6), in id order.
 EQUITY_OFFICIAL = (
     "Symbol",
     "Bid Price",
@@ -187,7 +187,7 @@ SCHWAB_PY_ALIASES: dict[str, dict[str, int]] = {
     OPTIONS: {"STRIKE_TYPE": 20, "MONEY_INSTRINSIC_VALUE": 11, "EXPIRATIO_DAY": 26},
 }
 
-#: schwab-py ≤ 0.0.0a27 wrote TDA labels over Schwab's ids (§1.11): label → id.
+#: schwab-py ≤ 0.0.0a27 wrote TDA labels over Schwab's ids (docs/feeds.md §1.11): label → id.
 TDA_EQUITIES = [
     "SYMBOL",
     "BID_PRICE",
@@ -288,7 +288,7 @@ TDA_OPTIONS = [
     "MARK",
 ]
 
-#: Labels only the TDA-era captures use (§1.11 detection markers).
+#: Labels only the TDA-era captures use (docs/feeds.md §1.11 detection markers).
 TDA_MARKERS: dict[str, frozenset[str]] = {
     EQUITIES: frozenset(
         {

@@ -1,6 +1,6 @@
 """HFTAlert Burst Monitor files: hft1 reports, daily burst rows and burst symbol files.
 
-The Burst Monitor client writes CSV files that grow during the day (layout: feeds.md §3). The
+The Burst Monitor client writes CSV files that grow during the day (layout: docs/feeds.md §3). The
 readers here take the complete lines of a file as it is now (a last line still being written is
 held back), and return typed Arrow tables with timestamps in the writer's wall clock
 (``America/New_York`` unless told otherwise) and the byte offset of every row.
@@ -53,9 +53,9 @@ __all__ = [
     "write_burst_monitor",
 ]
 
-#: hft1 columns in file order (feeds.md §3.2).
+#: hft1 columns in file order (docs/feeds.md §3.2).
 HFT1_COLUMNS = ("Symbol", "T1", "Time", "NumQuotes", "BBO", "NumTrades", "Dollars", "T3")
-#: Daily burst columns, the default order (feeds.md §3.3).
+#: Daily burst columns, the default order (docs/feeds.md §3.3).
 BURST_COLUMNS = ("EventTime", "Grade", "ProgType", "Bckgrnd", "S1", "S2", "CT", "CS", "CB")
 #: The other order some consumers read (``CT, CB, CS``).
 BURST_COLUMNS_CB_FIRST = ("EventTime", "Grade", "ProgType", "Bckgrnd", "S1", "S2", "CT", "CB", "CS")
@@ -121,7 +121,7 @@ def _layout(
     header: Header,
     path: str,
 ) -> tuple[tuple[str, ...], bool]:
-    """The file's columns and whether its first line is a header (feeds.md §3.3)."""
+    """The file's columns and whether its first line is a header (docs/feeds.md §3.3)."""
     if header not in ("auto", "present", "absent"):
         raise ValueError(f"header must be 'auto', 'present' or 'absent', not {header!r}")
     if first is None or header_names is None or header == "absent":
@@ -309,7 +309,7 @@ def _metadata(csv: _Csv, **extra: object) -> dict[bytes, bytes]:
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
 
-#: ``hft1_reports`` (feeds.md §3.7).
+#: ``hft1_reports`` (docs/feeds.md §3.7).
 HFT1_SCHEMA = pa.schema(
     [
         ("file_date", pa.date32()),
@@ -329,7 +329,7 @@ HFT1_SCHEMA = pa.schema(
         ("line_no", pa.uint64()),
     ]
 )
-#: ``burst_events`` (feeds.md §3.7).
+#: ``burst_events`` (docs/feeds.md §3.7).
 BURST_SCHEMA = pa.schema(
     [
         ("file_date", pa.date32()),
@@ -344,7 +344,7 @@ BURST_SCHEMA = pa.schema(
         ("byte_offset", pa.uint64()),
     ]
 )
-#: ``burst_symbols`` (feeds.md §3.7): one row per symbol of a burst.
+#: ``burst_symbols`` (docs/feeds.md §3.7): one row per symbol of a burst.
 SYMBOLS_SCHEMA = pa.schema(
     [
         ("file_date", pa.date32()),
@@ -357,7 +357,7 @@ SYMBOLS_SCHEMA = pa.schema(
         ("byte_offset", pa.uint64()),
     ]
 )
-#: ``burst_join_status`` (feeds.md §3.4, §3.7): appended, never rewritten.
+#: ``burst_join_status`` (docs/feeds.md §3.4, §3.7): appended, never rewritten.
 JOIN_SCHEMA = pa.schema(
     [
         ("file_date", pa.date32()),
@@ -635,7 +635,7 @@ def read_hft1(
     tz: str = DEFAULT_TZ,
     strict: bool = True,
 ) -> pa.Table:
-    """An hft1 file as a table, one row per symbol report (feeds.md §3.2, §3.7).
+    """An hft1 file as a table, one row per symbol report (docs/feeds.md §3.2, §3.7).
 
     The date comes from the file name (its last ``YYYYMMDD``) unless ``date`` is given; each
     row's time is read as ``HHMMSS`` (zero padding optional) or ``hh:mm:ss`` in ``tz``. A last
@@ -713,7 +713,7 @@ def read_data_burst(
     strict: bool = True,
 ) -> pa.Table:
     """A daily burst file (``Data_Burst/YYYYMMDD.csv`` or ``Data_Burst YYYYMMDD.csv``), one
-    row per program burst (feeds.md §3.3–3.4).
+    row per program burst (docs/feeds.md §3.3–3.4).
 
     ``EventTime`` is ``HHMMSS`` without zero padding. The ``CT, CS, CB`` order is disputed:
     pass ``columns=BURST_COLUMNS_CB_FIRST`` for the other one; a header row, when there is
@@ -767,7 +767,7 @@ def read_data_burst(
 
 def _symbol_file(folder: Path, day: dt.date, raw: str) -> Path | None:
     """The symbol file of the event at ``raw`` (as written in the daily file): the name with
-    the time zero-padded first, then as written (feeds.md §3.4)."""
+    the time zero-padded first, then as written (docs/feeds.md §3.4)."""
     stamp = day.strftime("%Y%m%d")
     for t in dict.fromkeys((raw.zfill(6), raw)):
         candidate = folder / f"Burst_{stamp}_{t}.csv"
@@ -779,8 +779,8 @@ def _symbol_file(folder: Path, day: dt.date, raw: str) -> Path | None:
 @dataclass
 class HftAlertPoll:
     """What one poll of an :class:`HftAlertTail` gave: new rows of the four tables of
-    feeds.md §3.7, the lines quarantined (with file, byte offset, reason and raw text), and
-    how many lines were dropped as duplicates (§4.7)."""
+    docs/feeds.md §3.7, the lines quarantined (with file, byte offset, reason and raw text), and
+    how many lines were dropped as duplicates (docs/feeds.md §4.7)."""
 
     hft1_reports: pa.Table
     burst_events: pa.Table
@@ -827,7 +827,7 @@ class HftAlertPoll:
 
 
 class HftAlertTail:
-    """Follows a Burst Monitor folder while the client appends to its files (feeds.md §3, §4).
+    """Follows a Burst Monitor folder while the client appends to its files (docs/feeds.md §3, §4).
 
     Each :meth:`poll` reads the lines completed since the last one in the day's hft1 files
     (``hft1_glob``), the daily burst files (``Data_Burst/YYYYMMDD.csv`` and
@@ -838,8 +838,8 @@ class HftAlertTail:
       up it is ``joined`` (``late_joined`` after ``missing``), and its lines are read as the
       file grows. After ``symbols_wait`` seconds without the file the burst is ``missing``.
       Each change is a new ``burst_join_status`` row.
-    - **Duplicates** (§4.7): a burst is keyed by ``(file_date, event time)``: a repeat is
-      dropped, and a repeat with other values is quarantined. A symbol is keyed by
+    - **Duplicates** (docs/feeds.md §4.7): a burst is keyed by ``(file_date, event time)``:
+      a repeat is dropped, and a repeat with other values is quarantined. A symbol is keyed by
       ``(file_date, event time, symbol)``. An hft1 line is keyed by its bytes and occurrence
       number in the file, so a line written twice gives two rows, and a file that was replaced
       and is read again from the start gives none twice.
@@ -1162,7 +1162,7 @@ class HftAlertTail:
         return polled
 
 
-#: The activity record of detection.md §2, as hft1 rows fill it.
+#: The activity record of docs/detection.md §2, as hft1 rows fill it.
 ACTIVITY_SCHEMA = pa.schema(
     [
         ("symbol", pa.dictionary(pa.uint16(), pa.string())),
@@ -1186,9 +1186,10 @@ ACTIVITY_SCHEMA = pa.schema(
 
 
 def hft1_activity(hft1: pa.Table, *, window: str = "1s") -> pa.Table:
-    """hft1 reports as activity records (detection.md §2), for the stuffing and program-burst
-    detectors: ``num_quotes`` ← NumQuotes, ``num_bbo`` ← BBO, ``num_trades`` ← NumTrades,
-    ``dollars`` ← Dollars, one row per (symbol, window) with the reports of a window summed.
+    """hft1 reports as activity records (docs/detection.md §2), for the stuffing and
+    program-burst detectors: ``num_quotes`` ← NumQuotes, ``num_bbo`` ← BBO,
+    ``num_trades`` ← NumTrades, ``dollars`` ← Dollars, one row per (symbol, window) with the
+    reports of a window summed.
 
     The Burst Monitor does not document how long a report's interval is; a report counts in
     the ``window`` (default one second) its time falls in. What hft1 does not carry (adds,
@@ -1265,7 +1266,7 @@ def _window_ns(window: str) -> int:
     return int(m.group(1)) * unit
 
 
-#: ``ProgType`` written for each ``prog_type`` (feeds.md §3.3: 1 is a buy program; Burst
+#: ``ProgType`` written for each ``prog_type`` (docs/feeds.md §3.3: 1 is a buy program; Burst
 #: Monitor dashboards draw every other value as a sell program).
 PROG_TYPE_CODES = {"BUY": 1, "SELL": 0, "MIXED": 2, "NONE": 3}
 
@@ -1277,7 +1278,7 @@ def write_burst_monitor(
     bursts: Any = None,
 ) -> list[Path]:
     """Write activity records and program bursts in the Burst Monitor's own file shapes
-    (feeds.md §3.1–3.4), so dashboards built on those files run on ITCH history:
+    (docs/feeds.md §3.1–3.4), so dashboards built on those files run on ITCH history:
 
     - ``hft1_YYYYMMDD.csv``: one row per activity record (``kf.quote_activity``, one-second
       windows as the Burst Monitor reports): ``Symbol, 0, HHMMSS, NumQuotes, BBO, NumTrades,

@@ -1,4 +1,4 @@
-"""The capture journal: an append-only raw log of everything a feed sent (feeds.md §4.1).
+"""The capture journal: an append-only raw log of everything a feed sent (docs/feeds.md §4.1).
 
 One NDJSON record per inbound or outbound unit, written before anything else is done with it,
 so a capture that dies loses nothing it had received. Records carry ``(src, chan, seq)``, a
@@ -48,9 +48,9 @@ __all__ = [
 
 Durability = Literal["batch", "strict", "os"]
 
-#: A new part after this many bytes (feeds.md §4.1).
+#: A new part after this many bytes (docs/feeds.md §4.1).
 PART_BYTES = 256 << 20
-#: Group commit in ``batch`` mode (feeds.md §4.9): lines, seconds, bytes.
+#: Group commit in ``batch`` mode (docs/feeds.md §4.9): lines, seconds, bytes.
 GROUP_LINES, GROUP_SECONDS, GROUP_BYTES = 1000, 0.2, 8 << 20
 
 _PART = re.compile(r"^(?P<chan>.+)\.(?P<part>\d+)\.ndjson$")
@@ -58,7 +58,7 @@ _PART = re.compile(r"^(?P<chan>.+)\.(?P<part>\d+)\.ndjson$")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-#: The archive's ``gaps`` feed (feeds.md §0, §4.4): one row per outage or loss window.
+#: The archive's ``gaps`` feed (docs/feeds.md §0, §4.4): one row per outage or loss window.
 GAPS_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string(), nullable=False),
@@ -258,7 +258,7 @@ class Journal:
     def append(
         self, *, dir: str, kind: str, epoch: int = 0, recv_ns: int | None = None, **fields: Any
     ) -> int:
-        """Writes one record (``dir`` ``in``/``out``/``meta``, ``kind`` as feeds.md §4.1 lists
+        """Writes one record (``dir`` ``in``/``out``/``meta``, ``kind`` as docs/feeds.md §4.1 lists
         them, then ``fields``) and returns its ``seq``."""
         with self._lock:  # one writer per part; threads take turns
             return self._append(dir, kind, epoch, recv_ns, fields)

@@ -1,4 +1,4 @@
-"""Level-one Arrow batches from the Schwab streamer journal while it grows (feeds.md §0).
+"""Level-one Arrow batches from the Schwab streamer journal while it grows (docs/feeds.md §0).
 
 :class:`LiveLevelOne` tails ``journal/schwab/<YYYYMMDD>/streamer.<part>.ndjson`` under a
 capture root, complete lines only, and every ``batch_lines`` lines or ``batch_ms``
@@ -164,7 +164,7 @@ class LiveBatch:
     last_line: int
     #: The level-one tables (a ``ki2fast.feeds.schwab_levelone.LevelOne``).
     data: Any
-    #: The book services' rows (``schwab_book_levels``, feeds.md §1.10).
+    #: The book services' rows (``schwab_book_levels``, docs/feeds.md §1.10).
     books: pa.Table | None = None
     #: Outages the streamer recorded in these lines (``gaps``: source, channel, start, end,
     #: cause, epoch).

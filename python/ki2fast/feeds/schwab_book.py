@@ -1,5 +1,5 @@
 """Schwab NASDAQ_BOOK / NYSE_BOOK / OPTIONS_BOOK messages into ``schwab_book_levels``
-(feeds.md §1.10): one row per (snapshot, side, price level, market maker).
+(docs/feeds.md §1.10): one row per (snapshot, side, price level, market maker).
 
 Every book message is a whole snapshot: an item per symbol with the book time (``"1"``), bid
 levels (``"2"``) and ask levels (``"3"``), best first. A level holds its price (``"0"``),

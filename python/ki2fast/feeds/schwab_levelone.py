@@ -3,11 +3,11 @@
 ``read_levelone(src)`` reads the capture files users write all day, in either shape:
 
 - one data item per line (``{"service": "LEVELONE_EQUITIES", "timestamp": …, "content": [...]}``),
-  with schwab-py labels, Schwabdev's names or numeric field ids, mixed freely (feeds.md §1.12);
+  with schwab-py labels, Schwabdev's names or numeric field ids, mixed freely (docs/feeds.md §1.12);
 - whole streamer frames (``{"data": [...]}``, ``{"response": [...]}``, ``{"notify": [...]}``),
   or ki2fast journal records that hold one (``{"v": …, "raw": "<frame>"}``).
 
-Level-one updates are deltas (feeds.md §1.7): a field absent from an update is unchanged. The
+Level-one updates are deltas (docs/feeds.md §1.7): a field absent from an update is unchanged. The
 reader returns both the deltas as sent and the state forward-filled per (service, symbol): a
 baseline item (one carrying ``delayed``, ``assetMainType`` or ``cusip``) replaces the state,
 and the state never carries across a reconnect (a new ``LOGIN`` response in a frame capture) or
@@ -59,7 +59,8 @@ __all__ = [
 EQUITIES = F.EQUITIES
 OPTIONS = F.OPTIONS
 LabelScheme = Literal["auto", "numeric", "schwab_py", "schwab_py_tda", "schwabdev"]
-#: Captures whose first item is from this day on were written by Schwab-era schwab-py (§1.11).
+#: Captures whose first item is from this day on were written by Schwab-era schwab-py
+#: (docs/feeds.md §1.11).
 SCHWAB_PY_SINCE_MS = int(dt.datetime(2024, 5, 16, 4, tzinfo=dt.UTC).timestamp() * 1000)
 
 
@@ -672,7 +673,7 @@ class _Values:
 
 
 # --------------------------------------------------------------------------------------------
-# Label schemes (§1.11)
+# Label schemes (docs/feeds.md §1.11)
 
 
 def _detect(service: str, labels: set[str], first_ts: Any, path: str | None) -> str:
@@ -953,7 +954,8 @@ def _decode(
         rr = pair_row[sel]
         dup = np.flatnonzero(rr[1:] == rr[:-1])
         if len(dup):
-            # The same field twice in an item (a label and its id): the id wins (§1.12 r6).
+            # The same field twice in an item (a label and its id): the id wins
+            # (docs/feeds.md §1.12).
             drop = []
             for d in dup.tolist():
                 a, b2 = pair_idx[sel[d]], pair_idx[sel[d + 1]]
@@ -1183,7 +1185,7 @@ def read_levelone(
 ) -> LevelOne:
     """Reads a Schwab level-one NDJSON capture (plain or gzip) into typed Arrow tables.
 
-    ``label_scheme`` names how the capture labels fields (feeds.md §1.11) — for all services,
+    ``label_scheme`` names how the capture labels fields (docs/feeds.md §1.11) — for all services,
     or per service as ``{"LEVELONE_EQUITIES": ...}``; ``"auto"`` detects it per service.
     Lines that are not level-one records are listed in ``bad_lines`` (or raise
     ``CaptureLineError`` with ``strict=True``); a last line without its line end is not read

@@ -1,4 +1,4 @@
-"""Schwab credentials as the streamer needs them, and never more (feeds.md §1.1, §1.16, §4.8).
+"""Schwab credentials as the streamer needs them, and never more (docs/feeds.md §1.1, §1.16, §4.8).
 
 ki2fast never runs the browser authorization and never stores a password: it reads the token
 file schwab-py writes (``{"creation_timestamp": <epoch s>, "token": {"access_token": …,
@@ -265,7 +265,7 @@ class SecretFilter(logging.Filter):
 
 def customer_hash(value: str) -> str:
     """How a customer id is written in journals: ``h:`` and the first 12 hex digits of its
-    SHA-256 (feeds.md §4.8)."""
+    SHA-256 (docs/feeds.md §4.8)."""
     return "h:" + hashlib.sha256(value.encode()).hexdigest()[:12]
 
 

@@ -1,4 +1,4 @@
-"""The Schwab streamer client (feeds.md §1.1–1.4, §1.14): asyncio and websockets.
+"""The Schwab streamer client (docs/feeds.md §1.1–1.3, §1.14): asyncio and websockets.
 
 It reads the token file schwab-py writes, asks the user-preferences endpoint for the streamer
 connection, logs in, subscribes from a desired-state registry (``service -> keys, fields``)
@@ -58,7 +58,7 @@ log = logging.getLogger("ki2fast.schwab.streamer")
 #: the library's default loggers.
 ws_log = logging.getLogger("ki2fast.schwab.streamer.websocket")
 
-#: Most keys per service (feeds.md §1.2, R4).
+#: Most keys per service (docs/feeds.md §1.2).
 MAX_KEYS = 500
 #: A connection that dies this soon after its login, with no data frame, was unhealthy.
 UNHEALTHY_WITHIN = 90.0
@@ -114,7 +114,7 @@ class Streamer:
     """A Schwab streamer connection kept up, every frame journaled under ``root``.
 
     ``api_base`` and ``streamer_url`` override Schwab's addresses (tests, proxies). Timing
-    parameters follow feeds.md §1.14; ``rng`` seeds the backoff's jitter. ``on_data`` is
+    parameters follow docs/feeds.md §1.14; ``rng`` seeds the backoff's jitter. ``on_data`` is
     called with each data frame's parsed object after it was journaled.
 
     With the app's key and secret (``app_key``/``app_secret`` or the ``SCHWAB_APP_KEY`` /
@@ -186,7 +186,7 @@ class Streamer:
         #: The outage being bridged: receive time of the last frame before it, its cause.
         self._last_frame_ns: int | None = None
         self._gap: tuple[int | None, str] | None = None
-        #: Receive times (ns) of the last heartbeats, for the cadence warning (§1.14).
+        #: Receive times (ns) of the last heartbeats, for the cadence warning (docs/feeds.md §1.14).
         self._beats: collections.deque[int] = collections.deque(maxlen=21)
         self._beat_warned = False
 
@@ -278,7 +278,8 @@ class Streamer:
                 except _Restart as r:
                     self.stats.last_error = r.cause
                     if r.cause == "code 30" and not self.desired:
-                        # The server stopped a stream that holds nothing: done (§1.14).
+                        # The server stopped a stream that holds nothing: done
+                        # (docs/feeds.md §1.14).
                         self._journal.note("stopped", epoch=self.stats.epoch, cause=r.cause)
                         return self.stats
                     if r.cause == "login denied":

@@ -1,6 +1,6 @@
 """Following a growing file: complete lines only, byte offsets, atomic checkpoints.
 
-The rules are feeds.md §4.2–4.4: a line ends at ``\\n`` (one ``\\r`` before it is dropped);
+The rules are docs/feeds.md §4.2–4.4: a line ends at ``\\n`` (one ``\\r`` before it is dropped);
 bytes after the last ``\\n`` are held back until the writer finishes the line; offsets count
 bytes; a checkpoint names the file by identity and by a hash of its first bytes, so a file
 that was truncated or replaced is read again from the start as a new generation; checkpoints
@@ -43,10 +43,10 @@ __all__ = [
     "write_atomic",
 ]
 
-#: Longest journal line accepted (feeds.md §4.2, L6).
+#: Longest journal line accepted (docs/feeds.md §4.2).
 MAX_JOURNAL_LINE = 16 << 20
 
-#: Bytes of a file's start that identify it besides its inode (feeds.md §4.2, L7).
+#: Bytes of a file's start that identify it besides its inode (docs/feeds.md §4.2).
 HEAD_LEN = 4096
 #: Bytes read at a time. Lines are split with numpy over each read: 1 MiB beat 0.25 to 64 MiB
 #: on a 7.2 MB hft1 file (47-49 MB/s against 38 for 4 MiB and more, whose per-line counts
@@ -56,7 +56,7 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Where reading a file stopped (feeds.md §4.3)."""
+    """Where reading a file stopped (docs/feeds.md §4.3)."""
 
     path: str
     gen: int
@@ -155,7 +155,7 @@ class FileTail:
 
     def poll(self) -> list[Line]:
         """The lines completed since the last poll, in file order. A file that does not exist
-        yet, or that its writer holds locked, gives none this time (feeds.md §4.2, L9)."""
+        yet, or that its writer holds locked, gives none this time (docs/feeds.md §4.2)."""
         return self.poll_block().lines()
 
     def poll_block(self) -> LineBlock:
@@ -451,7 +451,7 @@ class _FileSet:
 
 
 def journal_key(record: dict[str, Any]) -> Hashable:
-    """The dedup key of a ki2fast journal record (feeds.md §4.7): ``(src, chan, seq)``."""
+    """The dedup key of a ki2fast journal record (docs/feeds.md §4.7): ``(src, chan, seq)``."""
     return (record["src"], record["chan"], record["seq"])
 
 
@@ -484,7 +484,7 @@ def _natural(path: Path) -> list[Any]:
 class JournalTail:
     """Follows every NDJSON file under ``root`` that matches ``pattern`` (a journal:
     ``journal/<src>/<YYYYMMDD>/<chan>.<part>.ndjson``, or any NDJSON capture), poll after
-    poll, with the guarantees of feeds.md §4:
+    poll, with the guarantees of docs/feeds.md §4:
 
     - complete lines only, by byte offset; a line still being written waits for its end;
     - records whose ``key`` was seen before are dropped (default :func:`journal_key`,
@@ -582,7 +582,7 @@ class JournalTail:
 
 
 def _bad(path: Path, gen: int, line: Line, reason: str) -> dict[str, Any]:
-    """A quarantine entry (feeds.md §4.2, L3/L6): the file, where, why and the first 4 KiB."""
+    """A quarantine entry (docs/feeds.md §4.2): the file, where, why and the first 4 KiB."""
     return {
         "file": str(path),
         "gen": gen,

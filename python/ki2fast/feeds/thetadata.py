@@ -1,4 +1,4 @@
-"""The ThetaData terminal's REST API (feeds.md §2): stock snapshots as Arrow tables.
+"""The ThetaData terminal's REST API (docs/feeds.md §2): stock snapshots as Arrow tables.
 
 Users run the terminal themselves, one per asset class and sometimes two (a second on another
 port); ki2fast talks to each over HTTP on ``127.0.0.1`` and never reads ThetaData credentials.
@@ -6,7 +6,8 @@ Both terminal generations are spoken: v2 (``/v2/bulk_snapshot/...``, JSON in the
 bulk shape or CSV, pages chained through ``next_page`` or the ``Next-Page`` header) and v3
 (``/v3/stock/snapshot/...``, NDJSON or CSV, no pages).
 
-The terminal's status codes carry the meaning (§2.8): 472 is an empty result, not an error;
+The terminal's status codes carry the meaning (docs/feeds.md §2.8): 472 is an empty result,
+not an error;
 429 and 474/571 are retried with backoff and full jitter until the request's deadline; 477
 (a page the terminal dropped) restarts the page chain once; a refused connection is retried
 for ``startup_grace`` while the terminal starts; a body cut short is fetched again. A poll's
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 _ET = ZoneInfo(NY)
-#: Response headers kept in the journal (feeds.md §2.9).
+#: Response headers kept in the journal (docs/feeds.md §2.9).
 _JOURNAL_HEADERS = {"next-page", "content-type", "content-length"}
 
 QUOTE_COLUMNS = {
@@ -122,14 +123,14 @@ class Terminal:
     name: str = "main"
     base_url: str = "http://127.0.0.1:25510"
     api: Literal["v2", "v3"] = "v2"
-    #: Seconds a request may take, retries included (§2.8).
+    #: Seconds a request may take, retries included (docs/feeds.md §2.8).
     request_deadline: float = 60.0
     #: Seconds a refused connection is retried (the terminal may be starting).
     startup_grace: float = 120.0
     #: Socket timeout per HTTP request.
     timeout: float = 30.0
-    #: Requests at once (§2.1: the tier's limit, FREE 1, VALUE 2, STANDARD 4, PRO 8; the
-    #: terminal answers 429 beyond its queue).
+    #: Requests at once (docs/feeds.md §2.1: the tier's limit, FREE 1, VALUE 2, STANDARD 4,
+    #: PRO 8; the terminal answers 429 beyond its queue).
     max_in_flight: int = 2
 
 
@@ -149,7 +150,7 @@ def _in_flight(t: Terminal) -> threading.BoundedSemaphore:
 
 def et_ms(date: int, ms_of_day: int) -> int:
     """Epoch milliseconds of ``ms_of_day`` on ``date`` (YYYYMMDD), Eastern wall time; an
-    ambiguous wall time takes the earlier offset (§2.6)."""
+    ambiguous wall time takes the earlier offset (docs/feeds.md §2.6)."""
     d = dt.date(date // 10000, date // 100 % 100, date % 100)
     s, ms = divmod(ms_of_day, 1000)
     wall = dt.datetime.combine(d, dt.time()) + dt.timedelta(seconds=s)
@@ -175,7 +176,7 @@ class _PageGone(Exception):
 
 
 class Client:
-    """HTTP to one terminal with the §2.8 rules. ``sleep``, ``clock`` and ``rng`` are
+    """HTTP to one terminal with the docs/feeds.md §2.8 rules. ``sleep``, ``clock`` and ``rng`` are
     injectable (tests)."""
 
     def __init__(
@@ -196,7 +197,7 @@ class Client:
         self.poll_id = 0
 
     def get(self, url: str) -> tuple[int, dict[str, str], bytes] | None:
-        """One URL, retried as §2.8 says; None for 472 (no data)."""
+        """One URL, retried as docs/feeds.md §2.8 says; None for 472 (no data)."""
         start = self.clock()
         deadline = start + self.terminal.request_deadline
         tries: dict[str, int] = {}
@@ -398,7 +399,7 @@ def stock_snapshot(
     poll_id: int = 0,
 ) -> pa.Table:
     """The last quote (or the session's OHLC) of every stock, or of ``symbols``, as
-    ``theta_stock_quote_snapshot`` / ``theta_stock_ohlc_snapshot`` (feeds.md §2.4): one row
+    ``theta_stock_quote_snapshot`` / ``theta_stock_ohlc_snapshot`` (docs/feeds.md §2.4): one row
     per symbol with ``poll_id, terminal, api, venue, symbol, ts`` (ET), ``date``,
     ``ms_of_day`` and the quote or OHLC fields. No data (472) is an empty table."""
     client = terminal if isinstance(terminal, Client) else Client(terminal)
@@ -429,7 +430,7 @@ def option_snapshot(
 ) -> pa.Table:
     """The last quote (or the session's OHLC) of every contract of the option chain of
     ``root`` — one ``expiration`` (``YYYYMMDD``, a date) or all (``"*"``) — as
-    ``theta_option_quote_snapshot`` / ``theta_option_ohlc_snapshot`` (feeds.md §2.4): the
+    ``theta_option_quote_snapshot`` / ``theta_option_ohlc_snapshot`` (docs/feeds.md §2.4): the
     stock table's columns with ``symbol`` = the root and no venue, plus ``expiration``
     (date32), ``strike`` (decimal128(12,3) dollars, from v2's thousandths or v3's dollars)
     and ``right`` (``C``/``P``, from v3's ``CALL``/``PUT``). No data (472) is an empty
@@ -519,7 +520,7 @@ def _snapshot_table(
     return pa.table(cols)
 
 
-#: Strikes in dollars, to the tenth of a cent (feeds.md §2.6).
+#: Strikes in dollars, to the tenth of a cent (docs/feeds.md §2.6).
 STRIKE_TYPE = pa.decimal128(12, 3)
 
 
@@ -565,7 +566,7 @@ FATAL = (WrongApiVersion, PermissionDenied, InvalidRequest, RequestTooLarge)
 
 def _collapse(table: pa.Table, last: dict[Any, tuple[Any, ...]]) -> tuple[pa.Table, int]:
     """The rows whose symbol is new or whose values changed since the last poll
-    (``collapse_unchanged``, §2.9); ``last`` is updated. Returns the rows kept and the
+    (``collapse_unchanged``, docs/feeds.md §2.9); ``last`` is updated. Returns the rows kept and the
     number dropped."""
     names = [c for c in table.column_names if c != "poll_id"]
     at = [names.index(c) for c in _CONTRACT if c in names]
@@ -653,7 +654,8 @@ def capture_snapshots(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """The users' workflow (§2.9): a bulk snapshot of every stock from each terminal every
+    """The users' workflow (docs/feeds.md §2.9): a bulk snapshot of every stock from each
+    terminal every
     ``every``, into the archive under ``root`` (``theta_stock_quote_snapshot`` /
     ``theta_stock_ohlc_snapshot``), every answer journaled first
     (``root/journal/thetadata/<day>/<terminal>.N.ndjson``).
@@ -697,7 +699,7 @@ def capture_snapshots(
     down: dict[str, tuple[float, str]] = {}  # per terminal: an outage's start and cause
 
     def gap(name: str, end: float | None, tick: int) -> None:
-        """Records terminal ``name``'s outage (feeds.md §4.4): a journal note and a row of
+        """Records terminal ``name``'s outage (docs/feeds.md §4.4): a journal note and a row of
         the archive's ``gaps`` table, from its last good answer to ``end`` (None: the
         capture stopped first)."""
         start, cause = down.pop(name)

@@ -1,4 +1,4 @@
-"""The ThetaData terminal's streaming websocket (feeds.md §2.10): quotes and trades of stocks
+"""The ThetaData terminal's streaming websocket (docs/feeds.md §2.10): quotes and trades of stocks
 and option contracts as they happen, every message journaled before it is looked at.
 
 :class:`ThetaStream` keeps one connection to the terminal (it takes one client), subscribes
@@ -9,7 +9,8 @@ with backoff and full jitter (cap 30 s), and records outages: a reconnect, or th
 upstream ``status`` going ``DISCONNECTED``, starts a new ``stream_epoch`` and a ``gap`` note.
 
 :func:`read_stream` reads the journal (or any capture of the terminal's messages) into
-``theta_stream_quote`` and ``theta_stream_trade``, duplicates removed by the §4.7 keys: a
+``theta_stream_quote`` and ``theta_stream_trade``, duplicates removed by the keys of
+docs/feeds.md §4.7: a
 trade by (contract, date, ms_of_day, sequence), a quote by (contract, date, ms_of_day, its
 fields).
 """
@@ -365,7 +366,7 @@ class Stream:
 
 def read_stream(src: str | os.PathLike[str] | bytes, *, terminal: str | None = None) -> Stream:
     """Reads terminal stream messages — journal records (``stream_epoch`` from the record)
-    or bare messages, one per line — into tables, duplicates removed (§4.7)."""
+    or bare messages, one per line — into tables, duplicates removed (docs/feeds.md §4.7)."""
     import orjson
 
     data = src if isinstance(src, bytes) else Path(src).read_bytes()
@@ -436,7 +437,7 @@ def read_stream(src: str | os.PathLike[str] | bytes, *, terminal: str | None = N
     )
 
 
-#: What identifies an event's contract and time (feeds.md §4.7).
+#: What identifies an event's contract and time (docs/feeds.md §4.7).
 _IDENT = ("sec_type", "symbol", "expiration", "strike", "right", "date", "ms_of_day")
 
 

@@ -1,6 +1,6 @@
 //! The fused replay: one pass over ITCH bytes keeps every book, records every print, cuts
 //! the hourly VWAP report, integrates spreads for bars and, on request, streams top-of-book
-//! changes and depth snapshots. Book semantics and counters follow `itch50.md` §6–7.
+//! changes and depth snapshots. Book semantics and counters follow `docs/itch.md` §6–7.
 
 use std::collections::BTreeMap;
 
@@ -59,9 +59,9 @@ pub struct ReplayOptions {
     /// Live orders from which the frame loop looks ahead to prefetch (a speed setting: the
     /// output never depends on it).
     pub lookahead_from: usize,
-    /// Activity window in ns (detection.md §2; None: no activity table).
+    /// Activity window in ns (docs/detection.md §2; None: no activity table).
     pub activity_ns: Option<u64>,
-    /// The sliding quote-stuffing rule (detection.md §3.1; None: no episodes).
+    /// The sliding quote-stuffing rule (docs/detection.md §3.1; None: no episodes).
     pub sliding: Option<SlidingParams>,
     /// Count `Q` cross prints as trades in activity and episodes.
     pub activity_crosses: bool,
@@ -96,7 +96,7 @@ impl Default for ReplayOptions {
 
 macro_rules! counters {
     ($($(#[doc = $doc:literal])+ $name:ident,)+) => {
-        /// Integrity counters of a replay (`itch50.md` §7).
+        /// Integrity counters of a replay (`docs/itch.md` §7).
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
         pub struct BookChecks {
             $($(#[doc = $doc])+ pub $name: u64,)+
@@ -1048,11 +1048,11 @@ pub struct ReplayOutput {
     pub bbo: Option<RecordBatch>,
     /// Depth snapshots.
     pub snapshots: Option<RecordBatch>,
-    /// Activity windows (detection.md §2).
+    /// Activity windows (docs/detection.md §2).
     pub activity: Option<RecordBatch>,
     /// Streaming: see [`Drained::activity_late`].
     pub activity_late: Option<RecordBatch>,
-    /// Episodes of the sliding rule (detection.md §3.1).
+    /// Episodes of the sliding rule (docs/detection.md §3.1).
     pub episodes: Option<RecordBatch>,
     /// Framing counters.
     pub checks: FrameChecks,

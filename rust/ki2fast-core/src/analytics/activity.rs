@@ -1,5 +1,5 @@
-//! Per-symbol activity records (detection.md §2) and the sliding-window quote-stuffing
-//! detector (§3.1), both driven by one stream of events per symbol: quote messages, changes
+//! Per-symbol activity records (docs/detection.md §2) and the sliding-window quote-stuffing
+//! detector (docs/detection.md §3.1), both driven by one stream of events per symbol: quote messages, changes
 //! of the top of book, executions and prints. The replay feeds them from ITCH in its single
 //! pass; tables from other feeds (level-one quotes, trades) feed the same [`Monitor`] row by
 //! row, so every source gets the same counts and the same episodes.
@@ -41,7 +41,7 @@ impl Event {
     }
 }
 
-/// Sums of events over a window or an episode (detection.md §2 columns).
+/// Sums of events over a window or an episode (docs/detection.md §2 columns).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sums {
     /// Quote messages.
@@ -573,7 +573,7 @@ impl ActivityRows {
     }
 }
 
-/// Parameters of the sliding rate rule (detection.md §3.1).
+/// Parameters of the sliding rate rule (docs/detection.md §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlidingParams {
     /// Window `W` in ns.
@@ -899,7 +899,7 @@ pub struct Monitor {
     pub activity: Option<ActivityBuilder>,
     /// The sliding rate rule.
     pub sliding: Option<SlidingDetector>,
-    /// Count `Q` cross prints as trades (detection.md §1: off by default).
+    /// Count `Q` cross prints as trades (docs/detection.md §1: off by default).
     pub include_crosses: bool,
 }
 

@@ -1,4 +1,4 @@
-//! Time bars per symbol (`detection.md` §5.2): OHLC, volume, count, VWAP, volume at the bid
+//! Time bars per symbol (`docs/detection.md` §5.2): OHLC, volume, count, VWAP, volume at the bid
 //! and at the ask, aggressor and tick-rule volumes, hidden (`P`) volume, the time-weighted
 //! spread, first and last trade time.
 //!

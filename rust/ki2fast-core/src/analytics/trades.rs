@@ -34,7 +34,7 @@ impl Quote {
         self.bid > 0 && self.ask > 0 && self.ask > self.bid
     }
 
-    /// Trade position code 0–7 of a print at `price` (`detection.md` §5.2).
+    /// Trade position code 0–7 of a print at `price` (`docs/detection.md` §5.2).
     #[inline]
     pub fn position(&self, price: u32) -> u8 {
         if !self.valid() {

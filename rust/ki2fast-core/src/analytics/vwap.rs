@@ -1,4 +1,4 @@
-//! The hourly VWAP report of the classic notebook, with its defects fixed (`itch50.md` §8).
+//! The hourly VWAP report of the classic notebook, with its defects fixed (`docs/itch.md` §8).
 //!
 //! Volume and notional accumulate per stock locate from the first message of the file, in
 //! exact integers (notional in 1/10 000 $ · shares, `u128`). Reports are cut at the

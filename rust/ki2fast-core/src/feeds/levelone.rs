@@ -1,5 +1,5 @@
 //! Schwab level-one NDJSON captures, pass 1: every complete line parsed once, its level-one
-//! content items flattened into columns per service (feeds.md §1.12).
+//! content items flattened into columns per service (docs/feeds.md §1.12).
 //!
 //! The rules are those of the Python reader (`ki2fast.feeds.schwab`), which stays the
 //! reference: the same shapes (data items, raw frames, journal records), the same connection

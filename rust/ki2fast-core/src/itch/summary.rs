@@ -1,5 +1,5 @@
 //! A whole-stream integrity pass (`ki2fast itch summary`): messages per type, the symbols,
-//! the time span, the system-event sequence, and the counters of `itch50.md` §7 that need no
+//! the time span, the system-event sequence, and the counters of `docs/itch.md` §7 that need no
 //! order book (timestamps going backwards or out of range, stock messages for locates no `R`
 //! assigned, system events out of order). Book counters come with the replay.
 
