@@ -433,11 +433,12 @@ impl Replay {
             // At the end the rest comes with the bars folded again ([`Replay::settle`]).
             rows.bars = self.bars.as_mut().map(BarBuilder::take_closed);
         }
-        if let Some(m) = &mut self.monitor {
-            rows.monitored.add(m.drain_apart(self.max_ts, end));
-        }
         if end {
-            self.monitor = None;
+            if let Some(m) = self.monitor.take() {
+                rows.monitored.add(m.finish_apart());
+            }
+        } else if let Some(m) = &mut self.monitor {
+            rows.monitored.add(m.drain_apart(self.max_ts));
         }
         rows
     }

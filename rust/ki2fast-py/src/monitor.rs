@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::UInt32Type;
+use arrow_array::types::{Float64Type, UInt32Type};
 use arrow_array::types::{Int64Type, UInt8Type, UInt16Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use ki2fast_core::analytics::activity::{
@@ -286,6 +286,19 @@ impl EventMonitor {
     }
 }
 
+/// One column of every batch, concatenated (checked as `column` checks it).
+fn concat_column<T: arrow_array::ArrowPrimitiveType>(
+    batches: &[RecordBatch],
+    name: &str,
+    ty: &str,
+) -> PyResult<Vec<T::Native>> {
+    let mut out = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+    for b in batches {
+        out.extend_from_slice(column::<T>(b, name, ty)?.values());
+    }
+    Ok(out)
+}
+
 /// Keys (code → code) and the dictionary of names; codes past the names have no symbol.
 fn dictionary(names: Vec<String>) -> (Vec<u16>, ArrayRef) {
     let keys: Vec<u16> = (0..names.len().min(usize::from(u16::MAX)) as u16).collect();
@@ -303,19 +316,9 @@ pub fn median_mad_by_group(
     n: usize,
 ) -> PyResult<PyRecordBatch> {
     let (batches, _) = table.into_inner();
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let (mut key, mut day, mut value) = (
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-    );
-    for b in &batches {
-        key.extend_from_slice(column::<UInt32Type>(b, "key", "uint32")?.values());
-        day.extend_from_slice(column::<Int64Type>(b, "day", "int64")?.values());
-        value.extend_from_slice(
-            column::<arrow_array::types::Float64Type>(b, "value", "float64")?.values(),
-        );
-    }
+    let key = concat_column::<UInt32Type>(&batches, "key", "uint32")?;
+    let day = concat_column::<Int64Type>(&batches, "day", "int64")?;
+    let value = concat_column::<Float64Type>(&batches, "value", "float64")?;
     let (mu, sd) =
         py.detach(|| ki2fast_core::analytics::stats::median_mad_by_group(&key, &day, &value, n));
     let batch = RecordBatch::try_from_iter([
@@ -344,21 +347,10 @@ pub fn rolling_baseline(
     robust: bool,
 ) -> PyResult<PyRecordBatch> {
     let (batches, _) = table.into_inner();
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let (mut key, mut day, mut idx, mut value) = (
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-    );
-    for b in &batches {
-        key.extend_from_slice(column::<UInt32Type>(b, "key", "uint32")?.values());
-        day.extend_from_slice(column::<Int64Type>(b, "day", "int64")?.values());
-        idx.extend_from_slice(column::<Int64Type>(b, "idx", "int64")?.values());
-        value.extend_from_slice(
-            column::<arrow_array::types::Float64Type>(b, "value", "float64")?.values(),
-        );
-    }
+    let key = concat_column::<UInt32Type>(&batches, "key", "uint32")?;
+    let day = concat_column::<Int64Type>(&batches, "day", "int64")?;
+    let idx = concat_column::<Int64Type>(&batches, "idx", "int64")?;
+    let value = concat_column::<Float64Type>(&batches, "value", "float64")?;
     let (mu, sd, ok) = py.detach(|| {
         ki2fast_core::analytics::stats::rolling_baseline(&key, &day, &idx, &value, lookback, robust)
     });
@@ -392,38 +384,29 @@ pub fn activity_merge(
     table: pyo3_arrow::PyTable,
     midnight: Option<i64>,
 ) -> PyResult<PyRecordBatch> {
-    use ki2fast_core::analytics::activity::ActivityRows;
+    use ki2fast_core::analytics::activity::{ActivityRows, COUNT_COLUMNS};
     let (batches, _) = table.into_inner();
-    let mut start = Vec::new();
-    let mut window = None;
-    let mut locate = Vec::new();
-    let mut counts: [Vec<u32>; 8] = Default::default();
-    let (mut shares, mut notional, mut buy, mut sell) = (vec![], vec![], vec![], vec![]);
+    let start = concat_column::<Int64Type>(&batches, "window_timestamp", "int64")?;
+    let windows = concat_column::<Int64Type>(&batches, "window_ns", "int64")?;
+    let locate = concat_column::<UInt16Type>(&batches, "locate", "uint16")?;
+    let counts = COUNT_COLUMNS
+        .map(|name| concat_column::<UInt32Type>(&batches, name, "uint32"))
+        .into_iter()
+        .collect::<PyResult<Vec<_>>>()?;
+    let shares = concat_column::<UInt64Type>(&batches, "shares", "uint64")?;
+    let notional = concat_column::<UInt64Type>(&batches, "notional_e4", "uint64")?;
+    let buy = concat_column::<UInt64Type>(&batches, "buy_aggr_shares", "uint64")?;
+    let sell = concat_column::<UInt64Type>(&batches, "sell_aggr_shares", "uint64")?;
+    let window = windows.first().copied();
+    if windows.iter().any(|&w| Some(w) != window) {
+        return Err(PyValueError::new_err(
+            "activity rows of one window length only",
+        ));
+    }
     let mut names: Vec<String> = Vec::new();
     let mut key_of_locate = vec![u16::MAX; 1 << 16];
-    const COUNTS: [&str; 8] = [
-        "num_quotes",
-        "num_adds",
-        "num_cancels",
-        "num_deletes",
-        "num_replaces",
-        "num_bbo",
-        "num_trades",
-        "num_executions",
-    ];
     for b in &batches {
-        start.extend_from_slice(column::<Int64Type>(b, "window_timestamp", "int64")?.values());
-        let w = column::<Int64Type>(b, "window_ns", "int64")?;
-        if let Some(&first) = w.values().first() {
-            if w.values().iter().any(|&x| x != first) || window.is_some_and(|x| x != first) {
-                return Err(PyValueError::new_err(
-                    "activity rows of one window length only",
-                ));
-            }
-            window = Some(first);
-        }
         let loc = column::<UInt16Type>(b, "locate", "uint16")?;
-        locate.extend_from_slice(loc.values());
         let sym = b
             .column_by_name("symbol")
             .and_then(|c| c.as_string_opt::<i32>())
@@ -435,23 +418,13 @@ pub fn activity_merge(
                 names.push(s.unwrap_or_default().to_string());
             }
         }
-        for (c, name) in counts.iter_mut().zip(COUNTS) {
-            c.extend_from_slice(column::<UInt32Type>(b, name, "uint32")?.values());
-        }
-        shares.extend_from_slice(column::<UInt64Type>(b, "shares", "uint64")?.values());
-        notional.extend_from_slice(column::<UInt64Type>(b, "notional_e4", "uint64")?.values());
-        buy.extend_from_slice(column::<UInt64Type>(b, "buy_aggr_shares", "uint64")?.values());
-        sell.extend_from_slice(column::<UInt64Type>(b, "sell_aggr_shares", "uint64")?.values());
     }
     let window = window.unwrap_or(1).max(1) as u64;
     let batch = py.detach(|| {
         let rows = ActivityRows::from_columns(
             &start,
             &locate,
-            [
-                &counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5], &counts[6],
-                &counts[7],
-            ],
+            std::array::from_fn(|k| counts[k].as_slice()),
             &shares,
             &notional,
             &buy,

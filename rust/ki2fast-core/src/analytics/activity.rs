@@ -121,6 +121,18 @@ impl Sums {
     }
 }
 
+/// The activity table's count columns, in the order of [`Row`]'s counts.
+pub const COUNT_COLUMNS: [&str; 8] = [
+    "num_quotes",
+    "num_adds",
+    "num_cancels",
+    "num_deletes",
+    "num_replaces",
+    "num_bbo",
+    "num_trades",
+    "num_executions",
+];
+
 /// Tumbling windows per symbol, aligned to midnight. The stream's time moves all symbols'
 /// windows forward together: when it enters a new window, the windows of the symbols seen
 /// in the last one are written out in locate order, so rows come out sorted without a sort.
@@ -327,14 +339,19 @@ impl SumsColumns {
             .zip(&self.trades)
             .map(|(d, &n)| if n == 0 { f64::NAN } else { d / f64::from(n) })
             .collect();
-        t.values::<UInt32Type>("num_quotes", self.quotes);
-        t.values::<UInt32Type>("num_adds", self.adds);
-        t.values::<UInt32Type>("num_cancels", self.cancels);
-        t.values::<UInt32Type>("num_deletes", self.deletes);
-        t.values::<UInt32Type>("num_replaces", self.replaces);
-        t.values::<UInt32Type>("num_bbo", self.bbo);
-        t.values::<UInt32Type>("num_trades", self.trades);
-        t.values::<UInt32Type>("num_executions", self.executions);
+        let counts = [
+            self.quotes,
+            self.adds,
+            self.cancels,
+            self.deletes,
+            self.replaces,
+            self.bbo,
+            self.trades,
+            self.executions,
+        ];
+        for (name, values) in COUNT_COLUMNS.into_iter().zip(counts) {
+            t.values::<UInt32Type>(name, values);
+        }
         t.values::<UInt64Type>("shares", self.shares);
         t.values::<arrow_array::types::Float64Type>("dollars", dollars);
         t.float_or_null("trade_size", trade_size);
@@ -421,30 +438,21 @@ impl ActivityBuilder {
     /// midnight), by window then locate, handed over once: for live feeds, whose windows
     /// before the feed's time can no longer change.
     pub fn drain(&mut self, before: u64) -> ActivityRows {
-        let (rows, late) = self.drain_apart(before);
-        rows.merge(late)
-    }
-
-    /// [`ActivityBuilder::drain`] with the rows of events stamped before the window they
-    /// came in (time went back) apart: a streaming reader may have written their windows
-    /// already, and must add them to those rows.
-    pub fn drain_apart(&mut self, before: u64) -> (ActivityRows, ActivityRows) {
-        let rows = self.drain_closed(before);
-        let late = sorted(std::mem::take(&mut self.late));
-        (
-            ActivityRows::from_runs([rows, Run::default()]),
-            ActivityRows::from_runs([late, Run::default()]),
-        )
-    }
-
-    fn drain_closed(&mut self, before: u64) -> Run {
         if let Some(cur) = self.current
             && cur.saturating_add(self.window) <= before
         {
             self.close_current();
             self.current = None;
         }
-        std::mem::take(&mut self.rows)
+        let late = sorted(std::mem::take(&mut self.late));
+        ActivityRows::from_runs([std::mem::take(&mut self.rows), late])
+    }
+
+    /// The rows of events stamped before the window they came in (time went back), taken
+    /// out: a streaming reader may have written their windows already, and must add them to
+    /// those rows.
+    pub fn take_late(&mut self) -> ActivityRows {
+        ActivityRows::from_runs([sorted(std::mem::take(&mut self.late)), Run::default()])
     }
 
     /// Every row, the current window closed, by window then locate. A window written twice
@@ -971,33 +979,26 @@ impl Monitor {
 
     /// [`Monitor::drain`] for a streaming reader: the activity rows of events stamped before
     /// the window they came in go to [`MonitorOutput::late_activity`] (see
-    /// [`ActivityBuilder::drain_apart`]); at the `end`, everything left.
-    pub fn drain_apart(&mut self, now: u64, end: bool) -> MonitorOutput {
-        let mut late_activity = None;
-        let activity = self.activity.as_mut().map(|a| {
-            let (rows, late) = a.drain_apart(if end { u64::MAX } else { now });
-            late_activity = Some((a.window_ns(), late));
-            (a.window_ns(), rows)
-        });
-        let (episodes, late_events) = match self.sliding.as_mut() {
-            Some(s) if end => {
-                let p = s.params();
-                let taken = std::mem::replace(s, SlidingDetector::new(p));
-                let (episodes, late) = taken.finish_counted();
-                (Some((p, episodes)), late)
-            }
-            Some(s) => {
-                s.sweep(now);
-                (Some((s.params(), s.take_closed())), 0)
-            }
-            None => (None, 0),
-        };
-        MonitorOutput {
-            activity,
-            late_activity,
-            episodes,
-            late_events,
-        }
+    /// [`ActivityBuilder::take_late`]).
+    pub fn drain_apart(&mut self, now: u64) -> MonitorOutput {
+        let late = self
+            .activity
+            .as_mut()
+            .map(|a| (a.window_ns(), a.take_late()));
+        let mut out = self.drain(now);
+        out.late_activity = late;
+        out
+    }
+
+    /// [`Monitor::finish`] with the late activity rows apart, as [`Monitor::drain_apart`].
+    pub fn finish_apart(mut self) -> MonitorOutput {
+        let late = self
+            .activity
+            .as_mut()
+            .map(|a| (a.window_ns(), a.take_late()));
+        let mut out = self.finish();
+        out.late_activity = late;
+        out
     }
 
     /// Closes everything.
