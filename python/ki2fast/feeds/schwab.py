@@ -11,27 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ki2fast.feeds.schwab_levelone import (
-    EQUITIES,
-    OPTIONS,
-    AmbiguousLabelsError,
-    CaptureLineError,
-    LevelOne,
-    equity_schema,
-    option_schema,
-    read_levelone,
-)
-
-__all__ = [
-    "EQUITIES",
-    "OPTIONS",
-    "AmbiguousLabelsError",
-    "CaptureLineError",
-    "LevelOne",
-    "equity_schema",
-    "option_schema",
-    "read_levelone",
-]
+# The reader's names, re-exported as they are.
+from ki2fast.feeds.schwab_levelone import *  # noqa: F403
+from ki2fast.feeds.schwab_levelone import __all__ as __all__
 
 #: Imported on first use (listed here rather than in ``__all__``).
 _LAZY = {
