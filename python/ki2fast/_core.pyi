@@ -29,6 +29,7 @@ __all__ = [
     "EventMonitor",
     "ItchBatches",
     "LevelOnePass",
+    "LevelOneStream",
     "OrderBook",
     "OrderEvents",
     "ReplayRun",
@@ -217,6 +218,23 @@ class LevelOnePass:
     def decode(
         self, service: str, fids: list[int], fields: list[tuple[int, str, str]]
     ) -> dict[str, Any] | str: ...
+
+@final
+class LevelOneStream:
+    """Both level-one passes over a capture that grows, a batch of bytes at a time."""
+
+    def __init__(self) -> None: ...
+    def push(self, data: bytes) -> dict[str, Any]: ...
+    @property
+    def lines(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def logins(self) -> int: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def held_back(self) -> int: ...
 
 def synth_itch(
     path: str | PathLike[str],

@@ -537,10 +537,13 @@ def _hft1_table(
     ).filter(c("ok"))
     if len(position) and not (np.diff(position) > 0).all():
         frame = frame.sort("i")  # lines of two field counts: back in file order
-    frame = frame.with_columns(
-        trade_size=pl.when(pl.col("num_trades") != 0).then(
-            pl.col("dollars").cast(pl.Float64) / pl.col("num_trades").cast(pl.Float64)
-        )
+    # In numpy, which divides as IEEE does (polars' kernels may round the last bit
+    # differently from Python's dollars / trades).
+    dollars = frame["dollars"].to_numpy().astype(np.float64)
+    trades = frame["num_trades"].to_numpy().astype(np.float64)
+    none = trades == 0
+    trade_size = pa.array(
+        np.divide(dollars, trades, out=np.zeros_like(dollars), where=~none), mask=none
     )
     index = frame["i"].to_numpy()
     rows = len(index)
@@ -561,9 +564,9 @@ def _hft1_table(
                     "num_trades",
                     "dollars",
                     "t3",
-                    "trade_size",
                 )
             },
+            "trade_size": trade_size,
             "source_file": pa.DictionaryArray.from_arrays(
                 pa.array(np.zeros(rows, np.int32)), pa.array([csv.path])
             ),

@@ -6,12 +6,9 @@ milliseconds decodes what came with ``read_levelone``. Each batch goes to the da
 (``ki2fast.store``), to a ``BurstMonitor`` and to a callback.
 
 The batches, put together, are exactly what ``read_levelone`` gives for the whole journal
-day: level-one deltas only make sense on top of the state before them, so the decoder
-carries each symbol's last state row into the next batch, written back as the content item
-that recreates it (every known field, explicit nulls included; a baseline's metadata when
-the state started from one), and reads the batch behind those items (and a LOGIN, when one
-came before, so epochs count on). The synthetic lines' rows are dropped, and ``frame_seq``
-/ ``conn_epoch`` are shifted to the day's line numbers and epochs.
+day: each journal day has one ``LevelOneDecoder`` (the Rust core's stateful decoder), which
+carries every symbol's state, the connection epoch and the line count from batch to batch,
+so ``frame_seq`` and ``conn_epoch`` are the day's.
 
 Archive parts are named ``streamer-<YYYYMMDD>-<first line>-<last line>`` (ten digits each),
 written every ``archive_every`` seconds; after each write a checkpoint
@@ -38,108 +35,13 @@ import pyarrow.compute as pc
 
 from ki2fast.feeds.journal import gaps_table, journal_parts
 from ki2fast.feeds.schwab_book import read_book
+from ki2fast.feeds.schwab_levelone import LevelOneDecoder
 
 __all__ = ["LiveBatch", "LiveLevelOne", "archive_journal"]
 
 _DAY = re.compile(r"^\d{8}$")
-#: A successful LOGIN: the decoder counts these for the connection epoch.
+#: A successful LOGIN: the book reader counts these for the connection epoch.
 _LOGIN_OK = b'{"response":[{"service":"ADMIN","command":"LOGIN","content":{"code":0}}]}'
-
-
-class _Carry:
-    """The forward-fill state the level-one decoder holds after the lines decoded so far in
-    one journal day, as one content item per symbol (the state row written back as the
-    item that recreates it), and the successful logins seen (the connection epoch)."""
-
-    def __init__(self) -> None:
-        #: (service, key) -> (epoch, msg_ts in ms or None, content item)
-        self.items: dict[tuple[str, str], tuple[int, int | None, dict[str, Any]]] = {}
-        self.logins = 0
-
-    @property
-    def epoch(self) -> int:
-        return max(self.logins - 1, 0)
-
-    def prefix(self) -> list[bytes]:
-        """Lines that put a decoder into this state: a successful LOGIN when one was seen
-        (so the next one starts a new epoch), then one data frame per symbol."""
-        import orjson
-
-        out = [_LOGIN_OK] if self.logins else []
-        for (service, _), (_, ts, item) in self.items.items():
-            block = {"service": service, "timestamp": ts, "command": "SUBS", "content": [item]}
-            out.append(orjson.dumps({"data": [block]}))
-        return out
-
-    def update(self, lines: list[bytes], lo: Any) -> None:
-        """Takes a decoded batch: its lines (for the logins) and its ``LevelOne`` (epochs
-        already the day's)."""
-        from ki2fast.feeds import schwab_levelone as schwab
-
-        for line in lines:
-            if b"LOGIN" in line:
-                self.logins += _logins(line)
-        for service, state in ((schwab.EQUITIES, lo.equities), (schwab.OPTIONS, lo.options)):
-            if state.num_rows:
-                self._last_rows(service, state)
-        now = self.epoch
-        # A new connection starts from nothing (F5): older epochs' state is gone.
-        self.items = {k: v for k, v in self.items.items() if v[0] == now}
-
-    def _last_rows(self, service: str, state: pa.Table) -> None:
-        import numpy as np
-
-        from ki2fast.feeds import _schwab_fields as F
-
-        key = state.column("key").combine_chunks()
-        codes = key.indices.to_numpy(zero_copy_only=False)
-        # The last row of each key: the first of each in reverse order.
-        _, back = np.unique(codes[::-1], return_index=True)
-        rows = state.take(pa.array(len(codes) - 1 - back))
-        cols = {}
-        for name in rows.column_names:
-            c = rows.column(name)
-            if pa.types.is_timestamp(c.type):
-                c = c.cast(pa.int64())
-            elif pa.types.is_decimal(c.type) or name in ("root", "expiration", "put_call"):
-                continue  # option columns the key gives again
-            cols[name] = c.to_pylist()
-        fields = [(j, label.lower()) for j, label, _ in F.FIELDS[service][1:]]
-        for r in range(rows.num_rows):
-            known = cols["present"][r]
-            item: dict[str, Any] = {"key": cols["key"][r]}
-            if cols["has_baseline"][r]:
-                # The baseline's metadata (any of its keys, even null, makes a baseline).
-                item["delayed"] = cols["delayed"][r]
-                item["assetMainType"] = cols["asset_main_type"][r]
-                item["assetSubType"] = cols["asset_sub_type"][r]
-                item["cusip"] = cols["cusip"][r]
-            for j, name in fields:
-                if known >> j & 1:
-                    item[str(j)] = cols[name][r]
-            epoch = cols["conn_epoch"][r]
-            self.items[service, item["key"]] = (epoch, cols["msg_ts"][r], item)
-
-
-def _logins(line: bytes) -> int:
-    """Successful LOGIN responses in a line (a frame or a journal record), counted as the
-    level-one reader counts them."""
-    import orjson
-
-    try:
-        rec = orjson.loads(line)
-        if type(rec) is dict and "raw" in rec and "v" in rec:
-            rec = orjson.loads(rec["raw"])
-    except (orjson.JSONDecodeError, TypeError):
-        return 0
-    if type(rec) is not dict:
-        return 0
-    n = 0
-    for r in rec.get("response") or ():
-        content = r.get("content") if type(r) is dict else None
-        if r.get("command") == "LOGIN" and type(content) is dict and content.get("code") == 0:
-            n += 1
-    return n
 
 
 @dataclasses.dataclass
@@ -151,7 +53,7 @@ class _Day:
     part: int = -1
     offset: int = 0
     lines: int = 0  # complete lines read so far (the day's line numbers)
-    carry: _Carry = dataclasses.field(default_factory=_Carry)
+    decoder: LevelOneDecoder = dataclasses.field(default_factory=LevelOneDecoder)
 
 
 @dataclasses.dataclass
@@ -376,16 +278,22 @@ class LiveLevelOne:
         for day, lines in self._read():
             if self._pending and self._pending_day is not day:
                 done += self._flush()  # a batch never spans two journal days
-            for line in lines:
-                day.lines += 1
-                replay = day.lines <= day.done_to
+            at = 0
+            while at < len(lines):
+                replay = day.lines < day.done_to
                 if self._pending and replay != self._replay:
                     done += self._flush()  # decoded before: state only, never output
                 if not self._pending:
                     self._since = self.clock()
-                    self._pending_day, self._first_line = day, day.lines
+                    self._pending_day, self._first_line = day, day.lines + 1
                     self._replay = replay
-                self._pending.append(line)
+                room = self.batch_lines - len(self._pending)
+                if replay:
+                    room = min(room, day.done_to - day.lines)
+                take = lines[at : at + room]
+                self._pending += take
+                day.lines += len(take)
+                at += len(take)
                 if len(self._pending) >= self.batch_lines:
                     done += self._flush()
         waited = self._since is not None and (self.clock() - self._since) * 1000 >= self.batch_ms
@@ -396,21 +304,20 @@ class LiveLevelOne:
     # -- decoding --------------------------------------------------------------------------
 
     def _flush(self) -> list[LiveBatch]:
-        from ki2fast.feeds import schwab_levelone as schwab
-
         lines, self._pending, self._since = self._pending, [], None
         day, first = self._pending_day, self._first_line
-        assert day is not None
-        prefix = day.carry.prefix()
-        epoch = day.carry.epoch
-        data = b"\n".join(prefix + lines) + b"\n"
-        got = _shift(schwab.read_levelone(data), len(prefix), first - 1, epoch)
-        day.carry.update(lines, got)
+        assert day is not None and day.decoder.lines == first - 1
+        data = b"\n".join(lines) + b"\n"
+        logins, epoch = day.decoder.logins, day.decoder.epoch
+        got = day.decoder.push(data)
         if self._replay:
-            return []
+            return []  # decoded before: it only set the state
         books = None
-        if any(b"_BOOK" in line for line in lines):
-            books = read_book(data).levels
+        if b"_BOOK" in data:
+            # The book reader counts epochs from the batch: a LOGIN ahead of it stands for
+            # the ones before, so the next one starts a new epoch.
+            prefix = [_LOGIN_OK] if logins else []
+            books = read_book(b"\n".join(prefix) + b"\n" * len(prefix) + data).levels
             books = _set(
                 books,
                 "frame_seq",
@@ -420,7 +327,8 @@ class LiveLevelOne:
         last = first + len(lines) - 1
         self.lines += len(lines)
         self.batches += 1
-        batch = LiveBatch(day.name, first, last, got, books, _gaps(lines, self.chan))
+        gaps = _gaps(lines, self.chan) if b'"gap"' in data else None
+        batch = LiveBatch(day.name, first, last, got, books, gaps)
         if self.archive is not None:
             # Only what the archive takes is held until it is written.
             tables = batch.archive_tables()
@@ -521,37 +429,6 @@ def _count_lines(path: Path) -> int:
         while block := f.read(8 << 20):
             n += block.count(b"\n")
     return n
-
-
-def _shift(lo: Any, prefix: int, before: int, epoch: int) -> Any:
-    """A batch's ``LevelOne`` without the rows of its ``prefix`` synthetic lines, with line
-    numbers made the day's (``before`` lines came earlier) and epochs the day's."""
-    tables: dict[str, pa.Table] = {}
-    cut: dict[str, int] = {}
-    for name in ("equities", "options", "equity_deltas", "option_deltas"):
-        t = getattr(lo, name)
-        keep = pc.greater(t.column("frame_seq"), pa.scalar(prefix, pa.uint64()))
-        cut[name] = t.num_rows - (pc.sum(keep).as_py() or 0)
-        t = t.filter(keep)
-        seq = pc.add(t.column("frame_seq").cast(pa.int64()), _i64(before - prefix))
-        t = _set(t, "frame_seq", seq)
-        tables[name] = _set(t, "conn_epoch", pc.add(t.column("conn_epoch"), _i64(epoch)))
-    # The canonical quotes follow the state rows one to one, so the prefix's come first.
-    control = lo.control.filter(pc.greater(lo.control.column("line"), _i64(prefix)))
-    control = _set(control, "line", pc.add(control.column("line"), _i64(before - prefix)))
-
-    def lines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [r | {"line": r["line"] + before - prefix} for r in rows if r["line"] > prefix]
-
-    return dataclasses.replace(
-        lo,
-        **tables,
-        quotes=lo.quotes.slice(cut["equities"]),
-        option_quotes=lo.option_quotes.slice(cut["options"]),
-        control=control,
-        bad_lines=lines(lo.bad_lines),
-        notes=lines(lo.notes),
-    )
 
 
 def _i64(v: int) -> pa.Scalar:

@@ -19,6 +19,7 @@ the rises of total volume (shares = the rise, price = the last price), ready for
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -51,6 +52,7 @@ __all__ = [
     "AmbiguousLabelsError",
     "CaptureLineError",
     "LevelOne",
+    "LevelOneDecoder",
     "equity_schema",
     "option_schema",
     "read_levelone",
@@ -102,6 +104,7 @@ def _meta_fields() -> list[pa.Field]:
     ]
 
 
+@functools.cache
 def _schema(service: str, state: bool) -> pa.Schema:
     fields = _meta_fields()
     if service == OPTIONS:
@@ -486,16 +489,18 @@ def _line_at(data: bytes, offset: int) -> bytes:
     return data[offset:end].removesuffix(b"\r")
 
 
-def _rust_lines(p: _Pass, data: bytes) -> tuple[int, int] | None:
-    """Pass 1 in the Rust core, into the same ``_Pass`` the Python pass fills; None when the
-    capture holds something only the Python pass reads exactly."""
-    from ki2fast import _core
-
-    r = _core.levelone_pass1(data)
-    if r["python_only"] is not None:
+def _rust_lines(p: _Pass, r: dict[str, Any], data: bytes | None) -> tuple[int, int] | None:
+    """Pass 1 in the Rust core (``r``, what ``_core.levelone_pass1`` gave for ``data``) into
+    the same ``_Pass`` the Python pass fills; None when the capture holds something only
+    the Python pass reads exactly. With ``data`` None (a stream, which has no Python pass)
+    the core's reading stands and its words name the lines it does not read."""
+    if r["python_only"] is not None and data is not None:
         return None
     for line, offset, reason, detail in r["bad"]:
-        if reason == "not_json":
+        if reason == "not_json" and data is None:
+            p.fail(f"not JSON: {detail}", line, offset)
+        elif reason == "not_json":
+            assert data is not None
             raw = _line_at(data, offset)
             try:  # Python's json takes a few things orjson does not (lone surrogates...)
                 orjson.loads(raw)
@@ -508,7 +513,10 @@ def _rust_lines(p: _Pass, data: bytes) -> tuple[int, int] | None:
                     p.fail(f"not JSON: {e}", line, offset)
         elif reason == "no_content_list":
             p.fail(f"data item of {orjson.loads(detail)!r} without a content list", line, offset)
+        elif reason == "journal_raw_not_json" and data is None:
+            p.fail(f"journal record whose raw frame is not JSON: {detail}", line, offset)
         elif reason == "journal_raw_not_json":
+            assert data is not None
             try:  # orjson's own words for it
                 orjson.loads(orjson.loads(_line_at(data, offset))["raw"])
                 return None
@@ -1202,14 +1210,34 @@ def read_levelone(
     [481.22]
     """
     data, path = capture_bytes(src)
-    p = _Pass(path, strict)
     if engine not in ("rust", "python"):
         raise ValueError(f"engine must be 'rust' or 'python', not {engine!r}")
-    got = _rust_lines(p, data) if engine == "rust" else None
+    p = _Pass(path, strict)
+    got = None
+    if engine == "rust":
+        from ki2fast import _core
+
+        got = _rust_lines(p, _core.levelone_pass1(data), data)
     why = "engine='python'" if engine == "python" else "the capture holds what only Python reads"
     if got is None:
         p = _Pass(path, strict)
         got = _read_lines(p, data)
+    return _level_one(p, got, len(data), label_scheme, why)
+
+
+def _level_one(
+    p: _Pass,
+    got: tuple[int, int],
+    nbytes: int,
+    label_scheme: LabelScheme | dict[str, LabelScheme],
+    why: str | None,
+    lines_at: Any = None,
+) -> LevelOne:
+    """Pass 2 of both services after pass 1 (``got``: lines, held-back bytes) into ``p``.
+    ``why`` is why a service the core does not decode is read in Python; None (a stream,
+    whose state lives in the core) makes its items bad lines instead, ``lines_at(lines)``
+    giving their byte offsets."""
+    path = p.path
     lines, held = got
     in_python: dict[str, str] = {}
     out: dict[str, tuple[pa.Table, pa.Table]] = {}
@@ -1226,10 +1254,18 @@ def read_levelone(
         )
         schemes[service] = scheme
         fmap = _field_map(service, scheme)
-        decoded = _rust_decode(service, acc, fmap, p) if p.rust is not None else why
+        if p.rust is not None:
+            decoded = _rust_decode(service, acc, fmap, p)
+        else:
+            assert why is not None  # only whole captures are read by the Python pass
+            decoded = why
+        if isinstance(decoded, str) and why is None:
+            _not_decoded(p, service, decoded, lines_at)
+            acc = _Acc()
         if isinstance(decoded, str):
-            in_python[service] = decoded
-            if p.rust is not None:
+            if why is not None:
+                in_python[service] = decoded
+            if p.rust is not None and why is not None:
                 _from_rust(acc, p.rust, service)
             deltas, state, clashes = _decode(service, acc, fmap, p)
             canonical[service] = _canonical(state)
@@ -1243,7 +1279,7 @@ def read_levelone(
     option_quotes, option_trades = canonical[OPTIONS]
     stats = {
         "source_file": path,
-        "bytes": len(data),
+        "bytes": nbytes,
         "lines": lines,
         "held_back_bytes": held,
         "items": {s: out[s][0].num_rows for s in out},
@@ -1269,3 +1305,93 @@ def read_levelone(
         notes=p.notes,
         stats=stats,
     )
+
+
+def _not_decoded(p: _Pass, service: str, why: str, lines_at: Any) -> None:
+    """A stream's batch the core does not decode for ``service``: each line with one of its
+    items is a bad line (never read by a second decoder)."""
+    items, _ = p.rust.batches(service)
+    numbers = np.unique(pa.record_batch(items).column("line").to_numpy())
+    numbers = numbers[numbers > 0]  # line 0: the carried state
+    for line, offset in zip(numbers.tolist(), lines_at(numbers).tolist(), strict=True):
+        p.fail(f"{service} items the level-one decoder does not read: {why}", line, offset)
+
+
+class LevelOneDecoder:
+    """Decodes a Schwab level-one capture that grows — a streamer journal day, or any
+    NDJSON capture read a block at a time — batch by batch, in the Rust core.
+
+    Each :meth:`push` takes the next bytes (any cut: a torn last line waits for its end)
+    and returns a :class:`LevelOne` of the complete lines among them. Line numbers
+    (``frame_seq``, ``bad_lines``), byte offsets and connection epochs count from the start
+    of the capture, and each symbol's state carries over from the lines before, so the
+    batches, put together, are what :func:`read_levelone` gives for the whole capture.
+
+    The label scheme is detected per batch (``label_scheme="auto"``) unless named. Items
+    the core decoder does not read (a rare shape, such as a metadata key twice in one
+    item) are bad lines of their batch, or raise ``CaptureLineError`` with ``strict=True``.
+
+    >>> import ki2fast.feeds.schwab as schwab
+    >>> d = schwab.LevelOneDecoder()
+    >>> frame = (b'{"service":"LEVELONE_EQUITIES","timestamp":1741959312345,'
+    ...          b'"content":[{"key":"QQQ","1":481.22,"2":481.25}]}\\n')
+    >>> d.push(frame[:50]).equities.num_rows, d.held_back
+    (0, 50)
+    >>> d.push(frame[50:]).quotes.column("bid").to_pylist()
+    [481.22]
+    >>> d.push(frame.replace(b'"1":481.22,', b"")).quotes.column("bid").to_pylist()
+    [481.22]
+    """
+
+    def __init__(
+        self,
+        *,
+        strict: bool = False,
+        label_scheme: LabelScheme | dict[str, LabelScheme] = "auto",
+        path: str | None = None,
+    ) -> None:
+        from ki2fast import _core
+
+        self._core = _core.LevelOneStream()
+        self.strict = strict
+        self.label_scheme = label_scheme
+        self.path = path
+
+    @property
+    def lines(self) -> int:
+        """Complete lines decoded so far."""
+        return self._core.lines
+
+    @property
+    def logins(self) -> int:
+        """Successful LOGINs in the lines decoded so far."""
+        return self._core.logins
+
+    @property
+    def epoch(self) -> int:
+        """The connection epoch the next line starts in (a successful LOGIN after the first
+        starts a new one)."""
+        return self._core.epoch
+
+    @property
+    def held_back(self) -> int:
+        """Bytes of a last line still waiting for its end."""
+        return self._core.held_back
+
+    def push(self, data: bytes | bytearray | memoryview) -> LevelOne:
+        """Decodes the complete lines ``data`` ends (after what was held back)."""
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        before, base, held = self._core.lines, self._core.bytes, self._core.held_back
+        p = _Pass(self.path, self.strict)
+        got = _rust_lines(p, self._core.push(data), None)
+        assert got is not None  # the core's reading stands
+
+        def lines_at(numbers: np.ndarray) -> np.ndarray:
+            # The batch is the held-back bytes, then data: its first line starts at `base`,
+            # each later one after a line end of data.
+            ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+            starts = np.concatenate([[base], ends[:-1] + 1 + base + held])
+            return starts[numbers - before - 1]
+
+        return _level_one(p, got, len(data), self.label_scheme, None, lines_at)

@@ -1,8 +1,11 @@
 //! Feed captures: the Schwab level-one reader's two passes (GIL released while they run).
 
 use ki2fast_core::feeds::fill::{self, FieldSpec, Kind};
+use std::sync::Mutex;
+
 use ki2fast_core::feeds::levelone::{self, BadReason, Pass, Service};
-use pyo3::exceptions::PyValueError;
+use ki2fast_core::feeds::stream::Stream;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3_arrow::PyRecordBatch;
@@ -13,6 +16,8 @@ use pyo3_arrow::PyRecordBatch;
 #[derive(Debug)]
 pub struct LevelOnePass {
     pass: Pass,
+    /// The stream this pass continues, whose carried state [`LevelOnePass::decode`] uses.
+    stream: Option<Py<LevelOneStream>>,
 }
 
 impl LevelOnePass {
@@ -60,7 +65,15 @@ impl LevelOnePass {
             })
             .collect::<PyResult<Vec<_>>>()?;
         let options = service == levelone::OPTIONS;
-        let got = py.detach(|| fill::decode(svc, &fids, &specs, options));
+        let got = match &self.stream {
+            None => py.detach(|| fill::decode(svc, &fids, &specs, options)),
+            Some(stream) => {
+                let mut s = locked(&stream.get().stream)?;
+                let s = &mut *s;
+                let pass = &self.pass;
+                py.detach(|| s.decode(pass, service, &fids, &specs))
+            }
+        };
         let d = match got {
             Ok(d) => d,
             Err(fill::Fallback(why)) => return Ok(why.into_pyobject(py)?.into_any()),
@@ -93,6 +106,90 @@ pub fn levelone_pass1<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let bytes = data.as_bytes();
     let p: Pass = py.detach(|| levelone::read(bytes));
+    pass_dict(py, p, None)
+}
+
+/// Both passes over a capture that grows (a streamer journal day), a batch of bytes at a
+/// time: `push(data)` gives what `levelone_pass1` gives for the complete lines so far
+/// (line numbers, byte offsets and connection epochs the capture's; a torn last line held
+/// back until its end comes), and its pass's `decode` starts each symbol from the state the
+/// lines before left.
+#[pyclass(frozen, module = "ki2fast._core")]
+#[derive(Debug, Default)]
+pub struct LevelOneStream {
+    stream: Mutex<Stream>,
+}
+
+#[pymethods]
+impl LevelOneStream {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn push<'py>(
+        slf: &Bound<'py, Self>,
+        data: &Bound<'py, PyBytes>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let py = slf.py();
+        let bytes = data.as_bytes();
+        let p = {
+            let mut s = locked(&slf.get().stream)?;
+            let s = &mut *s;
+            py.detach(|| s.push(bytes))
+        };
+        pass_dict(py, p, Some(slf.clone().unbind()))
+    }
+
+    /// Complete lines pushed so far.
+    #[getter]
+    fn lines(&self) -> PyResult<u64> {
+        Ok(locked(&self.stream)?.lines())
+    }
+
+    /// Bytes of complete lines pushed so far.
+    #[getter]
+    fn bytes(&self) -> PyResult<u64> {
+        Ok(locked(&self.stream)?.bytes())
+    }
+
+    /// Successful LOGINs in the lines pushed so far.
+    #[getter]
+    fn logins(&self) -> PyResult<u64> {
+        Ok(locked(&self.stream)?.logins())
+    }
+
+    /// The connection epoch the next line starts in.
+    #[getter]
+    fn epoch(&self) -> PyResult<i64> {
+        Ok(locked(&self.stream)?.epoch())
+    }
+
+    /// Bytes of a last line still waiting for its end.
+    #[getter]
+    fn held_back(&self) -> PyResult<usize> {
+        Ok(locked(&self.stream)?.held_back())
+    }
+}
+
+/// The stream's decoder; an error (not a wait, which could hold the GIL against the thread
+/// that has it) when another thread is using it.
+fn locked(m: &Mutex<Stream>) -> PyResult<std::sync::MutexGuard<'_, Stream>> {
+    m.try_lock().map_err(|e| match e {
+        std::sync::TryLockError::WouldBlock => {
+            PyRuntimeError::new_err("a LevelOneStream is used from two threads at once")
+        }
+        std::sync::TryLockError::Poisoned(_) => {
+            PyRuntimeError::new_err("a LevelOneStream failed in an earlier call")
+        }
+    })
+}
+
+fn pass_dict<'py>(
+    py: Python<'py>,
+    p: Pass,
+    stream: Option<Py<LevelOneStream>>,
+) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     out.set_item("lines", p.lines)?;
     out.set_item("held_back", p.held_back)?;
@@ -140,6 +237,6 @@ pub fn levelone_pass1<'py>(
         s.set_item("data_items", svc.data_items)?;
         out.set_item(name, s)?;
     }
-    out.set_item("pass", LevelOnePass { pass: p })?;
+    out.set_item("pass", LevelOnePass { pass: p, stream })?;
     Ok(out)
 }

@@ -37,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<replay::ReplayRun>()?;
     m.add_class::<replay::OrderBook>()?;
     m.add_class::<feeds::LevelOnePass>()?;
+    m.add_class::<feeds::LevelOneStream>()?;
     m.add_class::<monitor::EventMonitor>()?;
     m.add_function(wrap_pyfunction!(monitor::median_mad_by_group, m)?)?;
     m.add_function(wrap_pyfunction!(monitor::rolling_baseline, m)?)?;

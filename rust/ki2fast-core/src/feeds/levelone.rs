@@ -77,6 +77,9 @@ pub struct Service {
     pub first_ts: Option<i64>,
     /// Data items seen (with content lists), for the reader's statistics.
     pub data_items: u64,
+    /// How many items at the front are carried state from earlier lines (line 0), not read
+    /// from these lines (see [`super::stream`]).
+    pub carried: u32,
 }
 
 impl Service {
@@ -175,7 +178,7 @@ pub struct Pass {
     /// Set when the capture holds something only the Python reader reads exactly.
     pub python_only: Option<String>,
     /// Successful logins so far.
-    logins: u64,
+    pub(crate) logins: u64,
 }
 
 /// Pass 1 over the complete lines of `data` (a leading byte-order mark skipped; bytes after
@@ -190,13 +193,40 @@ const MIN_CHUNK: usize = 4 << 20;
 
 /// [`read`] on at most `threads` threads.
 pub fn read_with(data: &[u8], threads: usize) -> Pass {
-    read_in_parts(data, threads.clamp(1, (data.len() / MIN_CHUNK).max(1)))
+    read_in_parts(data, threads.clamp(1, (data.len() / MIN_CHUNK).max(1)), 0)
+}
+
+/// [`read`] of lines that come after `lines` complete lines (`bytes` bytes) in which
+/// `logins` successful LOGINs were read: line numbers, byte offsets and connection epochs
+/// go on from there.
+pub fn read_after(data: &[u8], lines: u64, bytes: u64, logins: u64) -> Pass {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let parts = threads.clamp(1, (data.len() / MIN_CHUNK).max(1));
+    let mut p = read_in_parts(data, parts, logins);
+    if lines == 0 && bytes == 0 {
+        return p;
+    }
+    for svc in [&mut p.equities, &mut p.options] {
+        svc.items.line.iter_mut().for_each(|l| *l += lines);
+    }
+    for b in &mut p.bad {
+        b.line += lines;
+        b.offset += bytes;
+    }
+    for n in &mut p.notes {
+        n.line += lines;
+        n.offset = n.offset.map(|o| o + bytes);
+    }
+    for c in &mut p.control {
+        c.line += lines;
+    }
+    p
 }
 
 /// [`read`] with the lines cut into `parts` runs of whole lines, each read on its own
 /// thread, and the results joined in order (line numbers, connection epochs and key codes
 /// as one reading of the whole gives them).
-fn read_in_parts(data: &[u8], parts: usize) -> Pass {
+fn read_in_parts(data: &[u8], parts: usize, logins: u64) -> Pass {
     let start = if data.starts_with(b"\xef\xbb\xbf") {
         3
     } else {
@@ -207,6 +237,7 @@ fn read_in_parts(data: &[u8], parts: usize) -> Pass {
     if end <= start {
         return Pass {
             held_back,
+            logins,
             ..Pass::default()
         };
     }
@@ -235,7 +266,7 @@ fn read_in_parts(data: &[u8], parts: usize) -> Pass {
     })
     .into_iter();
     let mut p = passes.next().unwrap_or_default();
-    p.set_epochs(0);
+    p.set_epochs(logins);
     for mut q in passes {
         if p.python_only.is_some() {
             break;
@@ -292,8 +323,48 @@ fn next_line_end(b: &[u8], from: usize) -> usize {
 }
 
 impl Service {
+    /// Adds one content item: its line, index in the frame, connection epoch (or logins so
+    /// far, in pass 1), time and (key, value) pairs.
+    pub(crate) fn push_item(
+        &mut self,
+        line: u64,
+        idx: i64,
+        epoch: i64,
+        ts: Option<i64>,
+        fields: &[(std::borrow::Cow<'_, str>, Value<'_>)],
+    ) {
+        let row = self.items.line.len() as u32;
+        push_huge(&mut self.items.line, line);
+        push_huge(&mut self.items.item_idx, idx);
+        push_huge(&mut self.items.epoch, epoch);
+        push_huge(&mut self.items.ts, ts);
+        for (k, v) in fields {
+            let code = self.code(k);
+            let pairs = &mut self.pairs;
+            push_huge(&mut pairs.row, row);
+            push_huge(&mut pairs.name, code);
+            let (t, num) = match v {
+                Value::Null => (tag::NULL, 0),
+                Value::Bool(b) => (tag::BOOL, u64::from(*b)),
+                Value::Int(i) => (tag::INT, *i as u64),
+                Value::Float(x) => (tag::FLOAT, x.to_bits()),
+                Value::Str(s) => {
+                    pairs.text.push_str(s);
+                    (tag::STR, 0)
+                }
+                other => {
+                    pairs.text.push_str(&to_json(other));
+                    (tag::JSON, 0)
+                }
+            };
+            push_huge(&mut pairs.tag, t);
+            push_huge(&mut pairs.num, num);
+            push_huge(&mut pairs.text_end, pairs.text.len() as u64);
+        }
+    }
+
     /// Appends the items of `other` (read after these).
-    fn append(&mut self, other: Service, line_base: u64) {
+    pub(crate) fn append(&mut self, other: Service, line_base: u64) {
         let rows = self.items.line.len() as u32;
         let text = self.pairs.text.len() as u64;
         let codes: Vec<u32> = other.names.iter().map(|n| self.code(n)).collect();
@@ -464,41 +535,7 @@ impl Pass {
             } else {
                 &mut self.options
             };
-            let row = svc.items.line.len() as u32;
-            push_huge(&mut svc.items.line, line);
-            push_huge(&mut svc.items.item_idx, (idx + n) as i64);
-            push_huge(&mut svc.items.epoch, self.logins as i64);
-            push_huge(&mut svc.items.ts, ts);
-            for (k, v) in fields {
-                let code = svc.code(k);
-                let pairs = &mut svc.pairs;
-                push_huge(&mut pairs.row, row);
-                push_huge(&mut pairs.name, code);
-                let (t, i, f) = match v {
-                    Value::Null => (tag::NULL, 0, 0.0),
-                    Value::Bool(b) => (tag::BOOL, i64::from(*b), 0.0),
-                    Value::Int(i) => (tag::INT, *i, 0.0),
-                    Value::Float(x) => (tag::FLOAT, 0, *x),
-                    Value::Str(s) => {
-                        pairs.text.push_str(s);
-                        (tag::STR, 0, 0.0)
-                    }
-                    other => {
-                        pairs.text.push_str(&to_json(other));
-                        (tag::JSON, 0, 0.0)
-                    }
-                };
-                push_huge(&mut pairs.tag, t);
-                push_huge(
-                    &mut pairs.num,
-                    if t == tag::FLOAT {
-                        f.to_bits()
-                    } else {
-                        i as u64
-                    },
-                );
-                push_huge(&mut pairs.text_end, pairs.text.len() as u64);
-            }
+            svc.push_item(line, (idx + n) as i64, self.logins as i64, ts, fields);
         }
         content.len()
     }
@@ -791,16 +828,16 @@ mod tests {
             });
         }
         let data = format!("\u{feff}{}\ntail", lines.join("\n"));
-        let whole = summary(&read_in_parts(data.as_bytes(), 1));
+        let whole = summary(&read_in_parts(data.as_bytes(), 1, 0));
         for parts in [2, 3, 7, 40, 100] {
             assert_eq!(
-                summary(&read_in_parts(data.as_bytes(), parts)),
+                summary(&read_in_parts(data.as_bytes(), parts, 0)),
                 whole,
                 "{parts}"
             );
         }
         assert_eq!(
-            read_in_parts(data.as_bytes(), 3)
+            read_in_parts(data.as_bytes(), 3, 0)
                 .equities
                 .items
                 .epoch

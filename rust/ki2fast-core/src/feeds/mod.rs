@@ -3,7 +3,9 @@
 //! - [`json`] — a borrowed JSON reader with Python `dict` semantics, for one line
 //! - [`levelone`] — pass 1 over a level-one capture: items flattened into columns
 //! - [`fill`] — pass 2: one service's items into typed columns, as sent and forward-filled
+//! - [`stream`] — both passes over a capture that grows, batch by batch, state carried
 
 pub mod fill;
 pub mod json;
 pub mod levelone;
+pub mod stream;
