@@ -261,7 +261,7 @@ def test_a_refused_subscription_is_reported_and_not_asked_again(tmp_path):
     async def main() -> None:
         async with Terminal([refuses, later]) as term:
             got: list[dict[str, Any]] = []
-            s = make(tmp_path, term, on_event=got.append, watchdog_timeout=0.5)
+            s = make(tmp_path, term, on_event=got.append, watchdog_timeout=2.0)
             await run_until(s, lambda: bool(got))
             assert len(s.stats.refused) == 2
             assert all(r.endswith(": MAX_STREAMS_REACHED") for r in s.stats.refused)

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 from ki2fast import _core
 from ki2fast._progress import Progress, human_bytes
 from ki2fast.replay_dir import (
-    _HIDDEN,
+    FIX_TABLES,
     MANIFEST,
     StoredReplay,
-    _redo_table,
     fixed_activity,
     fixed_activity_sql,
     fixed_bars,
     fixed_bars_sql,
+    redo_table,
 )
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ class ReplayDataset:
             return f"read_parquet([{listing}], hive_partitioning = true)"
 
         for name in names:
-            if name in _HIDDEN:
+            if name in FIX_TABLES:
                 continue
             if name == "trades":
                 select = (
@@ -270,7 +270,7 @@ class ReplayDataset:
                     f"FROM {source(name)} t"
                 )
             elif name == "bars" and "bar_fixes" in names:
-                redo = _redo_table(con, self._bar_redo())
+                redo = redo_table(con, self._bar_redo())
                 select = fixed_bars_sql(source("bars"), source("bar_fixes"), redo, ["date"])
             elif name == "activity" and "activity_fixes" in names:
                 select = fixed_activity_sql(source("activity"), source("activity_fixes"), ["date"])

@@ -56,7 +56,7 @@ VERSION = 1
 ROW_GROUP = 1 << 18
 _TABLES = ("trades", "bars", "bar_fixes", "hourly_vwap", "bbo", "snapshots", "activity")
 #: Tables the readers fold into others rather than show.
-_HIDDEN = ("bar_fixes", "activity_fixes")
+FIX_TABLES = ("bar_fixes", "activity_fixes")
 _ACTIVITY_KEY = ["window_timestamp", "locate"]
 _SPREADS = ("spread", "spread_bps")
 
@@ -429,7 +429,7 @@ class StoredReplay:
 
     def tables(self) -> list[str]:
         """The tables the day holds."""
-        return [t for t in self.manifest["tables"] if t not in _HIDDEN]
+        return [t for t in self.manifest["tables"] if t not in FIX_TABLES]
 
     def bar_redo(self, keys: dict[str, Any] | None = None) -> pl.DataFrame:
         """Per stock locate, the start (ns since midnight) of its first bar that
@@ -514,7 +514,7 @@ class StoredReplay:
                     f"SELECT * REPLACE (match_number IN ({broken}) AS broken) FROM {source(name)}"
                 )
             elif name == "bars" and "bar_fixes" in tables:
-                redo = _redo_table(con, self.bar_redo())
+                redo = redo_table(con, self.bar_redo())
                 select = fixed_bars_sql(source("bars"), source("bar_fixes"), redo, [])
             elif name == "activity" and "activity_fixes" in tables:
                 select = fixed_activity_sql(source("activity"), source("activity_fixes"), [])
@@ -525,12 +525,12 @@ class StoredReplay:
 
     def __repr__(self) -> str:
         rows = ", ".join(
-            f"{k} {v['rows']:,}" for k, v in self.manifest["tables"].items() if k not in _HIDDEN
+            f"{k} {v['rows']:,}" for k, v in self.manifest["tables"].items() if k not in FIX_TABLES
         )
         return f"StoredReplay({str(self.path)!r}: {rows})"
 
 
-def _redo_table(con: duckdb.DuckDBPyConnection, redo: pl.DataFrame) -> str:
+def redo_table(con: duckdb.DuckDBPyConnection, redo: pl.DataFrame) -> str:
     """``redo`` as a DuckDB temporary table (one per connection); its name."""
     name = f"_ki2fast_bar_redo_{uuid.uuid4().hex[:8]}"
     con.register(f"{name}_frame", redo.to_arrow())

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from ki2fast.exceptions import Ki2fastError
 from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line, LineBlock, fields
-from ki2fast.feeds.tail import FileTail, _FileSet
+from ki2fast.feeds.tail import FileSet, FileTail
 
 __all__ = [
     "ACTIVITY_SCHEMA",
@@ -884,7 +884,7 @@ class HftAlertTail:
         self.tz = tz
         self.zone = ZoneInfo(tz)
         self.clock = clock
-        self.files = _FileSet(state_dir, clock=clock, finalize_after=finalize_after, tz=tz)
+        self.files = FileSet(state_dir, clock=clock, finalize_after=finalize_after, tz=tz)
         #: Bursts not yet retired, by "YYYYMMDD HHMMSS" (saved with the checkpoints).
         self.events: dict[str, dict[str, Any]] = self.files.extra.setdefault("events", {})
         #: Anything the caller wants saved atomically with the checkpoints.

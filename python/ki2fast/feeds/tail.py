@@ -327,7 +327,7 @@ def path_day(path: str | os.PathLike[str]) -> str:
     return ""
 
 
-class _FileSet:
+class FileSet:
     """Many tailed files with one state file: their checkpoints, a key log per day, files
     retired once their day is over, and whatever else the owner keeps (``extra``).
 
@@ -517,7 +517,7 @@ class JournalTail:
         self.root = Path(root)
         self.pattern = pattern
         self.key = key
-        self.files = _FileSet(
+        self.files = FileSet(
             state_dir, clock=clock, finalize_after=finalize_after, tz=tz, max_line=max_line
         )
 

@@ -497,9 +497,11 @@ def _snapshot_table(
         cols["venue"] = dictionary([venue] * n)
     cols["symbol"] = dictionary(syms)
     if option:
-        cols["expiration"] = pa.array([_expiration(r.get("expiration")) for r in rows], pa.date32())
-        cols["strike"] = pa.array([_strike(r.get("strike"), t.api) for r in rows], STRIKE_TYPE)
-        cols["right"] = dictionary([_right(r.get("right")) for r in rows])
+        cols["expiration"] = pa.array(
+            [expiration_of(r.get("expiration")) for r in rows], pa.date32()
+        )
+        cols["strike"] = pa.array([strike_of(r.get("strike"), t.api) for r in rows], STRIKE_TYPE)
+        cols["right"] = dictionary([right_of(r.get("right")) for r in rows])
     cols |= {
         "ts": pa.array(
             [et_ms(d, m) for d, m in zip(dates, mss, strict=True)], pa.timestamp("ms", tz=NY)
@@ -524,7 +526,7 @@ def _snapshot_table(
 STRIKE_TYPE = pa.decimal128(12, 3)
 
 
-def _expiration(v: Any) -> dt.date | None:
+def expiration_of(v: Any) -> dt.date | None:
     """v2 ``20250321`` (int or text) or v3 ``2025-03-21``."""
     if _null(v) or v == "":
         return None
@@ -534,7 +536,7 @@ def _expiration(v: Any) -> dt.date | None:
     return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
 
 
-def _strike(v: Any, api: str) -> decimal.Decimal | None:
+def strike_of(v: Any, api: str) -> decimal.Decimal | None:
     """v2: an integer in thousandths of a dollar; v3: dollars (a number or text)."""
     if _null(v) or v == "":
         return None
@@ -546,7 +548,7 @@ def _strike(v: Any, api: str) -> decimal.Decimal | None:
         raise ThetaDataError(f"a strike that is no number: {v!r}") from None
 
 
-def _right(v: Any) -> str | None:
+def right_of(v: Any) -> str | None:
     if _null(v) or v == "":
         return None
     got = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}.get(str(v).upper())

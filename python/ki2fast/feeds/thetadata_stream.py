@@ -36,10 +36,10 @@ from ki2fast.feeds.thetadata import (
     QUOTE_COLUMNS,
     STRIKE_TYPE,
     ThetaDataError,
-    _expiration,
-    _right,
-    _strike,
     et_ms,
+    expiration_of,
+    right_of,
+    strike_of,
 )
 
 __all__ = [
@@ -93,7 +93,7 @@ def stock(root: str) -> Contract:
 def option(root: str, expiration: int | str, strike: int, right: str) -> Contract:
     """An option contract: expiration ``YYYYMMDD``, strike in thousandths of a dollar."""
     exp = int(str(expiration).replace("-", ""))
-    return ("OPTION", root.strip().upper(), exp, int(strike), _right(right))
+    return ("OPTION", root.strip().upper(), exp, int(strike), right_of(right))
 
 
 def _contract_json(c: Contract) -> dict[str, Any]:
@@ -447,9 +447,9 @@ def _event(contract: dict[str, Any], body: dict[str, Any], kind: str) -> dict[st
     row: dict[str, Any] = {
         "sec_type": sec,
         "symbol": str(contract.get("root") or contract.get("symbol")),
-        "expiration": _expiration(contract.get("expiration")) if sec == "OPTION" else None,
-        "strike": _strike(contract.get("strike"), "v2") if sec == "OPTION" else None,
-        "right": _right(contract.get("right")) if sec == "OPTION" else None,
+        "expiration": expiration_of(contract.get("expiration")) if sec == "OPTION" else None,
+        "strike": strike_of(contract.get("strike"), "v2") if sec == "OPTION" else None,
+        "right": right_of(contract.get("right")) if sec == "OPTION" else None,
         "ts": et_ms(date, ms),
         "date": date,
         "ms_of_day": ms,
