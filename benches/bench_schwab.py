@@ -1,6 +1,6 @@
 """Schwab level-one NDJSON, side by side in one run: ki2fast's ``read_levelone`` (deltas,
-forward-filled state, quotes, trades; both passes in the Rust core, and again with
-``engine="python"``), the plain ``json`` + Python loop users write (the
+forward-filled state, quotes, trades; both passes in the Rust core), the reference reading
+in Python the tests hold it against (``tests/schwab_reference.py``), the plain ``json`` + Python loop users write (the
 forward-filled state as rows), and ``polars.read_ndjson`` (parsing only: no forward-fill, no
 label mapping; the floor of what a JSON reader costs).
 
@@ -103,12 +103,14 @@ def test_read_levelone(benchmark, capture):
     assert r.bad_lines == [] and r.equities.num_rows > LINES
 
 
-def test_read_levelone_python_engine(benchmark, capture):
-    """The same reader with every line read in Python (the reference the Rust pass is tested
-    against)."""
+def test_read_levelone_reference(benchmark, capture):
+    """The reference reading in Python (every line, and the forward-fill in numpy) that the
+    tests hold the core against."""
+    from tests import schwab_reference
+
     r = run(
         benchmark,
-        lambda: schwab.read_levelone(capture, engine="python"),
+        lambda: schwab_reference.read_levelone(capture),
         messages=LINES,
         nbytes=capture.stat().st_size,
     )

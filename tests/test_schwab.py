@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import ki2fast as kf
 from ki2fast.feeds import schwab
+from tests import schwab_reference as reference
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "schwab"
 UTC = dt.UTC
@@ -194,7 +195,7 @@ _ITEM = '{"service":"LEVELONE_EQUITIES","timestamp":%s,"content":[%s]}'
 _QUOTE = '{"key":"X","1":1.0}'
 
 
-@pytest.mark.parametrize("engine", ["rust", "python"])
+@pytest.mark.parametrize("engine", ["core", "reference"])
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
@@ -213,20 +214,23 @@ _QUOTE = '{"key":"X","1":1.0}'
         (_ITEM % (1741959312345, ",".join([_QUOTE] * 65_537)), "65 536"),
     ],
 )
-def test_lines_no_reader_can_take_are_bad_lines_in_both_engines(tmp_path, engine, line, reason):
+def test_lines_no_reader_can_take_are_bad_lines_in_the_core_and_the_reference(
+    tmp_path, engine, line, reason
+):
     """Out-of-range times, non-list frame parts and frames too long to number are bad lines
     (never a polars panic, a TypeError or an Arrow error that ends the read), in both
-    engines, and ``strict`` raises the typed line error for them."""
+    readings, and ``strict`` raises the typed line error for them."""
     good = (_ITEM % (1741959312345, _QUOTE)).encode() + b"\n"
     data = good + line.encode() + b"\n" + good
     path = tmp_path / "c.ndjson"
     path.write_bytes(data)
-    r = schwab.read_levelone(path, engine=engine)
+    read = schwab.read_levelone if engine == "core" else reference.read_levelone
+    r = read(path)
     assert [(b["line"], b["offset"]) for b in r.bad_lines] == [(2, len(good))]
     assert reason in r.bad_lines[0]["reason"]
     assert r.equities.num_rows == 2
     with pytest.raises(schwab.CaptureLineError) as e:
-        schwab.read_levelone(path, strict=True, engine=engine)
+        read(path, strict=True)
     assert (e.value.line, e.value.offset) == (2, len(good))
 
 

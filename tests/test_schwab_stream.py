@@ -8,11 +8,11 @@ import json
 from typing import Any
 
 import pyarrow as pa
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ki2fast.feeds import schwab
+from tests import schwab_reference as reference
 
 from .test_schwab_engines import line, state_line
 
@@ -80,8 +80,6 @@ def test_bad_lines_keep_the_captures_numbers_and_offsets(lines: list[str], data)
         whole = schwab.read_levelone(capture)
     except schwab.AmbiguousLabelsError:
         return
-    if whole.stats["read_in_python"]:
-        return  # what only Python's json reads is a bad line of the decoder (tested below)
     cuts = data.draw(cut_points(capture))
     tables, batches = pushed(capture, cuts, label_scheme=whole.stats["label_scheme"])
     bad = [b for batch in batches for b in batch.bad_lines]
@@ -116,23 +114,18 @@ def test_state_carries_from_batch_to_batch_and_a_new_login_ends_it() -> None:
     assert got.equities.column("conn_epoch").to_pylist() == [1]
 
 
-def test_items_the_core_does_not_read_are_bad_lines_of_the_batch_not_a_second_decoder() -> None:
-    # Field 46 three ways in one item: whole captures read it in Python (and say so); the
-    # stream has one decoder, so the line is a bad line, and the next batch reads on.
+def test_a_field_sent_three_ways_in_one_item_is_read_in_a_stream_as_in_a_whole_capture() -> None:
+    # Field 46 by its label, schwab-py's misspelling and its id: the id's value is kept.
     odd = frame([{"key": "QQQ", "HTB_QUANTITY": 1, "HTB_QUALITY": 2, "46": 3, "1": 480.5}])
     good = frame([{"key": "QQQ", "2": 480.6}])
-    d = schwab.LevelOneDecoder(label_scheme="schwab_py")
+    d = schwab.LevelOneDecoder(label_scheme="schwab_py", strict=True)
     got = d.push(good + b"\n" + odd + b"\n")
-    assert got.equities.num_rows == 0
-    assert [(b["line"], b["offset"]) for b in got.bad_lines] == [(1, 0), (2, len(good) + 1)]
-    assert "a field three times in an item" in got.bad_lines[1]["reason"]
-    assert got.stats["read_in_python"] == {}
+    assert got.bad_lines == []
+    assert got.equities.column("htb_quantity").to_pylist() == [None, 3]
+    assert got.stats["conflicting_fields"] == 2
     got = d.push(good + b"\n")
-    assert got.quotes.column("ask").to_pylist() == [480.6]
-    assert got.equities.column("frame_seq").to_pylist() == [3]
-    with pytest.raises(schwab.CaptureLineError) as e:
-        schwab.LevelOneDecoder(label_scheme="schwab_py", strict=True).push(odd + b"\n")
-    assert e.value.line == 1
+    assert got.quotes.column("bid").to_pylist() == [480.5]  # carried
+    assert got.equities.column("htb_quantity").to_pylist() == [3]
 
 
 def test_a_torn_line_waits_for_its_end() -> None:
@@ -145,3 +138,55 @@ def test_a_torn_line_waits_for_its_end() -> None:
     assert got.bad_lines[0]["line"] == 2 and got.bad_lines[0]["offset"] == len(data)
     assert got.bad_lines[0]["reason"].startswith("not JSON")
     assert d.held_back == 0
+
+
+def test_a_streamer_journal_day_has_no_bad_lines_for_its_own_records(tmp_path) -> None:
+    from ki2fast.feeds.journal import Journal, journal_parts
+
+    login = '{"response":[{"service":"ADMIN","command":"LOGIN","content":{"code":0}}]}'
+    with Journal(tmp_path, "schwab", "streamer", durability="os") as j:
+        j.append(dir="meta", kind="ws_open", epoch=1, url="wss://example.invalid/ws")
+        j.append(dir="out", kind="ws_text", epoch=1, raw='{"requests":[{"command":"LOGIN"}]}')
+        j.text(login, epoch=1)
+        j.text(frame([{"key": "QQQ", "1": 480.5}]).decode(), epoch=1)
+        j.note("gap", epoch=1, start_ns=1, end_ns=2, cause="watchdog")
+        j.append(dir="meta", kind="ws_close", epoch=1, code=1006)
+    ((_, path),) = journal_parts(next((tmp_path / "journal" / "schwab").iterdir()), "streamer")
+    for lo in (
+        schwab.read_levelone(path, strict=True),
+        reference.read_levelone(path, strict=True),
+        schwab.LevelOneDecoder(strict=True).push(path.read_bytes()),
+    ):
+        assert lo.bad_lines == []
+        assert lo.stats["journal_other"] == 4
+        assert lo.quotes.column("bid").to_pylist() == [480.5]
+        assert lo.control.column("command").to_pylist() == ["LOGIN"]
+
+
+def test_a_symbol_back_on_an_earlier_et_day_starts_afresh_whole_or_in_batches() -> None:
+    # 2025-03-15 04:00 UTC is midnight in New York: the second item is on the 15th, the third
+    # back on the 14th, where the state starts again (no bid, no trade from the volume).
+    before, after = 1_742_011_195_000, 1_742_011_200_000
+    lines = [
+        frame([{"key": "QQQ", "1": 480.5, "8": 100}], before),
+        frame([{"key": "QQQ", "8": 5}], after),
+        frame([{"key": "QQQ", "8": 150, "3": 480.7, "9": 50}], before),
+    ]
+    whole = schwab.read_levelone(b"\n".join(lines) + b"\n")
+    assert whole.quotes.column("bid").to_pylist() == [480.5, None, None]
+    assert whole.trades.num_rows == 0
+    d = schwab.LevelOneDecoder()
+    got = [d.push(line + b"\n") for line in lines]
+    assert [b.quotes.column("bid").to_pylist() for b in got] == [[480.5], [None], [None]]
+    assert sum(b.trades.num_rows for b in got) == 0
+
+
+def test_a_runs_metadata_carry_to_the_next_batch_without_a_baseline() -> None:
+    # An asset subtype alone makes no baseline, but it is the run's metadata all the same.
+    lines = [frame([{"key": "QQQ", "assetSubType": "ETF", "1": 1.0}]), frame([{"key": "QQQ"}])]
+    whole = schwab.read_levelone(b"\n".join(lines) + b"\n")
+    assert whole.equities.column("asset_sub_type").to_pylist() == ["ETF", "ETF"]
+    d = schwab.LevelOneDecoder()
+    got = [d.push(line + b"\n").equities for line in lines]
+    assert [t.column("asset_sub_type").to_pylist() for t in got] == [["ETF"], ["ETF"]]
+    assert [t.column("has_baseline").to_pylist() for t in got] == [[False], [False]]

@@ -212,12 +212,12 @@ def rolling_baseline(table: _ArrowStream, lookback: int, robust: bool) -> _Arrow
 
 @final
 class LevelOnePass:
-    """What pass 1 read, for pass 2 or for the Python reader."""
+    """What pass 1 read, for pass 2; its items and pairs as Arrow."""
 
     def batches(self, service: str) -> tuple[_ArrowArray, _ArrowArray]: ...
     def decode(
         self, service: str, fids: list[int], fields: list[tuple[int, str, str]]
-    ) -> dict[str, Any] | str: ...
+    ) -> dict[str, Any]: ...
 
 @final
 class LevelOneStream:

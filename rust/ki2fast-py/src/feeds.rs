@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3_arrow::PyRecordBatch;
 
-/// What pass 1 read, kept for pass 2 ([`LevelOnePass::decode`]) or for the Python reader
-/// ([`LevelOnePass::batches`]).
+/// What pass 1 read, kept for pass 2 ([`LevelOnePass::decode`]); its items and pairs as
+/// Arrow ([`LevelOnePass::batches`]) show the values pass 2 reports.
 #[pyclass(frozen, module = "ki2fast._core")]
 #[derive(Debug)]
 pub struct LevelOnePass {
@@ -46,8 +46,8 @@ impl LevelOnePass {
 
     /// Pass 2 of a service: a dict with `deltas` and `state` (Arrow batches), `bad_keys`
     /// [(line, pair or None)], `notes` [(line, pair, kind)], `extra` [(row, pair)],
-    /// `conflicts` and `trades` (a batch of `row, shares, aggressor, conflated`, or None);
-    /// or a str, why the Python reader must read this service.
+    /// `conflicts` and `trades` (a batch of `row, shares, aggressor, conflated`, or None).
+    /// RuntimeError only for a broken invariant of the decoder (a bug).
     fn decode<'py>(
         &self,
         py: Python<'py>,
@@ -74,10 +74,7 @@ impl LevelOnePass {
                 py.detach(|| s.decode(pass, service, &fids, &specs))
             }
         };
-        let d = match got {
-            Ok(d) => d,
-            Err(fill::Fallback(why)) => return Ok(why.into_pyobject(py)?.into_any()),
-        };
+        let d = got.map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let out = PyDict::new(py);
         out.set_item("deltas", PyRecordBatch::new(d.deltas))?;
         out.set_item("state", PyRecordBatch::new(d.state))?;
@@ -96,7 +93,7 @@ impl LevelOnePass {
 }
 
 /// Pass 1 over a decompressed capture: a dict with `lines`, `held_back`, `heartbeats`,
-/// `python_only`, `bad` [(line, offset, reason, detail)], `notes` [(line, offset, item)],
+/// `journal_other`, `bad` [(line, offset, reason, detail)], `notes` [(line, offset, item)],
 /// `control` [(line, notify, json)], `skipped` [json], per service name a dict with
 /// `names`, `first_ts` and `data_items`, and `pass` (a [`LevelOnePass`]).
 #[pyfunction]
@@ -194,7 +191,7 @@ fn pass_dict<'py>(
     out.set_item("lines", p.lines)?;
     out.set_item("held_back", p.held_back)?;
     out.set_item("heartbeats", p.heartbeats)?;
-    out.set_item("python_only", p.python_only.clone())?;
+    out.set_item("journal_other", p.journal_other)?;
     let bad = PyList::empty(py);
     for b in &p.bad {
         let (reason, detail) = match &b.reason {

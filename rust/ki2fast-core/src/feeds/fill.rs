@@ -1,18 +1,22 @@
 //! Schwab level-one pass 2: one service's content items (from [`super::levelone`]) into typed
 //! Arrow columns — the deltas as sent and the state forward-filled per symbol.
 //!
-//! The rules are those of `ki2fast.feeds.schwab._decode`, the Python reference:
+//! The rules (docs/feeds.md §1.7 and §1.12; the tests hold them against an independent
+//! reading in Python, `tests/schwab_reference.py`):
 //! - the key is the item's `key` pair, else its field 0 (the last of several); an item whose
 //!   key is not a non-empty string (an OCC option symbol for options) is dropped and reported;
-//! - a baseline item (one with `delayed`, `assetMainType` or `cusip`) starts a new state;
-//! - state runs are (connection epoch, key, baselines so far, ET day of the item): a field's
-//!   state is its value in the latest item of the same run that sent it;
-//! - a field sent twice in one item (a label and its id) keeps the id's value; a differing
-//!   pair is counted as a conflict;
+//! - a symbol's state runs through its consecutive items of one connection epoch and one ET
+//!   day (an item without a time is a day of its own); a baseline item (one with `delayed`,
+//!   `assetMainType` or `cusip`), a new epoch or another day than the symbol's item before
+//!   starts a new run. A field's state is its value in the latest item of the run that sent
+//!   it;
+//! - a field (or metadata key) sent more than once in one item keeps the last pair named by
+//!   its field id, or the first pair when none is; each pair whose value differs from the
+//!   one before it is counted as a conflict;
 //! - a value that cannot be read as its field's type is null, and reported.
 //!
-//! What this pass cannot reproduce exactly is not guessed: [`decode`] returns
-//! [`Fallback`] and the caller reads the service in Python.
+//! Every capture decodes: [`DecodeError`] is an invariant of the pass broken (a bug), never
+//! a capture's bytes.
 
 use std::sync::Arc;
 
@@ -31,6 +35,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use rustc_hash::FxHashMap;
 
+use super::json::{self, Value};
 use super::levelone::{Pairs, Service, tag};
 
 /// The text of pair `i` (a string's value, or other JSON's text).
@@ -105,9 +110,18 @@ pub struct FieldSpec {
     pub kind: Kind,
 }
 
-/// Why a service is left to the Python reader.
+/// An invariant of the decoder broken: a bug, never a property of the capture (whose
+/// oddities are bad lines, notes or nulls).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fallback(pub String);
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "level-one decoder: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 /// A value read as null: the caller words the note from the pair's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,9 +165,9 @@ pub fn decode(
     fids: &[i32],
     fields: &[FieldSpec],
     options: bool,
-) -> Result<Decoded, Fallback> {
+) -> Result<Decoded, DecodeError> {
     if fids.len() != svc.names.len() {
-        return Err(Fallback("field ids do not match the key names".into()));
+        return Err(DecodeError("field ids do not match the key names".into()));
     }
     let p = &svc.pairs;
     let n_all = svc.items.line.len();
@@ -188,7 +202,7 @@ pub fn decode(
         let good = match pair {
             Some(i) if p.tag[i] == tag::STR => {
                 let k = text(p, i);
-                !k.is_empty() && (!options || option_key_ok(k)?)
+                !k.is_empty() && (!options || option_key_ok(k))
             }
             _ => false,
         };
@@ -213,17 +227,15 @@ pub fn decode(
     let mut run_of = Vec::with_capacity(n);
     let mut day_of = Vec::with_capacity(n);
     let mut run_head: Vec<u32> = Vec::new();
-    let mut baselines: FxHashMap<(i64, i32), u32> = FxHashMap::default();
-    let mut runs: FxHashMap<(i64, i32, u32, i32), u32> = FxHashMap::default();
     // Per key: the epoch, day and run of its latest item.
     let mut latest: Vec<Option<(i64, i32, u32)>> = vec![None; key_dict.len()];
     for (k, &r) in rows.iter().enumerate() {
         let r = r as usize;
         if !(0..=i64::from(u16::MAX)).contains(&items.item_idx[r]) {
-            return Err(Fallback("an item index beyond 65535".into()));
+            return Err(DecodeError("an item index beyond 65535".into()));
         }
         if !(0..=i64::from(u32::MAX)).contains(&items.epoch[r]) {
-            return Err(Fallback("a connection epoch beyond 2^32".into()));
+            return Err(DecodeError("a connection epoch beyond 2^32".into()));
         }
         let base = (starts[r]..starts[r + 1])
             .any(|i| matches!(fid_of(i as usize), fid::DELAYED | fid::MAIN | fid::CUSIP));
@@ -235,20 +247,14 @@ pub fn decode(
             None => NO_DAY,
             Some(ms) => days
                 .day(ms)
-                .ok_or_else(|| Fallback(format!("timestamp {ms} beyond the calendar")))?,
+                .ok_or_else(|| DecodeError(format!("timestamp {ms} beyond the calendar")))?,
         };
-        // Most items continue their key's latest run: checked before any hashing.
         let cached = &mut latest[key as usize];
         let run = match *cached {
             Some((e, d, run)) if e == epoch && d == day && !base => run,
             _ => {
-                let nb = baselines.entry((epoch, key)).or_insert(0);
-                *nb += u32::from(base);
-                let next = run_head.len() as u32;
-                let run = *runs.entry((epoch, key, *nb, day)).or_insert(next);
-                if run == next {
-                    run_head.push(k as u32);
-                }
+                let run = run_head.len() as u32;
+                run_head.push(k as u32);
                 *cached = Some((epoch, day, run));
                 run
             }
@@ -263,7 +269,7 @@ pub fn decode(
     for (s, f) in fields.iter().enumerate() {
         match usize::try_from(f.id) {
             Ok(id @ 1..64) => slot_of[id] = s,
-            _ => return Err(Fallback(format!("field id {} not in 1..63", f.id))),
+            _ => return Err(DecodeError(format!("field id {} not in 1..63", f.id))),
         }
     }
     const META: [(i32, Kind); 4] = [
@@ -287,7 +293,7 @@ pub fn decode(
                 fid::CUSIP => meta_entries[3].push((k as u32, i)),
                 f => match slot_of.get(f as usize) {
                     Some(&s) if s != usize::MAX => entries[s].push((k as u32, i)),
-                    _ => return Err(Fallback(format!("field id {f} is not in the table"))),
+                    _ => return Err(DecodeError(format!("field id {f} is not in the table"))),
                 },
             }
         }
@@ -303,11 +309,10 @@ pub fn decode(
     let mut meta_delta = Vec::with_capacity(4);
     let mut meta_state = Vec::with_capacity(4);
     let head_of: Vec<u32> = run_of.iter().map(|&run| run_head[run as usize]).collect();
+    let mut meta_conflicts = 0u64;
     for (m, (_, kind)) in META.iter().enumerate() {
-        let es = &meta_entries[m];
-        if es.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(Fallback("a metadata key twice in an item".into()));
-        }
+        let es = dedup(&meta_entries[m], svc, &mut meta_conflicts);
+        let es = &es;
         let col = ctx.column(es, *kind, &mut notes)?;
         let at = ctx.delta_at(es);
         let state_at: Vec<u32> = head_of.iter().map(|&h| at[h as usize]).collect();
@@ -326,7 +331,7 @@ pub fn decode(
         }
         Ok(part)
     });
-    let mut conflicts = 0u64;
+    let mut conflicts = meta_conflicts;
     let mut present = vec![0u64; n];
     let mut known = vec![0u64; n];
     let mut delta_cols = Vec::with_capacity(fields.len());
@@ -360,7 +365,7 @@ pub fn decode(
         Int32Array::from(key_code.clone()),
         Arc::new(StringArray::from(key_dict)),
     )
-    .map_err(|e| Fallback(e.to_string()))?;
+    .map_err(|e| DecodeError(e.to_string()))?;
     let head: Vec<(&str, ArrayRef)> = vec![
         (
             "msg_ts",
@@ -389,7 +394,7 @@ pub fn decode(
                     .collect::<Vec<_>>(),
             );
             RecordBatch::try_new(Arc::new(schema), all.into_iter().map(|(_, a)| a).collect())
-                .map_err(|e| Fallback(e.to_string()))
+                .map_err(|e| DecodeError(e.to_string()))
         };
     let column = |name: &str| {
         let s = fields.iter().position(|f| f.name == name)?;
@@ -429,35 +434,30 @@ const TRADE_FIELDS: [&str; 5] = [
     "total_volume",
 ];
 
-/// Trades from the state: a rise of total volume over the previous item of the same
-/// (symbol, connection epoch, ET day) is one print or more (`conflated` unless the last size
+/// Trades from the state: a rise of total volume over the symbol's item before, when that
+/// item is of the same connection epoch and ET day (`groups`: key, epoch, day per row), is
+/// one print or more (`conflated` unless the last size
 /// is the rise), at the last price; the buyer is the aggressor at or above the previous ask,
 /// the seller at or below the previous bid (`B`, `S`, else `unknown`). A fall, or a rise
 /// beyond 64 bits, is no trade.
-fn trades(groups: &[(i32, u32, i32)], cols: [&ArrayRef; 5]) -> Result<RecordBatch, Fallback> {
+fn trades(groups: &[(i32, u32, i32)], cols: [&ArrayRef; 5]) -> Result<RecordBatch, DecodeError> {
     let f64s = |a: &ArrayRef| a.as_any().downcast_ref::<Float64Array>().cloned();
     let i64s = |a: &ArrayRef| a.as_any().downcast_ref::<Int64Array>().cloned();
     let [bid, ask, last, size, volume] = cols;
     let (Some(bid), Some(ask), Some(last), Some(size), Some(volume)) =
         (f64s(bid), f64s(ask), f64s(last), i64s(size), i64s(volume))
     else {
-        return Err(Fallback("trade fields of unexpected types".into()));
+        return Err(DecodeError("trade fields of unexpected types".into()));
     };
-    // The previous row of each group: of a key's latest group in `latest`, of the groups it
-    // left in `left` (most items continue their key's group: no hashing for them).
+    // Per key: the epoch, day and row of its latest item.
     let keys = groups.iter().map(|g| g.0 + 1).max().unwrap_or(0) as usize;
     let mut latest: Vec<Option<(u32, i32, usize)>> = vec![None; keys];
-    let mut left: FxHashMap<(i32, u32, i32), usize> = FxHashMap::default();
     let (mut rows, mut shares, mut side, mut conflated) = (vec![], vec![], vec![], vec![]);
     for (k, &(key, epoch, day)) in groups.iter().enumerate() {
         let cached = &mut latest[key as usize];
         let prev = match *cached {
             Some((e, d, row)) if (e, d) == (epoch, day) => Some(row),
-            Some((e, d, row)) => {
-                left.insert((key, e, d), row);
-                left.get(&(key, epoch, day)).copied()
-            }
-            None => None,
+            _ => None,
         };
         *cached = Some((epoch, day, k));
         let Some(p) = prev else {
@@ -492,7 +492,7 @@ fn trades(groups: &[(i32, u32, i32)], cols: [&ArrayRef; 5]) -> Result<RecordBatc
         ("aggressor", Arc::new(aggressor)),
         ("conflated", Arc::new(BooleanArray::from(conflated))),
     ])
-    .map_err(|e| Fallback(e.to_string()))
+    .map_err(|e| DecodeError(e.to_string()))
 }
 
 /// Cuts the fields into at most `parts` consecutive ranges of about equal numbers of values.
@@ -552,9 +552,9 @@ impl FieldsPart {
         entries: &[(u32, u32)],
         spec: &FieldSpec,
         run_of: &[u32],
-    ) -> Result<(), Fallback> {
+    ) -> Result<(), DecodeError> {
         let n = ctx.n;
-        let es = dedup(entries, ctx.svc, &mut self.conflicts)?;
+        let es = dedup(entries, ctx.svc, &mut self.conflicts);
         let col = ctx.column(&es, spec.kind, &mut self.notes)?;
         if es.is_empty() {
             let none = col.gather(Target::Sparse { n, rows: &[] });
@@ -594,80 +594,96 @@ impl FieldsPart {
     }
 }
 
-/// A field sent twice in an item keeps one pair: the later if its key is a field id (all
-/// digits), else the earlier; a pair of different values is a conflict.
-fn dedup(
-    es: &[(u32, u32)],
-    svc: &Service,
-    conflicts: &mut u64,
-) -> Result<Vec<(u32, u32)>, Fallback> {
+/// A field sent more than once in an item keeps one pair: the last whose key is a field id
+/// (all digits), else the first. Each pair whose value differs from the pair before it (of
+/// the same field and item) is a conflict.
+fn dedup(es: &[(u32, u32)], svc: &Service, conflicts: &mut u64) -> Vec<(u32, u32)> {
     if !es.windows(2).any(|w| w[0].0 == w[1].0) {
-        return Ok(es.to_vec());
+        return es.to_vec();
     }
+    let is_id = |e: &(u32, u32)| {
+        svc.names[svc.pairs.name[e.1 as usize] as usize]
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+    };
     let mut out: Vec<(u32, u32)> = Vec::with_capacity(es.len());
     let mut i = 0;
     while i < es.len() {
         let same = es[i..].iter().take_while(|e| e.0 == es[i].0).count();
-        match same {
-            1 => out.push(es[i]),
-            2 => {
-                let (a, b) = (es[i].1 as usize, es[i + 1].1 as usize);
-                if !same_value(&svc.pairs, a, b)? {
-                    *conflicts += 1;
-                }
-                let id = svc.names[svc.pairs.name[b] as usize]
-                    .bytes()
-                    .all(|c| c.is_ascii_digit());
-                out.push(if id { es[i + 1] } else { es[i] });
+        let group = &es[i..i + same];
+        for w in group.windows(2) {
+            if !same_value(&svc.pairs, w[0].1 as usize, w[1].1 as usize) {
+                *conflicts += 1;
             }
-            _ => return Err(Fallback("a field three times in an item".into())),
         }
+        out.push(*group.iter().rev().find(|e| is_id(e)).unwrap_or(&group[0]));
         i += same;
     }
-    Ok(out)
+    out
 }
 
-/// Python's `==` on two pairs' values, where it can be told from the columns.
-fn same_value(p: &Pairs, a: usize, b: usize) -> Result<bool, Fallback> {
-    let (ta, tb) = (p.tag[a], p.tag[b]);
-    let numeric = |t| matches!(t, tag::BOOL | tag::INT | tag::FLOAT);
-    // JSON values: an integer beyond 64 bits (digits), or an array or object.
-    let big = |i: usize| text(p, i).parse::<u64>().ok();
-    Ok(match (ta, tb) {
-        (tag::NULL, tag::NULL) => true,
-        (tag::STR, tag::STR) => text(p, a) == text(p, b),
-        (x, y) if numeric(x) && numeric(y) => {
-            let as_int = |i: usize| (p.tag[i] != tag::FLOAT).then_some(p.int(i));
-            match (as_int(a), as_int(b)) {
-                (Some(x), Some(y)) => x == y,
-                (None, None) => p.float(a) == p.float(b),
-                (Some(x), None) => float_is_int(p.float(b), i128::from(x)),
-                (None, Some(y)) => float_is_int(p.float(a), i128::from(y)),
-            }
+/// Python's `==` on two pairs' values (as orjson reads them): numbers (and booleans) by
+/// value across types, strings by text, arrays element by element, objects as dicts.
+fn same_value(p: &Pairs, a: usize, b: usize) -> bool {
+    let value = |i: usize| -> Value<'_> {
+        match p.tag[i] {
+            tag::NULL => Value::Null,
+            tag::BOOL => Value::Bool(p.int(i) != 0),
+            tag::INT => Value::Int(p.int(i)),
+            tag::FLOAT => Value::Float(p.float(i)),
+            tag::STR => Value::Str(text(p, i).into()),
+            // Arrays, objects and integers beyond i64: the JSON text the first pass wrote.
+            _ => json::parse(text(p, i).as_bytes(), true).map_or(Value::Null, |(v, _)| v),
         }
-        (tag::JSON, tag::JSON) => match (big(a), big(b)) {
+    };
+    py_eq(&value(a), &value(b))
+}
+
+/// Python's `==` on the values orjson gives for two JSON values.
+fn py_eq(a: &Value<'_>, b: &Value<'_>) -> bool {
+    use Value as V;
+    // Numbers as exact values: bool, i64 and u64 as integers, floats compared exactly.
+    fn int(v: &Value<'_>) -> Option<i128> {
+        match v {
+            Value::Bool(b) => Some(i128::from(*b)),
+            Value::Int(i) => Some(i128::from(*i)),
+            Value::BigInt(t) => t.parse::<u64>().ok().map(i128::from),
+            _ => None,
+        }
+    }
+    match (a, b) {
+        (V::Null, V::Null) => true,
+        (V::Str(x), V::Str(y)) => x == y,
+        (V::Float(x), V::Float(y)) => x == y,
+        (V::Float(f), other) | (other, V::Float(f)) => {
+            int(other).is_some_and(|i| float_is_int(*f, i))
+        }
+        (V::Array(x), V::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(u, v)| py_eq(u, v))
+        }
+        (V::Object(x), V::Object(y)) => {
+            // A dict: of a key given twice, the last value.
+            let dict = |o: &'_ [(std::borrow::Cow<'_, str>, Value<'_>)]| {
+                let mut d: Vec<usize> = Vec::with_capacity(o.len());
+                for (j, (k, _)) in o.iter().enumerate() {
+                    if !o[j + 1..].iter().any(|(k2, _)| k2 == k) {
+                        d.push(j);
+                    }
+                }
+                d
+            };
+            let (dx, dy) = (dict(x), dict(y));
+            dx.len() == dy.len()
+                && dx.iter().all(|&j| {
+                    let (k, v) = &x[j];
+                    dy.iter().any(|&l| y[l].0 == *k && py_eq(v, &y[l].1))
+                })
+        }
+        _ => match (int(a), int(b)) {
             (Some(x), Some(y)) => x == y,
-            (None, None) if text(p, a) == text(p, b) => true,
-            // Arrays of integers only are equal just when their texts are.
-            (None, None) if int_array(text(p, a)) && int_array(text(p, b)) => false,
-            (None, None) => {
-                return Err(Fallback(
-                    "duplicate fields with unlike arrays or objects".into(),
-                ));
-            }
             _ => false,
         },
-        (tag::JSON, tag::FLOAT) => big(a).is_some_and(|x| float_is_int(p.float(b), x.into())),
-        (tag::FLOAT, tag::JSON) => big(b).is_some_and(|x| float_is_int(p.float(a), x.into())),
-        _ => false,
-    })
-}
-
-/// The JSON text of an array (nested or not) of integers only.
-fn int_array(s: &str) -> bool {
-    s.starts_with('[')
-        && s.bytes()
-            .all(|c| matches!(c, b'0'..=b'9' | b'[' | b']' | b',' | b'-'))
+    }
 }
 
 /// Whether float `f` equals integer `i` exactly.
@@ -711,7 +727,7 @@ impl<'a> Ctx<'a> {
         es: &[(u32, u32)],
         kind: Kind,
         notes: &mut Vec<NullNote>,
-    ) -> Result<Col<'a>, Fallback> {
+    ) -> Result<Col<'a>, DecodeError> {
         let p = &self.svc.pairs;
         let mut note = |pair: u32, k: u32| {
             notes.push(NullNote {
@@ -988,31 +1004,20 @@ fn big_int(s: &str) -> Option<f64> {
     }
 }
 
-/// Whether `k` is an OCC option symbol `RRRRRRYYMMDDsWWWWWddd`, as the reference's
-/// `_option_key` reads it; a key it might read otherwise falls back.
-fn option_key_ok(k: &str) -> Result<bool, Fallback> {
+/// Whether `k` is an OCC option symbol `RRRRRRYYMMDDsWWWWWddd`: 21 ASCII characters, a
+/// real expiry date, `C` or `P`, and the strike's eight digits.
+fn option_key_ok(k: &str) -> bool {
     let b = k.as_bytes();
-    if !k.is_ascii() {
-        return if k.chars().count() == 21 {
-            Err(Fallback("a non-ASCII option key".into()))
-        } else {
-            Ok(false)
-        };
-    }
-    if b.len() != 21 || !matches!(b[12], b'C' | b'P') || !b[13..].iter().all(u8::is_ascii_digit) {
-        return Ok(false);
-    }
-    if !b[6..12].iter().all(u8::is_ascii_digit) {
-        // Python's int() also takes " 1", "+1"...
-        return Err(Fallback("an option key with an unusual expiry".into()));
+    if b.len() != 21
+        || !k.is_ascii()
+        || !matches!(b[12], b'C' | b'P')
+        || !b[6..12].iter().chain(&b[13..]).all(u8::is_ascii_digit)
+    {
+        return false;
     }
     let num = |s: &[u8]| u32::from(s[0] - b'0') * 10 + u32::from(s[1] - b'0');
-    Ok(chrono::NaiveDate::from_ymd_opt(
-        2000 + num(&b[6..8]) as i32,
-        num(&b[8..10]),
-        num(&b[10..12]),
-    )
-    .is_some())
+    chrono::NaiveDate::from_ymd_opt(2000 + num(&b[6..8]) as i32, num(&b[8..10]), num(&b[10..12]))
+        .is_some()
 }
 
 /// ET calendar days (days since 1970-01-01) of epoch milliseconds, cached per UTC hour
@@ -1074,7 +1079,7 @@ mod tests {
                 "key" => fid::KEY,
                 "delayed" => fid::DELAYED,
                 "assetMainType" => fid::MAIN,
-                "BID_PRICE" => 1,
+                "BID_PRICE" | "Bid Price" => 1,
                 s => s.parse().unwrap_or(fid::UNKNOWN),
             })
             .collect()
@@ -1131,7 +1136,8 @@ mod tests {
     fn trades_are_rises_of_volume_within_a_group() {
         let f = |v: Vec<Option<f64>>| Arc::new(Float64Array::from(v)) as ArrayRef;
         let i = |v: Vec<Option<i64>>| Arc::new(Int64Array::from(v)) as ArrayRef;
-        // Keys 0 and 1 interleaved; key 0 moves to day 2 and back to day 1.
+        // Keys 0 and 1 interleaved; key 0 moves to day 2 and back to day 1, where it starts
+        // afresh (row 5 is no trade).
         let groups = [
             (0, 0, 1),
             (1, 0, 1),
@@ -1177,10 +1183,10 @@ mod tests {
         let col = |name: &str| t.column_by_name(name).unwrap().clone();
         let rows = col("row");
         let rows = rows.as_any().downcast_ref::<UInt32Array>().unwrap();
-        assert_eq!(rows.values().to_vec(), vec![2, 4, 5]);
+        assert_eq!(rows.values().to_vec(), vec![2, 4]);
         let shares = col("shares");
         let shares = shares.as_any().downcast_ref::<Int64Array>().unwrap();
-        assert_eq!(shares.values().to_vec(), vec![30, 10, 10]);
+        assert_eq!(shares.values().to_vec(), vec![30, 10]);
         let side = col("aggressor");
         let side = side
             .as_any()
@@ -1188,12 +1194,12 @@ mod tests {
             .unwrap();
         let side = side.downcast_dict::<StringArray>().unwrap();
         let side: Vec<_> = side.into_iter().flatten().collect();
-        assert_eq!(side, vec!["B", "S", "unknown"]);
+        assert_eq!(side, vec!["B", "S"]);
         let conflated = col("conflated");
         let conflated = conflated.as_any().downcast_ref::<BooleanArray>().unwrap();
         assert_eq!(
             conflated.iter().flatten().collect::<Vec<_>>(),
-            vec![false, true, true]
+            vec![false, true]
         );
     }
 
@@ -1234,10 +1240,61 @@ mod tests {
 
     #[test]
     fn option_keys() {
-        assert_eq!(option_key_ok("QQQ   250321C00480000"), Ok(true));
-        assert_eq!(option_key_ok("QQQ   250231C00480000"), Ok(false));
-        assert_eq!(option_key_ok("QQQ"), Ok(false));
-        assert!(option_key_ok("QQQ    5 321C00480000").is_err());
+        assert!(option_key_ok("QQQ   250321C00480000"));
+        assert!(!option_key_ok("QQQ   250231C00480000")); // no 31 February
+        assert!(!option_key_ok("QQQ"));
+        assert!(!option_key_ok("QQQ    5 321C00480000")); // an expiry of spaces and digits
+        assert!(!option_key_ok("QQQ   +50321C00480000"));
+        assert!(!option_key_ok("QQQ   25032１C00480000")); // a full-width digit
+    }
+
+    #[test]
+    fn a_field_sent_more_than_once_keeps_its_last_id_pair_else_its_first() {
+        let item = |pairs: &str| {
+            format!(
+                r#"{{"service":"LEVELONE_EQUITIES","timestamp":1741959000000,"content":[{{"key":"QQQ",{pairs}}}]}}"#
+            )
+        };
+        // (A key repeated in one JSON object is one pair, of its last value.)
+        let lines = [
+            item(r#""BID_PRICE":1.5,"1":2.5,"Bid Price":3.5"#), // the id's pair
+            item(r#""BID_PRICE":4.5,"Bid Price":5.5"#),         // labels only: the first
+            item(r#""1":6,"BID_PRICE":6.0,"1":7"#),             // 7 replaces 6: equal values
+            item(r#""delayed":true,"delayed":false"#),
+            item(r#""zz":[1,{"a":2,"b":[3.0]}],"13":"Q","13":"R""#),
+        ];
+        let data = lines.join("\n") + "\n";
+        let pass = levelone::read(data.as_bytes());
+        let svc = &pass.equities;
+        let d = decode(svc, &fids(&svc.names), &specs(), false).unwrap();
+        let bid = d.deltas.column_by_name("bid_price").unwrap();
+        let bid = bid.as_any().downcast_ref::<Float64Array>().unwrap();
+        assert_eq!(
+            bid.iter().collect::<Vec<_>>(),
+            vec![Some(2.5), Some(4.5), Some(7.0), None, None]
+        );
+        let delayed = d.deltas.column_by_name("delayed").unwrap();
+        let delayed = delayed.as_any().downcast_ref::<BooleanArray>().unwrap();
+        assert!(!delayed.value(3));
+        // 1.5 → 2.5 → 3.5: two; 4.5 → 5.5: one; 7 → 6.0 (the label's pair comes first, as
+        // in a Python dict): one.
+        assert_eq!(d.conflicts, 4);
+    }
+
+    #[test]
+    fn duplicate_values_compare_as_python_compares_them() {
+        fn v(t: &str) -> Value<'_> {
+            json::parse(t.as_bytes(), false).unwrap().0
+        }
+        let eq = |a: &str, b: &str| py_eq(&v(a), &v(b));
+        assert!(eq("1", "1.0") && eq("true", "1") && eq("1.0", "true"));
+        assert!(eq("[1, [2.0]]", "[1.0,[2]]"));
+        assert!(eq(r#"{"a":1,"b":2}"#, r#"{"b":2.0,"a":1}"#));
+        assert!(eq(r#"{"a":1,"a":2}"#, r#"{"a":2}"#)); // a dict keeps a key's last value
+        assert!(eq("18446744073709551615", "18446744073709551615"));
+        assert!(!eq("18446744073709551615", "18446744073709551614"));
+        assert!(!eq("[1]", "[1,1]") && !eq(r#"{"a":1}"#, r#"{"a":1,"b":1}"#));
+        assert!(!eq("null", "0") && !eq(r#""1""#, "1") && !eq("[]", "{}"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use arrow_schema::DataType;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-use super::fill::{self, Decoded, Fallback, FieldSpec};
+use super::fill::{self, DecodeError, Decoded, FieldSpec};
 use super::json::Value;
 use super::levelone::{self, Pass};
 
@@ -175,8 +175,8 @@ impl Stream {
         service: &str,
         fids: &[i32],
         fields: &[FieldSpec],
-    ) -> Result<Decoded, Fallback> {
-        let s = slot(service).ok_or_else(|| Fallback(format!("no service {service:?}")))?;
+    ) -> Result<Decoded, DecodeError> {
+        let s = slot(service).ok_or_else(|| DecodeError(format!("no service {service:?}")))?;
         let svc = if s == 0 {
             &pass.equities
         } else {
@@ -190,7 +190,7 @@ impl Stream {
                 .enumerate()
                 .any(|(i, &r)| r as usize != i)
         {
-            return Err(Fallback("a carried state item was not kept".into()));
+            return Err(DecodeError("a carried state item was not kept".into()));
         }
         let carry = &mut self.carry[s];
         carried_state(&d.state, fields, carry)?;
@@ -204,7 +204,7 @@ fn carried_state(
     state: &RecordBatch,
     fields: &[FieldSpec],
     carry: &mut Carry,
-) -> Result<(), Fallback> {
+) -> Result<(), DecodeError> {
     let n = state.num_rows();
     if n == 0 {
         return Ok(());
@@ -212,7 +212,7 @@ fn carried_state(
     let col = |name: &str| {
         state
             .column_by_name(name)
-            .ok_or_else(|| Fallback(format!("no state column {name}")))
+            .ok_or_else(|| DecodeError(format!("no state column {name}")))
     };
     let keys = col("key")?.as_dictionary::<arrow_array::types::Int32Type>();
     let key_text = keys.values().as_string::<i32>();
@@ -241,8 +241,10 @@ fn carried_state(
             Cow::Borrowed("key"),
             Value::Str(Cow::Owned(key.to_string())),
         )];
-        if based.value(row) {
-            for ((name, _), a) in META.iter().zip(&meta) {
+        // The run's metadata are its first item's: a baseline's (all four, null or not),
+        // or what else that item sent (an asset subtype alone makes no baseline).
+        for ((name, _), a) in META.iter().zip(&meta) {
+            if based.value(row) || a.is_valid(row) {
                 pairs.push((Cow::Borrowed(name), value(a, row)?));
             }
         }
@@ -263,7 +265,7 @@ fn carried_state(
 }
 
 /// The value at `row` of a state column, as the item that sends it would hold it.
-fn value(a: &ArrayRef, row: usize) -> Result<Value<'static>, Fallback> {
+fn value(a: &ArrayRef, row: usize) -> Result<Value<'static>, DecodeError> {
     if a.is_null(row) {
         return Ok(Value::Null);
     }
@@ -283,12 +285,12 @@ fn value(a: &ArrayRef, row: usize) -> Result<Value<'static>, Fallback> {
                 d.values().as_string::<i32>().value(at).to_string(),
             ))
         }
-        other => return Err(Fallback(format!("a state column of type {other}"))),
+        other => return Err(DecodeError(format!("a state column of type {other}"))),
     })
 }
 
 /// `d` without its first `m` rows (the carried ones).
-fn without_carried(mut d: Decoded, m: usize) -> Result<Decoded, Fallback> {
+fn without_carried(mut d: Decoded, m: usize) -> Result<Decoded, DecodeError> {
     if m == 0 {
         return Ok(d);
     }
@@ -303,7 +305,7 @@ fn without_carried(mut d: Decoded, m: usize) -> Result<Decoded, Fallback> {
     if let Some(t) = d.trades.take() {
         let row = t
             .column_by_name("row")
-            .ok_or_else(|| Fallback("trades without rows".into()))?
+            .ok_or_else(|| DecodeError("trades without rows".into()))?
             .as_primitive::<UInt32Type>();
         // Trades come in row order, and a carried row starts its symbol's run: none is one.
         let from = row.values().partition_point(|&r| (r as usize) < m);
@@ -318,7 +320,7 @@ fn without_carried(mut d: Decoded, m: usize) -> Result<Decoded, Fallback> {
         let mut cols = t.columns().to_vec();
         cols[0] = shifted;
         d.trades =
-            Some(RecordBatch::try_new(t.schema(), cols).map_err(|e| Fallback(e.to_string()))?);
+            Some(RecordBatch::try_new(t.schema(), cols).map_err(|e| DecodeError(e.to_string()))?);
     }
     Ok(d)
 }
