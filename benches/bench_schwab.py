@@ -1,8 +1,8 @@
 """Schwab level-one NDJSON, side by side in one run: ki2fast's ``read_levelone`` (deltas,
 forward-filled state, quotes, trades; both passes in the Rust core), the reference reading
-in Python the tests hold it against (``tests/schwab_reference.py``), the plain ``json`` + Python loop users write (the
-forward-filled state as rows), and ``polars.read_ndjson`` (parsing only: no forward-fill, no
-label mapping; the floor of what a JSON reader costs).
+in Python the tests hold it against (``tests/schwab_reference.py``), the plain ``json`` +
+Python loop users write (the forward-filled state as rows), and ``polars.read_ndjson``
+(parsing only: no forward-fill, no label mapping; the floor of what a JSON reader costs).
 
     KI2FAST_BENCH_MESSAGES=10000000 pytest benches/bench_schwab.py --benchmark-json=schwab.json
 
