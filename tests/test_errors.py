@@ -238,3 +238,40 @@ def test_a_corrupt_member_names_its_compressed_offset(tmp_path, small_day):
     # Past the first member, within the damaged one, and after its decompressed start.
     assert len(first) < compressed_at <= len(first) + len(second)
     assert err.value.offset >= 1_000_000
+
+
+def test_every_bad_line_error_is_a_line_error_and_every_service_error_a_transport_error(
+    tmp_path,
+):
+    """One hierarchy: a user catches ``kf.LineError`` for a bad line of any feed's file
+    (with its file, byte offset and line number) and ``kf.TransportError`` for a remote
+    service that cannot go on; the names the feed modules export are the same classes."""
+    from ki2fast import exceptions as E
+    from ki2fast.feeds import hftalert, schwab, streamer, thetadata
+    from ki2fast.feeds import schwab_token as token
+
+    assert schwab.CaptureLineError is E.CaptureLineError
+    assert hftalert.FeedFileError is E.FeedFileError
+    assert (streamer.StreamLost, thetadata.PermissionDenied) == (E.StreamLost, E.PermissionDenied)
+    assert token.ReauthRequired is E.ReauthRequired
+    for kind in (E.CaptureLineError, E.FeedFileError, E.UnknownColumnsError):
+        assert issubclass(kind, kf.LineError) and issubclass(kind, ValueError)
+    for kind in (E.StreamerError, E.StreamLost, E.ReauthRequired, E.WrongApiVersion):
+        assert issubclass(kind, kf.TransportError) and not issubclass(kind, kf.LineError)
+
+    good = b'{"service":"LEVELONE_EQUITIES","timestamp":1741959312345,"content":[]}\n'
+    capture = tmp_path / "c.ndjson"
+    capture.write_bytes(good + b"not json\n")
+    burst = tmp_path / "hft1_20250314.csv"
+    burst.write_bytes(b"Time,Symbol,Side\n09:30:00,QQQ,B\n")
+    errors = []
+    for read in (
+        lambda: schwab.read_levelone(capture, strict=True),
+        lambda: hftalert.read_hft1(burst, strict=True),
+    ):
+        with pytest.raises(kf.LineError) as e:
+            read()
+        errors.append(e.value)
+    assert (errors[0].path, errors[0].line, errors[0].offset) == (str(capture), 2, len(good))
+    assert errors[1].path == str(burst) and errors[1].line >= 1
+    assert f"line {errors[0].line} (byte {errors[0].offset})" in str(errors[0])

@@ -8,24 +8,9 @@ import os
 from typing import Any
 
 from ki2fast._common import read_source
-from ki2fast.exceptions import Ki2fastError
+from ki2fast.exceptions import CaptureLineError
 
 __all__ = ["I64", "CaptureLineError", "any_time_ms", "capture_bytes", "content_of", "time_ms"]
-
-
-class CaptureLineError(Ki2fastError, ValueError):
-    """A capture line that is not a level-one record (``strict=True``).
-
-    Attributes: ``path`` (or None for bytes), ``offset`` (byte offset of the line's first byte),
-    ``line`` (1-based line number).
-    """
-
-    def __init__(self, message: str, *, path: str | None, offset: int, line: int):
-        where = f"{path}: " if path else ""
-        super().__init__(f"{where}line {line} (byte {offset}): {message}")
-        self.path = path
-        self.offset = offset
-        self.line = line
 
 
 #: The values a 64-bit signed integer holds.

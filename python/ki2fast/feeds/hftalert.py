@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ki2fast.exceptions import Ki2fastError
+from ki2fast.exceptions import FeedFileError, UnknownColumnsError
 from ki2fast.feeds._lines import BOM, MAX_CSV_LINE, Line, LineBlock, fields
 from ki2fast.feeds.tail import FileSet, FileTail
 
@@ -68,30 +68,6 @@ TimeFormat = Literal["auto", "hhmmss", "hh:mm:ss"]
 
 _DATE = re.compile(r"(\d{8})")
 _SYMBOL_FILE = re.compile(r"Burst_(\d{8})_(\d{1,6})\.csv$", re.IGNORECASE)
-
-
-class FeedFileError(Ki2fastError, ValueError):
-    """A line of a feed file that is not what its format expects.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    offset : int
-        Byte offset of the line's first byte.
-    line : int
-        Line number (1-based).
-    """
-
-    def __init__(self, message: str, *, path: str, offset: int, line: int):
-        super().__init__(f"{path}: line {line} (byte {offset}): {message}")
-        self.path = path
-        self.offset = offset
-        self.line = line
-
-
-class UnknownColumnsError(FeedFileError):
-    """A header row names a column the format does not have."""
 
 
 def _norm(name: str) -> str:

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ki2fast._common import NY
-from ki2fast.exceptions import Ki2fastError
+from ki2fast.exceptions import AmbiguousLabelsError
 from ki2fast.feeds import _schwab_fields as F
 from ki2fast.feeds._schwab_frames import (
     I64,
@@ -61,11 +61,6 @@ LabelScheme = Literal["auto", "numeric", "schwab_py", "schwab_py_tda", "schwabde
 #: Captures whose first item is from this day on were written by Schwab-era schwab-py
 #: (docs/feeds.md §1.11).
 SCHWAB_PY_SINCE_MS = int(dt.datetime(2024, 5, 16, 4, tzinfo=dt.UTC).timestamp() * 1000)
-
-
-class AmbiguousLabelsError(Ki2fastError, ValueError):
-    """The labels of a capture fit both schwab-py label schemes and nothing tells them apart;
-    pass ``label_scheme=`` ("schwab_py" for captures written after 2024-05-15)."""
 
 
 _ARROW = {

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ki2fast.exceptions import Ki2fastError
+from ki2fast.exceptions import ReauthRequired, TokenFileError
 
 __all__ = [
     "REFRESH_LIFETIME",
@@ -40,16 +40,6 @@ REFRESH_LIFETIME = 7 * 86_400
 #: Hours before the estimated expiry at which :meth:`TokenFile.expiry_warning` speaks up.
 WARN_HOURS = (48, 24, 4)
 REDACTED = "<redacted>"
-
-
-class TokenFileError(Ki2fastError, ValueError):
-    """The token file cannot be used (missing, not JSON, no access token). The message names
-    the file and what was expected; it never holds a token."""
-
-
-class ReauthRequired(Ki2fastError):
-    """The refresh token was refused (or 3 logins in a row were denied): the user must redo
-    Schwab's browser authorization (e.g. with schwab-py) and restart the capture."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ki2fast.exceptions import Ki2fastError
+from ki2fast.exceptions import ConnectionLimitExceeded, StreamerError, StreamLost, StreamUnhealthy
 from ki2fast.feeds.journal import Durability, Journal
 from ki2fast.feeds.schwab_token import (
     ReauthRequired,
@@ -64,28 +64,6 @@ MAX_KEYS = 500
 UNHEALTHY_WITHIN = 90.0
 #: Response codes that mean success (0 and SUCCEEDED_COMMAND_*).
 OK_CODES = {0, 26, 27, 28, 29}
-
-
-class StreamerError(Ki2fastError):
-    """The streamer stopped on a response it cannot recover from (e.g. a bad command)."""
-
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.code = code
-
-
-class ConnectionLimitExceeded(StreamerError):
-    """Another streamer connection exists for this Schwab user (code 12, three times in a
-    row): stop the other client first; Schwab allows one per user."""
-
-
-class StreamLost(StreamerError):
-    """The connection could not be re-established within ``max_attempts``."""
-
-
-class StreamUnhealthy(StreamerError):
-    """Three connections in a row died within 90 s of the login without one data frame: an
-    entitlement or subscription problem, not the network."""
 
 
 @dataclass

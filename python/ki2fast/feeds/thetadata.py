@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from ki2fast._common import NY
-from ki2fast.exceptions import Ki2fastError
+from ki2fast.exceptions import PermissionDenied, ThetaDataError, WrongApiVersion
 from ki2fast.feeds.journal import Journal, gaps_table
 
 __all__ = [
@@ -81,22 +81,6 @@ OHLC_COLUMNS = {
     "volume": pa.uint64(),
     "count": pa.uint32(),
 }
-
-
-class ThetaDataError(Ki2fastError):
-    """The terminal answered with an error status (``status``) for ``url``."""
-
-    def __init__(self, message: str, *, url: str | None = None, status: int | None = None):
-        super().__init__(message if url is None else f"{message} ({url})")
-        self.url, self.status = url, status
-
-
-class WrongApiVersion(ThetaDataError):
-    """404: a v2 path on a v3 terminal, or the reverse; check the terminal's ``api``."""
-
-
-class PermissionDenied(ThetaDataError):
-    """471: the account's subscription does not include this endpoint."""
 
 
 class InvalidRequest(ThetaDataError):
