@@ -212,6 +212,9 @@ def test_the_sample_day_reads_as_the_spec_says() -> None:
 field_text = st.one_of(
     st.integers(-(2**40), 2**40).map(str),
     st.sampled_from(["", " 7", "+5", "1_000", "5.0", "9" * 20, "2147483648", "-0", "007", "x"]),
+    # Dollars at the edge of what a float holds exactly, and the ends of 64 bits.
+    st.sampled_from(["9007199254740991", "9007199254740992", "-9007199254740992"]),
+    st.sampled_from(["9223372036854775807", "-9223372036854775808", "-2147483648"]),
 )
 time_text = st.one_of(
     st.integers(0, 235959).map(str),
@@ -270,6 +273,21 @@ def test_hft1_column_wise_parsing_equals_the_line_parser(
     assert fast.schema == slow.schema
     assert fast.to_pylist() == slow.to_pylist()
     assert fast_csv.bad == slow_csv.bad
+
+
+@pytest.mark.parametrize("day", ["2025-03-09", "2025-11-02", "2025-03-14"])
+def test_wall_clock_times_of_a_whole_day_become_utc_as_one_by_one(day: str) -> None:
+    """Every second of the days clocks change in New York (a skipped hour, a repeated
+    one) and of an ordinary day, as the tz database gives them one at a time."""
+    import numpy as np
+
+    from ki2fast.feeds.hftalert import _epoch, _wall_to_utc
+
+    d = dt.date.fromisoformat(day)
+    zone = hftalert.ZoneInfo("America/New_York")
+    seconds = np.arange(0, 86_400, 7, dtype=np.int64)
+    want = [_epoch(d, s, zone) for s in seconds.tolist()]
+    assert _wall_to_utc(d, zone, seconds).tolist() == want
 
 
 def test_hft1_reports_become_activity_records_for_the_detectors(tmp_path: Path) -> None:

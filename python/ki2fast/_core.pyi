@@ -37,9 +37,11 @@ __all__ = [
     "__version__",
     "activity_merge",
     "count_itch",
+    "hft1_fields",
     "inflate_len",
     "itch_schema",
     "levelone_pass1",
+    "line_stats",
     "median_mad_by_group",
     "order_events_schema",
     "read_itch",
@@ -200,6 +202,14 @@ def session_midnight_ns(date: str) -> int: ...
 def inflate_len(path: str | PathLike[str]) -> int: ...
 def levelone_pass1(data: bytes) -> dict[str, Any]:
     """Pass 1 of the Schwab level-one reader over a decompressed capture."""
+
+def line_stats(chunk: bytes, bom: bool) -> _ArrowStream:
+    """Per complete line: ``start``, ``stop`` and its ``spaces``, ``odd`` and ``commas``."""
+
+def hft1_fields(
+    data: bytes, start: Any, stop: Any, layout: list[int], time_format: str
+) -> _ArrowStream:
+    """The hft1 rows of the lines of the plain shape, typed, with their ``line``."""
 
 def median_mad_by_group(table: _ArrowStream, n: int) -> _ArrowStream:
     """Per row: its (key, day) group's median and robust σ, missing windows as zeros."""

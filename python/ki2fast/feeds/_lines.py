@@ -35,9 +35,6 @@ def fields(line: Line) -> list[str]:
 
 
 #: Bytes ``bytes.strip`` removes: a line of only these is blank.
-_SPACE = b" \t\n\r\x0b\x0c"
-
-
 class LineBlock:
     """Complete lines in columns: the kept lines of one read, without building an object
     per line. ``offset[i]`` is where line ``i`` starts, ``number[i]`` its number,
@@ -162,39 +159,21 @@ def split_block(
     continues a line that began at ``offset`` when ``skipping``), and the last line's number
     and the offset after it. Lines are numbered from ``number + 1``."""
     import numpy as np
+    import pyarrow as pa
 
-    buf = np.frombuffer(chunk, np.uint8)
-    ends = np.flatnonzero(buf == 10)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    line_start = base + starts.astype(np.int64)  # where each line begins, BOM included
-    stops = ends.copy()
-    cr = (stops > starts) & (buf[np.maximum(stops - 1, 0)] == 13)
-    stops[cr] -= 1
+    from ki2fast import _core
+
+    stats = pa.record_batch(_core.line_stats(chunk, base == 0))
+    starts, stops, n_space, n_odd, commas = (
+        stats.column(k).to_numpy() for k in ("start", "stop", "spaces", "odd", "commas")
+    )
+    n = len(starts)
+    line_start = base + starts  # where each line begins, BOM included
     if base == 0 and chunk.startswith(BOM):
-        starts[0] += len(BOM)
-    n = len(ends)
+        line_start[0] = 0
     numbers = number + 1 + np.arange(n, dtype=np.int64)
-    begins = base + starts.astype(np.int64)
+    begins = base + starts
     length = stops - starts
-    # Per line, how many of its bytes are blank (whitespace), not printable ASCII, or
-    # commas: sums over each line's span of bytes, its line end (the \n, a dropped \r) and a
-    # BOM taken off again.
-    span = line_start - base
-    ending = 1 + cr.astype(np.int64)
-    bom = np.zeros(n, np.int64)
-    if base == 0 and chunk.startswith(BOM):
-        bom[0] = len(BOM)
-
-    def per_line(mask: Any) -> Any:
-        return np.add.reduceat(mask.astype(np.int32), span)
-
-    space = np.zeros(len(buf), bool)
-    for b in _SPACE:
-        space |= buf == b
-    n_space = per_line(space) - ending
-    n_odd = per_line((buf < 0x20) | (buf > 0x7E)) - ending - bom
     blank = n_space >= length
     long = length > max_line
     if skipping:
@@ -210,7 +189,7 @@ def split_block(
         begins[at],
         numbers[at],
         n_odd[at] == 0,
-        per_line(buf == 44)[at],
+        commas[at],
         n_space[at] > 0,
     )
-    return block, long_lines, int(numbers[-1]), base + int(ends[-1]) + 1
+    return block, long_lines, int(numbers[-1]), len(chunk) + base

@@ -158,6 +158,27 @@ def _epoch(day: dt.date, seconds: int, zone: ZoneInfo) -> int:
     return int(wall.timestamp())
 
 
+def _wall_to_utc(day: dt.date, zone: ZoneInfo, seconds: Any) -> Any:
+    """:func:`_epoch` of many wall-clock ``seconds`` (a numpy array) of one day: the UTC
+    offset from the tz database per minute of the day, looked up an hour at a time where it
+    does not change within the hour (offsets change on a minute's boundary)."""
+    import numpy as np
+
+    midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+
+    def offset(minute: int) -> int:
+        return _epoch(day, minute * 60, zone) - midnight - minute * 60
+
+    by_minute = np.empty(24 * 60, np.int64)
+    for h in range(24):
+        first, last = offset(h * 60), offset(h * 60 + 59)
+        if first == last:
+            by_minute[h * 60 : h * 60 + 60] = first
+        else:  # a change of offset within the hour
+            by_minute[h * 60 : h * 60 + 60] = [offset(h * 60 + m) for m in range(60)]
+    return seconds + midnight + by_minute[seconds // 60]
+
+
 def _int(text: str, bits: int) -> int:
     value = int(text)
     if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
@@ -406,8 +427,6 @@ def _hft1_table(
     one, which either reads them or reports them as bad lines; so the result is the same as
     that of the line-by-line parser, at a fraction of the cost.
     """
-    import polars as pl
-
     if time_format not in ("auto", "hhmmss", "hh:mm:ss"):
         raise ValueError(f"time_format must be 'auto', 'hhmmss' or 'hh:mm:ss', not {time_format!r}")
     zone = ZoneInfo(tz)
@@ -415,142 +434,61 @@ def _hft1_table(
     row = _hft1_row(day, zone, time_format, csv.path, lambda: gen)
     if not lines:
         return _table(HFT1_SCHEMA, [], tz)
-    columns = csv.columns
-    width = len(columns)
-    # Printable ASCII lines with as many fields as columns (the last, T3, may be missing):
-    # for them a CSV parse without quoting, fields trimmed of " ", is what fields() does.
-    # They are parsed as CSV, a chunk of the file at a time; every other line (and every row
-    # the checks below cannot vouch for) goes through the line-by-line parser.
     import numpy as np
 
-    c = pl.col
-    t3_last = columns[-1] == "T3"
-    commas = lines.commas
-    qualify = lines.printable & (
-        (commas == width - 1) | ((commas == width - 2) if t3_last else np.zeros(len(lines), bool))
-    )
-    parsed, where = [], []
-    # One field count per parse (a CSV parser takes the count from the first line).
-    pieces = [
-        piece for k in (width - 1, width - 2) for piece in lines.csv_text(qualify & (commas == k))
-    ]
-    for text, at in pieces:
-        piece = pl.read_csv(text, has_header=False, infer_schema_length=0, quote_char=None)
-        if piece.height != len(at):  # not one row per line: leave them to the line parser
-            continue
-        piece = piece.rename(dict(zip(piece.columns, columns, strict=False)))
-        parsed.append(
-            piece.select(
-                c(name) if name in piece.columns else pl.lit(None, pl.String).alias(name)
-                for name in columns
-            )
-        )
-        where.append(at)
-    position = np.concatenate(where) if where else np.zeros(0, np.int64)
-    src = (
-        pl.concat(parsed) if parsed else pl.DataFrame(schema={name: pl.String for name in columns})
-    ).lazy()
-    src = src.with_columns(c(name).fill_null("") for name in columns)
-    if (lines.spaced & qualify).any():  # fields() trims spaces; most files have none
-        src = src.with_columns(c(name).str.strip_chars(" ") for name in columns)
-    t = c("Time")
-    colon = t.str.contains(":") if time_format == "auto" else pl.lit(time_format == "hh:mm:ss")
-    padded = t.str.zfill(6)
-    hms = t.str.split(":")
+    from ki2fast import _core
 
-    def part(k: int) -> pl.Expr:
-        piece = pl.when(colon).then(hms.list.get(k, null_on_oob=True))
-        return piece.otherwise(padded.str.slice(2 * k, 2)).cast(pl.Int64, strict=False)
-
-    shape = (
-        pl.when(colon)
-        .then(t.str.contains(r"^[0-9]{1,9}:[0-9]{1,9}:[0-9]{1,9}$"))
-        .otherwise(t.str.contains(r"^[0-9]{1,6}$"))
-    )
-    src = src.with_columns(
-        _h=part(0),
-        _m=part(1),
-        _s=part(2),
-        _shape=shape,
-        **{k: c(k).cast(pl.Int32, strict=False) for k in ("NumQuotes", "BBO", "NumTrades")},
-        _dollars=c("Dollars").cast(pl.Int64, strict=False),
-    )
-    valid = (
-        (c("Symbol").str.len_bytes() > 0)
-        & c("_shape")
-        & (c("_h") <= 23)
-        & (c("_m") <= 59)
-        & (c("_s") <= 59)
-        & c("_dollars").is_not_null()
-        & (c("_dollars").abs() < (1 << 53))
-        & c("NumQuotes").is_not_null()
-        & c("BBO").is_not_null()
-        & c("NumTrades").is_not_null()
-    )
-    cols = src.select(
-        ok=valid.fill_null(False),
-        seconds=c("_h") * 3600 + c("_m") * 60 + c("_s"),
-        t=c("Time"),
-        symbol=c("Symbol"),
-        t1=c("T1"),
-        num_quotes=c("NumQuotes"),
-        bbo=c("BBO"),
-        num_trades=c("NumTrades"),
-        dollars=c("_dollars"),
-        t3=c("T3").replace("", None) if t3_last else pl.lit(None, pl.String),
-    ).collect()
-    ok, seconds = cols["ok"], cols["seconds"]
-    # Wall clock to UTC: the offset of each distinct minute, from the tz database.
-    midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
-    minutes = (seconds.filter(ok) // 60).unique().to_list()
-    offset = {mm: _epoch(day, mm * 60, zone) - midnight - mm * 60 for mm in minutes}
-    frame = cols.with_columns(
-        event_ts=c("seconds")
-        + midnight
-        + (c("seconds") // 60).replace_strict(offset, default=0, return_dtype=pl.Int64),
-        time_raw=c("t"),
-        i=pl.Series(position, dtype=pl.Int64),
-    ).filter(c("ok"))
-    if len(position) and not (np.diff(position) > 0).all():
-        frame = frame.sort("i")  # lines of two field counts: back in file order
-    # In numpy, which divides as IEEE does (polars' kernels may round the last bit
-    # differently from Python's dollars / trades).
-    dollars = frame["dollars"].to_numpy().astype(np.float64)
-    trades = frame["num_trades"].to_numpy().astype(np.float64)
-    none = trades == 0
-    trade_size = pa.array(
-        np.divide(dollars, trades, out=np.zeros_like(dollars), where=~none), mask=none
-    )
-    index = frame["i"].to_numpy()
+    columns = csv.columns
+    width = len(columns)
+    names = ("Symbol", "T1", "Time", "NumQuotes", "BBO", "NumTrades", "Dollars", "T3")
+    # The core types the fields of the lines of the plain shape (printable ASCII, as many
+    # fields as columns or one fewer when T3 is last, plain integers, a time of the day),
+    # as fields() and the line parser read them; every other line goes through the line
+    # parser, which reads it or reports it.
+    parts: list[tuple[pa.RecordBatch, np.ndarray]] = []
+    if all(name in columns for name in names):
+        layout = [width, *(columns.index(name) for name in names)]
+        done = 0
+        for data, _, starts, stops, _ in lines.segments:
+            got = pa.record_batch(_core.hft1_fields(data, starts, stops, layout, time_format))
+            parts.append((got, done + got.column("line").to_numpy().astype(np.int64)))
+            done += len(starts)
+    index = np.concatenate([at for _, at in parts]) if parts else np.zeros(0, np.int64)
+    got = pa.Table.from_batches([b for b, _ in parts]).combine_chunks() if parts else None
     rows = len(index)
-    fast = pa.table(
-        {
-            "file_date": pa.array(np.full(rows, (day - dt.date(1970, 1, 1)).days, np.int32)).cast(
-                pa.date32()
-            ),
-            "event_ts": frame["event_ts"].to_arrow().cast(pa.timestamp("s", tz=tz)),
-            **{
-                k: frame[k].to_arrow().cast(HFT1_SCHEMA.field(k).type)
-                for k in (
-                    "time_raw",
-                    "symbol",
-                    "t1",
-                    "num_quotes",
-                    "bbo",
-                    "num_trades",
-                    "dollars",
-                    "t3",
-                )
-            },
-            "trade_size": trade_size,
-            "source_file": pa.DictionaryArray.from_arrays(
-                pa.array(np.zeros(rows, np.int32)), pa.array([csv.path])
-            ),
-            "file_gen": pa.array(np.full(rows, gen, np.uint32)),
-            "byte_offset": pa.array(lines.offset[index], pa.uint64()),
-            "line_no": pa.array(lines.number[index], pa.uint64()),
-        }
-    )
+    if got is not None and rows:
+        seconds = got.column("seconds").to_numpy().astype(np.int64)
+        event_ts = _wall_to_utc(day, zone, seconds)
+        # In numpy, which divides as IEEE does, as Python's dollars / trades.
+        dollars = got.column("dollars").to_numpy().astype(np.float64)
+        trades = got.column("num_trades").to_numpy().astype(np.float64)
+        none = trades == 0
+        trade_size = pa.array(
+            np.divide(dollars, trades, out=np.zeros_like(dollars), where=~none), mask=none
+        )
+        fast = pa.table(
+            {
+                "file_date": pa.array(
+                    np.full(rows, (day - dt.date(1970, 1, 1)).days, np.int32)
+                ).cast(pa.date32()),
+                "event_ts": pa.array(event_ts).cast(pa.timestamp("s", tz=tz)),
+                "time_raw": got.column("time_raw"),
+                "symbol": got.column("symbol").dictionary_encode(),
+                **{
+                    k: got.column(k)
+                    for k in ("t1", "num_quotes", "bbo", "num_trades", "dollars", "t3")
+                },
+                "trade_size": trade_size,
+                "source_file": pa.DictionaryArray.from_arrays(
+                    pa.array(np.zeros(rows, np.int32)), pa.array([csv.path])
+                ),
+                "file_gen": pa.array(np.full(rows, gen, np.uint32)),
+                "byte_offset": pa.array(lines.offset[index], pa.uint64()),
+                "line_no": pa.array(lines.number[index], pa.uint64()),
+            }
+        )
+    else:
+        fast = _table(HFT1_SCHEMA, [], tz)
     fast_rows = np.zeros(len(lines), bool)
     fast_rows[index] = True
     slow_lines = [lines.line(i) for i in np.flatnonzero(~fast_rows).tolist()]

@@ -3,6 +3,7 @@
 //! PyCapsule interface. No pyarrow or polars import happens here.
 
 mod convert;
+mod csv;
 mod feeds;
 mod itch;
 mod monitor;
@@ -51,6 +52,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(itch::session_midnight_ns, m)?)?;
     m.add_function(wrap_pyfunction!(itch::inflate_len, m)?)?;
     m.add_function(wrap_pyfunction!(feeds::levelone_pass1, m)?)?;
+    m.add_function(wrap_pyfunction!(csv::line_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(csv::hft1_fields, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_itch, m)?)?;
     m.add_function(wrap_pyfunction!(synth::write_itch, m)?)?;
     Ok(())

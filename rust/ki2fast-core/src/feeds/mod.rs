@@ -1,10 +1,12 @@
-//! Retail feed captures read in the core: Schwab level-one NDJSON.
+//! Retail feed captures read in the core: Schwab level-one NDJSON and Burst Monitor CSV.
 //!
 //! - [`json`] — a borrowed JSON reader with Python `dict` semantics, for one line
 //! - [`levelone`] — pass 1 over a level-one capture: items flattened into columns
 //! - [`fill`] — pass 2: one service's items into typed columns, as sent and forward-filled
 //! - [`stream`] — both passes over a capture that grows, batch by batch, state carried
+//! - [`csv`] — Burst Monitor lines: per-line byte counts, and hft1 fields typed
 
+pub mod csv;
 pub mod fill;
 pub mod json;
 pub mod levelone;
