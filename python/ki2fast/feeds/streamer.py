@@ -30,10 +30,11 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ki2fast.exceptions import ConnectionLimitExceeded, StreamerError, StreamLost, StreamUnhealthy
+from ki2fast.feeds._transport import Backoff, ConnectionStats, wait_or_stop
 from ki2fast.feeds.journal import Durability, Journal
 from ki2fast.feeds.schwab_token import (
     ReauthRequired,
@@ -67,15 +68,11 @@ OK_CODES = {0, 26, 27, 28, 29}
 
 
 @dataclass
-class StreamerStats:
+class StreamerStats(ConnectionStats):
     """What a status line shows: frames, data frames, reconnects, the last error."""
 
     frames: int = 0
     data_frames: int = 0
-    reconnects: int = 0
-    epoch: int = 0
-    last_error: str | None = None
-    started: float = field(default_factory=time.monotonic)
     #: The median gap between the server's heartbeats (s), once 5 were seen.
     heartbeat_gap: float | None = None
 
@@ -246,7 +243,10 @@ class Streamer:
         if (said := self._token.expiry_warning()) is not None:
             log.warning("%s", said)
         self._journal = Journal(self.root, "schwab", "streamer", durability=self.durability)
-        failures = denials = closes12 = unhealthy = 0
+        denials = closes12 = unhealthy = 0
+        backoff = Backoff(
+            self.backoff_base, self.backoff_cap, self.healthy_reset, self.max_attempts, self.rng
+        )
         try:
             while not self._stop.is_set():
                 began = time.monotonic()
@@ -287,23 +287,17 @@ class Streamer:
                             "exists for this user; stop the other streaming client",
                             12,
                         ) from None
-                    if time.monotonic() - began >= self.healthy_reset:
-                        failures = 0
-                    failures += 1
-                    if self.max_attempts is not None and failures > self.max_attempts:
+                    wait = backoff.after(began)
+                    if wait is None:
                         raise StreamLost(
                             f"the stream was lost and {self.max_attempts} reconnects failed "
                             f"(last: {r.cause})"
                         ) from None
-                    wait = self.rng.uniform(
-                        0, min(self.backoff_cap, self.backoff_base * 2 ** (failures - 1))
-                    )
                     if r.wait is not None:
                         wait = max(wait, r.wait)
                     self._journal.note("reconnect", epoch=self.stats.epoch, cause=r.cause)
                     log.info("reconnecting in %.3f s after %s", wait, r.cause)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), wait)
+                    await wait_or_stop(self._stop, wait)
                     self.stats.reconnects += 1
             return self.stats
         finally:

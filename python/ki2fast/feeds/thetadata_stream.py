@@ -31,6 +31,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from ki2fast._common import NY
+from ki2fast.feeds._transport import Backoff, ConnectionStats, wait_or_stop
 from ki2fast.feeds.journal import Durability, Journal, gaps_table, journal_parts
 from ki2fast.feeds.thetadata import (
     QUOTE_COLUMNS,
@@ -103,15 +104,14 @@ def _contract_json(c: Contract) -> dict[str, Any]:
 
 
 @dataclass
-class StreamStats:
+class StreamStats(ConnectionStats):
+    """What a status line shows: messages, events, reconnects, the terminal's upstream
+    status, the last error, the subscriptions it refused."""
+
     messages: int = 0
     events: int = 0
-    reconnects: int = 0
-    epoch: int = 0
     upstream: str | None = None
-    last_error: str | None = None
     refused: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
 
 
 class _Restart(Exception):
@@ -224,7 +224,9 @@ class ThetaStream:
         self._journal = Journal(
             self.root, "thetadata", f"{self.name}-stream", durability=self.durability
         )
-        failures = 0
+        backoff = Backoff(
+            self.backoff_base, self.backoff_cap, self.healthy_reset, self.max_attempts, self.rng
+        )
         try:
             while not self._stop.is_set():
                 began = time.monotonic()
@@ -235,20 +237,14 @@ class ThetaStream:
                     cause = str(e) if isinstance(e, _Restart) else f"connect: {type(e).__name__}"
                     self.stats.last_error = cause
                     self._gap = self._gap or (self._last_ns, cause)
-                if time.monotonic() - began >= self.healthy_reset:
-                    failures = 0
-                failures += 1
-                if self.max_attempts is not None and failures > self.max_attempts:
+                wait = backoff.after(began)
+                if wait is None:
                     raise ThetaDataError(
                         f"the terminal's stream was lost and {self.max_attempts} reconnects "
                         f"failed (last: {self.stats.last_error})"
                     )
-                wait = self.rng.uniform(
-                    0, min(self.backoff_cap, self.backoff_base * 2 ** (failures - 1))
-                )
                 self._journal.note("reconnect", epoch=self.stats.epoch, cause=self.stats.last_error)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), wait)
+                await wait_or_stop(self._stop, wait)
                 self.stats.reconnects += 1
             return self.stats
         finally:

@@ -1,0 +1,56 @@
+"""What every network client of ki2fast shares: the counters a status line shows, and the
+reconnect schedule (exponential backoff with full jitter, reset after a healthy connection,
+bounded by a number of attempts)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["Backoff", "ConnectionStats", "wait_or_stop"]
+
+
+@dataclass
+class ConnectionStats:
+    """Connections made (``epoch``), reconnects, the last error, when the client started."""
+
+    reconnects: int = 0
+    epoch: int = 0
+    last_error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Backoff:
+    """When to try again after a connection ends: a uniform draw from 0 to
+    ``min(cap, base · 2^(failures − 1))`` seconds. A connection that lasted ``healthy_reset``
+    seconds or more starts the count again; more than ``max_attempts`` failures in a row
+    (None: no limit) is the end."""
+
+    base: float = 1.0
+    cap: float = 120.0
+    healthy_reset: float = 60.0
+    max_attempts: int | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    #: Connections in a row that ended before they were healthy.
+    failures: int = 0
+
+    def after(self, began: float, now: float | None = None) -> float | None:
+        """Counts the end of a connection that began at ``began`` (``time.monotonic``);
+        the seconds to wait before the next one, or None when the attempts are spent."""
+        now = time.monotonic() if now is None else now
+        if now - began >= self.healthy_reset:
+            self.failures = 0
+        self.failures += 1
+        if self.max_attempts is not None and self.failures > self.max_attempts:
+            return None
+        return self.rng.uniform(0, min(self.cap, self.base * 2 ** (self.failures - 1)))
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleeps ``seconds``, or less when ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

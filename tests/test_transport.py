@@ -1,0 +1,38 @@
+"""The reconnect schedule both network clients share."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from ki2fast.feeds._transport import Backoff, wait_or_stop
+
+
+def test_backoff_doubles_up_to_its_cap_with_full_jitter_and_resets_after_a_healthy_run():
+    b = Backoff(base=1.0, cap=8.0, healthy_reset=60.0, max_attempts=None, rng=random.Random(7))
+    draws = random.Random(7)
+    # Connections that fail at once: the bound doubles 1, 2, 4, 8, then stays at the cap.
+    for bound in (1, 2, 4, 8, 8):
+        assert b.after(began=100.0, now=100.5) == draws.uniform(0, bound)
+    # One that lasted the healthy time starts over at the base.
+    assert b.after(began=100.0, now=160.0) == draws.uniform(0, 1)
+    assert b.failures == 1
+
+
+def test_backoff_ends_after_max_attempts_in_a_row():
+    b = Backoff(base=0.1, cap=1.0, healthy_reset=60.0, max_attempts=2, rng=random.Random(1))
+    assert b.after(0.0, 1.0) is not None
+    assert b.after(0.0, 1.0) is not None
+    assert b.after(0.0, 1.0) is None
+
+
+def test_wait_or_stop_returns_when_stopped():
+    async def main() -> float:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.05, stop.set)
+        t = time.monotonic()
+        await wait_or_stop(stop, 30.0)
+        return time.monotonic() - t
+
+    assert asyncio.run(main()) < 5.0
