@@ -313,7 +313,9 @@ class LiveLevelOne:
         if self._replay:
             return []  # decoded before: it only set the state
         books = None
-        if b"_BOOK" in data:
+        # The core's pass counted what it did not read: book items among the other
+        # services' items, gap notes among the journal's own records (no scan of the bytes).
+        if any(str(k).endswith("_BOOK") for k in got.stats["skipped_services"]):
             # The book reader counts epochs from the batch: a LOGIN ahead of it stands for
             # the ones before, so the next one starts a new epoch.
             prefix = [_LOGIN_OK] if logins else []
@@ -327,7 +329,7 @@ class LiveLevelOne:
         last = first + len(lines) - 1
         self.lines += len(lines)
         self.batches += 1
-        gaps = _gaps(lines, self.chan) if b'"gap"' in data else None
+        gaps = _gaps(lines, self.chan) if got.stats["journal_other"] else None
         batch = LiveBatch(day.name, first, last, got, books, gaps)
         if self.archive is not None:
             # Only what the archive takes is held until it is written.
