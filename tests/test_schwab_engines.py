@@ -276,12 +276,15 @@ state_line = st.one_of(
 
 
 @settings(max_examples=150, deadline=None)
-@given(lines=st.lists(state_line, min_size=1, max_size=30))
-def test_the_core_gives_the_reference_state(lines: list[str]) -> None:
+@given(
+    lines=st.lists(state_line, min_size=1, max_size=30),
+    scheme=st.sampled_from(["schwab_py", "schwab_py_tda", "schwabdev", "numeric"]),
+)
+def test_the_core_gives_the_reference_state(lines: list[str], scheme: Any) -> None:
     data = ("\n".join(lines) + "\n").encode()
     same(
-        schwab.read_levelone(data, label_scheme="schwab_py"),
-        reference.read_levelone(data, label_scheme="schwab_py"),
+        schwab.read_levelone(data, label_scheme=scheme),
+        reference.read_levelone(data, label_scheme=scheme),
     )
 
 
