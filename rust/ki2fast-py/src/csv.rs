@@ -57,34 +57,8 @@ pub fn hft1_fields(
         "hh:mm:ss" => TimeFormat::Colons,
         other => return Err(PyValueError::new_err(format!("time format {other:?}"))),
     };
-    let [
-        width,
-        symbol,
-        t1,
-        time,
-        num_quotes,
-        bbo,
-        num_trades,
-        dollars,
-        t3,
-    ] = layout;
-    if [symbol, t1, time, num_quotes, bbo, num_trades, dollars, t3]
-        .iter()
-        .any(|&k| k >= width)
-    {
-        return Err(PyValueError::new_err("a column beyond the field count"));
-    }
-    let layout = Hft1Layout {
-        width,
-        symbol,
-        t1,
-        time,
-        num_quotes,
-        bbo,
-        num_trades,
-        dollars,
-        t3,
-    };
+    let layout = Hft1Layout::from_positions(layout)
+        .ok_or_else(|| PyValueError::new_err("a column beyond the field count"))?;
     let (start, stop) = (start.to_vec(py)?, stop.to_vec(py)?);
     if start.len() != stop.len() {
         return Err(PyValueError::new_err("start and stop differ in length"));

@@ -99,6 +99,35 @@ pub struct Hft1Layout {
     pub t3: usize,
 }
 
+impl Hft1Layout {
+    /// From `[width, Symbol, T1, Time, NumQuotes, BBO, NumTrades, Dollars, T3]`; None when a
+    /// column is beyond the field count.
+    pub fn from_positions(p: [usize; 9]) -> Option<Self> {
+        let [
+            width,
+            symbol,
+            t1,
+            time,
+            num_quotes,
+            bbo,
+            num_trades,
+            dollars,
+            t3,
+        ] = p;
+        p[1..].iter().all(|&k| k < width).then_some(Hft1Layout {
+            width,
+            symbol,
+            t1,
+            time,
+            num_quotes,
+            bbo,
+            num_trades,
+            dollars,
+            t3,
+        })
+    }
+}
+
 /// How `Time` is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeFormat {
@@ -326,17 +355,11 @@ mod tests {
 
     #[test]
     fn hft1_rows_of_the_plain_shape_only() {
-        let layout = Hft1Layout {
-            width: 8,
-            symbol: 0,
-            t1: 1,
-            time: 2,
-            num_quotes: 3,
-            bbo: 4,
-            num_trades: 5,
-            dollars: 6,
-            t3: 7,
-        };
+        assert_eq!(
+            Hft1Layout::from_positions([7, 0, 1, 2, 3, 4, 5, 6, 7]),
+            None
+        );
+        let layout = Hft1Layout::from_positions([8, 0, 1, 2, 3, 4, 5, 6, 7]).unwrap();
         let data = b"QQQ,0,93000,5,6,7,800,x\n SPY ,0, 93001 ,1,2,0,0\n,0,1,1,1,1,1,\nA,0,1,1,1,+1,1,\nB,0,1,1,1,1,9007199254740992,\nC,0,1,1,1,1,1,1,1\n";
         let lines = line_stats(data, false);
         let r = hft1_fields(data, &lines.start, &lines.stop, &layout, TimeFormat::Auto);
