@@ -23,6 +23,7 @@ class _ArrowSchema(Protocol):
 _Source = str | PathLike[str] | bytes | bytearray | memoryview | Any
 
 __all__ = [
+    "ACTIVITY_COUNT_COLUMNS",
     "MAX_PRINT_SHARES",
     "MESSAGE_LENGTHS",
     "MESSAGE_TYPES",
@@ -57,6 +58,8 @@ __version__: str
 MESSAGE_TYPES: dict[str, str]
 MESSAGE_LENGTHS: dict[str, int]
 MAX_PRINT_SHARES: int
+#: The activity table's count columns, in order.
+ACTIVITY_COUNT_COLUMNS: list[str]
 
 @final
 class ItchBatches(Iterator[tuple[str, _ArrowArray]]):

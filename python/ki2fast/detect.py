@@ -119,16 +119,8 @@ PRESETS: dict[str, Rule] = {
 #: The columns every episode table starts with (docs/detection.md §3.4).
 EPISODE_COLUMNS = ["stock", "start", "end", "peak_rate", "num_quotes", "num_trades", "dollars"]
 
-_COUNTS = [
-    "num_quotes",
-    "num_adds",
-    "num_cancels",
-    "num_deletes",
-    "num_replaces",
-    "num_bbo",
-    "num_trades",
-    "num_executions",
-]
+#: The activity table's counts, as the core names them.
+_COUNTS = list(_core.ACTIVITY_COUNT_COLUMNS)
 _SUMS = [
     *_COUNTS,
     "shares",

@@ -32,6 +32,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "MAX_PRINT_SHARES",
         ki2fast_core::analytics::trades::MAX_PRINT_SHARES,
     )?;
+    m.add(
+        "ACTIVITY_COUNT_COLUMNS",
+        ki2fast_core::analytics::activity::COUNT_COLUMNS.to_vec(),
+    )?;
     m.add_class::<itch::ItchBatches>()?;
     m.add_class::<itch::OrderEvents>()?;
     m.add_class::<itch::SummaryScan>()?;
