@@ -18,18 +18,22 @@ from tests import schwab_reference as reference
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "schwab"
 
 
+#: The tables of a LevelOne.
+TABLES = (
+    "equities",
+    "options",
+    "equity_deltas",
+    "option_deltas",
+    "quotes",
+    "trades",
+    "option_quotes",
+    "option_trades",
+    "control",
+)
+
+
 def same(a: schwab.LevelOne, b: schwab.LevelOne) -> None:
-    for name in (
-        "equities",
-        "options",
-        "equity_deltas",
-        "option_deltas",
-        "quotes",
-        "trades",
-        "option_quotes",
-        "option_trades",
-        "control",
-    ):
+    for name in TABLES:
         ta, tb = getattr(a, name), getattr(b, name)
         assert ta.schema == tb.schema, name
         assert ta.equals(tb), name  # (timestamps may be beyond what datetime can hold)

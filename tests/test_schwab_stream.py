@@ -14,19 +14,7 @@ from hypothesis import strategies as st
 from ki2fast.feeds import schwab
 from tests import schwab_reference as reference
 
-from .test_schwab_engines import line, state_line
-
-TABLES = (
-    "equities",
-    "options",
-    "equity_deltas",
-    "option_deltas",
-    "quotes",
-    "trades",
-    "option_quotes",
-    "option_trades",
-    "control",
-)
+from .test_schwab_engines import TABLES, line, state_line
 
 
 def plain(t: pa.Table) -> pa.Table:
