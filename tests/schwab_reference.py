@@ -62,7 +62,44 @@ def read_levelone(
     data, path = capture_bytes(src)
     p = Pass(path, strict)
     got = _read_lines(p, data)
-    return L._level_one(p, got, len(data), label_scheme, decode)
+    decoded: dict[str, tuple[str, L.Decoded | None]] = {}
+    for service, wanted in zip((L.EQUITIES, OPTIONS), L._schemes(label_scheme), strict=True):
+        acc = p.items[service]
+        scheme = (
+            detect(service, acc.label_set(), acc.first_ts, path) if wanted == "auto" else wanted
+        )
+        fmap = L._field_map(service, scheme)
+        decoded[service] = (scheme, decode(service, acc, fmap, p) if acc.labels else None)
+    return L._level_one(p, got, len(data), decoded)
+
+
+def detect(service: str, labels: set[str], first_ts: Any, path: str | None) -> str:
+    """The label scheme of a service's keys (docs/feeds.md §1.11)."""
+    names = {k for k in labels if not (k.isascii() and k.isdigit()) and k not in L._RESERVED}
+    if not names:
+        return "numeric"
+    if any(" " in k for k in names):
+        return "schwabdev"
+    if names & F.TDA_MARKERS[service] or (
+        service == L.EQUITIES
+        and any(
+            k.startswith(F.TDA_EQUITY_PREFIXES) or k.endswith(F.TDA_EQUITY_SUFFIX) for k in names
+        )
+    ):
+        return "schwab_py_tda"
+    if names & F.SCHWAB_PY_MARKERS:
+        return "schwab_py"
+    same = {label for i, label, _ in F.FIELDS[service][: F.SAME_IN_BOTH[service]]}
+    if names <= same:
+        return "schwab_py"
+    ms = time_ms(first_ts)
+    if ms is not None and ms >= L.SCHWAB_PY_SINCE_MS:
+        return "schwab_py"
+    raise L.AmbiguousLabelsError(
+        f"{path or 'capture'}: {service} labels {sorted(names)[:5]} fit both schwab-py label "
+        "schemes and the capture predates 2024-05-16; pass label_scheme='schwab_py' or "
+        "'schwab_py_tda'"
+    )
 
 
 class Acc(L._Acc):

@@ -29,7 +29,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "EventMonitor",
     "ItchBatches",
-    "LevelOnePass",
+    "LevelOneLabels",
     "LevelOneStream",
     "OrderBook",
     "OrderEvents",
@@ -41,7 +41,7 @@ __all__ = [
     "hft1_fields",
     "inflate_len",
     "itch_schema",
-    "levelone_pass1",
+    "levelone_read",
     "line_stats",
     "median_mad_by_group",
     "order_events_schema",
@@ -203,8 +203,10 @@ def order_events_schema(*, prices: str = "int", with_ts: bool = False) -> _Arrow
 def session_date_from_name(path: str | PathLike[str]) -> str | None: ...
 def session_midnight_ns(date: str) -> int: ...
 def inflate_len(path: str | PathLike[str]) -> int: ...
-def levelone_pass1(data: bytes) -> dict[str, Any]:
-    """Pass 1 of the Schwab level-one reader over a decompressed capture."""
+def levelone_read(
+    data: bytes, labels: LevelOneLabels, schemes: tuple[str, str], strict: bool
+) -> dict[str, Any]:
+    """Both passes of the Schwab level-one reader over a decompressed capture."""
 
 def line_stats(chunk: bytes, bom: bool) -> _ArrowStream:
     """Per complete line: ``start``, ``stop`` and its ``spaces``, ``odd`` and ``commas``."""
@@ -224,20 +226,19 @@ def rolling_baseline(table: _ArrowStream, lookback: int, robust: bool) -> _Arrow
     """Per row: μ, σ and ``ok`` of the ``lookback`` windows before its window."""
 
 @final
-class LevelOnePass:
-    """What pass 1 read, for pass 2; its items and pairs as Arrow."""
+class LevelOneLabels:
+    """The level-one label tables of both services, given to every reading."""
 
-    def batches(self, service: str) -> tuple[_ArrowArray, _ArrowArray]: ...
-    def decode(
-        self, service: str, fids: list[int], fields: list[tuple[int, str, str]]
-    ) -> dict[str, Any]: ...
+    def __init__(self, equities: dict[str, Any], options: dict[str, Any]) -> None: ...
 
 @final
 class LevelOneStream:
     """Both level-one passes over a capture that grows, a batch of bytes at a time."""
 
     def __init__(self) -> None: ...
-    def push(self, data: bytes) -> dict[str, Any]: ...
+    def push(
+        self, data: bytes, labels: LevelOneLabels, schemes: tuple[str, str], strict: bool
+    ) -> dict[str, Any]: ...
     @property
     def lines(self) -> int: ...
     @property

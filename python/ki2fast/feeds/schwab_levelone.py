@@ -23,7 +23,6 @@ import functools
 import json
 import os
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -273,8 +272,6 @@ class _Pass:
     journal_other: int = 0
     epoch: int = 0
     logins: int = 0
-    #: What pass 1 read (a ``_core.LevelOnePass``), for pass 2.
-    rust: Any = None
 
     def fail(self, reason: str, line: int, offset: int) -> None:
         if self.strict:
@@ -313,9 +310,9 @@ def _int(v: Any) -> int | None:
     return v if type(v) is int and v in I64 else None
 
 
-def _rust_lines(p: _Pass, r: dict[str, Any]) -> tuple[int, int]:
-    """Pass 1 in the core (``r``, what ``_core.levelone_pass1`` gave) into ``p``; returns
-    (lines, held-back bytes)."""
+def _core_lines(p: _Pass, r: dict[str, Any]) -> tuple[int, int]:
+    """Pass 1 as the core read it (``r``, what ``_core.levelone_read`` gave) into ``p``;
+    returns (lines, held-back bytes)."""
     for line, offset, reason, detail in r["bad"]:
         if reason == "not_json":
             p.fail(f"not JSON: {detail}", line, offset)
@@ -336,7 +333,6 @@ def _rust_lines(p: _Pass, r: dict[str, Any]) -> tuple[int, int]:
         p.skipped[str(orjson.loads(text))] += 1
     p.heartbeats = r["heartbeats"]
     p.journal_other = r["journal_other"]
-    p.rust = r["pass"]
     for service in (EQUITIES, OPTIONS):
         acc = p.items[service]
         acc.first_ts = r[service]["first_ts"]
@@ -349,15 +345,13 @@ def _rust_lines(p: _Pass, r: dict[str, Any]) -> tuple[int, int]:
 Decoded = tuple[pa.Table, pa.Table, int, tuple[pa.Table, pa.Table]]
 
 
-def _rust_decode(service: str, acc: _Acc, fmap: dict[str, int], p: _Pass) -> Decoded:
-    """Pass 2 of ``service`` in the core."""
+def _core_decoded(service: str, acc: _Acc, got: dict[str, Any], p: _Pass) -> Decoded:
+    """A service's pass 2 as the core gave it (``got``) into tables; the values behind the
+    notes it names into ``p``."""
     assert acc.labels is not None
-    fids = [fmap.get(k, _UNKNOWN) for k in acc.labels]
-    fields = [(j, label.lower(), kind) for j, label, kind in F.FIELDS[service][1:]]
-    got = p.rust.decode(service, fids, fields)
     extra: dict[int, list[tuple[str, str]]] = {}
-    if got["bad_keys"] or got["notes"] or got["extra"]:
-        pairs = pa.record_batch(p.rust.batches(service)[1])
+    if "pairs" in got:
+        pairs = pa.record_batch(got["pairs"])
         values = _Values(pairs)
         for line, pair in got["bad_keys"]:
             _bad_key(p, None if pair is None else values[pair], line)
@@ -423,33 +417,6 @@ class _Values:
 # Label schemes (docs/feeds.md §1.11)
 
 
-def _detect(service: str, labels: set[str], first_ts: Any, path: str | None) -> str:
-    names = {k for k in labels if not k.isdigit() and k not in _RESERVED}
-    if not names:
-        return "numeric"
-    if any(" " in k for k in names):
-        return "schwabdev"
-    if names & F.TDA_MARKERS[service] or (
-        service == EQUITIES
-        and any(
-            k.startswith(F.TDA_EQUITY_PREFIXES) or k.endswith(F.TDA_EQUITY_SUFFIX) for k in names
-        )
-    ):
-        return "schwab_py_tda"
-    if names & F.SCHWAB_PY_MARKERS:
-        return "schwab_py"
-    same = {label for i, label, _ in F.FIELDS[service][: F.SAME_IN_BOTH[service]]}
-    if names <= same:
-        return "schwab_py"
-    if time_ms(first_ts) is not None and time_ms(first_ts) >= SCHWAB_PY_SINCE_MS:  # type: ignore[operator]
-        return "schwab_py"
-    raise AmbiguousLabelsError(
-        f"{path or 'capture'}: {service} labels {sorted(names)[:5]} fit both schwab-py label "
-        "schemes and the capture predates 2024-05-16; pass label_scheme='schwab_py' or "
-        "'schwab_py_tda'"
-    )
-
-
 def _field_map(service: str, scheme: str) -> dict[str, int]:
     """Key → field id: numeric ids always, plus the labels of the scheme."""
     fields = F.FIELDS[service]
@@ -472,6 +439,39 @@ def _field_map(service: str, scheme: str) -> dict[str, int]:
     for n, name in enumerate(_RESERVED):
         out[name] = -1 - n
     return out
+
+
+@functools.cache
+def _labels() -> Any:
+    """The label tables of both services for the core (a ``_core.LevelOneLabels``)."""
+    from ki2fast import _core
+
+    def tables(service: str) -> dict[str, Any]:
+        fields = F.FIELDS[service]
+        equities = service == EQUITIES
+        return {
+            "fields": [(j, label.lower(), kind) for j, label, kind in fields[1:]],
+            "schemes": {
+                s: _field_map(service, s)
+                for s in ("numeric", "schwab_py", "schwab_py_tda", "schwabdev")
+            },
+            "reserved": list(_RESERVED),
+            "tda_markers": sorted(F.TDA_MARKERS[service]),
+            "tda_prefixes": list(F.TDA_EQUITY_PREFIXES) if equities else [],
+            "tda_suffixes": [F.TDA_EQUITY_SUFFIX] if equities else [],
+            "schwab_py_markers": sorted(F.SCHWAB_PY_MARKERS),
+            "same_in_both": [label for _, label, _ in fields[: F.SAME_IN_BOTH[service]]],
+            "schwab_py_since_ms": SCHWAB_PY_SINCE_MS,
+        }
+
+    return _core.LevelOneLabels(tables(EQUITIES), tables(OPTIONS))
+
+
+def _schemes(label_scheme: LabelScheme | dict[str, LabelScheme]) -> tuple[str, str]:
+    """The scheme asked for each service (equities, options)."""
+    if isinstance(label_scheme, dict):
+        return (label_scheme.get(EQUITIES, "auto"), label_scheme.get(OPTIONS, "auto"))
+    return (label_scheme, label_scheme)
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,21 +606,40 @@ def read_levelone(
     from ki2fast import _core
 
     data, path = capture_bytes(src)
-    p = _Pass(path, strict)
-    got = _rust_lines(p, _core.levelone_pass1(data))
-    return _level_one(p, got, len(data), label_scheme)
+    got = _core.levelone_read(data, _labels(), _schemes(label_scheme), strict)
+    return _from_core(_Pass(path, strict), got, len(data))
+
+
+def _from_core(p: _Pass, r: dict[str, Any], nbytes: int) -> LevelOne:
+    """What the core read (``r``: ``_core.levelone_read``, ``LevelOneStream.push``) as a
+    :class:`LevelOne`."""
+    if "ambiguous" in r:
+        service, labels = r["ambiguous"]
+        raise AmbiguousLabelsError(
+            f"{p.path or 'capture'}: {service} labels {labels} fit both schwab-py label "
+            "schemes and the capture predates 2024-05-16; pass label_scheme='schwab_py' or "
+            "'schwab_py_tda'"
+        )
+    got = _core_lines(p, r)  # with strict=True, raises on the first bad line
+    decoded: dict[str, tuple[str, Decoded | None]] = {}
+    for service in (EQUITIES, OPTIONS):
+        s = r[service]
+        d = s["decoded"]
+        decoded[service] = (
+            s["scheme"],
+            None if d is None else _core_decoded(service, p.items[service], d, p),
+        )
+    return _level_one(p, got, nbytes, decoded)
 
 
 def _level_one(
     p: _Pass,
     got: tuple[int, int],
     nbytes: int,
-    label_scheme: LabelScheme | dict[str, LabelScheme],
-    decode: Callable[[str, _Acc, dict[str, int], _Pass], Decoded] | None = None,
+    decoded: dict[str, tuple[str, Decoded | None]],
 ) -> LevelOne:
-    """The tables of both services after pass 1 (``got``: lines, held-back bytes) into
-    ``p``; ``decode`` is pass 2 (the core's unless a test passes its reference)."""
-    decode = decode or _rust_decode
+    """The tables of both services: pass 1 (``got``: lines, held-back bytes) read into
+    ``p``, and per service its label scheme and pass 2 (None without items)."""
     path = p.path
     lines, held = got
     out: dict[str, tuple[pa.Table, pa.Table]] = {}
@@ -628,21 +647,12 @@ def _level_one(
     schemes: dict[str, str] = {}
     conflicts = 0
     for service in (EQUITIES, OPTIONS):
-        wanted = (
-            label_scheme.get(service, "auto") if isinstance(label_scheme, dict) else label_scheme
-        )
-        acc = p.items[service]
-        scheme = (
-            _detect(service, acc.label_set(), acc.first_ts, path) if wanted == "auto" else wanted
-        )
-        schemes[service] = scheme
-        fmap = _field_map(service, scheme)
-        if not acc.labels:  # no item (none carried either)
+        schemes[service], d = decoded[service]
+        if d is None:
             deltas, state, canonical[service] = _nothing(service)
-            out[service] = (deltas, state)
-            continue
-        deltas, state, clashes, canonical[service] = decode(service, acc, fmap, p)
-        conflicts += clashes
+        else:
+            deltas, state, clashes, canonical[service] = d
+            conflicts += clashes
         out[service] = (deltas, state)
     quotes, trades = canonical[EQUITIES]
     option_quotes, option_trades = canonical[OPTIONS]
@@ -752,6 +762,6 @@ class LevelOneDecoder:
         """Decodes the complete lines ``data`` ends (after what was held back)."""
         if not isinstance(data, bytes):
             data = bytes(data)
-        p = _Pass(self.path, self.strict)
-        got = _rust_lines(p, self._core.push(data))
-        return _level_one(p, got, len(data), self.label_scheme)
+        schemes = _schemes(self.label_scheme)
+        got = self._core.push(data, _labels(), schemes, self.strict)
+        return _from_core(_Pass(self.path, self.strict), got, len(data))

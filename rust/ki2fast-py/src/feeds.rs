@@ -1,62 +1,38 @@
-//! Feed captures: the Schwab level-one reader's two passes (GIL released while they run).
+//! Feed captures: the Schwab level-one reader, whole or batch by batch (GIL released while
+//! it runs).
 
-use ki2fast_core::feeds::fill::{self, FieldSpec, Kind};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use ki2fast_core::feeds::levelone::{self, BadReason, Pass, Service};
+use ki2fast_core::feeds::decoder::{self, Batch};
+use ki2fast_core::feeds::fill::{Decoded, FieldSpec, Kind};
+use ki2fast_core::feeds::labels::{self, ServiceLabels};
+use ki2fast_core::feeds::levelone::{self, BadReason, Service};
 use ki2fast_core::feeds::stream::Stream;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3_arrow::PyRecordBatch;
 
-/// What pass 1 read, kept for pass 2 ([`LevelOnePass::decode`]); its items and pairs as
-/// Arrow ([`LevelOnePass::batches`]) show the values pass 2 reports.
-#[pyclass(frozen, module = "ki2fast._core")]
-#[derive(Debug)]
-pub struct LevelOnePass {
-    pass: Pass,
-    /// The stream this pass continues, whose carried state [`LevelOnePass::decode`] uses.
-    stream: Option<Py<LevelOneStream>>,
+/// A service's label tables, as Python gives them (see [`ServiceLabels`]).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct ServiceArgs {
+    fields: Vec<(i32, String, String)>,
+    schemes: HashMap<String, HashMap<String, i32>>,
+    reserved: Vec<String>,
+    tda_markers: Vec<String>,
+    tda_prefixes: Vec<String>,
+    tda_suffixes: Vec<String>,
+    schwab_py_markers: Vec<String>,
+    same_in_both: Vec<String>,
+    schwab_py_since_ms: i64,
 }
 
-impl LevelOnePass {
-    fn service(&self, name: &str) -> PyResult<&Service> {
-        match name {
-            levelone::EQUITIES => Ok(&self.pass.equities),
-            levelone::OPTIONS => Ok(&self.pass.options),
-            _ => Err(PyValueError::new_err(format!(
-                "no level-one service {name:?}"
-            ))),
-        }
-    }
-}
-
-#[pymethods]
-impl LevelOnePass {
-    /// A service's items (`line, item_idx, epoch, ts`) and (key, value) pairs (`row, name,
-    /// tag, int, float, text`) as Arrow batches.
-    fn batches(&self, service: &str) -> PyResult<(PyRecordBatch, PyRecordBatch)> {
-        let svc = self.service(service)?;
-        Ok((
-            PyRecordBatch::new(levelone::arrow::items(svc)),
-            PyRecordBatch::new(levelone::arrow::pairs(svc)),
-        ))
-    }
-
-    /// Pass 2 of a service: a dict with `deltas` and `state` (Arrow batches), `bad_keys`
-    /// [(line, pair or None)], `notes` [(line, pair, kind)], `extra` [(row, pair)],
-    /// `conflicts` and `trades` (a batch of `row, shares, aggressor, conflated`, or None).
-    /// RuntimeError only for a broken invariant of the decoder (a bug).
-    fn decode<'py>(
-        &self,
-        py: Python<'py>,
-        service: &str,
-        fids: Vec<i32>,
-        fields: Vec<(i32, String, String)>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let svc = self.service(service)?;
-        let specs = fields
+impl ServiceArgs {
+    fn into_labels(self) -> PyResult<ServiceLabels> {
+        let fields = self
+            .fields
             .into_iter()
             .map(|(id, name, kind)| {
                 let kind = Kind::parse(&kind)
@@ -64,53 +40,69 @@ impl LevelOnePass {
                 Ok(FieldSpec { id, name, kind })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let options = service == levelone::OPTIONS;
-        let got = match &self.stream {
-            None => py.detach(|| fill::decode(svc, &fids, &specs, options)),
-            Some(stream) => {
-                let mut s = locked(&stream.get().stream)?;
-                let s = &mut *s;
-                let pass = &self.pass;
-                py.detach(|| s.decode(pass, service, &fids, &specs))
+        for scheme in labels::SCHEMES {
+            if !self.schemes.contains_key(scheme) {
+                return Err(PyValueError::new_err(format!(
+                    "no table for scheme {scheme}"
+                )));
             }
-        };
-        let d = got.map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        let out = PyDict::new(py);
-        out.set_item("deltas", PyRecordBatch::new(d.deltas))?;
-        out.set_item("state", PyRecordBatch::new(d.state))?;
-        out.set_item("bad_keys", d.bad_keys)?;
-        let notes: Vec<(u64, u32, &str)> = d
-            .notes
-            .iter()
-            .map(|n| (n.line, n.pair, n.kind.name()))
-            .collect();
-        out.set_item("notes", notes)?;
-        out.set_item("extra", d.extra)?;
-        out.set_item("conflicts", d.conflicts)?;
-        out.set_item("trades", d.trades.map(PyRecordBatch::new))?;
-        Ok(out.into_any())
+        }
+        let set = |v: Vec<String>| v.into_iter().collect();
+        Ok(ServiceLabels {
+            fields,
+            schemes: self
+                .schemes
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().collect()))
+                .collect(),
+            reserved: set(self.reserved),
+            tda_markers: set(self.tda_markers),
+            tda_prefixes: self.tda_prefixes,
+            tda_suffixes: self.tda_suffixes,
+            schwab_py_markers: set(self.schwab_py_markers),
+            same_in_both: set(self.same_in_both),
+            schwab_py_since_ms: self.schwab_py_since_ms,
+        })
     }
 }
 
-/// Pass 1 over a decompressed capture: a dict with `lines`, `held_back`, `heartbeats`,
-/// `journal_other`, `bad` [(line, offset, reason, detail)], `notes` [(line, offset, item)],
-/// `control` [(line, notify, json)], `skipped` [json], per service name a dict with
-/// `names`, `first_ts` and `data_items`, and `pass` (a [`LevelOnePass`]).
+/// The level-one label tables of both services, built once and given to every reading.
+#[pyclass(frozen, module = "ki2fast._core")]
+#[derive(Debug)]
+pub struct LevelOneLabels {
+    services: [ServiceLabels; 2],
+}
+
+#[pymethods]
+impl LevelOneLabels {
+    #[new]
+    fn new(equities: ServiceArgs, options: ServiceArgs) -> PyResult<Self> {
+        Ok(Self {
+            services: [equities.into_labels()?, options.into_labels()?],
+        })
+    }
+}
+
+/// Both passes over a decompressed capture, each service in the scheme asked
+/// (``"auto"`` to detect it): see [`batch_dict`] for what it gives.
 #[pyfunction]
-pub fn levelone_pass1<'py>(
+pub fn levelone_read<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyBytes>,
+    labels: &LevelOneLabels,
+    schemes: (String, String),
+    strict: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let bytes = data.as_bytes();
-    let p: Pass = py.detach(|| levelone::read(bytes));
-    pass_dict(py, p, None)
+    let asked = [schemes.0.as_str(), schemes.1.as_str()];
+    let got = py.detach(|| decoder::read(bytes, &labels.services, asked, strict));
+    batch_dict(py, got)
 }
 
 /// Both passes over a capture that grows (a streamer journal day), a batch of bytes at a
-/// time: `push(data)` gives what `levelone_pass1` gives for the complete lines so far
+/// time: `push(data, ...)` gives what `levelone_read` gives for the complete lines so far
 /// (line numbers, byte offsets and connection epochs the capture's; a torn last line held
-/// back until its end comes), and its pass's `decode` starts each symbol from the state the
-/// lines before left.
+/// back until its end comes), each symbol starting from the state the lines before left.
 #[pyclass(frozen, module = "ki2fast._core")]
 #[derive(Debug, Default)]
 pub struct LevelOneStream {
@@ -124,18 +116,23 @@ impl LevelOneStream {
         Self::default()
     }
 
+    /// Both passes over the complete lines `data` ends, as [`levelone_read`] gives them.
     fn push<'py>(
         slf: &Bound<'py, Self>,
         data: &Bound<'py, PyBytes>,
+        labels: &LevelOneLabels,
+        schemes: (String, String),
+        strict: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let py = slf.py();
         let bytes = data.as_bytes();
-        let p = {
+        let asked = [schemes.0.as_str(), schemes.1.as_str()];
+        let got = {
             let mut s = locked(&slf.get().stream)?;
             let s = &mut *s;
-            py.detach(|| s.push(bytes))
+            py.detach(|| s.push_decoded(bytes, &labels.services, asked, strict))
         };
-        pass_dict(py, p, Some(slf.clone().unbind()))
+        batch_dict(py, got)
     }
 
     /// Complete lines pushed so far.
@@ -182,12 +179,32 @@ fn locked(m: &Mutex<Stream>) -> PyResult<std::sync::MutexGuard<'_, Stream>> {
     })
 }
 
-fn pass_dict<'py>(
+/// What a reading gives, as a dict: `lines`, `held_back`, `heartbeats`, `journal_other`,
+/// `bad` [(line, offset, reason, detail)], `notes` [(line, offset, item)], `control`
+/// [(line, notify, json)], `skipped` [json], and per service name a dict with `names`,
+/// `first_ts`, `scheme` and `decoded` (None without items, or when a strict reading met bad
+/// lines): `deltas` and `state` (Arrow batches), `bad_keys` [(line, pair or None)], `notes`
+/// [(line, pair, kind)], `extra` [(row, pair)], `conflicts`, `trades` (a batch of `row,
+/// shares, aggressor, conflated`, or None) and, when one of those names a pair, `pairs` (the
+/// service's (key, value) pairs: `row, name, tag, int, float, text`). Labels that fit both
+/// schwab-py schemes give only `ambiguous`: (service, the first labels).
+fn batch_dict<'py>(
     py: Python<'py>,
-    p: Pass,
-    stream: Option<Py<LevelOneStream>>,
+    got: Result<Batch, decoder::Error>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
+    let b = match got {
+        Ok(b) => b,
+        Err(decoder::Error::Ambiguous { service, labels }) => {
+            out.set_item("ambiguous", (service, labels))?;
+            return Ok(out);
+        }
+        Err(decoder::Error::UnknownScheme(s)) => {
+            return Err(PyValueError::new_err(format!("unknown label scheme {s:?}")));
+        }
+        Err(decoder::Error::Decode(e)) => return Err(PyRuntimeError::new_err(e.to_string())),
+    };
+    let p = &b.pass;
     out.set_item("lines", p.lines)?;
     out.set_item("held_back", p.held_back)?;
     out.set_item("heartbeats", p.heartbeats)?;
@@ -224,16 +241,40 @@ fn pass_dict<'py>(
     }
     out.set_item("control", control)?;
     out.set_item("skipped", p.skipped.clone())?;
-    for (name, svc) in [
-        (levelone::EQUITIES, &p.equities),
-        (levelone::OPTIONS, &p.options),
-    ] {
+    let mut services = b.services.map(|s| s.map(Some)).unwrap_or([None, None]);
+    for (n, svc) in [&p.equities, &p.options].into_iter().enumerate() {
         let s = PyDict::new(py);
         s.set_item("names", svc.names.clone())?;
         s.set_item("first_ts", svc.first_ts)?;
         s.set_item("data_items", svc.data_items)?;
-        out.set_item(name, s)?;
+        let got = services[n].take();
+        s.set_item("scheme", got.as_ref().map(|g| g.scheme))?;
+        let decoded = match got.and_then(|g| g.decoded) {
+            None => None,
+            Some(d) => Some(decoded_dict(py, d, svc)?),
+        };
+        s.set_item("decoded", decoded)?;
+        out.set_item(decoder::SERVICES[n], s)?;
     }
-    out.set_item("pass", LevelOnePass { pass: p, stream })?;
+    Ok(out)
+}
+
+fn decoded_dict<'py>(py: Python<'py>, d: Decoded, svc: &Service) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    if !(d.bad_keys.is_empty() && d.notes.is_empty() && d.extra.is_empty()) {
+        out.set_item("pairs", PyRecordBatch::new(levelone::arrow::pairs(svc)))?;
+    }
+    out.set_item("deltas", PyRecordBatch::new(d.deltas))?;
+    out.set_item("state", PyRecordBatch::new(d.state))?;
+    out.set_item("bad_keys", d.bad_keys)?;
+    let notes: Vec<(u64, u32, &str)> = d
+        .notes
+        .iter()
+        .map(|n| (n.line, n.pair, n.kind.name()))
+        .collect();
+    out.set_item("notes", notes)?;
+    out.set_item("extra", d.extra)?;
+    out.set_item("conflicts", d.conflicts)?;
+    out.set_item("trades", d.trades.map(PyRecordBatch::new))?;
     Ok(out)
 }

@@ -41,7 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<itch::SummaryScan>()?;
     m.add_class::<replay::ReplayRun>()?;
     m.add_class::<replay::OrderBook>()?;
-    m.add_class::<feeds::LevelOnePass>()?;
+    m.add_class::<feeds::LevelOneLabels>()?;
     m.add_class::<feeds::LevelOneStream>()?;
     m.add_class::<monitor::EventMonitor>()?;
     m.add_function(wrap_pyfunction!(monitor::median_mad_by_group, m)?)?;
@@ -55,7 +55,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(itch::session_date_from_name, m)?)?;
     m.add_function(wrap_pyfunction!(itch::session_midnight_ns, m)?)?;
     m.add_function(wrap_pyfunction!(itch::inflate_len, m)?)?;
-    m.add_function(wrap_pyfunction!(feeds::levelone_pass1, m)?)?;
+    m.add_function(wrap_pyfunction!(feeds::levelone_read, m)?)?;
     m.add_function(wrap_pyfunction!(csv::line_stats, m)?)?;
     m.add_function(wrap_pyfunction!(csv::hft1_fields, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_itch, m)?)?;
