@@ -242,7 +242,7 @@ fn batch_dict<'py>(
     out.set_item("control", control)?;
     out.set_item("skipped", p.skipped.clone())?;
     let mut services = b.services.map(|s| s.map(Some)).unwrap_or([None, None]);
-    for (n, svc) in [&p.equities, &p.options].into_iter().enumerate() {
+    for (n, svc) in p.services().into_iter().enumerate() {
         let s = PyDict::new(py);
         s.set_item("names", svc.names.clone())?;
         s.set_item("first_ts", svc.first_ts)?;

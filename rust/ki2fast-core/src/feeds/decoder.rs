@@ -4,7 +4,7 @@
 
 use super::fill::{self, DecodeError, Decoded};
 use super::labels::{SCHEMES, ServiceLabels};
-use super::levelone::{self, EQUITIES, OPTIONS, Pass, Service};
+use super::levelone::{self, EQUITIES, OPTIONS, Pass};
 use super::stream::Stream;
 
 /// The services in the order of every `[_; 2]` here.
@@ -69,12 +69,7 @@ pub fn read(
     let schemes = wanted(schemes)?;
     let pass = levelone::read(data);
     finish(pass, labels, schemes, strict, |s, pass, ids| {
-        let svc = if s == 0 {
-            &pass.equities
-        } else {
-            &pass.options
-        };
-        fill::decode(svc, ids, &labels[s].fields, s == 1)
+        fill::decode(pass.services()[s], ids, &labels[s].fields, s == 1)
     })
 }
 
@@ -110,7 +105,7 @@ fn choose(
     if strict && !pass.bad.is_empty() {
         return Ok(None);
     }
-    let svcs: [&Service; 2] = [&pass.equities, &pass.options];
+    let svcs = pass.services();
     let mut picked = [""; 2];
     // Every service's scheme first: an ambiguous one stops the reading before pass 2.
     for s in 0..2 {

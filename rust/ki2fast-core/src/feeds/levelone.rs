@@ -396,6 +396,11 @@ impl Service {
 }
 
 impl Pass {
+    /// The level-one services: equities, options.
+    pub fn services(&self) -> [&Service; 2] {
+        [&self.equities, &self.options]
+    }
+
     /// Items hold the number of successful logins before them until the lines are read;
     /// with `before` logins in the lines before these, that becomes the connection epoch
     /// (a successful LOGIN after the first starts a new one).

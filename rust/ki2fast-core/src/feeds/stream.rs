@@ -177,11 +177,7 @@ impl Stream {
         fields: &[FieldSpec],
     ) -> Result<Decoded, DecodeError> {
         let s = slot(service).ok_or_else(|| DecodeError(format!("no service {service:?}")))?;
-        let svc = if s == 0 {
-            &pass.equities
-        } else {
-            &pass.options
-        };
+        let svc = pass.services()[s];
         let d = fill::decode(svc, fids, fields, s == 1)?;
         let m = svc.carried as usize;
         if d.rows.len() < m
