@@ -229,7 +229,7 @@ def rolling_baseline(table: _ArrowStream, lookback: int, robust: bool) -> _Arrow
 class LevelOneLabels:
     """The level-one label tables of both services, given to every reading."""
 
-    def __init__(self, equities: dict[str, Any], options: dict[str, Any]) -> None: ...
+    def __new__(cls, equities: dict[str, Any], options: dict[str, Any]) -> LevelOneLabels: ...
 
 @final
 class LevelOneStream:
