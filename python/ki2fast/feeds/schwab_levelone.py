@@ -24,7 +24,7 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import orjson
@@ -451,10 +451,7 @@ def _labels() -> Any:
         equities = service == EQUITIES
         return {
             "fields": [(j, label.lower(), kind) for j, label, kind in fields[1:]],
-            "schemes": {
-                s: _field_map(service, s)
-                for s in ("numeric", "schwab_py", "schwab_py_tda", "schwabdev")
-            },
+            "schemes": {s: _field_map(service, s) for s in get_args(LabelScheme) if s != "auto"},
             "reserved": list(_RESERVED),
             "tda_markers": sorted(F.TDA_MARKERS[service]),
             "tda_prefixes": list(F.TDA_EQUITY_PREFIXES) if equities else [],
