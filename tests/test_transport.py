@@ -6,7 +6,9 @@ import asyncio
 import random
 import time
 
-from ki2fast.feeds._transport import Backoff, wait_or_stop
+import pytest
+
+from ki2fast.feeds._transport import Backoff, recv_within, wait_or_stop
 
 
 def test_backoff_doubles_up_to_its_cap_with_full_jitter_and_resets_after_a_healthy_run():
@@ -36,3 +38,45 @@ def test_wait_or_stop_returns_when_stopped():
         return time.monotonic() - t
 
     assert asyncio.run(main()) < 5.0
+
+
+class _Socket:
+    """A websocket whose next message is whatever ``arrive`` sets."""
+
+    def __init__(self) -> None:
+        self.next: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def recv(self) -> str:
+        msg = await self.next
+        self.next = asyncio.get_running_loop().create_future()
+        return msg
+
+
+def test_a_reader_told_to_stop_as_a_message_arrives_stops():
+    """The stream clients' readers loop on ``recv_within``: a cancellation that comes in the
+    same step as a message must end the loop, not be dropped with the reader going on."""
+
+    async def main() -> None:
+        ws = _Socket()
+        got: list[str] = []
+
+        async def reader() -> None:
+            while True:
+                got.append(await recv_within(ws, 30.0))
+
+        task = asyncio.create_task(reader())
+        await asyncio.sleep(0.01)  # the reader waits for a message
+        ws.next.set_result("status")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 2.0)
+
+    asyncio.run(main())
+
+
+def test_recv_within_times_out():
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await recv_within(_Socket(), 0.01)
+
+    asyncio.run(main())

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Backoff", "ConnectionStats", "wait_or_stop"]
+__all__ = ["Backoff", "ConnectionStats", "recv_within", "wait_or_stop"]
 
 
 @dataclass
@@ -54,3 +56,24 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
     """Sleeps ``seconds``, or less when ``stop`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def recv_within(ws: Any, seconds: float) -> Any:
+    """The next message of websocket ``ws``, or ``TimeoutError`` after ``seconds``.
+
+    A cancellation of the caller always ends it: ``asyncio.wait_for`` before Python 3.12
+    drops a cancellation that comes as the message does, and a reader cancelled that way
+    went on reading (a client told to stop kept running)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await ws.recv()
+    task = asyncio.ensure_future(ws.recv())
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise TimeoutError
+    return task.result()

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ki2fast.exceptions import ConnectionLimitExceeded, StreamerError, StreamLost, StreamUnhealthy
-from ki2fast.feeds._transport import Backoff, ConnectionStats, wait_or_stop
+from ki2fast.feeds._transport import Backoff, ConnectionStats, recv_within, wait_or_stop
 from ki2fast.feeds.journal import Durability, Journal
 from ki2fast.feeds.schwab_token import (
     ReauthRequired,
@@ -501,7 +501,7 @@ class Streamer:
         journal = self._journal
         while True:
             try:
-                msg = await asyncio.wait_for(ws.recv(), self.watchdog_timeout)
+                msg = await recv_within(ws, self.watchdog_timeout)
             except TimeoutError:
                 raise _Restart("watchdog") from None
             except websockets.exceptions.ConnectionClosed as e:

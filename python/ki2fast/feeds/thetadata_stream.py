@@ -31,7 +31,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from ki2fast._common import NY
-from ki2fast.feeds._transport import Backoff, ConnectionStats, wait_or_stop
+from ki2fast.feeds._transport import Backoff, ConnectionStats, recv_within, wait_or_stop
 from ki2fast.feeds.journal import Durability, Journal, gaps_table, journal_parts
 from ki2fast.feeds.thetadata import (
     QUOTE_COLUMNS,
@@ -284,7 +284,7 @@ class ThetaStream:
         journal = self._journal
         while True:
             try:
-                msg = await asyncio.wait_for(ws.recv(), self.watchdog_timeout)
+                msg = await recv_within(ws, self.watchdog_timeout)
             except TimeoutError:
                 raise _Restart("watchdog") from None
             except websockets.exceptions.ConnectionClosed as e:
