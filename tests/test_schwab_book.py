@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+
 import orjson
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ki2fast.feeds.schwab import read_levelone
+from ki2fast.feeds.schwab import LevelOneDecoder, read_levelone
 from ki2fast.feeds.schwab_book import BOOK_SCHEMA, read_book
+from tests import schwab_book_reference as book_reference
+
+from .test_schwab_engines import book_item, book_services, timestamps
+from .test_schwab_stream import plain
 
 # docs/feeds.md §1.13: a frame with a level-one item and a NASDAQ_BOOK snapshot.
 FRAME = (
@@ -101,3 +110,68 @@ def test_the_file_import_stores_book_levels(tmp_path, capsys):
     books = store.scan(tmp_path / "a", "schwab_book_levels").collect()
     assert books.select("side", "mm_id").rows() == [("B", "NSDQ"), ("B", "ARCX"), ("A", "EDGX")]
     assert store.scan(tmp_path / "a", "schwab_quotes").collect().height == 1
+
+
+# Captures of book snapshots (the level-one property tests mix them among everything else;
+# here they come densely, between logins, as frames and journal records).
+_book_line = st.one_of(
+    st.builds(
+        lambda s, c, t: json.dumps({"data": [{"service": s, "timestamp": t, "content": c}]}),
+        book_services,
+        st.lists(book_item, min_size=1, max_size=3),
+        timestamps,
+    ),
+    st.builds(
+        lambda s, c, recv: json.dumps(
+            {
+                "v": 1,
+                "dir": "in",
+                "kind": "ws_text",
+                "recv_ns": recv,
+                "raw": json.dumps({"data": [{"service": s, "content": c}]}),
+            }
+        ),
+        book_services,
+        st.lists(book_item, min_size=1, max_size=2),
+        st.integers(0, 2**63 - 1),
+    ),
+    st.just(LOGIN.decode()),
+    st.just('{"response": [{"command": "LOGIN", "content": {"code": 3}}]}'),
+    st.just("not json"),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(_book_line, min_size=1, max_size=12), data=st.data())
+def test_book_rows_are_the_references_whole_and_in_batches(lines: list[str], data) -> None:
+    capture = ("\n".join(lines) + "\n").encode()
+    got, expected = read_book(capture), book_reference.read_book(capture)
+    assert got.levels.equals(expected.levels)
+    assert got.bad_lines == expected.bad_lines
+    assert got.stats == expected.stats
+    # The level-one reader gives the same rows, and so do batches cut anywhere.
+    assert read_levelone(capture).books.equals(got.levels)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(capture)), max_size=5)))
+    d = LevelOneDecoder(label_scheme="schwab_py")
+    parts = [d.push(capture[a:b]) for a, b in itertools.pairwise([0, *cuts, len(capture)])]
+    pieces = pa.concat_tables([plain(p.books) for p in parts])
+    assert pieces.equals(plain(got.levels))
+
+
+def test_counts_beyond_32_bits_and_quote_times_outside_a_day_are_null_with_the_raw_kept():
+    level = {"0": "250.5", "1": "300", "2": 2**31, "3": [{"0": 5, "1": 1.5, "2": -1}]}
+    item = {"key": "IBM", "1": 2**63, "2": [level]}
+    frame = {"data": [{"service": "NYSE_BOOK", "timestamp": "1741959313000", "content": [item]}]}
+    row = read_book(orjson.dumps(frame) + b"\n").levels.to_pylist()[0]
+    assert (row["price"], row["agg_size"], row["mm_count"]) == (250.5, 300, None)
+    assert (row["mm_id"], row["mm_size"], row["mm_quote_raw"]) == (None, None, -1)
+    assert row["mm_quote_ms_of_day"] is None and row["book_time"] is None
+    assert row["msg_ts"] is not None  # a time written as digits is a time
+
+
+def test_a_quote_time_is_ms_of_day_up_to_the_last_ms_of_the_day():
+    mms = [{"0": "NSDQ", "2": t} for t in (0, 86_399_999, 86_400_000)]
+    frame = {"data": [{"service": "NASDAQ_BOOK", "content": [{"key": "Q", "2": [{"3": mms}]}]}]}
+    t = read_book(orjson.dumps(frame) + b"\n").levels
+    assert t.column("mm_quote_ms_of_day").to_pylist() == [0, 86_399_999, None]
+    assert t.column("mm_idx").to_pylist() == [0, 1, 2]

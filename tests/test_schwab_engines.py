@@ -29,6 +29,7 @@ TABLES = (
     "option_quotes",
     "option_trades",
     "control",
+    "books",
 )
 
 
@@ -127,7 +128,48 @@ def data_item(service: str, content: list[Any], ts: Any) -> dict[str, Any]:
     return d
 
 
-services = st.sampled_from(["LEVELONE_EQUITIES", "LEVELONE_EQUITIES", "CHART_EQUITY", None, 7])
+# Book snapshots: levels and market makers of every shape (labels of both schemes, values of
+# any kind, levels and sides that are not lists or objects, items without a key).
+book_value = st.one_of(values, st.sampled_from([34512300, -5, 86_400_000, "481.5", 2**40]))
+market_maker = st.one_of(
+    st.dictionaries(
+        st.sampled_from(["0", "1", "2", "EXCHANGE", "BID_VOLUME", "SEQUENCE"]),
+        st.one_of(book_value, st.sampled_from(["NSDQ", "ARCX"])),
+        max_size=4,
+    ),
+    st.just(3),
+)
+level = st.one_of(
+    st.dictionaries(
+        st.sampled_from(["0", "1", "2", "BID_PRICE", "ASK_PRICE", "TOTAL_VOLUME", "NUM_BIDS"]),
+        book_value,
+        max_size=4,
+    ).flatmap(
+        lambda d: st.one_of(
+            st.just(d),
+            st.lists(market_maker, max_size=3).map(lambda mms: {**d, "3": mms}),
+            st.lists(market_maker, max_size=2).map(lambda mms: {**d, "ASKS": mms}),
+        )
+    ),
+    st.just("level"),
+)
+book_item = st.one_of(
+    st.fixed_dictionaries(
+        {"key": keys},
+        optional={
+            "1": timestamps,
+            "BOOK_TIME": timestamps,
+            "2": st.one_of(st.lists(level, max_size=3), st.just(5), st.none()),
+            "3": st.lists(level, max_size=3),
+            "ASKS": st.lists(level, max_size=2),
+        },
+    ),
+    st.sampled_from([7, {"1": 5}]),
+)
+book_services = st.sampled_from(["NASDAQ_BOOK", "NYSE_BOOK", "OPTIONS_BOOK"])
+services = st.sampled_from(
+    ["LEVELONE_EQUITIES", "LEVELONE_EQUITIES", "CHART_EQUITY", "NASDAQ_BOOK", None, 7]
+)
 line = st.one_of(
     st.builds(
         lambda s, c, t: json.dumps(data_item(s, c, t)),
@@ -140,6 +182,27 @@ line = st.one_of(
         st.lists(
             st.builds(data_item, services, st.lists(item, max_size=2), timestamps), max_size=2
         ),
+    ),
+    st.builds(
+        lambda s, c, t: json.dumps({"data": [data_item(s, c, t)]}),
+        book_services,
+        st.one_of(st.lists(book_item, min_size=1, max_size=3), st.just(5)),
+        timestamps,
+    ),
+    st.builds(
+        lambda s, c, t, recv: json.dumps(
+            {
+                "v": 1,
+                "dir": "in",
+                "kind": "ws_text",
+                "recv_ns": recv,
+                "raw": json.dumps({"data": [data_item(s, c, t)]}),
+            }
+        ),
+        book_services,
+        st.lists(book_item, max_size=2),
+        timestamps,
+        st.one_of(st.integers(0, 2**63 - 1), st.just(True), st.just("1")),
     ),
     st.builds(
         lambda code, cmd: json.dumps(

@@ -51,13 +51,10 @@ def _report(source: str, rows: dict[str, int], bad: list[dict[str, Any]], extra:
 def _schwab(args: argparse.Namespace) -> int:
     from ki2fast import store
     from ki2fast.feeds import schwab
-    from ki2fast.feeds.schwab_book import BOOK_SERVICES, read_book
 
     path = Path(args.file)
     r = schwab.read_levelone(path, strict=args.strict)
     tables = r.archive_tables()
-    if r.stats["skipped_services"].keys() & set(BOOK_SERVICES):
-        tables["schwab_book_levels"] = read_book(path).levels
     rows = store.append_tables(args.out, tables, part=_part(path))
     s = r.stats
     schemes = ", ".join(f"{k} {v}" for k, v in s["label_scheme"].items() if s["items"][k])

@@ -37,6 +37,7 @@ __all__ = [
     "SummaryScan",
     "__version__",
     "activity_merge",
+    "book_read",
     "count_itch",
     "hft1_fields",
     "inflate_len",
@@ -207,6 +208,9 @@ def levelone_read(
     data: bytes, labels: LevelOneLabels, schemes: tuple[str, str], strict: bool
 ) -> dict[str, Any]:
     """Both passes of the Schwab level-one reader over a decompressed capture."""
+
+def book_read(data: bytes) -> dict[str, Any]:
+    """The Schwab book services of a decompressed capture: ``lines`` and ``book``."""
 
 def line_stats(chunk: bytes, bom: bool) -> _ArrowStream:
     """Per complete line: ``start``, ``stop`` and its ``spaces``, ``odd`` and ``commas``."""

@@ -31,17 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ki2fast.feeds.journal import gaps_table, journal_parts
-from ki2fast.feeds.schwab_book import read_book
 from ki2fast.feeds.schwab_levelone import LevelOneDecoder
 
 __all__ = ["LiveBatch", "LiveLevelOne", "archive_journal"]
 
 _DAY = re.compile(r"^\d{8}$")
-#: A successful LOGIN: the book reader counts these for the connection epoch.
-_LOGIN_OK = b'{"response":[{"service":"ADMIN","command":"LOGIN","content":{"code":0}}]}'
 
 
 @dataclasses.dataclass
@@ -59,25 +55,27 @@ class _Day:
 @dataclasses.dataclass
 class LiveBatch:
     """One decoded batch: its journal day (``YYYYMMDD``), its first and last line in the
-    day's parts, the ``LevelOne`` tables, and the monitor's alerts (None without one)."""
+    day's parts, the ``LevelOne`` tables (book rows included), and the monitor's alerts
+    (None without one)."""
 
     day: str
     first_line: int
     last_line: int
     #: The level-one tables (a ``ki2fast.feeds.schwab_levelone.LevelOne``).
     data: Any
-    #: The book services' rows (``schwab_book_levels``, docs/feeds.md §1.10).
-    books: pa.Table | None = None
     #: Outages the streamer recorded in these lines (``gaps``: source, channel, start, end,
     #: cause, epoch).
     gaps: pa.Table | None = None
     alerts: Any = None
 
+    @property
+    def books(self) -> pa.Table:
+        """The book services' rows (``schwab_book_levels``, docs/feeds.md §1.10)."""
+        return self.data.books
+
     def archive_tables(self) -> dict[str, pa.Table]:
         """The tables the archive stores, by feed name."""
         tables = self.data.archive_tables()
-        if self.books is not None and self.books.num_rows:
-            tables["schwab_book_levels"] = self.books
         if self.gaps is not None and self.gaps.num_rows:
             tables["gaps"] = self.gaps
         return tables
@@ -308,29 +306,14 @@ class LiveLevelOne:
         day, first = self._pending_day, self._first_line
         assert day is not None and day.decoder.lines == first - 1
         data = b"\n".join(lines) + b"\n"
-        logins, epoch = day.decoder.logins, day.decoder.epoch
         got = day.decoder.push(data)
         if self._replay:
             return []  # decoded before: it only set the state
-        books = None
-        # The core's pass counted what it did not read: book items among the other
-        # services' items, gap notes among the journal's own records (no scan of the bytes).
-        if any(str(k).endswith("_BOOK") for k in got.stats["skipped_services"]):
-            # The book reader counts epochs from the batch: a LOGIN ahead of it stands for
-            # the ones before, so the next one starts a new epoch.
-            prefix = [_LOGIN_OK] if logins else []
-            books = read_book(b"\n".join(prefix) + b"\n" * len(prefix) + data).levels
-            books = _set(
-                books,
-                "frame_seq",
-                pc.add(books.column("frame_seq").cast(pa.int64()), _i64(first - 1 - len(prefix))),
-            )
-            books = _set(books, "conn_epoch", pc.add(books.column("conn_epoch"), _i64(epoch)))
         last = first + len(lines) - 1
         self.lines += len(lines)
         self.batches += 1
         gaps = _gaps(lines, self.chan) if got.stats["journal_other"] else None
-        batch = LiveBatch(day.name, first, last, got, books, gaps)
+        batch = LiveBatch(day.name, first, last, got, gaps)
         if self.archive is not None:
             # Only what the archive takes is held until it is written.
             tables = batch.archive_tables()
@@ -431,16 +414,6 @@ def _count_lines(path: Path) -> int:
         while block := f.read(8 << 20):
             n += block.count(b"\n")
     return n
-
-
-def _i64(v: int) -> pa.Scalar:
-    # A typed scalar: pyarrow converting a Python int looks for optional modules each call.
-    return pa.scalar(v, pa.int64())
-
-
-def _set(t: pa.Table, name: str, values: Any) -> pa.Table:
-    i = t.schema.get_field_index(name)
-    return t.set_column(i, t.schema.field(i), values.cast(t.schema.field(i).type))
 
 
 def archive_journal(

@@ -41,6 +41,7 @@ from ki2fast.feeds._schwab_frames import (
     content_of,
     time_ms,
 )
+from ki2fast.feeds.schwab_book import BOOK_SCHEMA, BookLevels, book_levels
 
 __all__ = [
     "EQUITIES",
@@ -189,6 +190,8 @@ class LevelOne:
     - ``quotes`` / ``option_quotes``: the canonical quotes table (``ts`` in ET).
     - ``trades`` / ``option_trades``: one row per rise of total volume.
     - ``control``: ``response`` items and ``notify`` items other than heartbeats.
+    - ``books``: the book services' rows (``BOOK_SCHEMA`` of ``schwab_book``), read in the
+      same pass; a book item that could not be read is a note.
     - ``bad_lines``: ``{"line", "offset", "reason"}`` for every line that was not read.
     - ``notes``: values that were read as null, conflicting duplicate fields, and the like.
     - ``stats``: counts (lines, bytes, items per service, skipped services, heartbeats,
@@ -208,6 +211,7 @@ class LevelOne:
     bad_lines: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    books: pa.Table = field(default_factory=BOOK_SCHEMA.empty_table)
 
     def archive_tables(self) -> dict[str, pa.Table]:
         """The tables the daily archive stores (``ki2fast.store``), by feed name; the
@@ -222,6 +226,8 @@ class LevelOne:
         }
         if self.control.column("ts").null_count == 0:
             tables["schwab_control"] = self.control
+        if self.books.num_rows:
+            tables["schwab_book_levels"] = self.books
         return tables
 
 
@@ -626,7 +632,7 @@ def _from_core(p: _Pass, r: dict[str, Any], nbytes: int) -> LevelOne:
             s["scheme"],
             None if d is None else _core_decoded(service, p.items[service], d, p),
         )
-    return _level_one(p, got, nbytes, decoded)
+    return _level_one(p, got, nbytes, decoded, book_levels(r["book"]))
 
 
 def _level_one(
@@ -634,9 +640,11 @@ def _level_one(
     got: tuple[int, int],
     nbytes: int,
     decoded: dict[str, tuple[str, Decoded | None]],
+    books: BookLevels,
 ) -> LevelOne:
     """The tables of both services: pass 1 (``got``: lines, held-back bytes) read into
-    ``p``, and per service its label scheme and pass 2 (None without items)."""
+    ``p``, per service its label scheme and pass 2 (None without items), and the book
+    services' rows."""
     path = p.path
     lines, held = got
     out: dict[str, tuple[pa.Table, pa.Table]] = {}
@@ -665,8 +673,12 @@ def _level_one(
         "journal_other": p.journal_other,
         "conflicting_fields": conflicts,
         "bad_lines": len(p.bad),
-        "notes": len(p.notes),
+        "book_snapshots": books.stats["snapshots"],
+        "notes": len(p.notes) + len(books.bad_lines),
     }
+    book_notes = [
+        {"line": b["line"], "offset": b["offset"], "note": b["reason"]} for b in books.bad_lines
+    ]
     return LevelOne(
         equities=out[EQUITIES][1],
         options=out[OPTIONS][1],
@@ -678,8 +690,9 @@ def _level_one(
         option_trades=option_trades,
         control=_control(p.control),
         bad_lines=p.bad,
-        notes=p.notes,
+        notes=p.notes + book_notes if book_notes else p.notes,
         stats=stats,
+        books=books.levels,
     )
 
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use ki2fast_core::feeds::book::Book;
 use ki2fast_core::feeds::decoder::{self, Batch};
 use ki2fast_core::feeds::fill::{Decoded, FieldSpec, Kind};
 use ki2fast_core::feeds::labels::{self, ServiceLabels};
@@ -99,6 +100,36 @@ pub fn levelone_read<'py>(
     batch_dict(py, got)
 }
 
+/// The book services of a decompressed capture (pass 1 alone): `lines` and `book` (see
+/// [`book_dict`]).
+#[pyfunction]
+pub fn book_read<'py>(py: Python<'py>, data: &Bound<'py, PyBytes>) -> PyResult<Bound<'py, PyDict>> {
+    let bytes = data.as_bytes();
+    let pass = py.detach(|| levelone::read(bytes));
+    let out = PyDict::new(py);
+    out.set_item("lines", pass.lines)?;
+    out.set_item("book", book_dict(py, &pass.book)?)?;
+    Ok(out)
+}
+
+/// The book services' rows: `levels` (an Arrow batch), `bad` [(line, offset, reason)] and
+/// `snapshots`.
+fn book_dict<'py>(py: Python<'py>, book: &Book) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    let levels = book
+        .batch()
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    out.set_item("levels", PyRecordBatch::new(levels))?;
+    let bad: Vec<(u64, u64, &str)> = book
+        .bad
+        .iter()
+        .map(|b| (b.line, b.offset, b.reason.as_str()))
+        .collect();
+    out.set_item("bad", bad)?;
+    out.set_item("snapshots", book.snapshots)?;
+    Ok(out)
+}
+
 /// Both passes over a capture that grows (a streamer journal day), a batch of bytes at a
 /// time: `push(data, ...)` gives what `levelone_read` gives for the complete lines so far
 /// (line numbers, byte offsets and connection epochs the capture's; a torn last line held
@@ -181,7 +212,8 @@ fn locked(m: &Mutex<Stream>) -> PyResult<std::sync::MutexGuard<'_, Stream>> {
 
 /// What a reading gives, as a dict: `lines`, `held_back`, `heartbeats`, `journal_other`,
 /// `bad` [(line, offset, reason, detail)], `notes` [(line, offset, item)], `control`
-/// [(line, notify, json)], `skipped` [json], and per service name a dict with `names`,
+/// [(line, notify, json)], `skipped` [json], `book` (the book services' rows, see
+/// [`book_dict`]; None without book items), and per service name a dict with `names`,
 /// `first_ts`, `scheme` and `decoded` (None without items, or when a strict reading met bad
 /// lines): `deltas` and `state` (Arrow batches), `bad_keys` [(line, pair or None)], `notes`
 /// [(line, pair, kind)], `extra` [(row, pair)], `conflicts`, `trades` (a batch of `row,
@@ -241,6 +273,9 @@ fn batch_dict<'py>(
     }
     out.set_item("control", control)?;
     out.set_item("skipped", p.skipped.clone())?;
+    let book = &p.book;
+    let any_book = book.rows() > 0 || !book.bad.is_empty() || book.snapshots > 0;
+    out.set_item("book", any_book.then(|| book_dict(py, book)).transpose()?)?;
     let mut services = b.services.map(|s| s.map(Some)).unwrap_or([None, None]);
     for (n, svc) in p.services().into_iter().enumerate() {
         let s = PyDict::new(py);

@@ -56,6 +56,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(itch::session_midnight_ns, m)?)?;
     m.add_function(wrap_pyfunction!(itch::inflate_len, m)?)?;
     m.add_function(wrap_pyfunction!(feeds::levelone_read, m)?)?;
+    m.add_function(wrap_pyfunction!(feeds::book_read, m)?)?;
     m.add_function(wrap_pyfunction!(csv::line_stats, m)?)?;
     m.add_function(wrap_pyfunction!(csv::hft1_fields, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_itch, m)?)?;

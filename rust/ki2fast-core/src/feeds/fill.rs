@@ -787,14 +787,10 @@ impl<'a> Ctx<'a> {
                 es.iter()
                     .map(|&(k, i)| {
                         let i = i as usize;
-                        let got = match p.tag[i] {
-                            tag::NULL => return None,
-                            tag::INT => Some(p.int(i) as f64),
-                            tag::FLOAT => Some(p.float(i)),
-                            tag::STR => decimal_text(self.text_of(i)),
-                            tag::JSON => big_int(self.text_of(i)),
-                            _ => None,
-                        };
+                        if p.tag[i] == tag::NULL {
+                            return None;
+                        }
+                        let got = as_f64(p.tag[i], p.num[i], self.text_of(i));
                         if got.is_none() {
                             note(i as u32, k);
                         }
@@ -807,18 +803,11 @@ impl<'a> Ctx<'a> {
                     .iter()
                     .map(|&(k, i)| {
                         let i = i as usize;
-                        let got = match p.tag[i] {
-                            tag::NULL => return None,
-                            tag::INT => Some(p.int(i)),
-                            tag::FLOAT => {
-                                let f = p.float(i);
-                                (f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f))
-                                    .then_some(f as i64)
-                            }
-                            tag::STR => int_text(self.text_of(i)),
-                            _ => None,
+                        if p.tag[i] == tag::NULL {
+                            return None;
                         }
-                        .filter(|v| kind != Kind::I8 || (-128..=127).contains(v));
+                        let got = as_i64(p.tag[i], p.num[i], self.text_of(i))
+                            .filter(|v| kind != Kind::I8 || (-128..=127).contains(v));
                         if got.is_none() {
                             note(i as u32, k);
                         }
@@ -952,6 +941,33 @@ fn primitive<T: ArrowPrimitiveType>(v: &[Option<T::Native>], to: Target<'_>) -> 
         }
     });
     PrimitiveArray::new(ScalarBuffer::from(values), null_buffer(valid, set, n))
+}
+
+/// A value (a pair's `tag`, 64-bit slot and text, see [`Pairs`]) as a float field reads it:
+/// numbers, integers beyond 64 bits and numbers written as text ([`decimal_text`]); None
+/// for anything else, null included.
+pub fn as_f64(tag: u8, num: u64, text: &str) -> Option<f64> {
+    match tag {
+        tag::INT => Some(num as i64 as f64),
+        tag::FLOAT => Some(f64::from_bits(num)),
+        tag::STR => decimal_text(text),
+        tag::JSON => big_int(text),
+        _ => None,
+    }
+}
+
+/// The same for an integer field: integers, integer-valued floats and integers written as
+/// text ([`int_text`]) that fit 64 bits.
+pub fn as_i64(tag: u8, num: u64, text: &str) -> Option<i64> {
+    match tag {
+        tag::INT => Some(num as i64),
+        tag::FLOAT => {
+            let f = f64::from_bits(num);
+            (f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f)).then_some(f as i64)
+        }
+        tag::STR => int_text(text),
+        _ => None,
+    }
 }
 
 /// The reference's number-as-text rule for float fields: a plain decimal number

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use super::book::{self, Book};
 use super::json::{self, Value};
 use crate::mem::{push_huge, reserve_huge};
 
@@ -51,6 +52,20 @@ impl Pairs {
     pub fn float(&self, i: usize) -> f64 {
         f64::from_bits(self.num[i])
     }
+}
+
+/// A scalar JSON value as a pair holds it: its tag, 64-bit slot and text (a string's, or
+/// an integer's beyond 64 bits); None for arrays and objects.
+pub fn scalar<'v>(v: &'v Value<'_>) -> Option<(u8, u64, &'v str)> {
+    Some(match v {
+        Value::Null => (tag::NULL, 0, ""),
+        Value::Bool(b) => (tag::BOOL, u64::from(*b), ""),
+        Value::Int(i) => (tag::INT, *i as u64, ""),
+        Value::Float(x) => (tag::FLOAT, x.to_bits(), ""),
+        Value::Str(s) => (tag::STR, 0, s),
+        Value::BigInt(s) => (tag::JSON, 0, s),
+        Value::Array(_) | Value::Object(_) => return None,
+    })
 }
 
 /// One service's content items.
@@ -169,8 +184,10 @@ pub struct Pass {
     pub bad: Vec<Bad>,
     pub notes: Vec<Note>,
     pub control: Vec<Control>,
-    /// The `service` of data items of other services, as JSON.
+    /// The `service` of data items of other services (book services included), as JSON.
     pub skipped: Vec<String>,
+    /// The book services' rows.
+    pub book: Book,
     pub heartbeats: u64,
     /// Journal records that are not frames received (requests sent, notes, opens, closes).
     pub journal_other: u64,
@@ -178,6 +195,8 @@ pub struct Pass {
     pub held_back: u64,
     /// Successful logins so far.
     pub(crate) logins: u64,
+    /// The receive time of the journal record being read.
+    recv_ns: Option<i64>,
 }
 
 /// Pass 1 over the complete lines of `data` (a leading byte-order mark skipped; bytes after
@@ -223,6 +242,7 @@ pub fn read_after(data: &[u8], lines: u64, bytes: u64, logins: u64) -> Pass {
     for c in &mut p.control {
         c.line += lines;
     }
+    p.book.shift(lines, bytes);
     p
 }
 
@@ -340,17 +360,13 @@ impl Service {
             let pairs = &mut self.pairs;
             push_huge(&mut pairs.row, row);
             push_huge(&mut pairs.name, code);
-            let (t, num) = match v {
-                Value::Null => (tag::NULL, 0),
-                Value::Bool(b) => (tag::BOOL, u64::from(*b)),
-                Value::Int(i) => (tag::INT, *i as u64),
-                Value::Float(x) => (tag::FLOAT, x.to_bits()),
-                Value::Str(s) => {
-                    pairs.text.push_str(s);
-                    (tag::STR, 0)
+            let (t, num) = match scalar(v) {
+                Some((t, num, text)) => {
+                    pairs.text.push_str(text);
+                    (t, num)
                 }
-                other => {
-                    pairs.text.push_str(&to_json(other));
+                None => {
+                    pairs.text.push_str(&to_json(v));
                     (tag::JSON, 0)
                 }
             };
@@ -410,6 +426,9 @@ impl Pass {
                 *e = (*e + before as i64 - 1).max(0);
             }
         }
+        for e in &mut self.book.epoch {
+            *e = (*e + before as i64 - 1).max(0);
+        }
         self.logins += before;
     }
 
@@ -432,6 +451,7 @@ impl Pass {
             ..c
         }));
         self.skipped.extend(q.skipped);
+        self.book.append(q.book, base);
         self.heartbeats += q.heartbeats;
         self.journal_other += q.journal_other;
         self.lines += q.lines;
@@ -486,7 +506,14 @@ impl Pass {
                 return;
             };
             match json::parse(text.as_bytes(), false) {
-                Ok((frame @ Value::Object(_), _)) => self.frame(&frame, number, off),
+                Ok((frame @ Value::Object(_), _)) => {
+                    self.recv_ns = match obj.get("recv_ns") {
+                        Some(Value::Int(t)) => Some(*t),
+                        _ => None,
+                    };
+                    self.frame(&frame, number, off);
+                    self.recv_ns = None;
+                }
                 Ok(_) => self.fail(BadReason::JournalRawNotObject, number, off),
                 Err(e) => self.fail(BadReason::JournalRawNotJson(e.to_string()), number, off),
             }
@@ -502,12 +529,33 @@ impl Pass {
             return 0;
         }
         let service = item.get("service");
+        let book = match service {
+            Some(Value::Str(s)) => book::SERVICES.iter().position(|b| b == s),
+            _ => None,
+        };
         let Some(Value::Array(content)) = item.get("content") else {
             let what = service.map_or_else(|| "null".to_string(), to_json);
+            if let Some(b) = book {
+                self.book.bad.push(book::Bad {
+                    line,
+                    offset: off,
+                    reason: format!("{}: no content list", book::SERVICES[b]),
+                });
+            }
             self.fail(BadReason::NoContentList(what), line, off);
             return 0;
         };
         if !matches!(service, Some(Value::Str(s)) if s == EQUITIES || s == OPTIONS) {
+            if let Some(b) = book {
+                let at = book::Origin {
+                    line,
+                    offset: off,
+                    logins: self.logins,
+                    recv_ns: self.recv_ns,
+                    msg_ts: item.get("timestamp").and_then(ms),
+                };
+                self.book.push(b as u8, content, &at);
+            }
             self.skipped
                 .push(service.map_or_else(|| "null".to_string(), to_json));
             return content.len();
@@ -617,7 +665,7 @@ const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 pub const MS_LIMIT: i64 = i64::MAX / 1_000_000;
 
 /// A time in ms ([`any_ms`]) that a nanosecond timestamp can hold.
-fn ms(v: &Value<'_>) -> Option<i64> {
+pub(crate) fn ms(v: &Value<'_>) -> Option<i64> {
     any_ms(v).filter(|t| t.abs() <= MS_LIMIT)
 }
 
@@ -798,9 +846,12 @@ mod tests {
             )
         };
         format!(
-            "{} | {} | {:?} {:?} {:?} {:?} {} {} {} {}",
+            "{} | {} | {:?} {:?} {} | {:?} {:?} {:?} {:?} {} {} {} {}",
             svc(&p.equities),
             svc(&p.options),
+            p.book.batch().expect("a batch"),
+            p.book.bad,
+            p.book.snapshots,
             p.bad,
             p.notes,
             p.control,
@@ -826,6 +877,11 @@ mod tests {
                     r#"{{"service": "LEVELONE_OPTIONS", "timestamp": {i}, "content": [{{"key": "K{i}", "Z{}": {i}.5}}]}}"#,
                     i % 3
                 ),
+                6 => format!(
+                    r#"{{"v": 1, "recv_ns": {i}, "raw": "{{\"data\": [{{\"service\": \"NYSE_BOOK\", \"content\": [{{\"key\": \"B{}\", \"2\": [{{\"0\": {i}, \"3\": [{{\"0\": \"M{}\"}}]}}], \"3\": 5}}]}}]}}"}}"#,
+                    i % 3,
+                    i % 2
+                ),
                 _ => format!(
                     r#"{{"service": "LEVELONE_EQUITIES", "content": [{{"key": "Q", "F{}": "{i}"}}, 5]}}"#,
                     i % 4
@@ -849,6 +905,11 @@ mod tests {
                 .last(),
             Some(&4)
         );
+        let p = read_in_parts(data.as_bytes(), 3, 0);
+        assert_eq!(p.book.rows(), 5);
+        assert_eq!(p.book.epoch.last(), Some(&4));
+        assert_eq!(p.book.line.last(), Some(&35));
+        assert_eq!(p.book.bad.len(), 5, "asks that are not a list");
     }
 
     #[test]
