@@ -18,7 +18,7 @@ import pytest
 
 from ki2fast.feeds import schwab
 from ki2fast.feeds.journal import Journal, journal_parts
-from ki2fast.feeds.live import LiveLevelOne
+from ki2fast.feeds.schwab.live import LiveLevelOne
 
 from .bench_schwab import LINES, write_capture
 from .conftest import run

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ki2fast.feeds import schwab
-from ki2fast.feeds._schwab_fields import EQUITY_FIELDS
+from ki2fast.feeds.schwab._fields import EQUITY_FIELDS
 
 from .conftest import MESSAGES, run
 

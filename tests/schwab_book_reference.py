@@ -16,8 +16,8 @@ import orjson
 import pyarrow as pa
 
 from ki2fast.feeds._lines import BOM
-from ki2fast.feeds._schwab_frames import capture_bytes, content_of, time_ms
-from ki2fast.feeds.schwab_book import BOOK_SCHEMA, BOOK_SERVICES, BookLevels
+from ki2fast.feeds.schwab._frames import capture_bytes, content_of, time_ms
+from ki2fast.feeds.schwab.book import BOOK_SCHEMA, BOOK_SERVICES, BookLevels
 from tests.schwab_reference import _lenient, _one
 
 # Field names: the streamer's numbers, then schwab-py's labels.

@@ -24,11 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ki2fast._common import NY, et_dates
-from ki2fast.feeds import _schwab_fields as F
-from ki2fast.feeds import schwab_levelone as L
 from ki2fast.feeds._lines import BOM
-from ki2fast.feeds._schwab_frames import any_time_ms, capture_bytes, content_of, time_ms
-from ki2fast.feeds.schwab_levelone import (
+from ki2fast.feeds.schwab import _fields as F
+from ki2fast.feeds.schwab import levelone as L
+from ki2fast.feeds.schwab._frames import any_time_ms, capture_bytes, content_of, time_ms
+from ki2fast.feeds.schwab.levelone import (
     _ARROW,
     _BAD_TEXT,
     _CANONICAL,

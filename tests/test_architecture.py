@@ -138,3 +138,32 @@ def test_the_scan_sees_a_lazy_upward_import_of_a_private_name() -> None:
     found = imports_in(source, "ki2fast._args", known)
     assert found == [("analytics", ["_private", "bars"], 4)]
     assert upward("_args", found) == ["_args (layer 1):4 → analytics (3)"]
+
+
+#: Import paths of earlier releases → where the code lives now.
+OLD_PATHS = {
+    "ki2fast.feeds.schwab_levelone": "ki2fast.feeds.schwab.levelone",
+    "ki2fast.feeds.schwab_book": "ki2fast.feeds.schwab.book",
+    "ki2fast.feeds.schwab_token": "ki2fast.feeds.schwab.token",
+    "ki2fast.feeds.streamer": "ki2fast.feeds.schwab.streamer",
+    "ki2fast.feeds.live": "ki2fast.feeds.schwab.live",
+    "ki2fast.feeds.thetadata_stream": "ki2fast.feeds.thetadata.stream",
+    "ki2fast.feeds.thetadata": "ki2fast.feeds.thetadata.rest",
+    "ki2fast.feeds.hftalert": "ki2fast.feeds.hftalert.files",
+    "ki2fast.feeds.schwab": "ki2fast.feeds.schwab.levelone",
+}
+
+
+def test_the_import_paths_users_have_keep_giving_the_same_names() -> None:
+    import importlib
+
+    for old, new in OLD_PATHS.items():
+        a, b = importlib.import_module(old), importlib.import_module(new)
+        assert b.__all__, new
+        for name in b.__all__:
+            assert getattr(a, name) is getattr(b, name), f"{old}.{name}"
+    # What the README shows.
+    from ki2fast.feeds import hftalert, schwab, thetadata
+
+    assert schwab.read_book is importlib.import_module("ki2fast.feeds.schwab.book").read_book
+    assert callable(hftalert.read_hft1) and callable(thetadata.Client)

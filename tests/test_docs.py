@@ -11,12 +11,12 @@ import ki2fast
 import ki2fast.analytics
 import ki2fast.detect
 import ki2fast.feeds.journal
-import ki2fast.feeds.live
-import ki2fast.feeds.schwab_book
-import ki2fast.feeds.schwab_levelone
-import ki2fast.feeds.schwab_token
-import ki2fast.feeds.streamer
-import ki2fast.feeds.thetadata
+import ki2fast.feeds.schwab.book
+import ki2fast.feeds.schwab.levelone
+import ki2fast.feeds.schwab.live
+import ki2fast.feeds.schwab.streamer
+import ki2fast.feeds.schwab.token
+import ki2fast.feeds.thetadata.rest
 import ki2fast.itch
 import ki2fast.replay_dir
 
@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
         ki2fast.detect,
         ki2fast.replay_dir,
         ki2fast.feeds.journal,
-        ki2fast.feeds.live,
-        ki2fast.feeds.schwab_book,
-        ki2fast.feeds.schwab_levelone,
-        ki2fast.feeds.schwab_token,
-        ki2fast.feeds.streamer,
-        ki2fast.feeds.thetadata,
+        ki2fast.feeds.schwab.live,
+        ki2fast.feeds.schwab.book,
+        ki2fast.feeds.schwab.levelone,
+        ki2fast.feeds.schwab.token,
+        ki2fast.feeds.schwab.streamer,
+        ki2fast.feeds.thetadata.rest,
     ],
 )
 def test_docstring_examples(module, monkeypatch):

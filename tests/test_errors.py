@@ -248,7 +248,7 @@ def test_every_bad_line_error_is_a_line_error_and_every_service_error_a_transpor
     service that cannot go on; the names the feed modules export are the same classes."""
     from ki2fast import exceptions as E
     from ki2fast.feeds import hftalert, schwab, streamer, thetadata
-    from ki2fast.feeds import schwab_token as token
+    from ki2fast.feeds.schwab import token
 
     assert schwab.CaptureLineError is E.CaptureLineError
     assert hftalert.FeedFileError is E.FeedFileError

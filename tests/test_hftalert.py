@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ki2fast.feeds import hftalert
-from ki2fast.feeds.hftalert import FeedFileError, UnknownColumnsError
+from ki2fast.feeds.hftalert.files import FeedFileError, UnknownColumnsError
 
 DAY = "20250314"
 BURSTS = ["93512,2,1,0,214,530,4,1,0", "94003,1,0,0,88,190,1,0,1", "101507,3,1,1,702,1633,9,3,2"]
@@ -252,7 +253,7 @@ def test_hft1_column_wise_parsing_equals_the_line_parser(
 ) -> None:
     """The fast column-wise parser gives the same rows and the same bad lines as parsing line
     by line, whatever the lines hold."""
-    from ki2fast.feeds.hftalert import HFT1_SCHEMA, _Csv, _hft1_row, _hft1_table, _table
+    from ki2fast.feeds.hftalert.files import HFT1_SCHEMA, _Csv, _hft1_row, _hft1_table, _table
     from ki2fast.feeds.tail import FileTail
 
     ends = ["", ",", ",x", ",,"]
@@ -265,7 +266,7 @@ def test_hft1_column_wise_parsing_equals_the_line_parser(
     fast = _hft1_table(fast_csv, fast_csv.take_block(), day, "America/New_York", time_format)
 
     slow_csv = _Csv(FileTail(path), hftalert.HFT1_COLUMNS, "absent", False)
-    row = _hft1_row(day, hftalert.ZoneInfo("America/New_York"), time_format, str(path), lambda: 0)
+    row = _hft1_row(day, ZoneInfo("America/New_York"), time_format, str(path), lambda: 0)
     out: list[Any] = []
     slow_csv.poll(lambda line, f: out.append(row(line, f)))
     slow = _table(HFT1_SCHEMA, out, "America/New_York")
@@ -281,10 +282,10 @@ def test_wall_clock_times_of_a_whole_day_become_utc_as_one_by_one(day: str) -> N
     one) and of an ordinary day, as the tz database gives them one at a time."""
     import numpy as np
 
-    from ki2fast.feeds.hftalert import _epoch, _wall_to_utc
+    from ki2fast.feeds.hftalert.files import _epoch, _wall_to_utc
 
     d = dt.date.fromisoformat(day)
-    zone = hftalert.ZoneInfo("America/New_York")
+    zone = ZoneInfo("America/New_York")
     seconds = np.arange(0, 86_400, 7, dtype=np.int64)
     want = [_epoch(d, s, zone) for s in seconds.tolist()]
     assert _wall_to_utc(d, zone, seconds).tolist() == want

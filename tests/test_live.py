@@ -1,4 +1,4 @@
-"""Live level-one batches from the Schwab streamer journal (ki2fast.feeds.live): the batches,
+"""Live level-one batches from the Schwab streamer journal (ki2fast.feeds.schwab.live): the batches,
 put together, equal what read_levelone gives for the whole journal day, whatever the batch
 boundaries; the archive resumes after a crash without a line twice or missing."""
 
@@ -16,7 +16,7 @@ import pytest
 from ki2fast import store
 from ki2fast.feeds import schwab
 from ki2fast.feeds.journal import Journal, journal_parts
-from ki2fast.feeds.live import LiveLevelOne, archive_journal
+from ki2fast.feeds.schwab.live import LiveLevelOne, archive_journal
 
 EQ, OPT = "LEVELONE_EQUITIES", "LEVELONE_OPTIONS"
 # 2025-03-14 23:58:30 ET in ms: the messages cross ET midnight about half way.

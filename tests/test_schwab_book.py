@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ki2fast.feeds.schwab import LevelOneDecoder, read_levelone
-from ki2fast.feeds.schwab_book import BOOK_SCHEMA, read_book
+from ki2fast.feeds.schwab.book import BOOK_SCHEMA, read_book
 from tests import schwab_book_reference as book_reference
 
 from .test_schwab_engines import book_item, book_services, timestamps

@@ -11,7 +11,7 @@ import secrets
 import orjson
 import pytest
 
-from ki2fast.feeds.schwab_token import (
+from ki2fast.feeds.schwab.token import (
     REFRESH_LIFETIME,
     SecretFilter,
     TokenFile,

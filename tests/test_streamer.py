@@ -24,12 +24,12 @@ import pytest
 
 websockets = pytest.importorskip("websockets")
 
-from ki2fast.feeds.schwab_token import ReauthRequired  # noqa: E402
-from ki2fast.feeds.streamer import (  # noqa: E402
+from ki2fast.feeds.schwab.streamer import (  # noqa: E402
     ConnectionLimitExceeded,
     Streamer,
     StreamUnhealthy,
 )
+from ki2fast.feeds.schwab.token import ReauthRequired  # noqa: E402
 
 # Stand-in credentials and ids, drawn per run (never a literal in the repository): the
 # tests check that none of them reaches any file the capture writes.
@@ -630,7 +630,7 @@ def test_connections_that_die_soon_after_login_without_data_give_up(tmp_path):
 
 
 def test_a_failed_subscription_is_retried_once_then_an_error(tmp_path):
-    from ki2fast.feeds.streamer import StreamerError
+    from ki2fast.feeds.schwab.streamer import StreamerError
 
     async def once(c: Conn) -> None:
         await c.expect("LOGIN")
@@ -711,7 +711,7 @@ def test_a_restarted_server_and_live_batches_that_archive_what_the_journal_holds
     from ki2fast import store
     from ki2fast.feeds import schwab
     from ki2fast.feeds.journal import journal_parts
-    from ki2fast.feeds.streamer import capture
+    from ki2fast.feeds.schwab.streamer import capture
 
     batches: list[tuple[int, int]] = []
     alerts: list[Any] = []
@@ -857,7 +857,7 @@ sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 import orjson
 from test_streamer import FakeSchwab, Conn, streamer
-from ki2fast.feeds.streamer import capture
+from ki2fast.feeds.schwab.streamer import capture
 
 frames, tmp = int(sys.argv[2]), Path(sys.argv[3])
 pad = "x" * 3600  # about 3.8 KB a frame
@@ -878,7 +878,7 @@ def warm_up() -> None:
     # The libraries a capture loads on first use (polars, Parquet, the core) before the
     # baseline, so the growth measured is the capture's working set, not imports.
     from ki2fast.feeds.journal import Journal
-    from ki2fast.feeds.live import LiveLevelOne
+    from ki2fast.feeds.schwab.live import LiveLevelOne
     with Journal(tmp / "warm", "schwab", "streamer", durability="os") as j:
         for n in range(50):
             j.text(frame(n), epoch=1)
@@ -948,7 +948,7 @@ def test_a_failing_decoder_never_stops_the_capture(tmp_path, caplog):
     """The journal is the durability point: a live decoder that fails (here a callback that
     raises) is reported, the stream goes on, and the stop archives from the journal."""
     from ki2fast import store
-    from ki2fast.feeds.streamer import capture
+    from ki2fast.feeds.schwab.streamer import capture
 
     async def script(c: Conn) -> None:
         await c.expect("LOGIN")

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from ki2fast.feeds.thetadata import (
+from ki2fast.feeds.thetadata.rest import (
     Client,
     Terminal,
     TerminalDisconnected,
@@ -174,7 +174,7 @@ def test_option_chain_snapshots_v2_pages_and_v3_shapes(fake):
     import datetime as dt
     from decimal import Decimal
 
-    from ki2fast.feeds.thetadata import option_snapshot
+    from ki2fast.feeds.thetadata.rest import option_snapshot
 
     fake.script["/v2/bulk_snapshot/option/quote"] = [
         ok(V2_OPTION_PAGE_1.replace(b"{port}", str(fake.port).encode()))
@@ -212,7 +212,7 @@ def test_option_chain_snapshots_v2_pages_and_v3_shapes(fake):
 
 def test_capture_takes_option_chains_beside_stocks(fake, tmp_path):
     from ki2fast import store
-    from ki2fast.feeds.thetadata import capture_snapshots
+    from ki2fast.feeds.thetadata.rest import capture_snapshots
 
     fake.script["/v2/bulk_snapshot/stock/quote"] = [ok(V2_QUOTE)]
     page1 = V2_OPTION_PAGE_1.replace(b"{port}", str(fake.port).encode())
@@ -401,7 +401,7 @@ def test_capture_polls_collapses_unchanged_journals_and_compacts(fake, tmp_path)
     import polars as pl
 
     from ki2fast import store
-    from ki2fast.feeds.thetadata import capture_snapshots
+    from ki2fast.feeds.thetadata.rest import capture_snapshots
 
     moved = V2_QUOTE.replace(b"481.22", b"481.30")
     fake.script["/v2/bulk_snapshot/stock/quote"] = [ok(V2_QUOTE), ok(V2_QUOTE), ok(moved)]
@@ -441,7 +441,7 @@ def test_capture_polls_collapses_unchanged_journals_and_compacts(fake, tmp_path)
 
 
 def test_capture_goes_on_after_a_disconnect_and_stops_on_a_fatal_answer(fake, tmp_path):
-    from ki2fast.feeds.thetadata import capture_snapshots
+    from ki2fast.feeds.thetadata.rest import capture_snapshots
 
     fake.script["/v2/bulk_snapshot/stock/quote"] = [
         ok(V2_QUOTE),
@@ -468,7 +468,7 @@ def test_capture_goes_on_after_a_disconnect_and_stops_on_a_fatal_answer(fake, tm
 
 
 def test_capture_stops_on_its_stop_file(fake, tmp_path):
-    from ki2fast.feeds.thetadata import capture_snapshots
+    from ki2fast.feeds.thetadata.rest import capture_snapshots
 
     fake.script["/v2/bulk_snapshot/stock/quote"] = [ok(V2_QUOTE)]
     stop = tmp_path / "stop"
@@ -547,7 +547,7 @@ def test_the_capture_command_takes_option_chains_only(fake, tmp_path, capsys):
 
 def test_a_restarted_capture_stores_only_what_changed_meanwhile(fake, tmp_path):
     from ki2fast import store
-    from ki2fast.feeds.thetadata import capture_snapshots
+    from ki2fast.feeds.thetadata.rest import capture_snapshots
 
     moved = V2_QUOTE.replace(b"481.22", b"481.30")
     fake.script["/v2/bulk_snapshot/stock/quote"] = [ok(V2_QUOTE), ok(V2_QUOTE), ok(moved)]
@@ -570,7 +570,7 @@ def test_a_restarted_capture_stores_only_what_changed_meanwhile(fake, tmp_path):
 @pytest.mark.parametrize("max_in_flight", [1, 3])
 def test_option_chains_are_polled_up_to_max_in_flight_at_once(fake, tmp_path, max_in_flight):
     from ki2fast import store
-    from ki2fast.feeds.thetadata import capture_snapshots
+    from ki2fast.feeds.thetadata.rest import capture_snapshots
 
     roots = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"]
     fake.script["/v2/bulk_snapshot/option/quote"] = [ok(V2_OPTION_PAGE_2)]

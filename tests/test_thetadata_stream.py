@@ -20,7 +20,7 @@ import pytest
 
 websockets = pytest.importorskip("websockets")
 
-from ki2fast.feeds.thetadata_stream import (  # noqa: E402
+from ki2fast.feeds.thetadata.stream import (  # noqa: E402
     ThetaStream,
     archive_stream,
     option,

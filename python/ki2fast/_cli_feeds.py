@@ -73,7 +73,7 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from ki2fast.feeds.hftalert import FeedFileError, HftAlertTail
+    from ki2fast.feeds.hftalert.files import FeedFileError, HftAlertTail
 
     name = _part(folder)
     state = Path(args.out) / "_state" / f"hftalert-{name}"
@@ -113,7 +113,7 @@ def _hftalert(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from ki2fast._common import NY
-    from ki2fast.feeds.hftalert import HftAlertTail
+    from ki2fast.feeds.hftalert.files import HftAlertTail
 
     # One pass over the files as they are now, without state: the tables a follower would
     # store, under one part name per folder (importing the folder again replaces it).
@@ -243,7 +243,7 @@ def _capture_schwab(args: argparse.Namespace) -> int:
     import time
 
     from ki2fast.exceptions import Ki2fastError
-    from ki2fast.feeds.streamer import Streamer, StreamerStats, capture
+    from ki2fast.feeds.schwab.streamer import Streamer, StreamerStats, capture
 
     s = Streamer(
         args.token_file,
@@ -321,8 +321,8 @@ def _stream_thetadata(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from ki2fast.feeds import thetadata_stream as ts
-    from ki2fast.feeds.thetadata import ThetaDataError
+    from ki2fast.feeds.thetadata import stream as ts
+    from ki2fast.feeds.thetadata.rest import ThetaDataError
 
     if not args.symbols:
         print("ki2fast capture thetadata --stream: --symbols is required", file=sys.stderr)
@@ -368,7 +368,7 @@ def _stream_thetadata(args: argparse.Namespace) -> int:
 
 def _terminal(spec: str, args: argparse.Namespace) -> Any:
     """``NAME=PORT``, ``NAME=HOST:PORT``, either with ``/v2`` or ``/v3`` after it."""
-    from ki2fast.feeds.thetadata import Terminal
+    from ki2fast.feeds.thetadata.rest import Terminal
 
     name, eq, where = spec.partition("=")
     where, _, api = where.partition("/")
@@ -381,7 +381,7 @@ def _terminal(spec: str, args: argparse.Namespace) -> Any:
 def _capture_thetadata(args: argparse.Namespace) -> int:
     import time
 
-    from ki2fast.feeds.thetadata import Terminal, ThetaDataError, capture_snapshots
+    from ki2fast.feeds.thetadata.rest import Terminal, ThetaDataError, capture_snapshots
 
     if args.stream:
         return _stream_thetadata(args)

@@ -13,7 +13,7 @@ not an error;
 for ``startup_grace`` while the terminal starts; a body cut short is fetched again. A poll's
 rows reach the table only when its whole page chain arrived.
 
->>> from ki2fast.feeds.thetadata import et_ms
+>>> from ki2fast.feeds.thetadata.rest import et_ms
 >>> et_ms(20250314, 34512345)  # 09:35:12.345 EDT
 1741959312345
 """

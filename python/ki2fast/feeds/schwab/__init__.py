@@ -1,6 +1,6 @@
-"""The Schwab streamer, in one namespace: level-one captures (:mod:`.schwab_levelone`),
-book captures (:mod:`.schwab_book`) and the live client and capture (:mod:`.streamer`,
-:mod:`.live`).
+"""The Schwab streamer, in one namespace: level-one captures (:mod:`.levelone`, re-exported
+here), book captures (:mod:`.book`), credentials (:mod:`.token`), and the live client and
+capture (:mod:`.streamer`, :mod:`.live`).
 
 Reading files needs neither asyncio nor websockets: the live pieces are imported on first
 use. The modules behind this one import one way (level one and books below the live
@@ -12,16 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 # The reader's names, re-exported as they are.
-from ki2fast.feeds.schwab_levelone import *  # noqa: F403
-from ki2fast.feeds.schwab_levelone import __all__ as __all__
+from ki2fast.feeds.schwab.levelone import *  # noqa: F403
+from ki2fast.feeds.schwab.levelone import __all__ as __all__
 
 #: Imported on first use (listed here rather than in ``__all__``).
 _LAZY = {
-    "read_book": "ki2fast.feeds.schwab_book",
-    "BookLevels": "ki2fast.feeds.schwab_book",
-    "Streamer": "ki2fast.feeds.streamer",
-    "capture": "ki2fast.feeds.streamer",
-    "archive_journal": "ki2fast.feeds.streamer",
+    "read_book": "ki2fast.feeds.schwab.book",
+    "BookLevels": "ki2fast.feeds.schwab.book",
+    "Streamer": "ki2fast.feeds.schwab.streamer",
+    "capture": "ki2fast.feeds.schwab.streamer",
+    "archive_journal": "ki2fast.feeds.schwab.streamer",
 }
 
 
