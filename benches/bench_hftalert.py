@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ki2fast.feeds import hftalert
-from ki2fast.feeds.hftalert.files import HftAlertTail
+from ki2fast.feeds.hftalert.tail import HftAlertTail
 
 from .conftest import MESSAGES, run
 

@@ -140,24 +140,26 @@ def test_the_scan_sees_a_lazy_upward_import_of_a_private_name() -> None:
     assert upward("_args", found) == ["_args (layer 1):4 → analytics (3)"]
 
 
-#: Import paths of earlier releases → where the code lives now.
-OLD_PATHS = {
-    "ki2fast.feeds.schwab_levelone": "ki2fast.feeds.schwab.levelone",
-    "ki2fast.feeds.schwab_book": "ki2fast.feeds.schwab.book",
-    "ki2fast.feeds.schwab_token": "ki2fast.feeds.schwab.token",
-    "ki2fast.feeds.streamer": "ki2fast.feeds.schwab.streamer",
-    "ki2fast.feeds.live": "ki2fast.feeds.schwab.live",
-    "ki2fast.feeds.thetadata_stream": "ki2fast.feeds.thetadata.stream",
-    "ki2fast.feeds.thetadata": "ki2fast.feeds.thetadata.rest",
-    "ki2fast.feeds.hftalert": "ki2fast.feeds.hftalert.files",
-    "ki2fast.feeds.schwab": "ki2fast.feeds.schwab.levelone",
-}
+#: Import paths of earlier releases, and the modules whose names each gives now.
+OLD_PATHS = [
+    ("ki2fast.feeds.schwab_levelone", "ki2fast.feeds.schwab.levelone"),
+    ("ki2fast.feeds.schwab_book", "ki2fast.feeds.schwab.book"),
+    ("ki2fast.feeds.schwab_token", "ki2fast.feeds.schwab.token"),
+    ("ki2fast.feeds.streamer", "ki2fast.feeds.schwab.streamer"),
+    ("ki2fast.feeds.live", "ki2fast.feeds.schwab.live"),
+    ("ki2fast.feeds.thetadata_stream", "ki2fast.feeds.thetadata.stream"),
+    ("ki2fast.feeds.thetadata", "ki2fast.feeds.thetadata.rest"),
+    ("ki2fast.feeds.hftalert", "ki2fast.feeds.hftalert.files"),
+    ("ki2fast.feeds.hftalert", "ki2fast.feeds.hftalert.tail"),
+    ("ki2fast.feeds.hftalert", "ki2fast.feeds.hftalert.export"),
+    ("ki2fast.feeds.schwab", "ki2fast.feeds.schwab.levelone"),
+]
 
 
 def test_the_import_paths_users_have_keep_giving_the_same_names() -> None:
     import importlib
 
-    for old, new in OLD_PATHS.items():
+    for old, new in OLD_PATHS:
         a, b = importlib.import_module(old), importlib.import_module(new)
         assert b.__all__, new
         for name in b.__all__:

@@ -20,7 +20,7 @@ import pytest
 
 from ki2fast import store
 from ki2fast.feeds import hftalert
-from ki2fast.feeds.hftalert.files import HftAlertPoll, HftAlertTail
+from ki2fast.feeds.hftalert.tail import HftAlertPoll, HftAlertTail
 
 DAY = "20250314"
 # 10:00 ET on the day (EDT, UTC-4).

@@ -73,7 +73,7 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from ki2fast.feeds.hftalert.files import FeedFileError, HftAlertTail
+    from ki2fast.feeds.hftalert import FeedFileError, HftAlertTail
 
     name = _part(folder)
     state = Path(args.out) / "_state" / f"hftalert-{name}"
@@ -113,7 +113,7 @@ def _hftalert(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from ki2fast._common import NY
-    from ki2fast.feeds.hftalert.files import HftAlertTail
+    from ki2fast.feeds.hftalert.tail import HftAlertTail
 
     # One pass over the files as they are now, without state: the tables a follower would
     # store, under one part name per folder (importing the folder again replaces it).
