@@ -9,7 +9,10 @@ import pytest
 
 import ki2fast
 import ki2fast.analytics
-import ki2fast.detect
+import ki2fast.detect.monitor
+import ki2fast.detect.program
+import ki2fast.detect.sources
+import ki2fast.detect.windows
 import ki2fast.feeds.journal
 import ki2fast.feeds.schwab.book
 import ki2fast.feeds.schwab.levelone
@@ -29,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
         ki2fast,
         ki2fast.itch,
         ki2fast.analytics,
-        ki2fast.detect,
+        ki2fast.detect.sources,
+        ki2fast.detect.windows,
+        ki2fast.detect.program,
+        ki2fast.detect.monitor,
         ki2fast.replay_dir,
         ki2fast.feeds.journal,
         ki2fast.feeds.schwab.live,
