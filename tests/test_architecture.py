@@ -169,3 +169,14 @@ def test_the_import_paths_users_have_keep_giving_the_same_names() -> None:
 
     assert schwab.read_book is importlib.import_module("ki2fast.feeds.schwab.book").read_book
     assert callable(hftalert.read_hft1) and callable(thetadata.Client)
+
+
+def test_detect_gives_the_names_it_gave_as_one_module() -> None:
+    import ki2fast.detect as d
+
+    for name in (
+        *("PRESETS", "BurstAlerts", "BurstMonitor", "RatioRule", "SlidingRule", "ZScoreRule"),
+        *("detect_program_bursts", "detect_stuffing", "quote_activity", "window_episodes"),
+        *("Rule", "ZONE", "EPISODE_COLUMNS"),
+    ):
+        assert hasattr(d, name), name

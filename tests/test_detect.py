@@ -924,3 +924,38 @@ def test_program_bursts_count_activity_in_the_first_episode_pass() -> None:
     )
     assert both.height > 0
     assert both.drop("symbols").equals(alone.drop("symbols"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C"]),
+            *[st.one_of(st.none(), st.sampled_from([0.0, 1.0, 1.5, 100.0]))] * 4,
+        ),
+        max_size=40,
+    )
+)
+def test_a_level_one_quote_changes_the_top_when_any_field_differs_from_its_symbols_last(
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """The core's rule against the same rule written column-wise in polars: a field that
+    differs from the symbol's quote before (null and a value differ; a first quote differs
+    from nothing when it shows anything)."""
+    import polars as pl
+    import pyarrow as pa
+
+    from ki2fast import _core
+
+    cols = ["bid", "ask", "bid_size", "ask_size"]
+    df = pl.DataFrame(
+        rows, schema={"s": pl.String, **dict.fromkeys(cols, pl.Float64)}, orient="row"
+    )
+    expected = df.select(
+        pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1).over("s")) for c in cols])
+    ).to_series()
+    keyed = df.select(
+        pl.col("s").cast(pl.Categorical).to_physical().cast(pl.UInt32).alias("key"), *cols
+    )
+    got = pa.record_batch(_core.level_one_changes(keyed.to_arrow())).column("changed")
+    assert got.to_pylist() == expected.fill_null(False).to_list()

@@ -42,6 +42,7 @@ __all__ = [
     "hft1_fields",
     "inflate_len",
     "itch_schema",
+    "level_one_changes",
     "levelone_read",
     "line_stats",
     "median_mad_by_group",
@@ -211,6 +212,9 @@ def levelone_read(
 
 def book_read(data: bytes) -> dict[str, Any]:
     """The Schwab book services of a decompressed capture: ``lines`` and ``book``."""
+
+def level_one_changes(table: _ArrowStream) -> _ArrowStream:
+    """Per row of ``key, bid, ask, bid_size, ask_size``: whether it changes its key's top."""
 
 def line_stats(chunk: bytes, bom: bool) -> _ArrowStream:
     """Per complete line: ``start``, ``stop`` and its ``spaces``, ``odd`` and ``commas``."""

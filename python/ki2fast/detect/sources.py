@@ -9,6 +9,8 @@ import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from ki2fast import _core
 from ki2fast._args import name_list, session_date, thread_count
 from ki2fast._frames import polars_frame as _pl
@@ -340,13 +342,17 @@ def l1_events(
                 ],
                 how="diagonal_relaxed",
             )
-        changed = pl.any_horizontal(
-            [pl.col(c).ne_missing(pl.col(c).shift(1).over("_stock")) for c in top]
+        # Which quotes change the top: in event order, in the core (the rule the ITCH replay
+        # counts top-of-book changes by).
+        keyed = q.select(
+            key=pl.col("_stock").cast(pl.Categorical).to_physical().cast(pl.UInt32),
+            **{
+                c: pl.col(c).cast(pl.Float64) if c in top else pl.lit(None, pl.Float64)
+                for c in ("bid", "ask", "bid_size", "ask_size")
+            },
         )
-        first = pl.int_range(pl.len()).over("_stock") == 0
-        q = q.with_columns(
-            _bbo=changed | (first & pl.any_horizontal([pl.col(c).is_not_null() for c in top]))
-        )
+        changed = pa.record_batch(_core.level_one_changes(keyed.to_arrow())).column("changed")
+        q = q.with_columns(_bbo=pl.Series("_bbo", changed))
         last = q.group_by("_stock", maintain_order=True).last().select("_stock", *top)
         q = q.filter(~pl.col("_seed"))
         events += [

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::analytics::activity::{Event, Monitor, MonitorOutput, SlidingParams};
 use crate::analytics::bars::{BarBuilder, BarTable};
+use crate::analytics::tops::Tops;
 use crate::analytics::trades::{
     MAX_PRINT_SHARES, Print, Quote, Quotes, TradeSpill, Trades, break_list,
 };
@@ -260,7 +261,7 @@ pub struct Replay {
     /// [`BarBuilder::finish_streamed`]).
     bar_fixes: Option<BarTable>,
     bar_redo: Vec<(u16, i64)>,
-    tops: Vec<Quote>,
+    tops: Tops<Quote>,
     quotes: QuoteColumns,
     next_snapshot: u64,
     snapshots: SnapshotColumns,
@@ -374,7 +375,7 @@ impl Replay {
             bar_table: None,
             bar_fixes: None,
             bar_redo: Vec::new(),
-            tops: vec![Quote::default(); 1 << 16],
+            tops: Tops::new(1 << 16),
             quotes: QuoteColumns::default(),
             next_snapshot: opts.snapshot_ns.unwrap_or(u64::MAX),
             snapshots: SnapshotColumns::default(),
@@ -540,11 +541,9 @@ impl Replay {
             ask: top.ask.map_or(0, |l| l.price),
             ask_size: top.ask.map_or(0, |l| l.shares),
         };
-        let old = self.tops[locate as usize];
-        if q == old {
+        let Some(old) = self.tops.set(locate as usize, q) else {
             return false;
-        }
-        self.tops[locate as usize] = q;
+        };
         if let Some(m) = &mut self.monitor {
             m.event(locate, ts, Event::Bbo);
         }

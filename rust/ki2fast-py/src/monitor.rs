@@ -377,6 +377,37 @@ pub fn rolling_baseline(
 /// window and locate summed into one, as the core's activity table: what a streamed day
 /// gets when time went back into windows it had already written. `midnight`: the session's
 /// (None: no dates).
+/// Which level-one quotes change their symbol's top of book (see
+/// [`ki2fast_core::analytics::tops::level_one_changes`]): `table` holds `key` (uint32) and
+/// `bid`, `ask`, `bid_size`, `ask_size` (float64, null where not sent); one flag per row.
+#[pyfunction]
+pub fn level_one_changes(py: Python<'_>, table: pyo3_arrow::PyTable) -> PyResult<PyRecordBatch> {
+    let (batches, _) = table.into_inner();
+    let key = concat_column::<UInt32Type>(&batches, "key", "uint32")?;
+    let mut cols = Vec::with_capacity(4);
+    for name in ["bid", "ask", "bid_size", "ask_size"] {
+        let mut v: Vec<Option<f64>> = Vec::new();
+        for b in &batches {
+            let a = b
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::Float64Array>())
+                .ok_or_else(|| PyValueError::new_err(format!("{name}: a float64 column")))?;
+            v.extend(a.iter());
+        }
+        cols.push(v);
+    }
+    let tops: Vec<[Option<f64>; 4]> = (0..key.len())
+        .map(|i| [cols[0][i], cols[1][i], cols[2][i], cols[3][i]])
+        .collect();
+    let changed = py.detach(|| ki2fast_core::analytics::tops::level_one_changes(&key, &tops));
+    let batch = RecordBatch::try_from_iter([(
+        "changed",
+        Arc::new(arrow_array::BooleanArray::from(changed)) as ArrayRef,
+    )])
+    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyRecordBatch::new(batch))
+}
+
 #[pyfunction]
 #[pyo3(signature = (table, midnight=None))]
 pub fn activity_merge(

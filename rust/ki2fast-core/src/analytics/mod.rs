@@ -5,6 +5,7 @@ pub mod activity;
 pub mod bars;
 pub mod order_feed;
 pub mod stats;
+pub mod tops;
 pub mod trades;
 pub mod vwap;
 

@@ -3,6 +3,8 @@
 //! execution and print events the fused replay gives, for tables instead of ITCH bytes.
 
 use crate::analytics::activity::{Event, Monitor};
+use crate::analytics::tops::Tops;
+use crate::analytics::trades::Quote;
 use crate::book::{Books, Side};
 
 /// One order event.
@@ -48,14 +50,14 @@ pub enum OrderEvent {
 #[derive(Debug)]
 pub struct OrderFeed {
     books: Books,
-    tops: Vec<(u32, u64, u32, u64)>,
+    tops: Tops<Quote>,
 }
 
 impl Default for OrderFeed {
     fn default() -> Self {
         OrderFeed {
             books: Books::new(),
-            tops: vec![(0, 0, 0, 0); 1 << 16],
+            tops: Tops::new(1 << 16),
         }
     }
 }
@@ -69,15 +71,13 @@ impl OrderFeed {
     /// A top-of-book change of `book`, if any, into `m`.
     fn touched(&mut self, m: &mut Monitor, book: u32, ts: u64) {
         let top = self.books.top(book);
-        let q = (
-            top.bid.map_or(0, |l| l.price),
-            top.bid.map_or(0, |l| l.shares),
-            top.ask.map_or(0, |l| l.price),
-            top.ask.map_or(0, |l| l.shares),
-        );
-        let slot = &mut self.tops[book as usize & 0xFFFF];
-        if *slot != q {
-            *slot = q;
+        let q = Quote {
+            bid: top.bid.map_or(0, |l| l.price),
+            bid_size: top.bid.map_or(0, |l| l.shares),
+            ask: top.ask.map_or(0, |l| l.price),
+            ask_size: top.ask.map_or(0, |l| l.shares),
+        };
+        if self.tops.set(book as usize & 0xFFFF, q).is_some() {
             m.event(book as u16, ts, Event::Bbo);
         }
     }
