@@ -20,8 +20,11 @@ impl<Q: Copy + PartialEq + Default> Tops<Q> {
     /// Sets `slot`'s top to `q`; the one before when that is a change, else None.
     #[inline(always)]
     pub fn set(&mut self, slot: usize, q: Q) -> Option<Q> {
-        let old = std::mem::replace(&mut self.last[slot], q);
-        (old != q).then_some(old)
+        let last = &mut self.last[slot];
+        if *last == q {
+            return None; // no store: the replay calls this on most book changes
+        }
+        Some(std::mem::replace(last, q))
     }
 }
 
