@@ -297,6 +297,8 @@ def _read_lines(p: Pass, data: bytes) -> tuple[int, int]:
             and (obj["dir"] != "in" or obj["kind"] != "ws_text")
         ):
             p.journal_other += 1  # the journal's own records: requests sent, notes, opens
+            if obj.get("kind") == "note" and obj.get("note") == "gap":
+                p.gap_notes.append({**obj, "line": number})
         elif "content" in obj and "service" in obj:
             p.data_item(obj, number, off, 0)
         elif "data" in obj or "response" in obj or "notify" in obj:

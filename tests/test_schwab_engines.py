@@ -40,6 +40,7 @@ def same(a: schwab.LevelOne, b: schwab.LevelOne) -> None:
         assert ta.equals(tb), name  # (timestamps may be beyond what datetime can hold)
     assert [worded(b) for b in a.bad_lines] == [worded(b) for b in b.bad_lines]
     assert a.notes == b.notes
+    assert a.gap_notes == b.gap_notes
     assert a.stats == b.stats
 
 
@@ -218,6 +219,7 @@ line = st.one_of(
             '{"v": 1, "raw": "{\\"data\\": [{\\"service\\": \\"LEVELONE_EQUITIES\\", \\"content\\": [{\\"key\\": \\"QQQ\\", \\"1\\": 1}]}]}"}',
             '{"v": 1, "raw": 5}',
             '{"v": 1, "dir": "meta", "kind": "note", "note": "gap", "data": 5}',
+            '{"v": 1, "dir": "meta", "kind": "note", "note": "gap", "start_ns": 5, "end_ns": 9}',
             '{"v": 1, "dir": "out", "kind": "ws_text", "raw": "{\\"requests\\": []}"}',
             '{"v": 1, "dir": "in", "kind": "ws_text", "raw": "{\\"notify\\": []}"}',
             '{"v": 1, "raw": "[1]"}',

@@ -211,6 +211,7 @@ fn locked(m: &Mutex<Stream>) -> PyResult<std::sync::MutexGuard<'_, Stream>> {
 }
 
 /// What a reading gives, as a dict: `lines`, `held_back`, `heartbeats`, `journal_other`,
+/// `gap_notes` [(line, json)],
 /// `bad` [(line, offset, reason, detail)], `notes` [(line, offset, item)], `control`
 /// [(line, notify, json)], `skipped` [json], `book` (the book services' rows, see
 /// [`book_dict`]; None without book items), and per service name a dict with `names`,
@@ -241,6 +242,7 @@ fn batch_dict<'py>(
     out.set_item("held_back", p.held_back)?;
     out.set_item("heartbeats", p.heartbeats)?;
     out.set_item("journal_other", p.journal_other)?;
+    out.set_item("gap_notes", p.gap_notes.clone())?;
     let bad = PyList::empty(py);
     for b in &p.bad {
         let (reason, detail) = match &b.reason {

@@ -190,6 +190,8 @@ class LevelOne:
     - ``quotes`` / ``option_quotes``: the canonical quotes table (``ts`` in ET).
     - ``trades`` / ``option_trades``: one row per rise of total volume.
     - ``control``: ``response`` items and ``notify`` items other than heartbeats.
+    - ``gap_notes``: a streamer journal's ``gap`` notes (outages it recorded), each the
+      note's record with its ``line``.
     - ``books``: the book services' rows (``BOOK_SCHEMA`` of ``schwab_book``), read in the
       same pass; a book item that could not be read is a note.
     - ``bad_lines``: ``{"line", "offset", "reason"}`` for every line that was not read.
@@ -212,6 +214,7 @@ class LevelOne:
     notes: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     books: pa.Table = field(default_factory=BOOK_SCHEMA.empty_table)
+    gap_notes: list[dict[str, Any]] = field(default_factory=list)
 
     def archive_tables(self) -> dict[str, pa.Table]:
         """The tables the daily archive stores (``ki2fast.store``), by feed name; the
@@ -276,6 +279,8 @@ class _Pass:
     heartbeats: int = 0
     #: Journal records that are not frames received (requests sent, notes, opens, closes).
     journal_other: int = 0
+    #: The journal's ``gap`` notes, each with its ``line``.
+    gap_notes: list[dict[str, Any]] = field(default_factory=list)
     epoch: int = 0
     logins: int = 0
 
@@ -339,6 +344,7 @@ def _core_lines(p: _Pass, r: dict[str, Any]) -> tuple[int, int]:
         p.skipped[str(orjson.loads(text))] += 1
     p.heartbeats = r["heartbeats"]
     p.journal_other = r["journal_other"]
+    p.gap_notes = [{**orjson.loads(text), "line": line} for line, text in r["gap_notes"]]
     for service in (EQUITIES, OPTIONS):
         acc = p.items[service]
         acc.first_ts = r[service]["first_ts"]
@@ -693,6 +699,7 @@ def _level_one(
         notes=p.notes + book_notes if book_notes else p.notes,
         stats=stats,
         books=books.levels,
+        gap_notes=p.gap_notes,
     )
 
 

@@ -312,7 +312,10 @@ class LiveLevelOne:
         last = first + len(lines) - 1
         self.lines += len(lines)
         self.batches += 1
-        gaps = _gaps(lines, self.chan) if got.stats["journal_other"] else None
+        gaps = None
+        if got.gap_notes:
+            notes = [n | {"source": "schwab", "channel": self.chan} for n in got.gap_notes]
+            gaps = gaps_table(notes)
         batch = LiveBatch(day.name, first, last, got, gaps)
         if self.archive is not None:
             # Only what the archive takes is held until it is written.
@@ -388,23 +391,6 @@ class LiveLevelOne:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), every)
             await loop.run_in_executor(worker, self.finish)
-
-
-def _gaps(lines: list[bytes], chan: str) -> pa.Table | None:
-    """The streamer's ``gap`` notes among ``lines``, as ``gaps`` rows."""
-    import orjson
-
-    rows = []
-    for line in lines:
-        if b'"gap"' not in line or b'"note"' not in line:
-            continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if type(rec) is dict and rec.get("kind") == "note" and rec.get("note") == "gap":
-            rows.append(rec | {"source": "schwab", "channel": chan})
-    return gaps_table(rows) if rows else None
 
 
 def _count_lines(path: Path) -> int:

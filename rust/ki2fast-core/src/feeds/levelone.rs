@@ -191,6 +191,8 @@ pub struct Pass {
     pub heartbeats: u64,
     /// Journal records that are not frames received (requests sent, notes, opens, closes).
     pub journal_other: u64,
+    /// The journal's `gap` notes (an outage the streamer recorded), as JSON, with their line.
+    pub gap_notes: Vec<(u64, String)>,
     pub lines: u64,
     pub held_back: u64,
     /// Successful logins so far.
@@ -241,6 +243,9 @@ pub fn read_after(data: &[u8], lines: u64, bytes: u64, logins: u64) -> Pass {
     }
     for c in &mut p.control {
         c.line += lines;
+    }
+    for g in &mut p.gap_notes {
+        g.0 += lines;
     }
     p.book.shift(lines, bytes);
     p
@@ -454,6 +459,8 @@ impl Pass {
         self.book.append(q.book, base);
         self.heartbeats += q.heartbeats;
         self.journal_other += q.journal_other;
+        self.gap_notes
+            .extend(q.gap_notes.into_iter().map(|(l, g)| (shift(l), g)));
         self.lines += q.lines;
         self.logins = q.logins; // counted from the start (set_epochs)
     }
@@ -495,6 +502,10 @@ impl Pass {
             self.fail(BadReason::NotObject, number, off);
         } else if journal_other {
             self.journal_other += 1;
+            let is = |k: &str, v: &str| matches!(obj.get(k), Some(Value::Str(s)) if s == v);
+            if is("kind", "note") && is("note", "gap") {
+                self.gap_notes.push((number, to_json(&obj)));
+            }
         } else if obj.has("content") && obj.has("service") {
             self.data_item(&obj, number, off, 0);
         } else if obj.has("data") || obj.has("response") || obj.has("notify") {
