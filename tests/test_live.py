@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from ki2fast import store
+from ki2fast.exceptions import CaptureLineError
 from ki2fast.feeds import schwab
 from ki2fast.feeds.journal import Journal, journal_parts
 from ki2fast.feeds.schwab.live import LiveLevelOne, archive_journal
@@ -346,3 +347,19 @@ def test_the_monitor_sees_the_batches_and_alerts_as_over_the_whole_day(tmp_path)
         )
     )
     assert want_eps and got_eps == want_eps
+
+
+def test_a_journal_part_replaced_under_the_decoder_stops_it_with_where(tmp_path):
+    _journal_day(tmp_path, 30, seed=5)
+    live = LiveLevelOne(tmp_path, archive=tmp_path / "archive", batch_lines=7)
+    live.poll(final=True)
+    parts = journal_parts(tmp_path / "journal/schwab/20250314", "streamer")
+    _, last = parts[-1]
+    decoded = len(_complete_lines(last))
+    assert decoded > 1
+    # The part the decoder is on is cut short (restored from an old copy, say).
+    data = last.read_bytes()
+    last.write_bytes(data[: data.find(b"\n") + 1])
+    with pytest.raises(CaptureLineError, match="shrank or was replaced") as e:
+        live.poll(final=True)
+    assert e.value.path == str(last) and e.value.line == decoded

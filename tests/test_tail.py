@@ -214,3 +214,37 @@ def test_a_file_that_cannot_be_opened_now_is_read_on_a_later_poll(
     assert tail.poll() == []
     monkeypatch.setattr(tail_module, "open", builtins.open)
     assert [line.offset for line in tail.poll()] == [0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lines=lines_strategy,
+    cuts=st.lists(st.integers(0, 400), max_size=12),
+    budget=st.one_of(st.none(), st.integers(1, 64)),
+)
+def test_raw_lines_are_the_complete_lines_as_written_within_the_budget(
+    tmp_path_factory, lines, cuts, budget
+) -> None:
+    stream = b"".join(text.encode() + end for text, end in lines) + b"torn"
+    path = tmp_path_factory.mktemp("tail") / "f.ndjson"
+    path.write_bytes(b"")
+    tail = FileTail(path)
+    got: list[bytes] = []
+    at = 0
+    for cut in [*sorted({min(c, len(stream)) for c in cuts}), len(stream), len(stream)]:
+        append(path, stream[at:cut])
+        at = max(at, cut)
+        while True:
+            before = tail.offset
+            raw, full = tail.poll_raw(budget)
+            assert not full or budget is not None
+            if budget is not None and len(raw) > 1:
+                # Whole lines, no more than the budget unless one line is longer.
+                assert tail.offset - before - len(raw[-1]) - 1 < budget
+            got += raw
+            if not raw:
+                break
+    end = stream.rfind(b"\n") + 1
+    assert got == stream[:end].split(b"\n")[:-1]  # CR and blank lines kept, nothing twice
+    assert len(got) == stream.count(b"\n") == tail.line_no and tail.offset == end
+    assert tail.held_back == len(b"torn")

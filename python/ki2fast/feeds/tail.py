@@ -167,6 +167,41 @@ class FileTail:
         with f:
             return LineBlock.concat(self._read(f))
 
+    def poll_raw(self, max_bytes: int | None = None) -> tuple[list[bytes], bool]:
+        """The lines completed since the last poll, exactly as written (without their line
+        ends; nothing dropped: blank lines, ``\\r`` and all), and whether the read stopped at
+        ``max_bytes`` (so more may wait): for a reader that takes lines whole, as the
+        journal's level-one decoder does. With ``max_bytes``, about that much at most (whole
+        lines; one line longer than that is read whole). Lines are not checked against
+        ``max_line``. Do not mix with :meth:`poll` on one tail."""
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed below; only the open may fail
+        except (FileNotFoundError, PermissionError):
+            return [], False
+        with f:
+            st = os.fstat(f.fileno())
+            if not self._same_file(f, st):
+                self._restart()
+            self._identity = _identity(st)
+            f.seek(self.offset)
+            full = False
+            if max_bytes is None:
+                data = f.read()
+            else:
+                data = f.read(max_bytes)
+                full = len(data) == max_bytes
+                if full and b"\n" not in data:
+                    data += f.readline()  # one line longer than the budget: read it whole
+            self._seen = max(self._seen, self.offset + len(data))
+            lines = data.split(b"\n")
+            rest = lines.pop()  # after the last line end: not a line (yet)
+            self.offset += len(data) - len(rest)
+            self.line_no += len(lines)
+            self._read_at = self.offset
+            if self._head_len < HEAD_LEN and self.offset > 0:
+                self._head_len, self._head_hash = _head(f, min(HEAD_LEN, self.offset))
+        return lines, full
+
     def _read(self, f: BinaryIO) -> list[LineBlock]:
         # Identity and first bytes of the file actually open, not of a path that may have
         # been replaced in between.

@@ -32,8 +32,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from ki2fast.exceptions import CaptureLineError
 from ki2fast.feeds.journal import gaps_table, journal_parts
 from ki2fast.feeds.schwab.levelone import LevelOneDecoder
+from ki2fast.feeds.tail import MAX_JOURNAL_LINE, FileTail
 
 __all__ = ["LiveBatch", "LiveLevelOne", "archive_journal"]
 
@@ -47,7 +49,8 @@ class _Day:
     name: str
     done_to: int = 0  # lines up to here were decoded before: carried, not decoded again
     part: int = -1
-    offset: int = 0
+    #: The part being read (the tail every follower of a growing file uses).
+    tail: FileTail | None = None
     lines: int = 0  # complete lines read so far (the day's line numbers)
     decoder: LevelOneDecoder = dataclasses.field(default_factory=LevelOneDecoder)
 
@@ -246,20 +249,22 @@ class LiveLevelOne:
             for number, path in journal_parts(self.base / day.name, self.chan):
                 if number < day.part:
                     continue
-                if number > day.part:
-                    day.part, day.offset = number, 0
-                with open(path, "rb") as f:
-                    f.seek(day.offset)
-                    data = f.read(budget)
-                    if len(data) == budget and b"\n" not in data:
-                        data += f.readline()  # a line longer than the budget: read it whole
-                lines = data.split(b"\n")
-                tail = lines.pop()  # after the last line end: not a line (yet)
+                if number > day.part or day.tail is None:
+                    day.part, day.tail = number, FileTail(path, max_line=MAX_JOURNAL_LINE)
+                at, line = day.tail.offset, day.tail.line_no
+                lines, full = day.tail.poll_raw(budget)
+                if day.tail.gen:
+                    # Its lines would be decoded twice, or numbered wrongly: stop.
+                    raise CaptureLineError(
+                        "journal part shrank or was replaced after this line was decoded",
+                        path=str(path),
+                        offset=at,
+                        line=line,
+                    )
                 got += lines
-                day.offset += len(data) - len(tail)
-                budget -= len(data)
-                del data, lines
-                if budget <= 0:
+                budget -= day.tail.offset - at
+                del lines
+                if full or budget <= 0:
                     # Behind the writer: the rest on the next poll, so memory stays bounded.
                     self.behind = True
                     break
