@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -363,3 +364,23 @@ def test_a_journal_part_replaced_under_the_decoder_stops_it_with_where(tmp_path)
     with pytest.raises(CaptureLineError, match="shrank or was replaced") as e:
         live.poll(final=True)
     assert e.value.path == str(last) and e.value.line == decoded
+
+
+def test_a_restart_checks_the_journal_parts_are_the_ones_archived(tmp_path):
+    whole = _journal_day(tmp_path, 40, seed=6)
+    archive = tmp_path / "archive"
+    assert archive_journal(tmp_path, archive)["schwab_quotes"] == whole["quotes"].num_rows
+    day = tmp_path / "journal/schwab/20250314"
+    # The journal folder moved to another disk (new inodes, same bytes): the run goes on.
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "journal", moved / "journal")
+    shutil.copytree(archive, moved / "archive")
+    assert archive_journal(moved, moved / "archive") == {}
+    # A part whose first bytes are not the ones archived: the next run stops, naming it.
+    _, first = journal_parts(day, "streamer")[0]
+    data = bytearray(first.read_bytes())
+    data[10:14] = b"XXXX"
+    first.write_bytes(bytes(data))
+    with pytest.raises(CaptureLineError, match="shrank or was replaced") as e:
+        archive_journal(tmp_path, archive)
+    assert e.value.path == str(first)

@@ -147,7 +147,7 @@ class FileTail:
         return True
 
     def _restart(self) -> None:
-        if self._identity or self.offset:
+        if self._identity or self.offset or self._head_len:  # it was known: a new generation
             self.gen += 1
         self.offset = self._read_at = self.line_no = self._seen = 0
         self._skipping = False

@@ -35,7 +35,7 @@ import pyarrow as pa
 from ki2fast.exceptions import CaptureLineError
 from ki2fast.feeds.journal import gaps_table, journal_parts
 from ki2fast.feeds.schwab.levelone import LevelOneDecoder
-from ki2fast.feeds.tail import MAX_JOURNAL_LINE, FileTail
+from ki2fast.feeds.tail import MAX_JOURNAL_LINE, Checkpoint, FileTail
 
 __all__ = ["LiveBatch", "LiveLevelOne", "archive_journal"]
 
@@ -167,6 +167,8 @@ class LiveLevelOne:
             if self.archive is None
             else self.archive / "checkpoints" / f"journal-schwab-{chan}.json"
         )
+        #: Journal part (relative path) → its first bytes' length and hash, as read.
+        self._heads: dict[str, tuple[int, str]] = {}
         self._done = self._read_checkpoint()
         self._skip = self._lines_now() if self.archive is None else {}
 
@@ -186,6 +188,8 @@ class LiveLevelOne:
             got = json.loads(self._checkpoint.read_bytes())
         except FileNotFoundError:
             return {}
+        # Each part's first bytes as the runs before saw them (checked when it is read again).
+        self._heads = {str(k): (int(n), str(h)) for k, (n, h) in got.get("heads", {}).items()}
         return {str(k): int(v) for k, v in got.get("days", {}).items()}
 
     def _write_checkpoint(self) -> None:
@@ -193,7 +197,13 @@ class LiveLevelOne:
 
         assert self._checkpoint is not None
         self._checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        body = {"v": 1, "src": "schwab", "chan": self.chan, "days": self._done}
+        body = {
+            "v": 1,
+            "src": "schwab",
+            "chan": self.chan,
+            "days": self._done,
+            "heads": self._heads,
+        }
         write_atomic(self._checkpoint, json.dumps(body, sort_keys=True).encode())
 
     def _drop_orphans(self, day: str, after: int) -> None:
@@ -225,6 +235,19 @@ class LiveLevelOne:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.base).as_posix()
+
+    def _tail(self, path: Path) -> FileTail:
+        """A tail on a journal part from its first line. A part an earlier run read must
+        still start with the bytes it read then (wherever the folder now is: the file's
+        identity is not compared), else reading it stops the decoder."""
+        head = self._heads.get(self._rel(path))
+        if head is None:
+            return FileTail(path, max_line=MAX_JOURNAL_LINE)
+        seen = Checkpoint(str(path), 0, "", head[0], head[1], byte_offset=0, line_no=0)
+        return FileTail(path, max_line=MAX_JOURNAL_LINE, resume=seen)
+
     def _read(self) -> list[tuple[_Day, list[bytes]]]:
         """New complete lines, by journal day. A day is left once a later one exists and
         its parts are read to their last line end (bytes after it in a part that is not the
@@ -250,7 +273,7 @@ class LiveLevelOne:
                 if number < day.part:
                     continue
                 if number > day.part or day.tail is None:
-                    day.part, day.tail = number, FileTail(path, max_line=MAX_JOURNAL_LINE)
+                    day.part, day.tail = number, self._tail(path)
                 at, line = day.tail.offset, day.tail.line_no
                 lines, full = day.tail.poll_raw(budget)
                 if day.tail.gen:
@@ -263,6 +286,9 @@ class LiveLevelOne:
                     )
                 got += lines
                 budget -= day.tail.offset - at
+                if self.archive is not None and day.tail.offset > at:
+                    cp = day.tail.snapshot()
+                    self._heads[self._rel(path)] = (cp.head_len, cp.head_hash)
                 del lines
                 if full or budget <= 0:
                     # Behind the writer: the rest on the next poll, so memory stays bounded.
