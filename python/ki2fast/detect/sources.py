@@ -9,8 +9,6 @@ import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from ki2fast import _core
 from ki2fast._args import name_list, session_date, thread_count
 from ki2fast._frames import polars_frame as _pl
@@ -351,6 +349,8 @@ def l1_events(
                 for c in ("bid", "ask", "bid_size", "ask_size")
             },
         )
+        import pyarrow as pa
+
         changed = pa.record_batch(_core.level_one_changes(keyed.to_arrow())).column("changed")
         q = q.with_columns(_bbo=pl.Series("_bbo", changed))
         last = q.group_by("_stock", maintain_order=True).last().select("_stock", *top)
