@@ -147,16 +147,7 @@ def read_book(src: str | os.PathLike[str] | bytes) -> BookLevels:
                         for mi, mm in enumerate(mms):
                             _row(cols, head, lv, (mi, mm))
     n = len(cols["key"])
-    arrays = []
-    for f in BOOK_SCHEMA:
-        values = cols[f.name]
-        if pa.types.is_dictionary(f.type):
-            arrays.append(pa.array(values, pa.string()).dictionary_encode().cast(f.type))
-        elif pa.types.is_timestamp(f.type):
-            arrays.append(pa.array(values, pa.int64()).cast(f.type))
-        else:
-            arrays.append(pa.array(values, f.type))
-    table = pa.Table.from_arrays(arrays, schema=BOOK_SCHEMA) if n else BOOK_SCHEMA.empty_table()
+    table = pa.table(cols, schema=BOOK_SCHEMA)
     return BookLevels(table, bad, {"lines": number, "snapshots": snapshots, "rows": n})
 
 

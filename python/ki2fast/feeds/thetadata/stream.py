@@ -421,8 +421,8 @@ def read_stream(src: str | os.PathLike[str] | bytes, *, terminal: str | None = N
         row |= {"recv_ts": recv, "stream_epoch": epoch, "frame_seq": number, "terminal": terminal}
         rows[kind].append(row)
     return Stream(
-        _table(rows["QUOTE"], STREAM_QUOTE_SCHEMA),
-        _table(rows["TRADE"], STREAM_TRADE_SCHEMA),
+        pa.Table.from_pylist(rows["QUOTE"], schema=STREAM_QUOTE_SCHEMA),
+        pa.Table.from_pylist(rows["TRADE"], schema=STREAM_TRADE_SCHEMA),
         gaps_table(gaps),
         {
             "quotes": len(rows["QUOTE"]),
@@ -454,19 +454,6 @@ def _event(contract: dict[str, Any], body: dict[str, Any], kind: str) -> dict[st
         v = body.get(name)
         row[name] = None if v is None else (float(v) if pa.types.is_floating(typ) else int(v))
     return row
-
-
-def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    arrays = []
-    for f in schema:
-        values = [r.get(f.name) for r in rows]
-        if pa.types.is_dictionary(f.type):
-            arrays.append(pa.array(values, pa.string()).dictionary_encode().cast(f.type))
-        elif pa.types.is_timestamp(f.type):
-            arrays.append(pa.array(values, pa.int64()).cast(f.type))
-        else:
-            arrays.append(pa.array(values, f.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 async def capture_stream(
