@@ -12,7 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Backoff", "ConnectionStats", "recv_within", "wait_or_stop"]
+__all__ = [
+    "Backoff",
+    "ConnectionStats",
+    "Reconnect",
+    "receive_journaled",
+    "recv_within",
+    "wait_or_stop",
+]
 
 
 @dataclass
@@ -77,3 +84,30 @@ async def recv_within(ws: Any, seconds: float) -> Any:
         task.cancel()
         raise TimeoutError
     return task.result()
+
+
+class Reconnect(Exception):
+    """Close this connection and connect again after ``wait`` seconds (None: backoff)."""
+
+    def __init__(self, cause: str, wait: float | None = None):
+        super().__init__(cause)
+        self.cause, self.wait = cause, wait
+
+
+async def receive_journaled(ws: Any, journal: Any, epoch: int, seconds: float) -> Any:
+    """The next message of websocket ``ws``, written to ``journal`` (a
+    ``feeds.journal.Journal``) before anything else is done with it. ``seconds`` without a
+    message (the watchdog), or the socket closed (journaled as ``ws_close`` with its code),
+    is a :class:`Reconnect`."""
+    import websockets
+
+    try:
+        msg = await recv_within(ws, seconds)
+    except TimeoutError:
+        raise Reconnect("watchdog") from None
+    except websockets.exceptions.ConnectionClosed as e:
+        code = e.rcvd.code if e.rcvd is not None else 1006
+        journal.append(dir="meta", kind="ws_close", epoch=epoch, code=code)
+        raise Reconnect(f"closed {code}") from None
+    journal.text(msg, epoch=epoch)
+    return msg

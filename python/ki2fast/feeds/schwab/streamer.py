@@ -34,7 +34,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ki2fast.exceptions import ConnectionLimitExceeded, StreamerError, StreamLost, StreamUnhealthy
-from ki2fast.feeds._transport import Backoff, ConnectionStats, recv_within, wait_or_stop
+from ki2fast.feeds._transport import (
+    Backoff,
+    ConnectionStats,
+    Reconnect,
+    receive_journaled,
+    wait_or_stop,
+)
 from ki2fast.feeds.journal import Durability, Journal
 from ki2fast.feeds.schwab.token import (
     ReauthRequired,
@@ -75,14 +81,6 @@ class StreamerStats(ConnectionStats):
     data_frames: int = 0
     #: The median gap between the server's heartbeats (s), once 5 were seen.
     heartbeat_gap: float | None = None
-
-
-class _Restart(Exception):
-    """Close this connection and connect again after ``wait`` seconds (None: backoff)."""
-
-    def __init__(self, cause: str, wait: float | None = None):
-        super().__init__(cause)
-        self.cause, self.wait = cause, wait
 
 
 class Streamer:
@@ -219,7 +217,7 @@ class Streamer:
             if not t.cancelled() and (e := t.exception()) is not None:
                 self.stats.last_error = f"{service} {command}: {e}"
                 log.warning("%s %s failed: %s", service, command, e)
-                if isinstance(e, _Restart) and self._ws is not None:
+                if isinstance(e, Reconnect) and self._ws is not None:
                     # The answer asks for a new connection: closing this one gets it.
                     self._closing = asyncio.ensure_future(self._ws.close())
 
@@ -253,7 +251,7 @@ class Streamer:
                 try:
                     await self._session(relogin=denials > 0)
                     return self.stats
-                except _Restart as r:
+                except Reconnect as r:
                     self.stats.last_error = r.cause
                     if r.cause == "code 30" and not self.desired:
                         # The server stopped a stream that holds nothing: done
@@ -329,10 +327,10 @@ class Streamer:
             body = orjson.loads(await asyncio.to_thread(fetch))
         except urllib.error.HTTPError as e:
             if e.code in (401, 403):
-                raise _Restart("login denied") from None
-            raise _Restart(f"userPreference HTTP {e.code}") from None
+                raise Reconnect("login denied") from None
+            raise Reconnect(f"userPreference HTTP {e.code}") from None
         except (OSError, orjson.JSONDecodeError) as e:
-            raise _Restart(f"userPreference: {type(e).__name__}") from None
+            raise Reconnect(f"userPreference: {type(e).__name__}") from None
         info = (body.get("streamerInfo") or [None])[0] if isinstance(body, dict) else None
         if not isinstance(info, dict) or "streamerSocketUrl" not in info:
             raise StreamerError("the user-preferences response has no streamerInfo")
@@ -359,7 +357,7 @@ class Streamer:
             try:
                 await asyncio.to_thread(self._token.refresh, self.api_base, key, secret)
             except OSError as e:
-                raise _Restart(f"token refresh: {e}") from None
+                raise Reconnect(f"token refresh: {e}") from None
             assert self._journal is not None
             self._journal.note("token refreshed", epoch=self.stats.epoch)
 
@@ -375,7 +373,7 @@ class Streamer:
                 url, max_size=None, ping_interval=20, ping_timeout=20, logger=ws_log
             )
         except (OSError, websockets.exceptions.WebSocketException) as e:
-            raise _Restart(f"connect: {type(e).__name__}") from None
+            raise Reconnect(f"connect: {type(e).__name__}") from None
         self.stats.epoch += 1
         epoch = self.stats.epoch
         self._journal.append(dir="meta", kind="ws_open", epoch=epoch, url=_safe_url(url))
@@ -392,7 +390,7 @@ class Streamer:
                 await self._request(info, service, "SUBS", params)
             done, _ = await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
             if stop in done:
-                with contextlib.suppress(_Restart, StreamerError, TimeoutError):
+                with contextlib.suppress(Reconnect, StreamerError, TimeoutError):
                     await asyncio.wait_for(self._request(info, "ADMIN", "LOGOUT", {}), 2.0)
                 return
             reader.result()  # raises the reason the stream ended
@@ -456,22 +454,22 @@ class Streamer:
                 await self._ws.send(text)
                 resp = await asyncio.wait_for(fut, self.command_timeout)
             except TimeoutError:
-                raise _Restart(f"{service} {command}: no response") from None
+                raise Reconnect(f"{service} {command}: no response") from None
             except Exception as e:  # the socket went away under the command
-                if isinstance(e, _Restart | StreamerError):
+                if isinstance(e, Reconnect | StreamerError):
                     raise
-                raise _Restart(f"{service} {command}: {type(e).__name__}") from None
+                raise Reconnect(f"{service} {command}: {type(e).__name__}") from None
             finally:
                 self._pending.pop(rid, None)
         code = _code(resp)
         if code in OK_CODES:
             return resp
         if code == 3:
-            raise _Restart("login denied", 0.0)
+            raise Reconnect("login denied", 0.0)
         if code == 12:
-            raise _Restart("code 12", self.code12_wait)
+            raise Reconnect("code 12", self.code12_wait)
         if code in (20, 30, 9):
-            raise _Restart(f"code {code}")
+            raise Reconnect(f"code {code}")
         if code == 11:
             log.warning("%s is not available on this connection (code 11)", service)
             return resp
@@ -486,29 +484,20 @@ class Streamer:
         assert self._journal is not None
         try:
             await self._frames(ws, epoch)
-        except _Restart as r:
+        except Reconnect as r:
             # A command waiting on this connection learns at once why it ended.
             for fut in self._pending.values():
                 if not fut.done():
-                    fut.set_exception(_Restart(r.cause, r.wait))
+                    fut.set_exception(Reconnect(r.cause, r.wait))
             raise
 
     async def _frames(self, ws: Any, epoch: int) -> None:
         import orjson
-        import websockets
 
         assert self._journal is not None
         journal = self._journal
         while True:
-            try:
-                msg = await recv_within(ws, self.watchdog_timeout)
-            except TimeoutError:
-                raise _Restart("watchdog") from None
-            except websockets.exceptions.ConnectionClosed as e:
-                code = e.rcvd.code if e.rcvd is not None else 1006
-                journal.append(dir="meta", kind="ws_close", epoch=epoch, code=code)
-                raise _Restart(f"closed {code}") from None
-            journal.text(msg, epoch=epoch)
+            msg = await receive_journaled(ws, journal, epoch, self.watchdog_timeout)
             now_ns = time.time_ns()
             self.stats.frames += 1
             self._last_frame_ns = now_ns
@@ -529,7 +518,7 @@ class Streamer:
                 if fut is not None and not fut.done():
                     fut.set_result(resp)
                 elif (said := _code(resp)) in (12, 30, 20):
-                    raise _Restart(f"code {said}", self.code12_wait if said == 12 else None)
+                    raise Reconnect(f"code {said}", self.code12_wait if said == 12 else None)
             if frame.get("data"):
                 self.stats.data_frames += 1
                 self._data_seen = True

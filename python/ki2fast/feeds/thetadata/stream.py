@@ -31,7 +31,13 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from ki2fast._common import NY
-from ki2fast.feeds._transport import Backoff, ConnectionStats, recv_within, wait_or_stop
+from ki2fast.feeds._transport import (
+    Backoff,
+    ConnectionStats,
+    Reconnect,
+    receive_journaled,
+    wait_or_stop,
+)
 from ki2fast.feeds.journal import Durability, Journal, gaps_table, journal_parts
 from ki2fast.feeds.thetadata.rest import (
     QUOTE_COLUMNS,
@@ -112,10 +118,6 @@ class StreamStats(ConnectionStats):
     events: int = 0
     upstream: str | None = None
     refused: list[str] = field(default_factory=list)
-
-
-class _Restart(Exception):
-    pass
 
 
 class ThetaStream:
@@ -233,8 +235,8 @@ class ThetaStream:
                 try:
                     await self._session()
                     return self.stats
-                except (_Restart, OSError, websockets.exceptions.WebSocketException) as e:
-                    cause = str(e) if isinstance(e, _Restart) else f"connect: {type(e).__name__}"
+                except (Reconnect, OSError, websockets.exceptions.WebSocketException) as e:
+                    cause = str(e) if isinstance(e, Reconnect) else f"connect: {type(e).__name__}"
                     self.stats.last_error = cause
                     self._gap = self._gap or (self._last_ns, cause)
                 wait = backoff.after(began)
@@ -278,20 +280,11 @@ class ThetaStream:
 
     async def _read(self, ws: Any) -> None:
         import orjson
-        import websockets
 
         assert self._journal is not None
         journal = self._journal
         while True:
-            try:
-                msg = await recv_within(ws, self.watchdog_timeout)
-            except TimeoutError:
-                raise _Restart("watchdog") from None
-            except websockets.exceptions.ConnectionClosed as e:
-                code = e.rcvd.code if e.rcvd is not None else 1006
-                journal.append(dir="meta", kind="ws_close", epoch=self.stats.epoch, code=code)
-                raise _Restart(f"closed {code}") from None
-            journal.text(msg, epoch=self.stats.epoch)
+            msg = await receive_journaled(ws, journal, self.stats.epoch, self.watchdog_timeout)
             now = time.time_ns()
             self.stats.messages += 1
             try:
