@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from ki2fast._common import NY, et_dates
 from ki2fast.feeds._lines import BOM
-from ki2fast.feeds.schwab import _fields as F
+from ki2fast.feeds.schwab import _fields as schwab_fields
 from ki2fast.feeds.schwab import levelone as L
 from ki2fast.feeds.schwab._frames import any_time_ms, capture_bytes, content_of, time_ms
 from ki2fast.feeds.schwab.levelone import (
@@ -82,16 +82,21 @@ def detect(service: str, labels: set[str], first_ts: Any, path: str | None) -> s
         return "numeric"
     if any(" " in k for k in names):
         return "schwabdev"
-    if names & F.TDA_MARKERS[service] or (
+    if names & schwab_fields.TDA_MARKERS[service] or (
         service == L.EQUITIES
         and any(
-            k.startswith(F.TDA_EQUITY_PREFIXES) or k.endswith(F.TDA_EQUITY_SUFFIX) for k in names
+            k.startswith(schwab_fields.TDA_EQUITY_PREFIXES)
+            or k.endswith(schwab_fields.TDA_EQUITY_SUFFIX)
+            for k in names
         )
     ):
         return "schwab_py_tda"
-    if names & F.SCHWAB_PY_MARKERS:
+    if names & schwab_fields.SCHWAB_PY_MARKERS:
         return "schwab_py"
-    same = {label for i, label, _ in F.FIELDS[service][: F.SAME_IN_BOTH[service]]}
+    same = {
+        label
+        for i, label, _ in schwab_fields.FIELDS[service][: schwab_fields.SAME_IN_BOTH[service]]
+    }
     if names <= same:
         return "schwab_py"
     ms = time_ms(first_ts)
@@ -104,7 +109,7 @@ def detect(service: str, labels: set[str], first_ts: Any, path: str | None) -> s
     )
 
 
-class Acc(L._Acc):
+class Acc(L._ServiceKeys):
     """One service's content items as flat lists: every item's keys and values in order
     (``names``, ``values``), and per item how many it has, its line, position in the frame,
     connection epoch and timestamp."""
@@ -152,7 +157,7 @@ class Acc(L._Acc):
         self.labels = self.keys().dictionary.to_pylist()
 
 
-class Pass(L._Pass):
+class Pass(L._Reading):
     def __init__(self, path: str | None, strict: bool) -> None:
         super().__init__(path, strict)
         self.items = {L.EQUITIES: Acc(), L.OPTIONS: Acc()}
@@ -517,7 +522,7 @@ def decode(service: str, acc: Acc, fmap: dict[str, int], p: Pass) -> L.Decoded: 
     known = np.zeros(n, dtype=np.uint64)
     delta_cols: list[pa.Array] = []
     state_cols: list[pa.Array] = []
-    for j, _label, kind in F.FIELDS[service][1:]:
+    for j, _label, kind in schwab_fields.FIELDS[service][1:]:
         lo, hi = np.searchsorted(f_sorted, [j, j + 1])
         sel = by_field[lo:hi]
         if len(sel) == 0:

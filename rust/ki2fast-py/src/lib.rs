@@ -3,11 +3,11 @@
 //! PyCapsule interface. No pyarrow or polars import happens here.
 
 mod convert;
-mod csv;
-mod feeds;
+mod hftalert;
 mod itch;
 mod monitor;
 mod replay;
+mod schwab;
 mod synth;
 
 use ki2fast_core::itch::spec::MessageKind;
@@ -41,8 +41,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<itch::SummaryScan>()?;
     m.add_class::<replay::ReplayRun>()?;
     m.add_class::<replay::OrderBook>()?;
-    m.add_class::<feeds::LevelOneLabels>()?;
-    m.add_class::<feeds::LevelOneStream>()?;
+    m.add_class::<schwab::LevelOneLabels>()?;
+    m.add_class::<schwab::LevelOneStream>()?;
     m.add_class::<monitor::EventMonitor>()?;
     m.add_function(wrap_pyfunction!(monitor::median_mad_by_group, m)?)?;
     m.add_function(wrap_pyfunction!(monitor::rolling_baseline, m)?)?;
@@ -56,10 +56,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(itch::session_date_from_name, m)?)?;
     m.add_function(wrap_pyfunction!(itch::session_midnight_ns, m)?)?;
     m.add_function(wrap_pyfunction!(itch::inflate_len, m)?)?;
-    m.add_function(wrap_pyfunction!(feeds::levelone_read, m)?)?;
-    m.add_function(wrap_pyfunction!(feeds::book_read, m)?)?;
-    m.add_function(wrap_pyfunction!(csv::line_stats, m)?)?;
-    m.add_function(wrap_pyfunction!(csv::hft1_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(schwab::levelone_read, m)?)?;
+    m.add_function(wrap_pyfunction!(schwab::book_read, m)?)?;
+    m.add_function(wrap_pyfunction!(hftalert::line_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(hftalert::hft1_fields, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_itch, m)?)?;
     m.add_function(wrap_pyfunction!(synth::write_itch, m)?)?;
     Ok(())

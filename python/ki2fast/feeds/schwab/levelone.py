@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from ki2fast._common import NY
 from ki2fast.exceptions import AmbiguousLabelsError
-from ki2fast.feeds.schwab import _fields as F
+from ki2fast.feeds.schwab import _fields as schwab_fields
 from ki2fast.feeds.schwab._frames import (
     I64,
     CaptureLineError,
@@ -55,8 +55,8 @@ __all__ = [
     "read_levelone",
 ]
 
-EQUITIES = F.EQUITIES
-OPTIONS = F.OPTIONS
+EQUITIES = schwab_fields.EQUITIES
+OPTIONS = schwab_fields.OPTIONS
 LabelScheme = Literal["auto", "numeric", "schwab_py", "schwab_py_tda", "schwabdev"]
 #: Captures whose first item is from this day on were written by Schwab-era schwab-py
 #: (docs/feeds.md §1.11).
@@ -107,7 +107,8 @@ def _schema(service: str, state: bool) -> pa.Schema:
             pa.field("strike", pa.decimal128(12, 3)),
         ]
     fields += [
-        pa.field(label.lower(), _column_type(kind)) for i, label, kind in F.FIELDS[service][1:]
+        pa.field(label.lower(), _column_type(kind))
+        for i, label, kind in schwab_fields.FIELDS[service][1:]
     ]
     fields.append(pa.field("present", pa.uint64(), nullable=False))
     if state:
@@ -254,7 +255,7 @@ _BAD_TEXT = {
 }
 
 
-class _Acc:
+class _ServiceKeys:
     """One service's items as pass 1 found them: the time of the first, and the distinct
     keys of their pairs (by the code the core gave each)."""
 
@@ -268,10 +269,12 @@ class _Acc:
 
 
 @dataclass
-class _Pass:
+class _Reading:
     path: str | None
     strict: bool
-    items: dict[str, _Acc] = field(default_factory=lambda: {EQUITIES: _Acc(), OPTIONS: _Acc()})
+    items: dict[str, _ServiceKeys] = field(
+        default_factory=lambda: {EQUITIES: _ServiceKeys(), OPTIONS: _ServiceKeys()}
+    )
     bad: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
     control: list[tuple[Any, ...]] = field(default_factory=list)
@@ -321,7 +324,7 @@ def _int(v: Any) -> int | None:
     return v if type(v) is int and v in I64 else None
 
 
-def _core_lines(p: _Pass, r: dict[str, Any]) -> tuple[int, int]:
+def _core_lines(p: _Reading, r: dict[str, Any]) -> tuple[int, int]:
     """Pass 1 as the core read it (``r``, what ``_core.levelone_read`` gave) into ``p``;
     returns (lines, held-back bytes)."""
     for line, offset, reason, detail in r["bad"]:
@@ -357,7 +360,7 @@ def _core_lines(p: _Pass, r: dict[str, Any]) -> tuple[int, int]:
 Decoded = tuple[pa.Table, pa.Table, int, tuple[pa.Table, pa.Table]]
 
 
-def _core_decoded(service: str, acc: _Acc, got: dict[str, Any], p: _Pass) -> Decoded:
+def _core_decoded(service: str, acc: _ServiceKeys, got: dict[str, Any], p: _Reading) -> Decoded:
     """A service's pass 2 as the core gave it (``got``) into tables; the values behind the
     notes it names into ``p``."""
     assert acc.labels is not None
@@ -431,17 +434,17 @@ class _Values:
 
 def _field_map(service: str, scheme: str) -> dict[str, int]:
     """Key → field id: numeric ids always, plus the labels of the scheme."""
-    fields = F.FIELDS[service]
+    fields = schwab_fields.FIELDS[service]
     out: dict[str, int] = {}
     if scheme in ("schwab_py", "numeric"):
         out.update({label: i for i, label, _ in fields})
         out.pop("STRIKE_PRICE", None)  # a TDA-era label; schwab-py writes STRIKE_TYPE
-        out.update(F.SCHWAB_PY_ALIASES[service])
+        out.update(schwab_fields.SCHWAB_PY_ALIASES[service])
     elif scheme == "schwab_py_tda":
-        out.update({label: i for i, label in enumerate(F.TDA[service])})
+        out.update({label: i for i, label in enumerate(schwab_fields.TDA[service])})
     elif scheme == "schwabdev":
         if service == EQUITIES:
-            out.update({name: i for i, name in enumerate(F.EQUITY_OFFICIAL)})
+            out.update({name: i for i, name in enumerate(schwab_fields.EQUITY_OFFICIAL)})
         else:
             out.update({label.replace("_", " ").title(): i for i, label, _ in fields})
             out.update({label: i for i, label, _ in fields})
@@ -459,17 +462,19 @@ def _labels() -> Any:
     from ki2fast import _core
 
     def tables(service: str) -> dict[str, Any]:
-        fields = F.FIELDS[service]
+        fields = schwab_fields.FIELDS[service]
         equities = service == EQUITIES
         return {
             "fields": [(j, label.lower(), kind) for j, label, kind in fields[1:]],
             "schemes": {s: _field_map(service, s) for s in get_args(LabelScheme) if s != "auto"},
             "reserved": list(_RESERVED),
-            "tda_markers": sorted(F.TDA_MARKERS[service]),
-            "tda_prefixes": list(F.TDA_EQUITY_PREFIXES) if equities else [],
-            "tda_suffixes": [F.TDA_EQUITY_SUFFIX] if equities else [],
-            "schwab_py_markers": sorted(F.SCHWAB_PY_MARKERS),
-            "same_in_both": [label for _, label, _ in fields[: F.SAME_IN_BOTH[service]]],
+            "tda_markers": sorted(schwab_fields.TDA_MARKERS[service]),
+            "tda_prefixes": list(schwab_fields.TDA_EQUITY_PREFIXES) if equities else [],
+            "tda_suffixes": [schwab_fields.TDA_EQUITY_SUFFIX] if equities else [],
+            "schwab_py_markers": sorted(schwab_fields.SCHWAB_PY_MARKERS),
+            "same_in_both": [
+                label for _, label, _ in fields[: schwab_fields.SAME_IN_BOTH[service]]
+            ],
             "schwab_py_since_ms": SCHWAB_PY_SINCE_MS,
         }
 
@@ -491,7 +496,7 @@ def _null_note(v: Any, kind: str, line: int) -> dict[str, Any]:
     return {"line": line, "offset": None, "note": f"{v!r} is not {kind}; null"}
 
 
-def _bad_key(p: _Pass, k: Any, line: int) -> None:
+def _bad_key(p: _Reading, k: Any, line: int) -> None:
     what = "RRRRRRYYMMDDsWWWWWddd" if type(k) is str and k else "a key"
     p.note(f"content item with key {k!r}, not {what}; skipped", line)
 
@@ -616,10 +621,10 @@ def read_levelone(
 
     data, path = capture_bytes(src)
     got = _core.levelone_read(data, _labels(), _schemes(label_scheme), strict)
-    return _from_core(_Pass(path, strict), got, len(data))
+    return _from_core(_Reading(path, strict), got, len(data))
 
 
-def _from_core(p: _Pass, r: dict[str, Any], nbytes: int) -> LevelOne:
+def _from_core(p: _Reading, r: dict[str, Any], nbytes: int) -> LevelOne:
     """What the core read (``r``: ``_core.levelone_read``, ``LevelOneStream.push``) as a
     :class:`LevelOne`."""
     if "ambiguous" in r:
@@ -642,7 +647,7 @@ def _from_core(p: _Pass, r: dict[str, Any], nbytes: int) -> LevelOne:
 
 
 def _level_one(
-    p: _Pass,
+    p: _Reading,
     got: tuple[int, int],
     nbytes: int,
     decoded: dict[str, tuple[str, Decoded | None]],
@@ -781,4 +786,4 @@ class LevelOneDecoder:
             data = bytes(data)
         schemes = _schemes(self.label_scheme)
         got = self._core.push(data, _labels(), schemes, self.strict)
-        return _from_core(_Pass(self.path, self.strict), got, len(data))
+        return _from_core(_Reading(self.path, self.strict), got, len(data))

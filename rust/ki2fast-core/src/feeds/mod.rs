@@ -1,19 +1,9 @@
-//! Retail feed captures read in the core: Schwab level-one NDJSON and Burst Monitor CSV.
+//! Retail feed captures read in the core, by venue, and the JSON reader they share.
 //!
 //! - [`json`] — a borrowed JSON reader with Python `dict` semantics, for one line
-//! - [`levelone`] — pass 1 over a level-one capture: items flattened into columns
-//! - [`book`] — the book services, read in pass 1: a row per level and market maker
-//! - [`fill`] — pass 2: one service's items into typed columns, as sent and forward-filled
-//! - [`stream`] — both passes over a capture that grows, batch by batch, state carried
-//! - [`labels`] — the label schemes: which one a capture follows, each key's field id
-//! - [`decoder`] — pass 1, the schemes and pass 2 in one call, whole or per batch
-//! - [`csv`] — Burst Monitor lines: per-line byte counts, and hft1 fields typed
+//! - [`schwab`] — Schwab level-one and book captures (NDJSON), whole or growing
+//! - [`hftalert`] — Burst Monitor lines: per-line byte counts, and hft1 fields typed
 
-pub mod book;
-pub mod csv;
-pub mod decoder;
-pub mod fill;
+pub mod hftalert;
 pub mod json;
-pub mod labels;
-pub mod levelone;
-pub mod stream;
+pub mod schwab;

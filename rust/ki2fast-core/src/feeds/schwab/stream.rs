@@ -22,8 +22,8 @@ use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use super::fill::{self, DecodeError, Decoded, FieldSpec};
-use super::json::Value;
 use super::levelone::{self, Pass};
+use crate::feeds::json::Value;
 
 /// The metadata keys a baseline item sends, as the capture names them, and their state
 /// columns.
@@ -324,7 +324,7 @@ fn without_carried(mut d: Decoded, m: usize) -> Result<Decoded, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feeds::fill::Kind;
+    use crate::feeds::schwab::fill::Kind;
 
     fn fields() -> Vec<FieldSpec> {
         [

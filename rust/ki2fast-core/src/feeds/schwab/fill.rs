@@ -35,8 +35,8 @@ use chrono::{Datelike, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use rustc_hash::FxHashMap;
 
-use super::json::{self, Value};
 use super::levelone::{Pairs, Service, tag};
+use crate::feeds::json::{self, Value};
 
 /// The text of pair `i` (a string's value, or other JSON's text).
 fn text(p: &Pairs, i: usize) -> &str {
@@ -1069,7 +1069,7 @@ impl std::fmt::Debug for EtDays {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feeds::levelone;
+    use crate::feeds::schwab::levelone;
     use arrow_array::{Float64Array, Int64Array};
 
     fn specs() -> Vec<FieldSpec> {

@@ -1,15 +1,15 @@
-//! Feed captures: the Schwab level-one reader, whole or batch by batch (GIL released while
+//! Schwab captures: the level-one and book reader, whole or batch by batch (GIL released while
 //! it runs).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use ki2fast_core::feeds::book::Book;
-use ki2fast_core::feeds::decoder::{self, Batch};
-use ki2fast_core::feeds::fill::{Decoded, FieldSpec, Kind};
-use ki2fast_core::feeds::labels::{self, ServiceLabels};
-use ki2fast_core::feeds::levelone::{self, BadReason, Service};
-use ki2fast_core::feeds::stream::Stream;
+use ki2fast_core::feeds::schwab::book::Book;
+use ki2fast_core::feeds::schwab::decoder::{self, Batch};
+use ki2fast_core::feeds::schwab::fill::{Decoded, FieldSpec, Kind};
+use ki2fast_core::feeds::schwab::labels::{self, ServiceLabels};
+use ki2fast_core::feeds::schwab::levelone::{self, BadReason, Service};
+use ki2fast_core::feeds::schwab::stream::Stream;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};

@@ -167,7 +167,7 @@ fn two<T>(v: Vec<T>) -> [T; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feeds::fill::{FieldSpec, Kind, fid};
+    use crate::feeds::schwab::fill::{FieldSpec, Kind, fid};
 
     fn labels() -> [ServiceLabels; 2] {
         let one = || {

@@ -1,9 +1,9 @@
-//! Burst Monitor CSV lines ([`ki2fast_core::feeds::csv`]) for the Python readers.
+//! Burst Monitor CSV lines ([`ki2fast_core::feeds::hftalert`]) for the Python readers.
 
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
-use ki2fast_core::feeds::csv::{self, Hft1Layout, TimeFormat};
+use ki2fast_core::feeds::hftalert::{self, Hft1Layout, TimeFormat};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -27,7 +27,7 @@ pub fn line_stats(
     bom: bool,
 ) -> PyResult<PyRecordBatch> {
     let bytes = chunk.as_bytes();
-    let s = py.detach(|| csv::line_stats(bytes, bom));
+    let s = py.detach(|| hftalert::line_stats(bytes, bom));
     batch(vec![
         ("start", Arc::new(Int64Array::from(s.start))),
         ("stop", Arc::new(Int64Array::from(s.stop))),
@@ -38,7 +38,7 @@ pub fn line_stats(
 }
 
 /// The hft1 rows of the lines `data[start[i]:stop[i]]` that have the plain shape (see
-/// [`csv::hft1_fields`]): `line` (i), `seconds` (of the day), `time_raw`, `symbol`, `t1`,
+/// [`hftalert::hft1_fields`]): `line` (i), `seconds` (of the day), `time_raw`, `symbol`, `t1`,
 /// `num_quotes`, `bbo`, `num_trades`, `dollars`, `t3`. `layout` gives the field count and
 /// the positions of Symbol, T1, Time, NumQuotes, BBO, NumTrades, Dollars and T3;
 /// `time_format` is "auto", "hhmmss" or "hh:mm:ss".
@@ -64,7 +64,7 @@ pub fn hft1_fields(
         return Err(PyValueError::new_err("start and stop differ in length"));
     }
     let bytes = data.as_bytes();
-    let r = py.detach(|| csv::hft1_fields(bytes, &start, &stop, &layout, format));
+    let r = py.detach(|| hftalert::hft1_fields(bytes, &start, &stop, &layout, format));
     batch(vec![
         ("line", Arc::new(UInt32Array::from(r.line))),
         ("seconds", Arc::new(Int32Array::from(r.seconds))),

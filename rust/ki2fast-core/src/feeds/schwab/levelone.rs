@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::book::{self, Book};
-use super::json::{self, Value};
+use crate::feeds::json::{self, Value};
 use crate::mem::{push_huge, reserve_huge};
 
 pub const EQUITIES: &str = "LEVELONE_EQUITIES";

@@ -20,8 +20,8 @@ use arrow_array::{
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 
 use super::fill;
-use super::json::Value;
 use super::levelone::{ms, scalar};
+use crate::feeds::json::Value;
 
 /// The book services, in the order of [`Book`]'s service codes.
 pub const SERVICES: [&str; 3] = ["NASDAQ_BOOK", "NYSE_BOOK", "OPTIONS_BOOK"];
