@@ -22,6 +22,7 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 use super::fill;
 use super::levelone::{ms, scalar};
 use crate::feeds::json::Value;
+use crate::mem::{push_huge, reserve_huge};
 
 /// The book services, in the order of [`Book`]'s service codes.
 pub const SERVICES: [&str; 3] = ["NASDAQ_BOOK", "NYSE_BOOK", "OPTIONS_BOOK"];
@@ -60,6 +61,25 @@ fn f64_of(v: Option<&Value<'_>>) -> Option<f64> {
 fn i64_of(v: Option<&Value<'_>>) -> Option<i64> {
     let (t, num, text) = scalar(v?)?;
     fill::as_i64(t, num, text)
+}
+
+/// `Vec::extend` with room made first ([`reserve_huge`]): the first part's columns take the
+/// others' rows without growing step by step.
+trait ExtendHuge<T> {
+    fn extend_huge<I: IntoIterator<Item = T>>(&mut self, items: I)
+    where
+        I::IntoIter: ExactSizeIterator;
+}
+
+impl<T> ExtendHuge<T> for Vec<T> {
+    fn extend_huge<I: IntoIterator<Item = T>>(&mut self, items: I)
+    where
+        I::IntoIter: ExactSizeIterator,
+    {
+        let items = items.into_iter();
+        reserve_huge(self, items.len());
+        self.extend(items);
+    }
 }
 
 /// Strings coded in order of first appearance.
@@ -213,21 +233,21 @@ impl Book {
                     let head = (service, key, book_time);
                     if mms.is_empty() {
                         self.row(at, head, &lv);
-                        self.mm_idx.push(None);
-                        self.mm_id.push(None);
-                        self.mm_size.push(None);
-                        self.mm_quote.push(None);
+                        push_huge(&mut self.mm_idx, None);
+                        push_huge(&mut self.mm_id, None);
+                        push_huge(&mut self.mm_size, None);
+                        push_huge(&mut self.mm_quote, None);
                     }
                     for (mi, mm) in mms.into_iter().enumerate() {
                         self.row(at, head, &lv);
-                        self.mm_idx.push(u16::try_from(mi).ok());
+                        push_huge(&mut self.mm_idx, u16::try_from(mi).ok());
                         let id = match get(mm, &MM_ID) {
                             Some(Value::Str(s)) => Some(self.mm_ids.code(s)),
                             _ => None,
                         };
-                        self.mm_id.push(id);
-                        self.mm_size.push(i64_of(get(mm, &MM_SIZE)));
-                        self.mm_quote.push(i64_of(get(mm, &MM_TIME)));
+                        push_huge(&mut self.mm_id, id);
+                        push_huge(&mut self.mm_size, i64_of(get(mm, &MM_SIZE)));
+                        push_huge(&mut self.mm_quote, i64_of(get(mm, &MM_TIME)));
                     }
                 }
             }
@@ -235,18 +255,18 @@ impl Book {
     }
 
     fn row(&mut self, at: &Origin, (service, key, book_time): (u8, u32, Option<i64>), lv: &Level) {
-        self.recv_ns.push(at.recv_ns);
-        self.msg_ts.push(at.msg_ts);
-        self.epoch.push(at.logins as i64);
-        self.line.push(at.line);
-        self.service.push(service);
-        self.key.push(key);
-        self.book_time.push(book_time);
-        self.side.push(lv.side);
-        self.level_idx.push(lv.idx);
-        self.price.push(lv.price);
-        self.agg_size.push(lv.size);
-        self.mm_count.push(lv.count);
+        push_huge(&mut self.recv_ns, at.recv_ns);
+        push_huge(&mut self.msg_ts, at.msg_ts);
+        push_huge(&mut self.epoch, at.logins as i64);
+        push_huge(&mut self.line, at.line);
+        push_huge(&mut self.service, service);
+        push_huge(&mut self.key, key);
+        push_huge(&mut self.book_time, book_time);
+        push_huge(&mut self.side, lv.side);
+        push_huge(&mut self.level_idx, lv.idx);
+        push_huge(&mut self.price, lv.price);
+        push_huge(&mut self.agg_size, lv.size);
+        push_huge(&mut self.mm_count, lv.count);
     }
 
     /// Shifts line numbers and offsets by what came before these lines.
@@ -267,23 +287,24 @@ impl Book {
             .iter()
             .map(|k| self.mm_ids.code(k))
             .collect();
-        self.recv_ns.extend(other.recv_ns);
-        self.msg_ts.extend(other.msg_ts);
-        self.epoch.extend(other.epoch);
-        self.line.extend(other.line.iter().map(|l| l + lines));
-        self.service.extend(other.service);
-        self.key.extend(other.key.iter().map(|&k| keys[k as usize]));
-        self.book_time.extend(other.book_time);
-        self.side.extend(other.side);
-        self.level_idx.extend(other.level_idx);
-        self.price.extend(other.price);
-        self.agg_size.extend(other.agg_size);
-        self.mm_count.extend(other.mm_count);
-        self.mm_idx.extend(other.mm_idx);
+        self.recv_ns.extend_huge(other.recv_ns);
+        self.msg_ts.extend_huge(other.msg_ts);
+        self.epoch.extend_huge(other.epoch);
+        self.line.extend_huge(other.line.iter().map(|l| l + lines));
+        self.service.extend_huge(other.service);
+        self.key
+            .extend_huge(other.key.iter().map(|&k| keys[k as usize]));
+        self.book_time.extend_huge(other.book_time);
+        self.side.extend_huge(other.side);
+        self.level_idx.extend_huge(other.level_idx);
+        self.price.extend_huge(other.price);
+        self.agg_size.extend_huge(other.agg_size);
+        self.mm_count.extend_huge(other.mm_count);
+        self.mm_idx.extend_huge(other.mm_idx);
         self.mm_id
-            .extend(other.mm_id.iter().map(|m| m.map(|m| ids[m as usize])));
-        self.mm_size.extend(other.mm_size);
-        self.mm_quote.extend(other.mm_quote);
+            .extend_huge(other.mm_id.iter().map(|m| m.map(|m| ids[m as usize])));
+        self.mm_size.extend_huge(other.mm_size);
+        self.mm_quote.extend_huge(other.mm_quote);
         self.snapshots += other.snapshots;
         self.bad.extend(other.bad.into_iter().map(|b| Bad {
             line: b.line + lines,
@@ -299,27 +320,38 @@ impl Book {
             .map(|q| q.filter(|q| (0..DAY_MS).contains(q)).map(|q| q as u32))
             .collect();
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(TimestampNanosecondArray::from(self.recv_ns.clone()).with_timezone("UTC")),
-            Arc::new(TimestampMillisecondArray::from(self.msg_ts.clone()).with_timezone("UTC")),
+            Arc::new(
+                TimestampNanosecondArray::from_iter(self.recv_ns.iter().copied())
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(
+                TimestampMillisecondArray::from_iter(self.msg_ts.iter().copied())
+                    .with_timezone("UTC"),
+            ),
             Arc::new(UInt32Array::from_iter_values(
                 self.epoch.iter().map(|&e| e as u32),
             )),
-            Arc::new(UInt64Array::from(self.line.clone())),
+            Arc::new(UInt64Array::from_iter_values(self.line.iter().copied())),
             small_dict(&self.service, &SERVICES)?,
             self.keys
                 .array(self.key.iter().map(|&c| Some(c as i32)).collect())?,
-            Arc::new(TimestampMillisecondArray::from(self.book_time.clone()).with_timezone("UTC")),
+            Arc::new(
+                TimestampMillisecondArray::from_iter(self.book_time.iter().copied())
+                    .with_timezone("UTC"),
+            ),
             small_dict(&self.side, &["B", "A"])?,
-            Arc::new(UInt16Array::from(self.level_idx.clone())),
-            Arc::new(Float64Array::from(self.price.clone())),
-            Arc::new(Int64Array::from(self.agg_size.clone())),
-            Arc::new(Int32Array::from(self.mm_count.clone())),
-            Arc::new(UInt16Array::from(self.mm_idx.clone())),
+            Arc::new(UInt16Array::from_iter_values(
+                self.level_idx.iter().copied(),
+            )),
+            Arc::new(Float64Array::from_iter(self.price.iter().copied())),
+            Arc::new(Int64Array::from_iter(self.agg_size.iter().copied())),
+            Arc::new(Int32Array::from_iter(self.mm_count.iter().copied())),
+            Arc::new(UInt16Array::from_iter(self.mm_idx.iter().copied())),
             self.mm_ids
                 .array(self.mm_id.iter().map(|m| m.map(|m| m as i32)).collect())?,
-            Arc::new(Int64Array::from(self.mm_size.clone())),
+            Arc::new(Int64Array::from_iter(self.mm_size.iter().copied())),
             Arc::new(UInt32Array::from(ms_of_day)),
-            Arc::new(Int64Array::from(self.mm_quote.clone())),
+            Arc::new(Int64Array::from_iter(self.mm_quote.iter().copied())),
         ];
         RecordBatch::try_new(Arc::new(schema()), columns)
     }
