@@ -179,10 +179,7 @@ class FileTail:
         except (FileNotFoundError, PermissionError):
             return [], False
         with f:
-            st = os.fstat(f.fileno())
-            if not self._same_file(f, st):
-                self._restart()
-            self._identity = _identity(st)
+            self._check(f)
             f.seek(self.offset)
             full = False
             if max_bytes is None:
@@ -198,17 +195,24 @@ class FileTail:
             self.offset += len(data) - len(rest)
             self.line_no += len(lines)
             self._read_at = self.offset
-            if self._head_len < HEAD_LEN and self.offset > 0:
-                self._head_len, self._head_hash = _head(f, min(HEAD_LEN, self.offset))
+            self._note_head(f)
         return lines, full
 
-    def _read(self, f: BinaryIO) -> list[LineBlock]:
-        # Identity and first bytes of the file actually open, not of a path that may have
-        # been replaced in between.
+    def _check(self, f: BinaryIO) -> None:
+        """Starts a new generation when ``f`` is not the file read so far: identity and first
+        bytes of the file actually open, not of a path that may have been replaced since."""
         st = os.fstat(f.fileno())
         if not self._same_file(f, st):
             self._restart()
         self._identity = _identity(st)
+
+    def _note_head(self, f: BinaryIO) -> None:
+        """Remembers the file's first bytes (up to ``HEAD_LEN``) read so far."""
+        if self._head_len < HEAD_LEN and self.offset > 0:
+            self._head_len, self._head_hash = _head(f, min(HEAD_LEN, self.offset))
+
+    def _read(self, f: BinaryIO) -> list[LineBlock]:
+        self._check(f)
         lines: list[LineBlock] = []
         # A read always holds a whole line of the longest length kept, line end included.
         size = max(CHUNK, self.max_line + 2)
@@ -218,8 +222,7 @@ class FileTail:
             self._seen = max(self._seen, self._read_at + len(chunk))
             if not chunk or not self._take(chunk, len(chunk) == size, lines):
                 break
-        if self._head_len < HEAD_LEN and self.offset > 0:
-            self._head_len, self._head_hash = _head(f, min(HEAD_LEN, self.offset))
+        self._note_head(f)
         return lines
 
     def _take(self, chunk: bytes, full: bool, lines: list[LineBlock]) -> bool:

@@ -82,11 +82,8 @@ def read_book(src: str | os.PathLike[str] | bytes | bytearray | memoryview) -> B
     data, _ = capture_bytes(src)
     got = _core.book_read(data)
     book = book_levels(got["book"])
-    return BookLevels(
-        book.levels,
-        book.bad_lines,
-        {"lines": got["lines"], "snapshots": book.stats["snapshots"], "rows": book.levels.num_rows},
-    )
+    book.stats.update(lines=got["lines"], rows=book.levels.num_rows)
+    return book
 
 
 def book_levels(got: dict[str, Any] | None) -> BookLevels:

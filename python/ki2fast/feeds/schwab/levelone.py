@@ -193,8 +193,8 @@ class LevelOne:
     - ``control``: ``response`` items and ``notify`` items other than heartbeats.
     - ``gap_notes``: a streamer journal's ``gap`` notes (outages it recorded), each the
       note's record with its ``line``.
-    - ``books``: the book services' rows (``BOOK_SCHEMA`` of ``schwab_book``), read in the
-      same pass; a book item that could not be read is a note.
+    - ``books``: the book services' rows (``BOOK_SCHEMA`` of ``ki2fast.feeds.schwab.book``),
+      read in the same pass; a book item that could not be read is a note.
     - ``bad_lines``: ``{"line", "offset", "reason"}`` for every line that was not read.
     - ``notes``: values that were read as null, conflicting duplicate fields, and the like.
     - ``stats``: counts (lines, bytes, items per service, skipped services, heartbeats,
@@ -701,7 +701,7 @@ def _level_one(
         option_trades=option_trades,
         control=_control(p.control),
         bad_lines=p.bad,
-        notes=p.notes + book_notes if book_notes else p.notes,
+        notes=p.notes + book_notes,
         stats=stats,
         books=books.levels,
         gap_notes=p.gap_notes,

@@ -42,15 +42,9 @@ const MM_TIME: [&str; 2] = ["2", "SEQUENCE"];
 
 const DAY_MS: i64 = 86_400_000;
 
-/// The value of the first of `names` the object holds; of several pairs with that name, the
-/// last (as a Python dict keeps it).
-fn get<'v, 'a>(
-    obj: &'v [(std::borrow::Cow<'a, str>, Value<'a>)],
-    names: &[&str],
-) -> Option<&'v Value<'a>> {
-    names
-        .iter()
-        .find_map(|n| obj.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v))
+/// The value of the first of `names` the object holds (None for anything but an object).
+fn get<'v, 'a>(obj: &'v Value<'a>, names: &[&str]) -> Option<&'v Value<'a>> {
+    names.iter().find_map(|n| obj.get(n))
 }
 
 fn f64_of(v: Option<&Value<'_>>) -> Option<f64> {
@@ -182,14 +176,10 @@ impl Book {
     pub(crate) fn push(&mut self, service: u8, content: &[Value<'_>], at: &Origin) {
         let name = SERVICES[usize::from(service)];
         for item in content {
-            let key = match item {
-                Value::Object(pairs) => match get(pairs, &["key"]) {
-                    Some(Value::Str(k)) if !k.is_empty() => Some((pairs, k)),
-                    _ => None,
-                },
-                _ => None,
-            };
-            let Some((item, key)) = key else {
+            let Some(Value::Str(key)) = item
+                .get("key")
+                .filter(|k| matches!(k, Value::Str(s) if !s.is_empty()))
+            else {
                 self.fail(at, format!("{name}: item without key"));
                 continue;
             };
@@ -208,7 +198,7 @@ impl Book {
                     }
                 };
                 for (li, level) in levels.iter().enumerate() {
-                    let Value::Object(level) = level else {
+                    let Value::Object(_) = level else {
                         self.fail(at, format!("{name} {key}: a price level is not an object"));
                         continue;
                     };
@@ -222,10 +212,7 @@ impl Book {
                     let mms: Vec<_> = match get(level, &MMS) {
                         Some(Value::Array(mms)) => mms
                             .iter()
-                            .filter_map(|m| match m {
-                                Value::Object(m) => Some(m),
-                                _ => None,
-                            })
+                            .filter(|m| matches!(m, Value::Object(_)))
                             .collect(),
                         _ => Vec::new(),
                     };

@@ -540,13 +540,14 @@ impl Pass {
             return 0;
         }
         let service = item.get("service");
-        let book = match service {
+        // Asked only of items that are not level one.
+        let book_service = || match service {
             Some(Value::Str(s)) => book::SERVICES.iter().position(|b| b == s),
             _ => None,
         };
         let Some(Value::Array(content)) = item.get("content") else {
             let what = service.map_or_else(|| "null".to_string(), to_json);
-            if let Some(b) = book {
+            if let Some(b) = book_service() {
                 self.book.bad.push(book::Bad {
                     line,
                     offset: off,
@@ -557,7 +558,7 @@ impl Pass {
             return 0;
         };
         if !matches!(service, Some(Value::Str(s)) if s == EQUITIES || s == OPTIONS) {
-            if let Some(b) = book {
+            if let Some(b) = book_service() {
                 let at = book::Origin {
                     line,
                     offset: off,
