@@ -130,14 +130,33 @@ def test_replay_is_clean_on_a_generated_day(small_day: Path):
 
 def test_generic_bars_and_vwap_agree_with_the_replay(small_day: Path):
     r = kf.replay_itch(small_day, bbo=True)
-    assert r.trades is not None and r.bars is not None
+    assert r.trades is not None and r.bars is not None and r.bbo is not None
     generic = kf.bars(r.trades, every="1m")
-    fused = r.bars
-    assert generic.height == fused.height
-    assert generic["volume"].to_list() == fused["volume"].to_list()
-    assert generic["close"].to_list() == fused["close"].to_list()
-    assert generic["askvol"].to_list() == fused["askvol"].to_list()
-    assert generic["bidvol"].to_list() == fused["bidvol"].to_list()
+    fused = r.bars.rename(
+        {"first_trade_ts": "first_trade_time", "last_trade_ts": "last_trade_time"}
+    )
+    assert generic.height == fused.height > 0
+    same = [
+        "stock",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "count",
+        "askvol",
+        "bidvol",
+        "buy_aggr_volume",
+        "sell_aggr_volume",
+        "tick_buy_volume",
+        "tick_sell_volume",
+        "hidden_volume",
+        "first_trade_time",
+        "last_trade_time",
+    ]
+    assert generic.select(same).equals(fused.select(same))
+    assert (generic["vwap"] - fused["vwap"]).abs().max() < 1e-9
     v = kf.vwap(r.trades)
     last = r.hourly_vwap.filter(pl.col("label") == "eod")
     # Analytics VWAP removes broken prints; the reference report does not. Unbroken symbols agree.
@@ -148,8 +167,14 @@ def test_generic_bars_and_vwap_agree_with_the_replay(small_day: Path):
     clean = joined.filter(~pl.col("symbol").is_in(list(broken)))
     assert clean.height > 0
     assert (clean["vwap"] - clean["vwap_right"]).abs().max() < 1e-9
+    # With the top-of-book stream as quotes, the time-weighted spread is the replay's.
     with_quotes = kf.bars(r.trades, r.bbo, every="1m")
     assert with_quotes["spread"].drop_nulls().min() > 0
+    both = with_quotes.join(fused, on=["stock", "ts"], suffix="_fused")
+    assert both.height == fused.height
+    for c in ("spread", "spread_bps"):
+        assert both[c].null_count() == both[f"{c}_fused"].null_count()
+        assert (both[c] - both[f"{c}_fused"]).abs().max() < 1e-9
 
 
 def test_level1_tracks_running_figures(small_day: Path):

@@ -39,6 +39,7 @@ __all__ = [
     "activity_merge",
     "book_read",
     "count_itch",
+    "feed_bars",
     "hft1_fields",
     "inflate_len",
     "itch_schema",
@@ -215,6 +216,11 @@ def book_read(data: bytes) -> dict[str, Any]:
 
 def level_one_changes(table: _ArrowStream) -> _ArrowStream:
     """Per row of ``key, bid, ask, bid_size, ask_size``: whether it changes its key's top."""
+
+def feed_bars(
+    trades: _ArrowStream, quotes: _ArrowStream | None, every_ns: int, names: list[str]
+) -> _ArrowStream:
+    """Bars of counting prints (and quotes) of any feed, prices in 1/10 000 $ (uint64)."""
 
 def line_stats(chunk: bytes, bom: bool) -> _ArrowStream:
     """Per complete line: ``start``, ``stop`` and its ``spaces``, ``odd`` and ``commas``."""

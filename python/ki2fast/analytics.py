@@ -317,12 +317,13 @@ def _frame(table: Any) -> pl.DataFrame:
 
 
 def _counting(trades: pl.DataFrame) -> pl.DataFrame:
-    """The prints that count in volume: printable, not broken, with 1 to
+    """The prints that count in volume: with a price, printable, not broken, with 1 to
     ``MAX_PRINT_SHARES`` shares (the core's rule: more is an absurd print, which would make
     any sum of volume wrap)."""
     import polars as pl
 
     keep = (pl.col("shares") > 0) & (pl.col("shares") <= _core.MAX_PRINT_SHARES)
+    keep &= pl.col("price").is_not_null()
     if "printable" in trades.columns:
         keep &= pl.col("printable")
     if "broken" in trades.columns:
@@ -387,11 +388,24 @@ def vwap(
 
 
 def bars(trades: Any, quotes: Any | None = None, *, every: Every = "1m") -> pl.DataFrame:
-    """Time bars per symbol from any canonical trades table (printable, unbroken prints):
-    ``open high low close volume count vwap first_trade_time last_trade_time``, plus
-    ``askvol``/``bidvol`` (volume at or above the ask / at or below the bid just before each
-    print) and the time-weighted ``spread`` when quotes are given (or when the trades carry
-    ``bid``/``ask`` columns, for the volumes).
+    """Time bars per symbol from any canonical trades table, folded by the core with the
+    ITCH replay's own bar rules. Prints count when printable, not broken and with 1 to
+    ``MAX_PRINT_SHARES`` shares; they are taken in time order (file order at equal times).
+
+    Columns: the symbol (``stock`` or ``symbol``, as in the input), the bar start (``ts`` or
+    ``timestamp``, as in the input), ``open high low close`` (float dollars) ``volume count
+    vwap first_trade_time last_trade_time``, ``buy_aggr_volume`` / ``sell_aggr_volume``
+    (the print's aggressor for ITCH ``E`` and ``C``; else above / below the mid, then the
+    tick rule), ``tick_buy_volume`` / ``tick_sell_volume`` (uptick / downtick, an unchanged
+    price keeping the last sign); with a ``kind`` column ``hidden_volume`` (``P`` prints).
+    When quotes are known: ``askvol`` / ``bidvol`` (volume at or above the ask / at or below
+    the bid in force just before each print: the last quote strictly before it, or the
+    trades' own ``bid`` / ``ask`` columns); and with ``quotes``, the time-weighted
+    ``spread`` (dollars) and ``spread_bps`` over each bar, the quote in force carried over
+    from earlier bars. A bid or ask of 0 or null is a side without a quote.
+
+    Prices may be floats (dollars, to 1/10 000 $: finer ones raise ``ValueError``) or
+    integers (1/10 000 $), up to $1.8 quadrillion.
 
     >>> import polars as pl, ki2fast as kf
     >>> t = pl.DataFrame({"timestamp": [0, 10, 70_000_000_000], "stock": ["A"] * 3,
@@ -404,102 +418,136 @@ def bars(trades: Any, quotes: Any | None = None, *, every: Every = "1m") -> pl.D
     every_ns = parse_every(every)
     df = _counting(_frame(trades))
     time = _time_col(df)
+    stock = _stock_col(df)
+    q = None
     if quotes is not None:
         q = _frame(quotes)
-        qt = _time_col(q)
-        if qt != time:
-            raise ValueError(f"trades are keyed by {time!r} but quotes by {qt!r}")
-        df = _asof_by_stock(
-            df.drop([c for c in ("bid", "ask", "bid_size", "ask_size") if c in df.columns]).sort(
-                time
+        if _time_col(q) != time:
+            raise ValueError(f"trades are keyed by {time!r} but quotes by {_time_col(q)!r}")
+        q = q.rename({_stock_col(q): stock}) if _stock_col(q) != stock else q
+    if df[stock].null_count():
+        raise ValueError(f"a print has no {stock}")
+    names = _names(df[stock], None if q is None else q[stock])
+    code = pl.col(stock).cast(pl.String).cast(pl.Enum(names)).to_physical().cast(pl.UInt16)
+    clock = pl.col(time) if time == "timestamp" else pl.col(time).dt.epoch("ns")
+    own = q is None and {"bid", "ask"} <= set(df.columns)
+
+    def ticks(frame: pl.DataFrame, name: str, side: bool = False) -> pl.Expr:
+        col = pl.col(name)
+        if frame.schema[name].is_float():
+            col = (col * 10_000).round(0)
+        col = col.cast(pl.Int64)
+        if side:  # null or non-positive: no quote on that side
+            return pl.when(col > 0).then(col).otherwise(0).cast(pl.UInt64)
+        return col
+
+    def letter(name: str, letters: str) -> pl.Expr:
+        if name not in df.columns:
+            return pl.lit(0, pl.UInt8)
+        codes = {c: ord(c) for c in letters}
+        return (
+            pl.col(name)
+            .cast(pl.String)
+            .replace_strict(codes, default=0, return_dtype=pl.UInt8)
+            .fill_null(0)
+        )
+
+    prints = df.select(
+        timestamp=clock.cast(pl.Int64),
+        locate=code,
+        kind=letter("kind", "ECPQ"),
+        aggressor=letter("aggressor", "BS"),
+        price=ticks(df, "price"),
+        shares=pl.col("shares").cast(pl.UInt64),
+        bid=ticks(df, "bid", side=True) if own else pl.lit(0, pl.UInt64),
+        ask=ticks(df, "ask", side=True) if own else pl.lit(0, pl.UInt64),
+    ).sort("timestamp", maintain_order=True)
+    _check_ticks(df, "price", prints["price"])
+    if prints.height and prints["price"].min() < 0:  # type: ignore[operator]
+        raise ValueError("a print has a negative price")
+    prints = prints.with_columns(pl.col("price").cast(pl.UInt64))
+    quote_rows = None
+    if q is not None:
+        quote_rows = q.select(
+            timestamp=(pl.col(time) if time == "timestamp" else pl.col(time).dt.epoch("ns")).cast(
+                pl.Int64
             ),
-            q.select(time, "stock", "bid", "ask").sort(time),
-            time,
-            strategy="backward",
-            allow_exact_matches=False,
+            locate=code,
+            bid=ticks(q, "bid", side=True),
+            ask=ticks(q, "ask", side=True),
+        ).sort("timestamp", maintain_order=True)
+        for side in ("bid", "ask"):
+            _check_ticks(q, side, quote_rows[side])
+    out = _pl(
+        _core.feed_bars(
+            prints.to_arrow(),
+            None if quote_rows is None else quote_rows.to_arrow(),
+            every_ns,
+            names,
         )
-    price = _dollars(df, "price")
-    aggs = [
-        price.first().alias("open"),
-        price.max().alias("high"),
-        price.min().alias("low"),
-        price.last().alias("close"),
-        pl.col("shares").sum().alias("volume"),
-        pl.len().alias("count"),
-        ((price * pl.col("shares")).sum() / pl.col("shares").sum()).alias("vwap"),
-        pl.col(time).first().alias("first_trade_time"),
-        pl.col(time).last().alias("last_trade_time"),
-    ]
-    if "bid" in df.columns and "ask" in df.columns:
-        bid, ask = _dollars(df, "bid"), _dollars(df, "ask")
-        valid = bid.is_not_null() & ask.is_not_null() & (ask > bid)
-        aggs += [
-            pl.col("shares").filter(valid & (price >= ask)).sum().alias("askvol"),
-            pl.col("shares").filter(valid & (price <= bid)).sum().alias("bidvol"),
-        ]
-    out = (
-        df.with_columns(_bucket(time, every_ns).alias("bar"))
-        .group_by("stock", "bar", maintain_order=True)
-        .agg(aggs)
-        .sort("stock", "bar")
-        .rename({"bar": time})
     )
-    if quotes is not None:
-        out = out.join(
-            _spreads(_frame(quotes), out, time, every_ns), on=["stock", time], how="left"
-        )
-    return out
+    times = ["timestamp", "first_trade_timestamp", "last_trade_timestamp"]
+    if time == "ts":
+        dtype = df.schema[time]
+        zone = getattr(dtype, "time_zone", None)
+
+        def back(c: str) -> pl.Expr:
+            t = pl.col(c).cast(pl.Datetime("ns")).dt.replace_time_zone("UTC")
+            return (t.dt.convert_time_zone(zone) if zone else t.dt.replace_time_zone(None)).cast(
+                dtype
+            )
+
+        out = out.with_columns(back(c) for c in times)
+    out = out.rename(
+        {
+            "timestamp": time,
+            "first_trade_timestamp": "first_trade_time",
+            "last_trade_timestamp": "last_trade_time",
+        }
+    ).with_columns(pl.col("stock").cast(df.schema[stock]).alias(stock))
+    keep = [stock, time, "open", "high", "low", "close", "volume", "count", "vwap"]
+    keep += ["first_trade_time", "last_trade_time"]
+    if own or q is not None:
+        keep += ["askvol", "bidvol"]
+    if q is not None:
+        keep += ["spread", "spread_bps"]
+    keep += ["buy_aggr_volume", "sell_aggr_volume", "tick_buy_volume", "tick_sell_volume"]
+    if "kind" in df.columns:
+        keep.append("hidden_volume")
+    return out.select(keep)
 
 
-def _spreads(quotes: pl.DataFrame, bars: pl.DataFrame, time: str, every_ns: int) -> pl.DataFrame:
-    """Time-weighted spread per (stock, bar) over the bars' intervals: quote intervals are
-    cut at every bar start and end, and the quote in force carries over."""
+def _stock_col(df: pl.DataFrame) -> str:
+    for name in ("stock", "symbol"):
+        if name in df.columns:
+            return name
+    raise ValueError("a trades or quotes table needs a 'stock' or 'symbol' column")
+
+
+def _names(*columns: pl.Series | None) -> list[str]:
+    """The symbols of ``columns``, sorted; each symbol's code into the core is its index."""
     import polars as pl
 
-    q = quotes.select(
-        time, "stock", _dollars(quotes, "bid").alias("bid"), _dollars(quotes, "ask").alias("ask")
-    )
-    starts = bars.select(time, "stock")
-    if time == "timestamp":
-        ends = starts.with_columns(pl.col(time) + every_ns)
-    else:
-        ends = starts.with_columns(pl.col(time) + pl.duration(nanoseconds=every_ns))
-    cuts = (
-        pl.concat([starts, ends])
-        .unique()
-        .with_columns(
-            pl.lit(None, pl.Float64).alias("bid"),
-            pl.lit(None, pl.Float64).alias("ask"),
-            pl.lit(1).alias("cut"),
+    parts = [c.cast(pl.String).drop_nulls().unique() for c in columns if c is not None]
+    names = pl.concat(parts).unique().sort().to_list() if parts else []
+    if len(names) > 0xFFFF:
+        raise ValueError(f"{len(names)} symbols: bars take at most 65 535 in one call")
+    return names
+
+
+def _check_ticks(frame: pl.DataFrame, name: str, ticks: pl.Series) -> None:
+    """Float prices must be whole 1/10 000 $ (a finer price would be silently rounded)."""
+    import polars as pl
+
+    if not frame.schema[name].is_float() or not frame.height:
+        return
+    x = frame[name].cast(pl.Float64) * 10_000
+    off = (x - x.round(0)).abs()
+    worst = off.arg_max()
+    if worst is not None and (off[worst] or 0) > 1e-3:
+        raise ValueError(
+            f"{name} {frame[name][worst]!r} is finer than 1/10 000 $, the unit bars count in"
         )
-    )
-    rows = (
-        pl.concat([q.with_columns(pl.lit(0).alias("cut")), cuts.select([*q.columns, "cut"])])
-        .sort("stock", time, "cut")
-        .with_columns(pl.col("bid", "ask").forward_fill().over("stock"))
-        .with_columns(
-            (pl.col(time).shift(-1).over("stock") - pl.col(time)).alias("dt"),
-            _bucket(time, every_ns).alias("bar"),
-        )
-    )
-    if time != "timestamp":
-        rows = rows.with_columns(pl.col("dt").dt.total_nanoseconds())
-    valid = (
-        pl.col("bid").is_not_null() & pl.col("ask").is_not_null() & (pl.col("ask") > pl.col("bid"))
-    )
-    w = pl.when(valid).then(pl.col("dt")).otherwise(0).fill_null(0).cast(pl.Float64)
-    return (
-        rows.group_by("stock", "bar")
-        .agg(
-            ((pl.col("ask") - pl.col("bid")).fill_null(0) * w).sum().alias("s"),
-            w.sum().alias("w"),
-        )
-        .select(
-            "stock",
-            pl.col("bar").alias(time),
-            pl.when(pl.col("w") > 0).then(pl.col("s") / pl.col("w")).alias("spread"),
-        )
-    )
 
 
 def _cum_where(cond: pl.Expr, by: str) -> pl.Expr:

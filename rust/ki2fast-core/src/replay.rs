@@ -557,7 +557,7 @@ impl Replay {
         }
         let moved = q.bid != old.bid || q.ask != old.ask;
         if moved && let Some(b) = &mut self.bars {
-            b.quote(locate, ts, q.bid, q.ask);
+            b.quote(locate, ts, q.bid.into(), q.ask.into());
         }
         moved
     }

@@ -48,6 +48,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(monitor::rolling_baseline, m)?)?;
     m.add_function(wrap_pyfunction!(monitor::activity_merge, m)?)?;
     m.add_function(wrap_pyfunction!(monitor::level_one_changes, m)?)?;
+    m.add_function(wrap_pyfunction!(monitor::feed_bars, m)?)?;
     m.add_function(wrap_pyfunction!(itch::read_itch, m)?)?;
     m.add_function(wrap_pyfunction!(itch::read_order_events, m)?)?;
     m.add_function(wrap_pyfunction!(itch::count_itch, m)?)?;

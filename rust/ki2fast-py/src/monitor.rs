@@ -372,11 +372,6 @@ pub fn rolling_baseline(
     Ok(PyRecordBatch::new(batch))
 }
 
-/// Activity rows (`window_timestamp` int64, `window_ns` int64, `locate` uint16, `symbol`
-/// string, and the sums `num_quotes` … `sell_aggr_shares`, no nulls) with the rows of one
-/// window and locate summed into one, as the core's activity table: what a streamed day
-/// gets when time went back into windows it had already written. `midnight`: the session's
-/// (None: no dates).
 /// Which level-one quotes change their symbol's top of book (see
 /// [`ki2fast_core::analytics::tops::level_one_changes`]): `table` holds `key` (uint32) and
 /// `bid`, `ask`, `bid_size`, `ask_size` (float64, null where not sent); one flag per row.
@@ -408,6 +403,11 @@ pub fn level_one_changes(py: Python<'_>, table: pyo3_arrow::PyTable) -> PyResult
     Ok(PyRecordBatch::new(batch))
 }
 
+/// Activity rows (`window_timestamp` int64, `window_ns` int64, `locate` uint16, `symbol`
+/// string, and the sums `num_quotes` … `sell_aggr_shares`, no nulls) with the rows of one
+/// window and locate summed into one, as the core's activity table: what a streamed day
+/// gets when time went back into windows it had already written. `midnight`: the session's
+/// (None: no dates).
 #[pyfunction]
 #[pyo3(signature = (table, midnight=None))]
 pub fn activity_merge(
@@ -465,4 +465,73 @@ pub fn activity_merge(
         rows.to_batch(window, &key_of_locate, &dictionary, midnight)
     });
     Ok(PyRecordBatch::new(batch))
+}
+
+/// Bars of `every_ns` from the prints of any feed (see
+/// [`ki2fast_core::analytics::bars::feed_bars`]), GIL released. `trades`: `timestamp`
+/// int64 (≥ 0), `locate` uint16, `kind` and `aggressor` uint8, `price`, `shares`, `bid`,
+/// `ask` uint64 (prices in 1/10 000 $), counting prints only, in time order; `quotes`:
+/// `timestamp`, `locate`, `bid`, `ask` alike. `names`: the symbol of each locate.
+#[pyfunction]
+#[pyo3(signature = (trades, quotes, every_ns, names))]
+pub fn feed_bars(
+    py: Python<'_>,
+    trades: pyo3_arrow::PyTable,
+    quotes: Option<pyo3_arrow::PyTable>,
+    every_ns: u64,
+    names: Vec<String>,
+) -> PyResult<PyRecordBatch> {
+    use ki2fast_core::analytics::bars::{QuoteAt, Sale};
+    let (batches, _) = trades.into_inner();
+    let ts = concat_column::<Int64Type>(&batches, "timestamp", "int64")?;
+    let locate = concat_column::<UInt16Type>(&batches, "locate", "uint16")?;
+    let kind = concat_column::<UInt8Type>(&batches, "kind", "uint8")?;
+    let aggressor = concat_column::<UInt8Type>(&batches, "aggressor", "uint8")?;
+    let [price, shares, bid, ask] = ["price", "shares", "bid", "ask"]
+        .map(|name| concat_column::<UInt64Type>(&batches, name, "uint64"));
+    let (price, shares, bid, ask) = (price?, shares?, bid?, ask?);
+    let time = |t: i64| {
+        u64::try_from(t).map_err(|_| PyValueError::new_err(format!("timestamp {t} is negative")))
+    };
+    let sales = (0..ts.len())
+        .map(|i| {
+            Ok(Sale {
+                timestamp: time(ts[i])?,
+                locate: locate[i],
+                kind: kind[i],
+                aggressor: aggressor[i],
+                price: price[i],
+                shares: shares[i],
+                bid: bid[i],
+                ask: ask[i],
+            })
+        })
+        .collect::<PyResult<Vec<Sale>>>()?;
+    let quotes = match quotes {
+        None => None,
+        Some(q) => {
+            let (batches, _) = q.into_inner();
+            let ts = concat_column::<Int64Type>(&batches, "timestamp", "int64")?;
+            let locate = concat_column::<UInt16Type>(&batches, "locate", "uint16")?;
+            let bid = concat_column::<UInt64Type>(&batches, "bid", "uint64")?;
+            let ask = concat_column::<UInt64Type>(&batches, "ask", "uint64")?;
+            let rows = (0..ts.len())
+                .map(|i| {
+                    Ok(QuoteAt {
+                        timestamp: time(ts[i])?,
+                        locate: locate[i],
+                        bid: bid[i],
+                        ask: ask[i],
+                    })
+                })
+                .collect::<PyResult<Vec<QuoteAt>>>()?;
+            Some(rows)
+        }
+    };
+    let every = every_ns.max(1);
+    let batch = py.detach(|| {
+        ki2fast_core::analytics::bars::feed_bars(every, &sales, quotes.as_deref())
+            .map(|bars| bars.to_dollar_batch(&dictionary(names).1))
+    });
+    batch.map(PyRecordBatch::new).map_err(PyValueError::new_err)
 }

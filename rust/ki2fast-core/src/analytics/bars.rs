@@ -8,13 +8,18 @@
 //! in a later bar. Nothing is gathered at the end. Two things only the end of the day knows
 //! are repaired then, symbol by symbol, by folding the recorded prints again:
 //! prints voided by a later `B`, and prints stamped before an earlier bar of their symbol.
+//!
+//! Prices are 1/10 000 $ in 64 bits: ITCH's 32-bit prices widen into them, and the quotes
+//! and trades of other feeds ([`BarBuilder::sale`]) may go beyond $429 496 (BRK.A).
 
 use std::cmp::Ordering;
 
-use arrow_array::types::{UInt32Type, UInt64Type};
-use arrow_array::{ArrayRef, RecordBatch};
+use std::sync::Arc;
 
-use crate::analytics::trades::{Print, Trades};
+use arrow_array::types::{Int64Type, UInt32Type, UInt64Type};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch};
+
+use crate::analytics::trades::{Print, Trades, position, valid};
 use crate::analytics::{gather, interleave, merge_order};
 use crate::arrow::schema::PriceRepr;
 use crate::arrow::table::TableBuilder;
@@ -43,14 +48,51 @@ impl SpreadSum {
     }
 }
 
+/// One print as bars count it, from any feed: prices in 1/10 000 $.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sale {
+    /// ns (since midnight for ITCH; any one clock for other feeds).
+    pub timestamp: u64,
+    /// The symbol's index.
+    pub locate: u16,
+    /// `E`, `C`, `P`, `Q` for ITCH; anything else for a print of unknown kind.
+    pub kind: u8,
+    /// `B` buyer-initiated, `S` seller-initiated, 0 unknown (taken for `E` and `C` only).
+    pub aggressor: u8,
+    /// Price.
+    pub price: u64,
+    /// Shares.
+    pub shares: u64,
+    /// Best bid just before the print (0 = none).
+    pub bid: u64,
+    /// Best ask just before the print (0 = none).
+    pub ask: u64,
+}
+
+impl From<&Print> for Sale {
+    #[inline(always)]
+    fn from(p: &Print) -> Sale {
+        Sale {
+            timestamp: p.timestamp,
+            locate: p.locate,
+            kind: p.kind,
+            aggressor: p.aggressor,
+            price: p.price.into(),
+            shares: p.shares,
+            bid: p.quote.bid.into(),
+            ask: p.quote.ask.into(),
+        }
+    }
+}
+
 /// The prints of one bar so far.
 #[derive(Debug, Clone, Copy)]
 struct Fold {
     count: u32,
-    open: u32,
-    high: u32,
-    low: u32,
-    close: u32,
+    open: u64,
+    high: u64,
+    low: u64,
+    close: u64,
     volume: u64,
     notional: u128,
     askvol: u64,
@@ -70,7 +112,7 @@ impl Default for Fold {
             count: 0,
             open: 0,
             high: 0,
-            low: u32::MAX,
+            low: u64::MAX,
             close: 0,
             volume: 0,
             notional: 0,
@@ -90,14 +132,14 @@ impl Default for Fold {
 /// The tick rule's memory: the last counted price of a symbol and its sign.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tick {
-    price: u32,
+    price: u64,
     sign: i8,
 }
 
 impl Tick {
     /// The sign of a print at `price`, remembered for the next one.
     #[inline(always)]
-    fn sign(&mut self, price: u32) -> i8 {
+    fn sign(&mut self, price: u64) -> i8 {
         let d = if self.price == 0 {
             0
         } else {
@@ -115,15 +157,9 @@ impl Tick {
 impl Fold {
     /// Adds one counting print (printable, not voided, shares > 0) with its tick-rule sign.
     #[inline(always)]
-    fn add(&mut self, p: &Print, tick: i8) {
-        let (ts, kind, aggressor, price, q, quote) = (
-            p.timestamp as i64,
-            p.kind,
-            p.aggressor,
-            p.price,
-            p.shares,
-            &p.quote,
-        );
+    fn add(&mut self, p: &Sale, tick: i8) {
+        let (ts, kind, aggressor, price, q) =
+            (p.timestamp as i64, p.kind, p.aggressor, p.price, p.shares);
         if self.count == 0 {
             self.open = price;
             self.first = ts;
@@ -135,7 +171,7 @@ impl Fold {
         self.last = ts;
         self.volume += q;
         self.notional += u128::from(q) * u128::from(price);
-        match quote.position(price) {
+        match position(p.bid, p.ask, price) {
             6 | 7 => self.askvol += q,
             1 | 2 => self.bidvol += q,
             _ => {}
@@ -147,9 +183,9 @@ impl Fold {
                 b'S' => -1,
                 _ => 0,
             },
-            _ if quote.valid() => {
-                let mid2 = u64::from(quote.bid) + u64::from(quote.ask);
-                match (u64::from(price) * 2).cmp(&mid2) {
+            _ if valid(p.bid, p.ask) => {
+                let mid2 = u128::from(p.bid) + u128::from(p.ask);
+                match (u128::from(price) * 2).cmp(&mid2) {
                     Ordering::Greater => 1,
                     Ordering::Less => -1,
                     Ordering::Equal => tick,
@@ -180,8 +216,8 @@ const NO_BUCKET: u64 = u64::MAX;
 struct BarState {
     bucket: u64,
     last: u64,
-    bid: u32,
-    ask: u32,
+    bid: u64,
+    ask: u64,
     spread: SpreadSum,
     fold: Fold,
     tick: Tick,
@@ -213,9 +249,9 @@ impl BarState {
         }
         let dt = until - self.last;
         self.last = until;
-        if self.bid > 0 && self.ask > self.bid {
-            let spread = f64::from(self.ask - self.bid);
-            let mid = (f64::from(self.ask) + f64::from(self.bid)) / 2.0;
+        if valid(self.bid, self.ask) {
+            let spread = (self.ask - self.bid) as f64;
+            let mid = (self.ask as f64 + self.bid as f64) / 2.0;
             let w = dt as f64;
             self.spread.spread_ns += spread * w;
             self.spread.bps_ns += spread / mid * 10_000.0 * w;
@@ -273,7 +309,7 @@ impl BarBuilder {
 
     /// The best prices of `locate` changed at `ts` (0 = side empty).
     #[inline]
-    pub fn quote(&mut self, locate: u16, ts: u64, bid: u32, ask: u32) {
+    pub fn quote(&mut self, locate: u16, ts: u64, bid: u64, ask: u64) {
         let st = self.advance(locate, ts);
         st.bid = bid;
         st.ask = ask;
@@ -282,6 +318,13 @@ impl BarBuilder {
     /// A printable print (voided ones are repaired in [`BarBuilder::finish`]).
     #[inline]
     pub fn print(&mut self, p: &Print) {
+        self.sale(&Sale::from(p));
+    }
+
+    /// A counting print of any feed (printable, not voided), placed against its own `bid`
+    /// and `ask`.
+    #[inline]
+    pub fn sale(&mut self, p: &Sale) {
         let bucket = p.timestamp / self.every;
         let st = self.advance(p.locate, p.timestamp);
         if bucket < st.bucket {
@@ -291,6 +334,14 @@ impl BarBuilder {
             let tick = st.tick.sign(p.price);
             st.fold.add(p, tick);
         }
+    }
+
+    /// The best bid and ask of `locate` as the last [`BarBuilder::quote`] left them (0 = none).
+    #[inline]
+    pub fn quoted(&self, locate: u16) -> (u64, u64) {
+        self.state
+            .get(locate as usize)
+            .map_or((0, 0), |st| (st.bid, st.ask))
     }
 
     /// The locates whose prints came out of time order (their bars are folded again at the
@@ -421,14 +472,63 @@ impl BarBuilder {
     }
 }
 
+/// A change of a symbol's best bid and ask (1/10 000 $, 0 = side empty) at `timestamp`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuoteAt {
+    /// ns, in the clock of the prints.
+    pub timestamp: u64,
+    /// The symbol's index.
+    pub locate: u16,
+    /// Best bid.
+    pub bid: u64,
+    /// Best ask.
+    pub ask: u64,
+}
+
+/// Bars of `every` ns from the counting prints of any feed (printable, not voided) and,
+/// optionally, its quotes; each list in time order. With `quotes`, each print is placed
+/// against the last quote of its symbol strictly before it (at equal times the print comes
+/// first) and the spread is integrated over time; without, against its own `bid` and `ask`,
+/// and the spread is null. The same fold as the ITCH replay's bars.
+pub fn feed_bars(
+    every: u64,
+    sales: &[Sale],
+    quotes: Option<&[QuoteAt]>,
+) -> Result<BarTable, String> {
+    if !sales.is_sorted_by_key(|s| s.timestamp) {
+        return Err("the prints must be in time order".into());
+    }
+    if !quotes.is_none_or(|q| q.is_sorted_by_key(|q| q.timestamp)) {
+        return Err("the quotes must be in time order".into());
+    }
+    let mut b = BarBuilder::new(every);
+    let mut pending = quotes.unwrap_or(&[]).iter().peekable();
+    for s in sales {
+        while let Some(q) = pending.next_if(|q| q.timestamp < s.timestamp) {
+            b.quote(q.locate, q.timestamp, q.bid, q.ask);
+        }
+        if quotes.is_some() {
+            let (bid, ask) = b.quoted(s.locate);
+            b.sale(&Sale { bid, ask, ..*s });
+        } else {
+            b.sale(s);
+        }
+    }
+    for q in pending {
+        b.quote(q.locate, q.timestamp, q.bid, q.ask);
+    }
+    // In time order and without voided prints, nothing needs folding again.
+    Ok(b.finish_from(|_| {}))
+}
+
 #[derive(Debug, Default)]
 struct BarColumns {
     bucket: Vec<i64>,
     locate: Vec<u16>,
-    open: Vec<u32>,
-    high: Vec<u32>,
-    low: Vec<u32>,
-    close: Vec<u32>,
+    open: Vec<u64>,
+    high: Vec<u64>,
+    low: Vec<u64>,
+    close: Vec<u64>,
     volume: Vec<u64>,
     count: Vec<u32>,
     vwap: Vec<f64>,
@@ -551,7 +651,7 @@ fn refold(
     let mut ticks = vec![Tick::default(); from.len()];
     // In-order locates fold as they stream; disordered ones are gathered and sorted.
     let mut open: Vec<(u64, Fold)> = vec![(NO_BUCKET, Fold::default()); from.len()];
-    let mut late: Vec<(u16, u64, u32, i8, Print)> = Vec::new();
+    let mut late: Vec<(u16, u64, u32, i8, Sale)> = Vec::new();
     let emit = |out: &mut BarColumns, l: u16, bucket: u64, f: &Fold| {
         let start = bucket * every;
         out.push(l, start, f, spread_of(l, start as i64));
@@ -563,13 +663,13 @@ fn refold(
         if !wanted(l) || !p.printable || broken || p.shares == 0 {
             return;
         }
-        let tick = ticks[l as usize].sign(p.price);
+        let tick = ticks[l as usize].sign(p.price.into());
         let bucket = p.timestamp / every;
         if bucket < from[l as usize] {
             return;
         }
         if disordered[l as usize] {
-            late.push((l, bucket, n, tick, *p));
+            late.push((l, bucket, n, tick, Sale::from(p)));
             return;
         }
         let (b, fold) = &mut open[l as usize];
@@ -580,7 +680,7 @@ fn refold(
             *b = bucket;
             *fold = Fold::default();
         }
-        fold.add(p, tick);
+        fold.add(&Sale::from(p), tick);
     });
     for (l, (b, fold)) in open.iter().enumerate() {
         if *b != NO_BUCKET {
@@ -638,7 +738,7 @@ impl BarTable {
         self.0.locate.is_empty()
     }
 
-    /// The bars table.
+    /// The bars table of an ITCH replay (its prices are ITCH's 32-bit prices).
     pub fn to_batch(
         self,
         key_of_locate: &[u16],
@@ -646,28 +746,69 @@ impl BarTable {
         midnight: Option<i64>,
         prices: PriceRepr,
     ) -> RecordBatch {
-        let c = self.0;
+        let mut c = self.0;
         let mut t = TableBuilder::new();
-        t.located(c.bucket, c.locate, key_of_locate, dictionary, midnight);
-        t.price("open", c.open, prices, None);
-        t.price("high", c.high, prices, None);
-        t.price("low", c.low, prices, None);
-        t.price("close", c.close, prices, None);
-        t.values::<UInt64Type>("volume", c.volume);
-        t.values::<UInt32Type>("count", c.count);
-        t.float_or_null("vwap", c.vwap);
-        t.values::<UInt64Type>("askvol", c.askvol);
-        t.values::<UInt64Type>("bidvol", c.bidvol);
-        t.float_or_null("spread", c.spread);
-        t.float_or_null("spread_bps", c.spread_bps);
-        t.values::<UInt64Type>("buy_aggr_volume", c.buy_aggr);
-        t.values::<UInt64Type>("sell_aggr_volume", c.sell_aggr);
-        t.values::<UInt64Type>("tick_buy_volume", c.tick_buy);
-        t.values::<UInt64Type>("tick_sell_volume", c.tick_sell);
-        t.values::<UInt64Type>("hidden_volume", c.hidden);
-        t.times("first_trade_timestamp", "first_trade_ts", c.first, midnight);
-        t.times("last_trade_timestamp", "last_trade_ts", c.last, midnight);
+        t.located(
+            std::mem::take(&mut c.bucket),
+            std::mem::take(&mut c.locate),
+            key_of_locate,
+            dictionary,
+            midnight,
+        );
+        // Every price folded here came from a 32-bit ITCH field.
+        let narrow = |v: Vec<u64>| v.into_iter().map(|x| x as u32).collect::<Vec<u32>>();
+        t.price("open", narrow(std::mem::take(&mut c.open)), prices, None);
+        t.price("high", narrow(std::mem::take(&mut c.high)), prices, None);
+        t.price("low", narrow(std::mem::take(&mut c.low)), prices, None);
+        t.price("close", narrow(std::mem::take(&mut c.close)), prices, None);
+        c.rest(&mut t, midnight);
         t.finish()
+    }
+
+    /// The bars table of quotes and trades of any feed: `timestamp` (the bar's start in the
+    /// input's clock), `stock` (the symbol of each locate in `dictionary`), prices in float
+    /// dollars, then the columns of [`BarTable::to_batch`].
+    pub fn to_dollar_batch(self, dictionary: &ArrayRef) -> RecordBatch {
+        let mut c = self.0;
+        let mut t = TableBuilder::new();
+        t.values::<Int64Type>("timestamp", std::mem::take(&mut c.bucket));
+        t.stock(std::mem::take(&mut c.locate), dictionary);
+        let dollars = |v: Vec<u64>| -> ArrayRef {
+            Arc::new(Float64Array::from_iter_values(
+                v.into_iter().map(|x| x as f64 / 10_000.0),
+            ))
+        };
+        t.column("open", dollars(std::mem::take(&mut c.open)), false);
+        t.column("high", dollars(std::mem::take(&mut c.high)), false);
+        t.column("low", dollars(std::mem::take(&mut c.low)), false);
+        t.column("close", dollars(std::mem::take(&mut c.close)), false);
+        c.rest(&mut t, None);
+        t.finish()
+    }
+}
+
+impl BarColumns {
+    /// The columns after the prices.
+    fn rest(self, t: &mut TableBuilder, midnight: Option<i64>) {
+        t.values::<UInt64Type>("volume", self.volume);
+        t.values::<UInt32Type>("count", self.count);
+        t.float_or_null("vwap", self.vwap);
+        t.values::<UInt64Type>("askvol", self.askvol);
+        t.values::<UInt64Type>("bidvol", self.bidvol);
+        t.float_or_null("spread", self.spread);
+        t.float_or_null("spread_bps", self.spread_bps);
+        t.values::<UInt64Type>("buy_aggr_volume", self.buy_aggr);
+        t.values::<UInt64Type>("sell_aggr_volume", self.sell_aggr);
+        t.values::<UInt64Type>("tick_buy_volume", self.tick_buy);
+        t.values::<UInt64Type>("tick_sell_volume", self.tick_sell);
+        t.values::<UInt64Type>("hidden_volume", self.hidden);
+        t.times(
+            "first_trade_timestamp",
+            "first_trade_ts",
+            self.first,
+            midnight,
+        );
+        t.times("last_trade_timestamp", "last_trade_ts", self.last, midnight);
     }
 }
 
@@ -712,6 +853,50 @@ mod tests {
         }
         let unmatched = t.apply_breaks(breaks);
         (b.finish(&t).0, unmatched)
+    }
+
+    #[test]
+    fn feed_bars_place_prints_against_the_quote_before_them_and_hold_wide_prices() {
+        // BRK.A-like prices: beyond 32 bits of 1/10 000 $.
+        let p = 7_000_000_000u64;
+        let q = |ts, bid, ask| QuoteAt {
+            timestamp: ts,
+            locate: 0,
+            bid,
+            ask,
+        };
+        let sale = |ts, price| Sale {
+            timestamp: ts,
+            price,
+            shares: 2,
+            kind: b'T',
+            ..Sale::default()
+        };
+        let quotes = [q(0, p, p + 10_000), q(100, p + 10_000, p + 20_000)];
+        // At t = 100 the print comes before the quote of t = 100: it is at the old ask.
+        let sales = [
+            sale(50, p),
+            sale(100, p + 10_000),
+            sale(MIN + 1, p + 30_000),
+        ];
+        let b = feed_bars(MIN, &sales, Some(&quotes)).unwrap().0;
+        assert_eq!(b.bucket, [0, MIN as i64]);
+        assert_eq!(
+            (b.open[0], b.high[0], b.close[0]),
+            (p, p + 10_000, p + 10_000)
+        );
+        assert_eq!((b.bidvol[0], b.askvol[0]), (2, 2));
+        assert_eq!((b.buy_aggr[0], b.sell_aggr[0]), (2, 2));
+        assert_eq!(b.askvol[1], 2); // above the ask in force, carried into the next bar
+        assert!((b.vwap[0] - (p as f64 + 5_000.0) / 10_000.0).abs() < 1e-6);
+        // spread 1 $ throughout
+        assert!((b.spread[0] - 1.0).abs() < 1e-12 && (b.spread[1] - 1.0).abs() < 1e-12);
+        // Without quotes, a print's own bid and ask place it and no spread is known.
+        let own = feed_bars(MIN, &sales, None).unwrap().0;
+        assert_eq!((own.bidvol[0], own.askvol[0]), (0, 0));
+        assert!(own.spread[0].is_nan());
+        let backwards = [sale(5, p), sale(4, p)];
+        assert!(feed_bars(MIN, &backwards, None).is_err());
     }
 
     #[test]
@@ -819,8 +1004,8 @@ mod tests {
             if next(3) == 0 {
                 let bid = 100 + next(5) as u32;
                 let ask = bid + 1 + next(3) as u32;
-                with.quote(locate, ts, bid, ask);
-                without.quote(locate, ts, bid, ask);
+                with.quote(locate, ts, bid.into(), ask.into());
+                without.quote(locate, ts, bid.into(), ask.into());
                 continue;
             }
             let mut p = mk(
@@ -898,8 +1083,8 @@ mod tests {
             if next(3) == 0 {
                 let bid = 100 + next(5) as u32;
                 let ask = bid + 1 + next(3) as u32;
-                one.0.quote(locate, ts, bid, ask);
-                own.0.quote(locate, ts, bid, ask);
+                one.0.quote(locate, ts, bid.into(), ask.into());
+                own.0.quote(locate, ts, bid.into(), ask.into());
                 continue;
             }
             let mut p = mk(

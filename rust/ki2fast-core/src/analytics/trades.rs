@@ -31,28 +31,42 @@ impl Quote {
     /// Both sides present and not locked or crossed.
     #[inline(always)]
     pub fn valid(&self) -> bool {
-        self.bid > 0 && self.ask > 0 && self.ask > self.bid
+        valid(self.bid.into(), self.ask.into())
     }
 
     /// Trade position code 0–7 of a print at `price` (`docs/detection.md` §5.2).
     #[inline]
     pub fn position(&self, price: u32) -> u8 {
-        if !self.valid() {
-            return 0;
-        }
-        let (p2, mid2) = (
-            u64::from(price) * 2,
-            u64::from(self.bid) + u64::from(self.ask),
-        );
-        match price {
-            p if p < self.bid => 1,
-            p if p == self.bid => 2,
-            p if p > self.ask => 7,
-            p if p == self.ask => 6,
-            _ if p2 < mid2 => 3,
-            _ if p2 == mid2 => 4,
-            _ => 5,
-        }
+        position(self.bid.into(), self.ask.into(), price.into())
+    }
+}
+
+/// A best bid and ask (0 = side empty) that are both present and not locked or crossed.
+#[inline(always)]
+pub fn valid(bid: u64, ask: u64) -> bool {
+    bid > 0 && ask > bid
+}
+
+/// Trade position code 0–7 of a print at `price` against `bid` / `ask` (0 = side empty), in
+/// any one price unit (`docs/detection.md` §5.2): 0 no valid quote, 1 below the bid, 2 at
+/// the bid, 3 between the bid and the mid, 4 at the mid, 5 between the mid and the ask, 6 at
+/// the ask, 7 above it.
+#[inline]
+pub fn position(bid: u64, ask: u64, price: u64) -> u8 {
+    if !valid(bid, ask) {
+        return 0;
+    }
+    // Twice the price against bid + ask: exact, no rounding of the mid (prices stay far
+    // below 2⁶³).
+    let (p2, mid2) = (u128::from(price) * 2, u128::from(bid) + u128::from(ask));
+    match price {
+        p if p < bid => 1,
+        p if p == bid => 2,
+        p if p > ask => 7,
+        p if p == ask => 6,
+        _ if p2 < mid2 => 3,
+        _ if p2 == mid2 => 4,
+        _ => 5,
     }
 }
 
