@@ -1,6 +1,6 @@
 """What every network client of ki2fast shares: the counters a status line shows, and the
 reconnect schedule (exponential backoff with full jitter, reset after a healthy connection,
-bounded by a number of attempts)."""
+bounded by a number of attempts) and the loop that follows it."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import contextlib
 import random
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "Backoff",
     "ConnectionStats",
     "Reconnect",
     "receive_journaled",
+    "reconnecting",
     "recv_within",
     "wait_or_stop",
 ]
@@ -111,3 +113,46 @@ async def receive_journaled(ws: Any, journal: Any, epoch: int, seconds: float) -
         raise Reconnect(f"closed {code}") from None
     journal.text(msg, epoch=epoch)
     return msg
+
+
+async def reconnecting(
+    session: Callable[[], Awaitable[None]],
+    *,
+    stop: asyncio.Event,
+    backoff: Backoff,
+    journal: Any,
+    stats: ConnectionStats,
+    ended: Callable[[BaseException], float | Literal["done"] | None],
+    lost: Callable[[str], Exception],
+    catch: tuple[type[BaseException], ...] = (Reconnect,),
+    log: Any = None,
+) -> None:
+    """Runs ``session`` until it returns or ``stop`` is set, connecting again after each
+    failure (an exception in ``catch``) on ``backoff``'s schedule.
+
+    ``ended(error)`` is the client's own policy, called once per failure after
+    ``stats.last_error`` is set: it raises to give up, returns ``"done"`` to end the run
+    quietly, and otherwise the least wait in seconds (None: the schedule's). When the schedule's
+    attempts are spent, ``lost(cause)`` is raised. Each reconnect is a ``reconnect`` note in
+    ``journal`` and counts in ``stats.reconnects``."""
+    while not stop.is_set():
+        began = time.monotonic()
+        try:
+            await session()
+            return
+        except catch as e:
+            cause = e.cause if isinstance(e, Reconnect) else f"connect: {type(e).__name__}"
+            stats.last_error = cause
+            floor = ended(e)
+        if floor == "done":
+            return
+        wait = backoff.after(began)
+        if wait is None:
+            raise lost(cause)
+        if floor is not None:
+            wait = max(wait, float(floor))
+        journal.note("reconnect", epoch=stats.epoch, cause=cause)
+        if log is not None:
+            log.info("reconnecting in %.3f s after %s", wait, cause)
+        await wait_or_stop(stop, wait)
+        stats.reconnects += 1

@@ -31,7 +31,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ki2fast.exceptions import ConnectionLimitExceeded, StreamerError, StreamLost, StreamUnhealthy
 from ki2fast.feeds._transport import (
@@ -39,7 +39,7 @@ from ki2fast.feeds._transport import (
     ConnectionStats,
     Reconnect,
     receive_journaled,
-    wait_or_stop,
+    reconnecting,
 )
 from ki2fast.feeds.journal import Durability, Journal
 from ki2fast.feeds.schwab.token import (
@@ -241,62 +241,60 @@ class Streamer:
         if (said := self._token.expiry_warning()) is not None:
             log.warning("%s", said)
         self._journal = Journal(self.root, "schwab", "streamer", durability=self.durability)
-        denials = closes12 = unhealthy = 0
         backoff = Backoff(
             self.backoff_base, self.backoff_cap, self.healthy_reset, self.max_attempts, self.rng
         )
+        runs = {"denials": 0, "closes12": 0, "unhealthy": 0}
+
+        def ended(e: BaseException) -> float | Literal["done"] | None:
+            """Schwab's rules for a connection that ended (docs/feeds.md §1.14)."""
+            assert isinstance(e, Reconnect) and self._journal is not None
+            if e.cause == "code 30" and not self.desired:
+                # The server stopped a stream that holds nothing: done.
+                self._journal.note("stopped", epoch=self.stats.epoch, cause=e.cause)
+                return "done"
+            runs["denials"] = runs["denials"] + 1 if e.cause == "login denied" else 0
+            if runs["denials"] >= 3:
+                raise ReauthRequired(
+                    "Schwab denied the login 3 times in a row with the current "
+                    "token file: authorize again (e.g. with schwab-py)"
+                ) from None
+            short = self._login_at is not None and (
+                time.monotonic() - self._login_at < UNHEALTHY_WITHIN
+            )
+            runs["unhealthy"] = runs["unhealthy"] + 1 if short and not self._data_seen else 0
+            if runs["unhealthy"] >= 3:
+                raise StreamUnhealthy(
+                    "3 connections in a row ended within 90 s of the login without a "
+                    f"data frame (last: {e.cause}): check the subscriptions and the "
+                    "account's market-data entitlements"
+                ) from None
+            self._gap = self._gap or (self._last_frame_ns, e.cause)
+            runs["closes12"] = runs["closes12"] + 1 if e.cause == "code 12" else 0
+            if runs["closes12"] >= 3:
+                raise ConnectionLimitExceeded(
+                    "Schwab closed the stream 3 times because another connection "
+                    "exists for this user; stop the other streaming client",
+                    12,
+                ) from None
+            return e.wait
+
+        def lost(cause: str) -> Exception:
+            return StreamLost(
+                f"the stream was lost and {self.max_attempts} reconnects failed (last: {cause})"
+            )
+
         try:
-            while not self._stop.is_set():
-                began = time.monotonic()
-                try:
-                    await self._session(relogin=denials > 0)
-                    return self.stats
-                except Reconnect as r:
-                    self.stats.last_error = r.cause
-                    if r.cause == "code 30" and not self.desired:
-                        # The server stopped a stream that holds nothing: done
-                        # (docs/feeds.md §1.14).
-                        self._journal.note("stopped", epoch=self.stats.epoch, cause=r.cause)
-                        return self.stats
-                    if r.cause == "login denied":
-                        denials += 1
-                        if denials >= 3:
-                            raise ReauthRequired(
-                                "Schwab denied the login 3 times in a row with the current "
-                                "token file: authorize again (e.g. with schwab-py)"
-                            ) from None
-                    else:
-                        denials = 0
-                    short = self._login_at is not None and (
-                        time.monotonic() - self._login_at < UNHEALTHY_WITHIN
-                    )
-                    unhealthy = unhealthy + 1 if short and not self._data_seen else 0
-                    if unhealthy >= 3:
-                        raise StreamUnhealthy(
-                            "3 connections in a row ended within 90 s of the login without a "
-                            f"data frame (last: {r.cause}): check the subscriptions and the "
-                            "account's market-data entitlements"
-                        ) from None
-                    self._gap = self._gap or (self._last_frame_ns, r.cause)
-                    closes12 = closes12 + 1 if r.cause == "code 12" else 0
-                    if closes12 >= 3:
-                        raise ConnectionLimitExceeded(
-                            "Schwab closed the stream 3 times because another connection "
-                            "exists for this user; stop the other streaming client",
-                            12,
-                        ) from None
-                    wait = backoff.after(began)
-                    if wait is None:
-                        raise StreamLost(
-                            f"the stream was lost and {self.max_attempts} reconnects failed "
-                            f"(last: {r.cause})"
-                        ) from None
-                    if r.wait is not None:
-                        wait = max(wait, r.wait)
-                    self._journal.note("reconnect", epoch=self.stats.epoch, cause=r.cause)
-                    log.info("reconnecting in %.3f s after %s", wait, r.cause)
-                    await wait_or_stop(self._stop, wait)
-                    self.stats.reconnects += 1
+            await reconnecting(
+                lambda: self._session(relogin=runs["denials"] > 0),
+                stop=self._stop,
+                backoff=backoff,
+                journal=self._journal,
+                stats=self.stats,
+                ended=ended,
+                lost=lost,
+                log=log,
+            )
             return self.stats
         finally:
             log.removeFilter(scrub)

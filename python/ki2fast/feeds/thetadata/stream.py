@@ -36,7 +36,7 @@ from ki2fast.feeds._transport import (
     ConnectionStats,
     Reconnect,
     receive_journaled,
-    wait_or_stop,
+    reconnecting,
 )
 from ki2fast.feeds.journal import Durability, Journal, gaps_table, journal_parts
 from ki2fast.feeds.thetadata.rest import (
@@ -229,25 +229,27 @@ class ThetaStream:
         backoff = Backoff(
             self.backoff_base, self.backoff_cap, self.healthy_reset, self.max_attempts, self.rng
         )
+
+        def ended(e: BaseException) -> None:
+            self._gap = self._gap or (self._last_ns, self.stats.last_error or "")
+
+        def lost(cause: str) -> Exception:
+            return ThetaDataError(
+                f"the terminal's stream was lost and {self.max_attempts} reconnects "
+                f"failed (last: {cause})"
+            )
+
         try:
-            while not self._stop.is_set():
-                began = time.monotonic()
-                try:
-                    await self._session()
-                    return self.stats
-                except (Reconnect, OSError, websockets.exceptions.WebSocketException) as e:
-                    cause = str(e) if isinstance(e, Reconnect) else f"connect: {type(e).__name__}"
-                    self.stats.last_error = cause
-                    self._gap = self._gap or (self._last_ns, cause)
-                wait = backoff.after(began)
-                if wait is None:
-                    raise ThetaDataError(
-                        f"the terminal's stream was lost and {self.max_attempts} reconnects "
-                        f"failed (last: {self.stats.last_error})"
-                    )
-                self._journal.note("reconnect", epoch=self.stats.epoch, cause=self.stats.last_error)
-                await wait_or_stop(self._stop, wait)
-                self.stats.reconnects += 1
+            await reconnecting(
+                self._session,
+                stop=self._stop,
+                backoff=backoff,
+                journal=self._journal,
+                stats=self.stats,
+                ended=ended,
+                lost=lost,
+                catch=(Reconnect, OSError, websockets.exceptions.WebSocketException),
+            )
             return self.stats
         finally:
             self._journal.close()
