@@ -147,3 +147,24 @@ def test_float_prices_and_dictionary_columns_are_normalised():
     assert book.stats["bad_side"] == 1 and book.live_orders == 1
     with pytest.raises(ValueError, match="order_reference_number"):
         book.apply(pa.table({"event": ["delete"]}))
+
+
+def test_a_polars_frame_of_order_events_builds_the_books_the_replay_shows(small_day):
+    """A polars frame (text as dictionaries of string views) is taken as the Arrow table is,
+    and the books it builds up to a time are the replay's snapshots at that time."""
+    import polars as pl
+
+    events = kf.read_order_events(small_day)
+    frame = pl.from_arrow(events)
+    r = kf.replay_itch(small_day, trades=False, bar_every=None, snapshot_every="1m", depth=1)
+    assert r.snapshots is not None and r.snapshots.height > 0
+    at = r.snapshots["timestamp"][r.snapshots.height // 2]
+    from_polars, from_arrow = kf.OrderBook(), kf.OrderBook()
+    from_polars.apply(frame.filter(pl.col("timestamp") < at))
+    from_arrow.apply(pl.from_arrow(events).filter(pl.col("timestamp") < at).to_arrow())
+    snaps = r.snapshots.filter(pl.col("timestamp") == at)
+    assert snaps.height > 0
+    for row in snaps.iter_rows(named=True):
+        top = from_polars.bbo(str(row["stock"]))
+        assert top == from_arrow.bbo(str(row["stock"]))
+        assert (top["bid"], top["bid_size"]) == (row["bid_price_1"], row["bid_size_1"] or 0)

@@ -69,3 +69,22 @@ def test_every_command_has_help_with_an_example(cmd):
         check=True,
     ).stdout
     assert "example:" in out and f"ki2fast itch {cmd}" in out
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`ki2fast itch summary … --json | head -2`: no error, no traceback. The pipe's reader
+    is gone before the command writes, so every write fails as it does after `head` quits."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ki2fast.cli", "itch", "summary", str(SAMPLE), "--json"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr.decode()) == (141, "")

@@ -50,6 +50,7 @@ from ki2fast.itch import (
     synth_itch,
     write_itch,
 )
+from ki2fast.prices import attach_prices
 
 if TYPE_CHECKING:
     from ki2fast.distributed import ReplayDataset, open_days, replay_days
@@ -93,6 +94,7 @@ __all__ = [
     "TimestampRegressionWarning",
     "TransportError",
     "__version__",
+    "attach_prices",
     "bars",
     "count_itch",
     "detect_program_bursts",

@@ -316,7 +316,7 @@ def _frame(table: Any) -> pl.DataFrame:
     return _pl(table)
 
 
-def _counting(trades: pl.DataFrame) -> pl.DataFrame:
+def counting_prints(trades: pl.DataFrame) -> pl.DataFrame:
     """The prints that count in volume: with a price, printable, not broken, with 1 to
     ``MAX_PRINT_SHARES`` shares (the core's rule: more is an absurd print, which would make
     any sum of volume wrap)."""
@@ -363,7 +363,7 @@ def vwap(
     """
     import polars as pl
 
-    df = _counting(_frame(trades))
+    df = counting_prints(_frame(trades))
     keys = [by] if isinstance(by, str) else list(by)
     if every is not None:
         time = _time_col(df)
@@ -416,7 +416,7 @@ def bars(trades: Any, quotes: Any | None = None, *, every: Every = "1m") -> pl.D
     import polars as pl
 
     every_ns = parse_every(every)
-    df = _counting(_frame(trades))
+    df = counting_prints(_frame(trades))
     time = _time_col(df)
     stock = _stock_col(df)
     q = None
@@ -569,7 +569,7 @@ def level1(trades: Any, quotes: Any | None = None, *, at: Any | None = None) -> 
     """
     import polars as pl
 
-    df = _counting(_frame(trades))
+    df = counting_prints(_frame(trades))
     time = _time_col(df)
     price = _dollars(df, "price").alias("_p")
     df = df.with_columns(price)

@@ -44,7 +44,18 @@ def _normalise(events: Any) -> pa.Table:
         if name in table.column_names:
             col = table.column(name)
             if pa.types.is_dictionary(col.type):
-                col = col.cast(col.type.value_type)
+                # The dictionary's values as plain text first: pyarrow cannot decode a
+                # dictionary of string_view (what polars hands over).
+                text = pa.string() if ty == "string" else col.type.value_type
+                col = pa.chunked_array(
+                    [
+                        pa.DictionaryArray.from_arrays(
+                            c.indices, c.dictionary.cast(text)
+                        ).dictionary_decode()
+                        for c in col.chunks
+                    ],
+                    text,
+                )
             cols[name] = col.cast(ty)
         elif name == "timestamp":
             cols[name] = pa.array([0] * n, pa.int64())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -563,6 +564,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # The reader of our output went away (`ki2fast ... | head`): stop quietly, as a shell
+        # tool ended by SIGPIPE does. Output still buffered would fail again at exit, so
+        # it goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
     except (kf.Ki2fastError, OSError, ValueError) as e:
         print(f"ki2fast: error: {e}", file=sys.stderr)
         return 1
