@@ -53,11 +53,13 @@ from ki2fast.itch import (
 from ki2fast.prices import attach_prices
 
 if TYPE_CHECKING:
+    from ki2fast.charts import burst_chart
     from ki2fast.distributed import ReplayDataset, open_days, replay_days
     from ki2fast.replay_dir import StoredReplay, open_replay
 
 # Loaded on first use: they pull in file and thread machinery a plain import does not need.
 _LAZY = {
+    "burst_chart": "ki2fast.charts",
     "ReplayDataset": "ki2fast.distributed",
     "open_days": "ki2fast.distributed",
     "replay_days": "ki2fast.distributed",
@@ -96,6 +98,7 @@ __all__ = [
     "__version__",
     "attach_prices",
     "bars",
+    "burst_chart",
     "count_itch",
     "detect_program_bursts",
     "detect_stuffing",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import ki2fast as kf
-from ki2fast import _cli_feeds, _core
+from ki2fast import _cli_charts, _cli_feeds, _core
 from ki2fast._progress import Progress, human_bytes
 
 SUMMARY_EXAMPLE = """example:
@@ -556,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     _threads_option(p)
     p.set_defaults(func=_bursts)
     _cli_feeds.add_commands(top)
+    _cli_charts.add_commands(top)
     return parser
 
 

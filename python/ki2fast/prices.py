@@ -13,7 +13,7 @@ from ki2fast.analytics import Every, parse_every
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["PRICE_COLUMNS", "attach_prices"]
+__all__ = ["PRICE_COLUMNS", "attach_prices", "price_rows"]
 
 #: The columns ``attach_prices`` adds, in order.
 PRICE_COLUMNS = (
@@ -67,8 +67,9 @@ def attach_prices(
       ``ask``, ``ask_size``; ``last``, ``last_size`` and ``total_volume`` too, as Schwab
       level-one quotes have), a Schwab ``LevelOne`` capture (its quotes and trades), or an
       ITCH ``Replay`` run with ``bbo=True`` (its top-of-book changes and trades);
-    - ``trades``: any canonical trades table; the prints that count in volume (printable, not
-      broken) give the last price and, summed per symbol and Eastern day from the first
+    - ``trades``: any canonical trades table (also taken in ``quotes``' place: a table with
+      ``price`` and ``shares`` is one); the prints that count in volume (printable,
+      not broken) give the last price and, summed per symbol and Eastern day from the first
       print in the table, the cumulative volume;
     - ``snapshots``: ThetaData stock snapshots (``stock_snapshot``, quote and/or OHLC
       kind, one table or a list), which cover every symbol: the quote, and the session's
@@ -116,7 +117,7 @@ def attach_prices(
     )
     out = key.sort("_k", maintain_order=True)
     limit = None if max_age is None else parse_every(max_age)
-    for fields, when, rows in sources:
+    for fields, when, rows in sources.values():
         rows = rows.sort("_k", maintain_order=True).unique(["_s", "_k"], keep="last")
         with warnings.catch_warnings():
             # Both sides are sorted by "_k" above; polars cannot check that within groups.
@@ -251,7 +252,15 @@ def _unwrap(quotes: Any, trades: Any) -> tuple[Any, Any]:
         if quotes.bbo is None:
             raise ValueError("the replay has no top-of-book changes: run it with bbo=True")
         return quotes.bbo, quotes.trades if trades is None else trades
+    if trades is None and _is_trades(quotes):
+        return None, quotes
     return quotes, trades
+
+
+def _is_trades(table: Any) -> bool:
+    """A table of prints (``price`` and ``shares``) passed where quotes go."""
+    names = getattr(table, "columns", None) or getattr(table, "column_names", None) or []
+    return {"price", "shares"} <= set(names)
 
 
 def _rows(table: pl.DataFrame, **columns: pl.Expr) -> pl.DataFrame:
@@ -264,7 +273,24 @@ def _rows(table: pl.DataFrame, **columns: pl.Expr) -> pl.DataFrame:
     return table.select(_k=_utc_ns(table, "ts"), _s=pl.col(sym).cast(pl.String), **columns)
 
 
-def _sources(quotes: Any, trades: Any, snapshots: Any) -> list[tuple[list[str], str, pl.DataFrame]]:
+def price_rows(quotes: Any = None, trades: Any = None, snapshots: Any = None) -> dict[str, Any]:
+    """The rows each field of :func:`attach_prices` comes from, by the same rules, in time
+    order: ``"last"`` (``time_ns, symbol, last, last_size``), ``"quote"`` (``time_ns, symbol,
+    bid, bid_size, ask, ask_size``) and ``"volume"`` (``time_ns, symbol, cum_volume``), each
+    present when some source gives it. ``time_ns``: ns since the epoch (UTC)."""
+    import polars as pl
+
+    quotes, trades = _unwrap(quotes, trades)
+    return {
+        name: rows.sort("_k", maintain_order=True).rename({"_k": "time_ns", "_s": "symbol"})
+        for name, (_, _, rows) in _sources(quotes, trades, snapshots).items()
+        if isinstance(rows, pl.DataFrame)
+    }
+
+
+def _sources(
+    quotes: Any, trades: Any, snapshots: Any
+) -> dict[str, tuple[list[str], str, pl.DataFrame]]:
     """Per group of fields: the fields, the name of their time, and their rows."""
     import polars as pl
 
@@ -281,7 +307,7 @@ def _sources(quotes: Any, trades: Any, snapshots: Any) -> list[tuple[list[str], 
     def has(df: pl.DataFrame | None, *cols: str) -> bool:
         return df is not None and set(cols) <= set(df.columns)
 
-    out: list[tuple[list[str], str, pl.DataFrame]] = []
+    out: dict[str, tuple[list[str], str, pl.DataFrame]] = {}
     # The last price.
     last: pl.DataFrame | None = None
     if t is not None:
@@ -306,7 +332,7 @@ def _sources(quotes: Any, trades: Any, snapshots: Any) -> list[tuple[list[str], 
                 ]
             ).filter(pl.col("last").is_not_null())
     if last is not None:
-        out.append((["last", "last_size"], "last_time", last))
+        out["last"] = (["last", "last_size"], "last_time", last)
     # The quote.
     books = [x for x in ([q] if q is not None else []) + snaps if has(x, "bid", "ask")]
     if books:
@@ -326,7 +352,7 @@ def _sources(quotes: Any, trades: Any, snapshots: Any) -> list[tuple[list[str], 
                 for b in books
             ]
         )
-        out.append((["bid", "bid_size", "ask", "ask_size"], "quote_time", rows))
+        out["quote"] = (["bid", "bid_size", "ask", "ask_size"], "quote_time", rows)
     # The day's cumulative volume.
     volume: pl.DataFrame | None = None
     if has(q, "total_volume"):
@@ -353,5 +379,5 @@ def _sources(quotes: Any, trades: Any, snapshots: Any) -> list[tuple[list[str], 
             .drop("_q")
         )
     if volume is not None:
-        out.append((["cum_volume"], "volume_time", volume))
+        out["volume"] = (["cum_volume"], "volume_time", volume)
     return out

@@ -40,11 +40,11 @@ ACTIVITY_SCHEMA = pa.schema(
 )
 
 
-def hft1_activity(hft1: pa.Table, *, window: str = "1s") -> pa.Table:
-    """hft1 reports as activity records (docs/detection.md §2), for the stuffing and
-    program-burst detectors: ``num_quotes`` ← NumQuotes, ``num_bbo`` ← BBO,
-    ``num_trades`` ← NumTrades, ``dollars`` ← Dollars, one row per (symbol, window) with the
-    reports of a window summed.
+def hft1_activity(hft1: Any, *, window: str = "1s") -> pa.Table:
+    """hft1 reports (a pyarrow table or a polars frame) as activity records
+    (docs/detection.md §2), for the stuffing and program-burst detectors: ``num_quotes`` ←
+    NumQuotes, ``num_bbo`` ← BBO, ``num_trades`` ← NumTrades, ``dollars`` ← Dollars, one
+    row per (symbol, window) with the reports of a window summed.
 
     The Burst Monitor does not document how long a report's interval is; a report counts in
     the ``window`` (default one second) its time falls in. What hft1 does not carry (adds,
@@ -53,6 +53,8 @@ def hft1_activity(hft1: pa.Table, *, window: str = "1s") -> pa.Table:
     import polars as pl
 
     ns = parse_every(window)
+    if isinstance(hft1, pl.DataFrame):  # e.g. read back from the archive
+        hft1 = hft1.to_arrow()
     frame = pl.from_arrow(
         hft1.select(["symbol", "event_ts", "num_quotes", "bbo", "num_trades", "dollars"])
     )
