@@ -134,6 +134,10 @@ def test_each_chart_draws_its_events_offline(tmp_path, day, browser):
         want = expected(day, symbol)
         assert drawn(browser, path) == want, symbol
         assert distinct_colors(browser.screenshot()) > 20, f"{symbol}: a blank page"
+    # The hovers carry the events' fields.
+    page = paths["AAA"].read_text()
+    for field in ("@f_grade", "@f_prog_type", "@f_rule", "@f_value", "@f_last_age"):
+        assert field in page, field
     assert expected(day, "AAA")["activity"] == 3 and expected(day, "BBB")["activity"] == 1
     assert browser.eval("Bokeh.documents[0].get_model_by_name('price') !== null")
 
