@@ -218,3 +218,96 @@ def test_the_chart_command_from_an_itch_day_and_from_the_archive(tmp_path, brows
     browser.open(out / "20250314" / "20250314_SPY.html", READY)
     assert count(browser, "burst_buy") + count(browser, "burst_sell") == 1
     assert main(["chart", str(archive), "--out", str(out)]) == 1  # no --date
+
+
+def test_live_charts_redraw_only_the_symbols_with_new_lines(tmp_path, browser):
+    """A Burst Monitor folder followed with HftAlertTail: appending a line for one symbol
+    redraws that symbol's chart and the day page, and leaves every other chart as it was."""
+    import shutil
+
+    from ki2fast.feeds.hftalert import HftAlertTail
+
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples" / "hftalert"
+    folder = tmp_path / "BurstMonitor"
+    shutil.copytree(samples, folder)
+    # The Burst Monitor's day is under way (a day that is over is read once and retired).
+    during = dt.datetime(2025, 3, 14, 10, 0, tzinfo=ET).timestamp()
+    tail = HftAlertTail(folder, tmp_path / "state", clock=lambda: during)
+    clock = [0.0]
+    live = charts.LiveCharts(tmp_path / "charts", every=60, clock=lambda: clock[0])
+
+    def step() -> list[Path]:
+        polled = tail.poll()
+        live.add(
+            hft1=polled.hft1_reports,
+            bursts=polled.burst_events,
+            burst_symbols=polled.burst_symbols,
+        )
+        tail.commit()
+        return live.redraw()
+
+    first = step()
+    day_dir = tmp_path / "charts" / "20250314"
+    names = sorted(p.name for p in first)
+    assert names == [f"20250314_{s}.html" for s in ("AAPL", "NVDA", "QQQ", "SPY")]
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in day_dir.glob("2025*.html")}
+    # New lines for NVDA only; the next redraw is due a minute later, not before.
+    with open(folder / "hft1_20250314.csv", "a") as f:
+        f.write("NVDA,0,93513,4100,700,150,9000000,\nNVDA,0,93514,3900,650,140,8000000,\n")
+    clock[0] = 30.0
+    assert step() == []
+    clock[0] = 61.0
+    assert [p.name for p in live.redraw()] == ["20250314_NVDA.html"]
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in day_dir.glob("2025*.html")}
+    assert after["20250314_NVDA.html"] != before["20250314_NVDA.html"]
+    for name in before.keys() - {"20250314_NVDA.html"}:
+        assert after[name] == before[name], name
+    # Nothing new: nothing redrawn.
+    clock[0] = 200.0
+    assert step() == []
+    # The redrawn chart holds the new reports and the page ranks every symbol.
+    browser.open(day_dir / "index.html")
+    ranked = browser.eval(
+        "Array.from(document.querySelectorAll('#ranking td a')).map(a => a.textContent)"
+    )
+    assert sorted(ranked) == ["AAPL", "NVDA", "QQQ", "SPY"]
+    browser.open(day_dir / "20250314_NVDA.html", READY)
+    assert count(browser, "burst_buy") + count(browser, "burst_sell") == 1
+
+
+def test_following_a_burst_monitor_with_charts_takes_prices_from_the_archive(tmp_path, browser):
+    """`ki2fast feeds hftalert DIR --out ARCHIVE --follow --charts C`: the charts of the
+    followed bursts, priced from the Schwab level one the archive holds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
+    archive, out = tmp_path / "archive", tmp_path / "charts"
+    subprocess.run(
+        [sys.executable, "-m", "ki2fast.cli", "feeds", "schwab",
+         str(samples / "schwab" / "levelone_20250314.ndjson"), "--out", str(archive)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ki2fast.cli", "feeds", "hftalert", str(samples / "hftalert"),
+         "--out", str(archive), "--follow", "--interval", "0.05", "--charts", str(out),
+         "--chart-every", "100ms"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    index = out / "20250314" / "index.html"
+    deadline = time.monotonic() + 60
+    while not index.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr.decode()
+    assert b"chart(s) redrawn" in stdout
+    assert sorted(p.name for p in index.parent.glob("2025*.html")) == [
+        f"20250314_{s}.html" for s in ("AAPL", "NVDA", "QQQ", "SPY")
+    ]
+    browser.open(index.parent / "20250314_SPY.html", READY)
+    prices = "Bokeh.documents[0].get_model_by_name('price').data_source.data.x.length"
+    assert browser.eval(prices) > 10
+    assert count(browser, "burst_buy") == 1

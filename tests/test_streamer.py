@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
+import importlib.util
 import logging
 import random
 import secrets
@@ -456,12 +457,21 @@ def test_the_capture_command_journals_stops_on_its_stop_file_and_archives(tmp_pa
         await c.expect("LOGOUT", service="ADMIN")
 
     extra = ["--symbols", "qqq,SPY", "--alerts", "micro", "--batch-ms", "50"]
+    extra += ["--charts", str(tmp_path / "charts")]
     assert run_capture_command(tmp_path, script, 3, *extra) == 0
     err = capsys.readouterr().err
     assert "stopped: " in err and " 0 alerts" in err and " 0 batches" not in err
     quotes = store.scan(tmp_path / "capture", "schwab_quotes").collect().sort("ts")
     assert quotes.select("stock", "bid").rows() == [("QQQ", 481.0), ("QQQ", 482.0), ("QQQ", 483.0)]
     assert quotes.schema["bid"] == pl.Float64
+    # --charts: the captured symbol's chart and the day page, written by the end.
+    if importlib.util.find_spec("bokeh") is not None:
+        days = list((tmp_path / "charts").iterdir())
+        assert len(days) == 1
+        assert sorted(p.name for p in days[0].glob("*.html")) == [
+            f"{days[0].name}_QQQ.html",
+            "index.html",
+        ]
     assert_no_secret(tmp_path)
 
 

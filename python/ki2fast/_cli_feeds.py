@@ -85,6 +85,7 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
+    charts = _live_charts(args, prices_root=args.out)
     print(f"{folder}: following into {args.out} (state in {state}); Ctrl-C stops", flush=True)
     while not stop:
         try:
@@ -95,6 +96,15 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
         for feed, table in polled.tables().items():
             if table.num_rows:
                 print(f"  +{table.num_rows:,} {feed}", flush=True)
+        if charts is not None:
+            charts.add(
+                hft1=polled.hft1_reports,
+                bursts=polled.burst_events,
+                burst_symbols=polled.burst_symbols,
+            )
+            drawn = charts.redraw(force=bool(stop))
+            if drawn:
+                print(f"  {len(drawn)} chart(s) redrawn in {args.charts}", flush=True)
         for q in polled.quarantine:
             print(f"  quarantined {q['file']} line {q['line']} (byte {q['offset']}): {q['reason']}")
         deadline = time.monotonic() + args.interval
@@ -277,13 +287,20 @@ def _capture_schwab(args: argparse.Namespace) -> int:
             f"reconnects {st.reconnects}  epoch {st.epoch}  last error {st.last_error or '-'}"
         )
 
-    def batch(_: Any) -> None:
+    charts = _live_charts(args)
+
+    def batch(got: Any) -> None:
         counts["batches"] += 1
+        if charts is not None:
+            charts.add(quotes=got.data.quotes, trades=got.data.trades)
+            charts.redraw()
 
     def alerts(found: Any) -> None:
         for line in alert_lines(found):
             counts["alerts"] += 1
             shown.say(line)
+        if charts is not None:
+            charts.add(episodes=found.episodes, bursts=found.program_bursts)
 
     async def main() -> StreamerStats:
         loop = asyncio.get_running_loop()
@@ -309,6 +326,9 @@ def _capture_schwab(args: argparse.Namespace) -> int:
     except Ki2fastError as e:
         print(f"\nki2fast capture schwab: {e}", file=sys.stderr)
         return 2
+    finally:
+        if charts is not None:
+            charts.redraw(force=True)
     print(
         f"\nstopped: {st.frames:,} frames ({st.data_frames:,} data), {st.reconnects} reconnects, "
         f"{counts['batches']:,} batches, {counts['alerts']:,} alerts",
@@ -434,6 +454,31 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chart_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--charts",
+        metavar="DIR",
+        default=None,
+        help="keep burst charts of the symbols with new events in DIR/YYYYMMDD/ (needs bokeh)",
+    )
+    p.add_argument(
+        "--chart-every",
+        default="60s",
+        help="redraw the charts at most this often (default 60s)",
+    )
+
+
+def _live_charts(args: argparse.Namespace, prices_root: Any = None) -> Any:
+    """The ``LiveCharts`` of ``--charts`` (None without it)."""
+    if not args.charts:
+        return None
+    from ki2fast.analytics import parse_every
+    from ki2fast.charts import LiveCharts
+
+    every = parse_every(args.chart_every) / 1e9
+    return LiveCharts(args.charts, every=every, prices_root=prices_root)
+
+
 def _capture_options(p: argparse.ArgumentParser) -> None:
     """What every capture command takes: where it writes, how it stops, how it syncs."""
     p.add_argument("--out", required=True, help="capture root (journal and archive)")
@@ -487,6 +532,7 @@ def add_commands(top: Any) -> None:
     p.add_argument(
         "--interval", type=float, default=2.0, help="seconds between polls with --follow"
     )
+    _chart_options(p)
     p.set_defaults(func=_hftalert)
 
     cap = top.add_parser(
@@ -540,6 +586,7 @@ def add_commands(top: Any) -> None:
         help="print stuffing and program-burst alerts live (a sliding preset: micro, "
         "micro_50ms, nanex, strict)",
     )
+    _chart_options(p)
     p.set_defaults(func=_capture_schwab)
 
     p = ccmds.add_parser(

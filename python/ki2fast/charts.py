@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +22,14 @@ from ki2fast.prices import attach_prices, price_rows
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["BurstDay", "burst_chart", "burst_charts", "day_page", "tick_accumulator"]
+__all__ = [
+    "BurstDay",
+    "LiveCharts",
+    "burst_chart",
+    "burst_charts",
+    "day_page",
+    "tick_accumulator",
+]
 
 Metric = Literal["num_quotes", "dollars"]
 JS = Literal["inline", "shared"]
@@ -87,6 +95,16 @@ class BurstDay:
         import polars as pl
 
         day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+        if prices is None and trades is None and snapshots is None:
+            # Events without any price (a Burst Monitor followed alone): drawn at 0.
+            trades = pl.DataFrame(
+                schema={
+                    "ts": pl.Datetime("ns", "UTC"),
+                    "symbol": pl.String,
+                    "price": pl.Float64,
+                    "shares": pl.Int64,
+                }
+            )
         rows = price_rows(prices, trades, snapshots)
 
         def priced(events: pl.DataFrame, at: str, **kw: Any) -> pl.DataFrame:
@@ -98,6 +116,7 @@ class BurstDay:
                 series[name] = _on_day(rows[name], "time_ns", day)
         if "last" not in series:
             raise ValueError("the prices give no last price: pass trades or quotes with 'last'")
+        series["last"] = series["last"].with_columns(pl.col("symbol").cast(pl.String))
         dots = None
         if activity is not None:
             a = _frame(activity)
@@ -282,6 +301,183 @@ def day_page(
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+class LiveCharts:
+    """Charts kept current while a feed is captured or followed.
+
+    :meth:`add` takes each new batch of rows (level-one ``quotes`` and ``trades``, hft1
+    reports, Burst Monitor ``bursts`` with their ``burst_symbols``, program bursts, stuffing
+    ``episodes``) and files them by Eastern day and symbol; :meth:`redraw`, once ``every``
+    seconds have passed since the last one, redraws the charts of the symbols that got new
+    rows since then, and the day's ``index.html``, under ``out/YYYYMMDD/``. The other charts
+    are not touched: an update costs the new rows and the affected symbols' day, not the
+    whole day's. ``prices_root``: an archive to take the prices from when the batches bring
+    none (a Burst Monitor followed while ``ki2fast capture schwab`` archives the quotes).
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        every: float = 60.0,
+        js: JS = "shared",
+        metric: Metric = "num_quotes",
+        prices_root: str | os.PathLike[str] | None = None,
+        clock: Any = None,
+    ) -> None:
+        import time
+
+        self.out = Path(out)
+        self.every = every
+        self.js: JS = js
+        self.metric: Metric = metric
+        self.prices_root = None if prices_root is None else Path(prices_root)
+        self.clock = clock or time.monotonic
+        self._last = -math.inf
+        #: Per ET day: kind → symbol → frames; "bursts" and "burst_symbols" by day only.
+        self._rows: dict[dt.date, dict[str, dict[str, list[pl.DataFrame]]]] = {}
+        self._touched: dict[dt.date, set[str]] = {}
+        self._counts: dict[dt.date, dict[str, int]] = {}
+        self._files: dict[dt.date, dict[str, str]] = {}
+
+    def add(
+        self,
+        *,
+        quotes: Any = None,
+        trades: Any = None,
+        hft1: Any = None,
+        bursts: Any = None,
+        burst_symbols: Any = None,
+        episodes: Any = None,
+    ) -> None:
+        """Files a batch of new rows (any of them; pyarrow or polars)."""
+        for kind, table, time in (
+            ("quotes", quotes, "ts"),
+            ("trades", trades, "ts"),
+            ("hft1", hft1, "event_ts"),
+            ("episodes", episodes, "start"),
+        ):
+            if table is not None:
+                self._file(kind, _frame(table), time, per_symbol=True)
+        if bursts is not None:
+            b = _frame(bursts)
+            self._file("bursts", b, "event_ts" if "event_ts" in b.columns else "start")
+        if burst_symbols is not None:
+            self._file("burst_symbols", _frame(burst_symbols), "event_ts", per_symbol=True)
+
+    def _file(self, kind: str, frame: pl.DataFrame, time: str, per_symbol: bool = False) -> None:
+        import polars as pl
+
+        if frame.height == 0:
+            return
+        sym = "symbol" if "symbol" in frame.columns else "stock"
+        col = pl.col(time)
+        if getattr(frame.schema[time], "time_zone", None) is None:
+            col = col.dt.replace_time_zone("UTC")
+        frame = frame.with_columns(_day=col.dt.convert_time_zone(NY).dt.date())
+        for (day,), part in frame.partition_by("_day", as_dict=True).items():
+            part = part.drop("_day")
+            rows = self._rows.setdefault(day, {}).setdefault(kind, {})
+            touched = self._touched.setdefault(day, set())
+            if per_symbol:
+                part = part.with_columns(pl.col(sym).cast(pl.String))
+                for (s,), one in part.partition_by(sym, as_dict=True).items():
+                    rows.setdefault(s, []).append(one)
+                    touched.add(s)
+            else:
+                rows.setdefault("", []).append(part)
+                if "symbols" in part.columns:
+                    members = part.select(
+                        pl.col("symbols").list.eval(pl.element().struct.field("symbol"))
+                    ).explode("symbols")
+                    touched.update(x for x in members["symbols"].to_list() if x)
+
+    def redraw(self, *, force: bool = False) -> list[Path]:
+        """The charts redrawn (and each day page), if ``every`` seconds have passed or with
+        ``force``; an empty list otherwise."""
+        now = self.clock()
+        if not force and now - self._last < self.every:
+            return []
+        self._last = now
+        drawn: list[Path] = []
+        for day, touched in sorted(self._touched.items()):
+            if touched:
+                drawn += self._redraw_day(day, sorted(touched))
+                touched.clear()
+        return drawn
+
+    def _redraw_day(self, day: dt.date, symbols: list[str]) -> list[Path]:
+        import polars as pl
+
+        rows = self._rows.get(day, {})
+
+        def mine(kind: str) -> pl.DataFrame | None:
+            parts = [f for s in symbols for f in rows.get(kind, {}).get(s, [])]
+            return pl.concat(parts, how="diagonal_relaxed") if parts else None
+
+        def whole(kind: str) -> pl.DataFrame | None:
+            parts = rows.get(kind, {}).get("", [])
+            return pl.concat(parts, how="diagonal_relaxed") if parts else None
+
+        quotes, trades = mine("quotes"), mine("trades")
+        if quotes is None and trades is None and self.prices_root is not None:
+            quotes, trades = self._archived_prices(day, symbols)
+        hft1, episodes = mine("hft1"), mine("episodes")
+        members = mine("burst_symbols")
+        activity: Any = None
+        if hft1 is not None:
+            from ki2fast.feeds.hftalert import hft1_activity
+
+            activity = hft1_activity(hft1)
+        elif quotes is not None:
+            from ki2fast.detect import quote_activity
+
+            activity = quote_activity(quotes, trades=trades, window="1s")
+        data = BurstDay.build(
+            day,
+            quotes,
+            trades=trades,
+            activity=activity,
+            bursts=whole("bursts"),
+            burst_symbols=members,
+            episodes=episodes,
+            metric=self.metric,
+        )
+        out = self.out / f"{day:%Y%m%d}"
+        counts = self._counts.setdefault(day, {})
+        files = self._files.setdefault(day, {})
+        ranked = dict(data.symbols())
+        drawn = []
+        for s in symbols:
+            counts[s] = ranked.get(s, 0)
+            path = data.chart(s, out, js=self.js)
+            files[s] = path.name
+            drawn.append(path)
+        charts = sorted(((s, n, files[s]) for s, n in counts.items()), key=lambda c: (-c[1], c[0]))
+        day_page(out, day, charts, days=sorted(self._rows))
+        return drawn
+
+    def _archived_prices(
+        self, day: dt.date, symbols: list[str]
+    ) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+        """The day's Schwab level one of ``symbols`` from the archive, if it has any."""
+        import polars as pl
+
+        from ki2fast import store
+
+        assert self.prices_root is not None
+        found = []
+        for feed in ("schwab_quotes", "schwab_trades"):
+            if feed in store.feeds(self.prices_root) and day in store.dates(self.prices_root, feed):
+                lf = store.scan(self.prices_root, feed).filter(
+                    (pl.col("date") == day) & pl.col("stock").cast(pl.String).is_in(symbols)
+                )
+                got = lf.drop("date").collect()
+                found.append(got if got.height else None)
+            else:
+                found.append(None)
+        return found[0], found[1]
 
 
 # -- drawing ----------------------------------------------------------------------------
