@@ -76,7 +76,7 @@ def _from_itch(file: str, args: argparse.Namespace) -> tuple[Any, list[dt.date]]
     show = sys.stderr.isatty()
     r = kf.replay_itch(file, date=day, bar_every=None, activity_window="1s", progress=show)
     episodes = kf.detect_stuffing(file, date=day, preset=args.preset, progress=show)
-    bursts = kf.detect_program_bursts(r.activity, member="relative")
+    bursts = kf.detect_program_bursts(file, date=day, progress=show)
     data = charts.BurstDay.build(
         day,
         r.trades,

@@ -273,6 +273,7 @@ def synth_itch(
     depth: int = 25,
     date: str = "2024-03-01",
     bursts: int | None = None,
+    program_bursts: int = 0,
     gzip_level: int | None = None,
 ) -> str: ...
 def write_itch(

@@ -170,16 +170,23 @@ class BurstDay:
         return cls(day, series, dots, burst_rows, episode_rows, metric)
 
     def symbols(self) -> list[tuple[str, int]]:
-        """Symbols with their count of bursts (program bursts they are in, stuffing episodes,
-        activity dots), most first; then the other symbols with prices, by name."""
-        counts: dict[str, int] = {}
-        for t in (self.bursts, self.episodes, self.dots):
-            if t is not None and t.height:
-                for s, n in t.group_by("symbol").len().iter_rows():
-                    counts[s] = counts.get(s, 0) + n
-        for s in self.series["last"]["symbol"].unique().to_list():
-            counts.setdefault(s, 0)
-        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        """Symbols with their count of bursts (program bursts they are in and stuffing
+        episodes), most first; ties go to the symbol with more activity dots, then by name.
+        Symbols with prices and no burst come last."""
+
+        def per_symbol(*tables: pl.DataFrame | None) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for t in tables:
+                if t is not None and t.height:
+                    for s, n in t.group_by("symbol").len().iter_rows():
+                        if s is not None:
+                            counts[str(s)] = counts.get(str(s), 0) + n
+            return counts
+
+        bursts, dots = per_symbol(self.bursts, self.episodes), per_symbol(self.dots)
+        names = set(bursts) | set(dots) | set(self.series["last"]["symbol"].unique().to_list())
+        ranked = sorted(names, key=lambda s: (-bursts.get(s, 0), -dots.get(s, 0), s))
+        return [(s, bursts.get(s, 0)) for s in ranked]
 
     def chart(self, symbol: str, out: str | os.PathLike[str] = ".", *, js: JS = "inline") -> Path:
         """Writes ``YYYYMMDD_SYMBOL.html`` in ``out``; returns its path."""
@@ -522,13 +529,16 @@ def _wall_ms(values: Any) -> Any:
 
 
 #: The marker layers: name, the event table, its time column, bokeh marker, colour.
+#: Drawn in this order (the later on top): dots, episodes, then the program bursts.
 _LAYERS = (
     ("activity", "dots", "window_start", "circle", "#e08214"),
+    ("episodes", "episodes", "start", "square", "#762a83"),
     ("burst_buy", "bursts", "_time", "triangle", "#1a9850"),
     ("burst_sell", "bursts", "_time", "inverted_triangle", "#d73027"),
     ("burst_mixed", "bursts", "_time", "diamond", "#7b3294"),
-    ("episodes", "episodes", "start", "square", "#762a83"),
 )
+#: Marker sizes (screen pixels) and fill alpha per layer.
+_LOOK = {"activity": (7, 0.6), "episodes": (10, 0.8)}
 
 
 def _fields(rows: pl.DataFrame, time: str) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
@@ -620,14 +630,18 @@ class _Template:
             fields, formats = ([], {}) if rows is None else _fields(rows, time)
             self.fields[name] = fields
             keys = ["x", "y", *(f"f_{c}" for c, _, _ in fields)]
-            r = price.scatter("x", "y", source=source(name, keys), marker=marker, size=11,
-                              color=color, name=name, legend_label=name)  # fmt: skip
+            size, alpha = _LOOK.get(name, (15, 0.9))
+            r = price.scatter("x", "y", source=source(name, keys), marker=marker, size=size,
+                              color=color, fill_alpha=alpha, name=name,
+                              legend_label=name)  # fmt: skip
             if fields:
                 hover = HoverTool(renderers=[r], tooltips=[(c, tip) for c, _, tip in fields])
                 hover.formatters = formats  # type: ignore[assignment]
                 price.add_tools(hover)
         price.legend.click_policy = "hide"
-        price.legend.location = "top_left"
+        # Above the plot, where it hides no marker and the panels keep one width.
+        price.legend.orientation = "horizontal"
+        price.add_layout(price.legend[0], "above")
         volume = figure(x_axis_type="datetime", width=width, height=160, x_range=price.x_range)
         volume.yaxis.axis_label = "volume"
         volume.vbar(x="x", top="y", source=source("volume", ["x", "y"]), width=1000,

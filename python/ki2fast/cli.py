@@ -166,6 +166,7 @@ def _synth(args: argparse.Namespace) -> int:
                     depth=args.depth,
                     date=args.date,
                     bursts=args.bursts,
+                    program_bursts=args.program_bursts,
                     gzip=args.gzip,
                 )
             )
@@ -466,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", default="2024-03-01", help="session date for the truth file")
     p.add_argument(
         "--bursts", type=int, default=None, help="planted quote bursts (default: by size)"
+    )
+    p.add_argument(
+        "--program-bursts",
+        type=int,
+        default=0,
+        help="planted program bursts: 12 symbols at once, buy and sell in turn (default 0)",
     )
     p.add_argument("--gzip", action="store_true", help="gzip the output")
     p.set_defaults(func=_synth)

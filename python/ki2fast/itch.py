@@ -361,6 +361,7 @@ def synth_itch(
     depth: int = 25,
     date: DateLike = "2024-03-01",
     bursts: int | None = None,
+    program_bursts: int = 0,
     gzip: bool = False,
     gzip_level: int = 6,
     truth: bool = True,
@@ -371,7 +372,9 @@ def synth_itch(
     directory spin, pre-market, opening NOII and cross, halts, a LULD pause, closing cross,
     post-market, end-of-day purge), consistent order lifecycles, activity skewed across
     ``symbols`` symbols with about ``depth`` resting orders each on average, and a few planted
-    quote bursts. The same arguments always give the same bytes.
+    quote bursts. ``program_bursts`` also plants that many program bursts: 12 symbols stuffed
+    in the same 5 ms, each followed by executions all on one side (buy, sell, buy, ...). The
+    same arguments always give the same bytes.
 
     With ``truth=True`` the record is also written next to the file as ``<path>.truth.json``
     (bursts, halts, crosses, system events, counts).
@@ -393,6 +396,7 @@ def synth_itch(
         depth=depth,
         date=date.isoformat() if isinstance(date, _dt.date) else str(date),
         bursts=bursts,
+        program_bursts=program_bursts,
         gzip_level=gzip_level if gzip else None,
     )
     if truth:

@@ -50,6 +50,48 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 #[test]
 fn a_day_is_consistent_and_complete() {
     let (bytes, truth) = day(120_000, 60, 3, 30);
+    consistent_and_complete(bytes, &truth, 120_000);
+}
+
+#[test]
+fn a_day_with_program_bursts_is_consistent_and_plants_them() {
+    let cfg = SynthConfig {
+        messages: 120_000,
+        symbols: 60,
+        seed: 3,
+        depth: 30,
+        program_bursts: 3,
+        ..SynthConfig::default()
+    };
+    let (bytes, truth) = synth_day(&cfg, Vec::new()).expect("valid config");
+    consistent_and_complete(bytes, &truth, 120_000);
+    assert_eq!(truth.program_bursts.len(), 3);
+    let sides: Vec<char> = truth.program_bursts.iter().map(|p| p.side).collect();
+    assert_eq!(sides, ['B', 'S', 'B']);
+    for p in &truth.program_bursts {
+        assert_eq!(p.symbols.len(), 12);
+        // Each member's burst is a planted burst too, at the program's start.
+        for s in &p.symbols {
+            assert!(
+                truth
+                    .bursts
+                    .iter()
+                    .any(|b| &b.symbol == s && b.start_ts == p.start_ts)
+            );
+        }
+        assert!(p.end_ts > p.start_ts && p.end_ts - p.start_ts < 1_000_000_000);
+    }
+    assert!(truth.to_json().contains("\"program_bursts\""));
+    // A day without them says nothing of them.
+    assert!(
+        !day(30_000, 40, 11, 20)
+            .1
+            .to_json()
+            .contains("program_bursts")
+    );
+}
+
+fn consistent_and_complete(bytes: Vec<u8>, truth: &ki2fast_core::itch::synth::Truth, asked: u64) {
     let checks = count(Input::from_vec(bytes.clone()), FramePolicy::default()).unwrap();
     for kind in MessageKind::ALL {
         assert!(checks.messages(kind) > 0, "no {kind} message");
@@ -57,8 +99,8 @@ fn a_day_is_consistent_and_complete() {
     }
     let total = checks.known_messages();
     assert!(
-        total.abs_diff(120_000) <= 50,
-        "{total} messages for 120000 asked"
+        total.abs_diff(asked) <= 50,
+        "{total} messages for {asked} asked"
     );
 
     let mut live: HashMap<u64, Live> = HashMap::new();

@@ -18,7 +18,7 @@ use crate::convert::to_py;
 
 /// Writes a synthetic day to `path` and returns the truth record as JSON.
 #[pyfunction]
-#[pyo3(signature = (path, *, messages, symbols, seed, depth=25, date="2024-03-01", bursts=None, gzip_level=None))]
+#[pyo3(signature = (path, *, messages, symbols, seed, depth=25, date="2024-03-01", bursts=None, program_bursts=0, gzip_level=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn synth_itch(
     py: Python<'_>,
@@ -29,6 +29,7 @@ pub fn synth_itch(
     depth: usize,
     date: &str,
     bursts: Option<usize>,
+    program_bursts: usize,
     gzip_level: Option<u32>,
 ) -> PyResult<String> {
     let date = session::parse_date(date).map_err(|e| to_py(e, None))?;
@@ -39,6 +40,7 @@ pub fn synth_itch(
         depth,
         date,
         bursts,
+        program_bursts,
     };
     py.detach(|| {
         let out = Destination::create(&path, gzip_level)?;

@@ -57,7 +57,17 @@ pub struct SynthConfig {
     pub date: NaiveDate,
     /// Planted quote bursts; `None` picks 1–6 by size of the day.
     pub bursts: Option<usize>,
+    /// Planted program bursts: [`PROGRAM_SYMBOLS`] symbols stuffed in the same instant, with
+    /// executions on one side (buy and sell programs in turn). 0 leaves a day as it was.
+    pub program_bursts: usize,
 }
+
+/// Symbols in a planted program burst.
+pub const PROGRAM_SYMBOLS: usize = 12;
+/// Quote messages per symbol of a planted program burst (over 5 ms: a `micro` episode each).
+const PROGRAM_QUOTES: u64 = 220;
+/// Executions per symbol of a planted program burst, all on the program's side.
+const PROGRAM_EXECUTIONS: u64 = 3;
 
 impl Default for SynthConfig {
     fn default() -> Self {
@@ -68,6 +78,7 @@ impl Default for SynthConfig {
             depth: 25,
             date: NaiveDate::from_ymd_opt(2024, 3, 1).expect("valid date"),
             bursts: None,
+            program_bursts: 0,
         }
     }
 }
@@ -343,6 +354,9 @@ impl Sym {
     }
 }
 
+/// Adds, deletes and partial cancels of one symbol's burst.
+type Counts3 = (u64, u64, u64);
+
 /// A planted quote burst, as recorded in the truth file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlantedBurst {
@@ -362,6 +376,19 @@ pub struct PlantedBurst {
     pub deletes: u64,
     /// Partial cancels among them.
     pub cancels: u64,
+}
+
+/// A planted program burst, as recorded in the truth file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlantedProgram {
+    /// First message, ns since midnight.
+    pub start_ts: u64,
+    /// Last message, ns since midnight.
+    pub end_ts: u64,
+    /// `B`: the executions are buyer-initiated (a buy program); `S`: seller-initiated.
+    pub side: char,
+    /// The symbols stuffed, each also a planted burst.
+    pub symbols: Vec<String>,
 }
 
 /// A trading interruption, as recorded in the truth file.
@@ -413,6 +440,8 @@ pub struct Truth {
     pub stuffers: Vec<String>,
     /// Planted bursts, in time order.
     pub bursts: Vec<PlantedBurst>,
+    /// Planted program bursts, in time order (their symbols' bursts are in `bursts` too).
+    pub program_bursts: Vec<PlantedProgram>,
     /// Halts and pauses.
     pub halts: Vec<PlantedHalt>,
     /// Crosses.
@@ -539,15 +568,37 @@ impl Truth {
             .map(|k| format!("{}: {}", json_str(k.name()), self.counts[k.index()]))
             .collect();
         let stuffers: Vec<String> = self.stuffers.iter().map(|s| json_str(s)).collect();
+        // Only days with program bursts name them: the truth of other days stays as it was.
+        let programs = if self.program_bursts.is_empty() {
+            String::new()
+        } else {
+            let items: Vec<String> = self
+                .program_bursts
+                .iter()
+                .map(|p| {
+                    let names: Vec<String> = p.symbols.iter().map(|s| json_str(s)).collect();
+                    format!(
+                        "{{\"start_ts\": {}, \"end_ts\": {}, \"start\": {}, \"side\": {}, \"symbols\": [{}]}}",
+                        p.start_ts,
+                        p.end_ts,
+                        json_str(&clock(p.start_ts)),
+                        json_str(&p.side.to_string()),
+                        names.join(", ")
+                    )
+                })
+                .collect();
+            format!("  \"program_bursts\": {},\n", list(items))
+        };
         let _ = write!(
             j,
-            "{{\n  \"seed\": {},\n  \"session_date\": {},\n  \"symbols\": {},\n  \"depth\": {},\n  \"stuffers\": [{}],\n  \"bursts\": {},\n  \"halts\": {},\n  \"crosses\": {},\n  \"events\": {},\n  \"summary\": {{\"messages\": {}, \"live_orders_at_end\": {}, \"peak_live_orders\": {}, \"counts\": {{{}}}}}\n}}\n",
+            "{{\n  \"seed\": {},\n  \"session_date\": {},\n  \"symbols\": {},\n  \"depth\": {},\n  \"stuffers\": [{}],\n  \"bursts\": {},\n{}  \"halts\": {},\n  \"crosses\": {},\n  \"events\": {},\n  \"summary\": {{\"messages\": {}, \"live_orders_at_end\": {}, \"peak_live_orders\": {}, \"counts\": {{{}}}}}\n}}\n",
             self.seed,
             date,
             self.symbols,
             self.depth,
             stuffers.join(", "),
             list(bursts),
+            programs,
             list(halts),
             list(crosses),
             list(events),
@@ -602,6 +653,11 @@ enum Scheduled {
     },
     Break,
     Mwcb,
+    Program {
+        syms: [usize; PROGRAM_SYMBOLS],
+        len: usize,
+        side: u8,
+    },
     Burst {
         sym: usize,
         messages: u64,
@@ -617,6 +673,7 @@ impl Scheduled {
             Scheduled::Cross { .. } => 3 * cross_syms as u64 + 1,
             Scheduled::HaltEnd { .. } | Scheduled::LuldEnd { .. } => 4,
             Scheduled::Burst { messages, .. } => *messages,
+            Scheduled::Program { len, .. } => *len as u64 * (PROGRAM_QUOTES + PROGRAM_EXECUTIONS),
             _ => 1,
         }
     }
@@ -1373,36 +1430,13 @@ impl<W: Write> Gen<W> {
 
     fn burst(&mut self, sym: usize, n: u64, duration: u64) -> Result<()> {
         let start = self.ts;
-        let step = duration / n.max(2).saturating_sub(1).max(1);
-        let mut open: VecDeque<u64> = VecDeque::new();
-        let (mut adds, mut deletes, mut cancels) = (0, 0, 0);
-        for i in 0..n {
-            self.ts = start + i * step;
-            let remaining = n - i;
-            let can_add = remaining >= open.len() as u64 + 2;
-            if open.is_empty() || (open.len() < 4 && can_add && self.rng.chance(0.5)) {
-                let side = if i % 2 == 0 { b'B' } else { b'S' };
-                let price = self.quote_price(sym, side);
-                open.push_back(self.add(sym, side, price, 100, None)?);
-                adds += 1;
-            } else {
-                let r = *open.front().expect("checked non-empty");
-                let Some(slot) = self.slot_of(sym, r) else {
-                    open.pop_front();
-                    continue;
-                };
-                let partial = remaining > open.len() as u64
-                    && self.syms[sym].live.get(slot).is_some_and(|o| o.shares > 1);
-                if partial && self.rng.chance(0.12) {
-                    self.cancel(sym, slot, 1)?;
-                    cancels += 1;
-                } else {
-                    open.pop_front();
-                    self.delete(sym, slot)?;
-                    deletes += 1;
-                }
-            }
-        }
+        let counts = self.quote_bursts(&[sym], n, duration)?;
+        self.planted(sym, start, n, counts[0]);
+        Ok(())
+    }
+
+    /// Records a planted burst of `sym` that started at `start` and ended now.
+    fn planted(&mut self, sym: usize, start: u64, n: u64, (adds, deletes, cancels): Counts3) {
         self.truth.bursts.push(PlantedBurst {
             symbol: self.syms[sym].name.clone(),
             locate: self.syms[sym].locate,
@@ -1412,6 +1446,72 @@ impl<W: Write> Gen<W> {
             adds,
             deletes,
             cancels,
+        });
+    }
+
+    /// `n` quote messages on each of `syms` over `duration` ns from now, the symbols' messages
+    /// interleaved step by step (times never go back); the adds, deletes and partial cancels
+    /// of each symbol.
+    fn quote_bursts(&mut self, syms: &[usize], n: u64, duration: u64) -> Result<Vec<Counts3>> {
+        let start = self.ts;
+        let step = duration / n.max(2).saturating_sub(1).max(1);
+        let mut open: Vec<VecDeque<u64>> = vec![VecDeque::new(); syms.len()];
+        let mut counts: Vec<Counts3> = vec![(0, 0, 0); syms.len()];
+        for i in 0..n {
+            self.ts = start + i * step;
+            let remaining = n - i;
+            for (k, &sym) in syms.iter().enumerate() {
+                let open = &mut open[k];
+                let (adds, deletes, cancels) = &mut counts[k];
+                let can_add = remaining >= open.len() as u64 + 2;
+                if open.is_empty() || (open.len() < 4 && can_add && self.rng.chance(0.5)) {
+                    let side = if i % 2 == 0 { b'B' } else { b'S' };
+                    let price = self.quote_price(sym, side);
+                    open.push_back(self.add(sym, side, price, 100, None)?);
+                    *adds += 1;
+                } else {
+                    let r = *open.front().expect("checked non-empty");
+                    let Some(slot) = self.slot_of(sym, r) else {
+                        open.pop_front();
+                        continue;
+                    };
+                    let partial = remaining > open.len() as u64
+                        && self.syms[sym].live.get(slot).is_some_and(|o| o.shares > 1);
+                    if partial && self.rng.chance(0.12) {
+                        self.cancel(sym, slot, 1)?;
+                        *cancels += 1;
+                    } else {
+                        open.pop_front();
+                        self.delete(sym, slot)?;
+                        *deletes += 1;
+                    }
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// A program burst: every symbol of `syms` stuffed at once, then executions of resting
+    /// orders so that the prints are all buyer-initiated (`side` `B`) or seller-initiated.
+    fn program(&mut self, syms: &[usize], side: u8) -> Result<()> {
+        let start = self.ts;
+        let counts = self.quote_bursts(syms, PROGRAM_QUOTES, 5_000_000)?;
+        for (k, &sym) in syms.iter().enumerate() {
+            self.planted(sym, start, PROGRAM_QUOTES, counts[k]);
+        }
+        // A buy program lifts the offers: it executes resting sell orders.
+        let resting = if side == b'B' { b'S' } else { b'B' };
+        for _ in 0..PROGRAM_EXECUTIONS {
+            self.ts += 100_000;
+            for &sym in syms {
+                self.execute_best(sym, Some(resting))?;
+            }
+        }
+        self.truth.program_bursts.push(PlantedProgram {
+            start_ts: start,
+            end_ts: self.ts,
+            side: side as char,
+            symbols: syms.iter().map(|&s| self.syms[s].name.clone()).collect(),
         });
         Ok(())
     }
@@ -1519,6 +1619,7 @@ impl<W: Write> Gen<W> {
                 messages,
                 duration,
             } => self.burst(sym, messages, duration)?,
+            Scheduled::Program { syms, len, side } => self.program(&syms[..len], side)?,
         }
         Ok(())
     }
@@ -1726,6 +1827,36 @@ pub fn synth_day<W: Write>(cfg: &SynthConfig, out: W) -> Result<(W, Truth)> {
                 duration,
             },
         ));
+    }
+    if cfg.program_bursts > 0 {
+        // Members: symbols with no other role (never halted, never a stuffer).
+        let roles = [halt_sym, op_sym, ipo_sym, dlcr_sym, luld_sym];
+        let mut pool: Vec<usize> = (0..n)
+            .filter(|s| !roles.contains(s) && !stuffers.contains(s) && Some(*s) != test_symbol)
+            .collect();
+        let members = PROGRAM_SYMBOLS.min(pool.len());
+        // A day of too few symbols plants none.
+        let count = if members >= 2 { cfg.program_bursts } else { 0 };
+        let mut programs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let t = rng.range(hms(10, 0, 0), hms(15, 30, 0));
+            // A partial Fisher-Yates shuffle picks the members.
+            for i in 0..members {
+                let j = i + rng.below((pool.len() - i) as u64) as usize;
+                pool.swap(i, j);
+            }
+            let mut syms = [0; PROGRAM_SYMBOLS];
+            syms[..members].copy_from_slice(&pool[..members]);
+            syms[..members].sort_unstable();
+            programs.push((t, syms));
+        }
+        // Buy and sell programs in turn through the day.
+        programs.sort_by_key(|p| p.0);
+        for (k, (t, syms)) in programs.into_iter().enumerate() {
+            let side = if k % 2 == 0 { b'B' } else { b'S' };
+            let len = members;
+            schedule.push((t, Scheduled::Program { syms, len, side }));
+        }
     }
     schedule.sort_by_key(|&(t, _)| t);
 
