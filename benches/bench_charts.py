@@ -54,3 +54,31 @@ def test_a_days_charts(benchmark, inputs, tmp_path, js):
         chart_kb_median=sorted(p.stat().st_size for p in pages)[len(pages) // 2] / 1e3,
     )
     assert len(pages) == min(50, trades["stock"].n_unique())
+
+
+def test_a_live_update_after_a_day(benchmark, inputs, tmp_path):
+    """What ``--charts`` costs while a capture runs: the day so far is charted, then a batch
+    of prints for one symbol arrives and the charts are redrawn. Only that symbol's chart and
+    the day page are written again."""
+    import polars as pl
+
+    from ki2fast import charts
+
+    trades, _, _, episodes = inputs
+    live = charts.LiveCharts(tmp_path / "live", every=0)
+    day = trades.with_columns(pl.col("stock").cast(pl.String))
+    live.add(trades=day, episodes=episodes)
+    live.redraw(force=True)
+    busiest = day.group_by("stock").len().sort("len")["stock"][-1]
+    batch = day.filter(pl.col("stock") == busiest).tail(10)
+
+    def update() -> list:
+        live.add(trades=batch)
+        return live.redraw(force=True)
+
+    drawn = run(benchmark, update, messages=batch.height, nbytes=batch.estimated_size())
+    assert [p.name for p in drawn] == [f"20240301_{busiest}.html"]
+    benchmark.extra_info.update(
+        day_prints=day.height, symbols=day["stock"].n_unique(), symbol_prints=day.filter(
+            pl.col("stock") == busiest).height
+    )  # fmt: skip

@@ -420,7 +420,13 @@ class LiveCharts:
         rows = self._rows.get(day, {})
 
         def mine(kind: str) -> pl.DataFrame | None:
-            parts = [f for s in symbols for f in rows.get(kind, {}).get(s, [])]
+            by_symbol = rows.get(kind, {})
+            parts = []
+            for s in symbols:
+                if len(by_symbol.get(s, [])) > 1:
+                    # One frame per symbol from now on: batches do not pile up.
+                    by_symbol[s] = [pl.concat(by_symbol[s], how="diagonal_relaxed")]
+                parts += by_symbol.get(s, [])
             return pl.concat(parts, how="diagonal_relaxed") if parts else None
 
         def whole(kind: str) -> pl.DataFrame | None:
