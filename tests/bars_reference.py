@@ -7,9 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from ki2fast.analytics import parse_every
-
-MAX_PRINT_SHARES = 0xFFFF_FFFF
+# Which prints count is the package's one rule; the fold of bars is what this reference checks.
+from ki2fast.analytics import counting_prints, parse_every
 
 
 def _frame(table: Any) -> pl.DataFrame:
@@ -18,16 +17,6 @@ def _frame(table: Any) -> pl.DataFrame:
 
 def _time_col(df: pl.DataFrame) -> str:
     return "ts" if "ts" in df.columns else "timestamp"
-
-
-def _counting(trades: pl.DataFrame) -> pl.DataFrame:
-    keep = (pl.col("shares") > 0) & (pl.col("shares") <= MAX_PRINT_SHARES)
-    keep &= pl.col("price").is_not_null()
-    if "printable" in trades.columns:
-        keep &= pl.col("printable")
-    if "broken" in trades.columns:
-        keep &= ~pl.col("broken")
-    return trades.filter(keep)
 
 
 def _bucket(time: str, every_ns: int) -> pl.Expr:
@@ -57,7 +46,7 @@ def bars(trades: Any, quotes: Any | None = None, *, every: Any = "1m") -> pl.Dat
     quote strictly before each print (or the print's own ``bid`` / ``ask``); the
     time-weighted ``spread`` with quotes. A price of 0 or null is a side without a quote."""
     every_ns = parse_every(every)
-    df = _counting(_frame(trades))
+    df = counting_prints(_frame(trades))
     time = _time_col(df)
     df = df.sort(time, maintain_order=True)
     if quotes is not None:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ki2fast as kf
+from ki2fast.prices import price_rows
 
 ET = ZoneInfo("America/New_York")
 T0 = dt.datetime(2025, 3, 14, 9, 30, tzinfo=ET)
@@ -98,6 +99,8 @@ def latest(rows: list[dict], sym: str, t: dt.datetime, exact: bool) -> dict | No
 def test_prices_are_the_latest_rows_at_or_before_each_event(case):
     events, trades, quotes, exact = case
     got = kf.attach_prices(events, quotes, trades, exact=exact)
+    # Rows read once (price_rows) price events as the tables themselves do.
+    assert kf.attach_prices(events, price_rows(quotes, trades), exact=exact).equals(got)
     assert got.columns[: events.width] == events.columns
     assert got["n"].to_list() == events["n"].to_list()  # the events' order, one row each
     prints = [r for r in trades.to_dicts() if r["printable"]]

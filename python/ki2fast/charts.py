@@ -108,7 +108,7 @@ class BurstDay:
         rows = price_rows(prices, trades, snapshots)
 
         def priced(events: pl.DataFrame, at: str, **kw: Any) -> pl.DataFrame:
-            return attach_prices(events, prices, trades, snapshots, at=at, **kw)
+            return attach_prices(events, rows, at=at, **kw)
 
         series: dict[str, pl.DataFrame] = {}
         for name in ("last", "volume"):

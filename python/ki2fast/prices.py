@@ -108,8 +108,11 @@ def attach_prices(
     taken = [c for c in PRICE_COLUMNS if c in frame.columns]
     if taken:
         raise ValueError(f"the events already have columns named {taken}")
-    quotes, trades = _unwrap(quotes, trades)
-    sources = _sources(quotes, trades, snapshots)
+    if isinstance(quotes, PriceRows):
+        sources = quotes.prepared
+    else:
+        quotes, trades = _unwrap(quotes, trades)
+        sources = _prepare(_sources(quotes, trades, snapshots))
     if not sources:
         raise ValueError("no prices: pass quotes, trades or snapshots")
     key = frame.select(_k=_utc_ns(frame, time), _s=pl.col("symbol").cast(pl.String)).with_row_index(
@@ -118,12 +121,11 @@ def attach_prices(
     out = key.sort("_k", maintain_order=True)
     limit = None if max_age is None else parse_every(max_age)
     for fields, when, rows in sources.values():
-        rows = rows.sort("_k", maintain_order=True).unique(["_s", "_k"], keep="last")
         with warnings.catch_warnings():
-            # Both sides are sorted by "_k" above; polars cannot check that within groups.
+            # Both sides are sorted by "_k"; polars cannot check that within groups.
             warnings.filterwarnings("ignore", "Sortedness of columns", UserWarning)
             out = out.join_asof(
-                rows.sort("_k").rename({"_k": "_t"}).with_columns(_t2=pl.col("_t")),
+                rows.rename({"_k": "_t"}).with_columns(_t2=pl.col("_t")),
                 left_on="_k",
                 right_on="_t",
                 by="_s",
@@ -273,18 +275,45 @@ def _rows(table: pl.DataFrame, **columns: pl.Expr) -> pl.DataFrame:
     return table.select(_k=_utc_ns(table, "ts"), _s=pl.col(sym).cast(pl.String), **columns)
 
 
-def price_rows(quotes: Any = None, trades: Any = None, snapshots: Any = None) -> dict[str, Any]:
+class PriceRows(dict):  # type: ignore[type-arg]
+    """:func:`price_rows`' frames by name. Given to :func:`attach_prices` in place of the
+    quotes, it prices events from rows read once, however many event tables there are."""
+
+    #: Per field group: the fields, their time's name, the rows as of which they are taken.
+    prepared: dict[str, tuple[list[str], str, pl.DataFrame]]
+
+
+def price_rows(quotes: Any = None, trades: Any = None, snapshots: Any = None) -> PriceRows:
     """The rows each field of :func:`attach_prices` comes from, by the same rules, in time
     order: ``"last"`` (``time_ns, symbol, last, last_size``), ``"quote"`` (``time_ns, symbol,
     bid, bid_size, ask, ask_size``) and ``"volume"`` (``time_ns, symbol, cum_volume``), each
     present when some source gives it. ``time_ns``: ns since the epoch (UTC)."""
-    import polars as pl
-
     quotes, trades = _unwrap(quotes, trades)
+    sources = _sources(quotes, trades, snapshots)
+    out = PriceRows(
+        {
+            name: rows.sort("_k", maintain_order=True).rename({"_k": "time_ns", "_s": "symbol"})
+            for name, (_, _, rows) in sources.items()
+        }
+    )
+    out.prepared = _prepare(sources)
+    return out
+
+
+def _prepare(
+    sources: dict[str, tuple[list[str], str, pl.DataFrame]],
+) -> dict[str, tuple[list[str], str, pl.DataFrame]]:
+    """The rows as the as-of join takes them: in time order, one per symbol and time (the
+    last one of the table's order)."""
     return {
-        name: rows.sort("_k", maintain_order=True).rename({"_k": "time_ns", "_s": "symbol"})
-        for name, (_, _, rows) in _sources(quotes, trades, snapshots).items()
-        if isinstance(rows, pl.DataFrame)
+        name: (
+            fields,
+            when,
+            rows.sort("_k", maintain_order=True).unique(
+                ["_s", "_k"], keep="last", maintain_order=True
+            ),
+        )
+        for name, (fields, when, rows) in sources.items()
     }
 
 
