@@ -400,9 +400,16 @@ def test_the_registry_keeps_one_sorted_field_set_and_the_key_limit():
         s.subscribe("NASDAQ_BOOK", [f"S{i}" for i in range(501)], [0])
 
 
-def run_capture_command(tmp_path: Path, script: Step, frames: int, *extra: str) -> int:
+def run_capture_command(
+    tmp_path: Path,
+    script: Step,
+    frames: int,
+    *extra: str,
+    stop_with: Callable[[], Any] | None = None,
+) -> int:
     """Runs `ki2fast capture schwab` against a fake serving ``script`` in its own thread and
-    loop; a stop file ends the command once the fake sent ``frames`` frames."""
+    loop; a stop file (or ``stop_with()``) ends the command once the fake sent ``frames``
+    frames."""
     from ki2fast.cli import main
 
     ready = threading.Event()
@@ -429,7 +436,7 @@ def run_capture_command(tmp_path: Path, script: Step, frames: int, *extra: str) 
         while time.monotonic() < deadline and len(box["fake"].sent) < frames:
             time.sleep(0.01)
         time.sleep(0.2)  # the frames reach the client
-        stop.touch()
+        (stop_with or stop.touch)()
 
     threading.Thread(target=stopper, daemon=True).start()
     argv = ["capture", "schwab", "--token-file", str(token(tmp_path)), "--out", str(out)]

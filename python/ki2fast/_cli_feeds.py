@@ -86,6 +86,7 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
     charts = _live_charts(args, prices_root=args.out)
+    publisher = _publisher(args, on_stop=lambda: stop.append(0))
     print(f"{folder}: following into {args.out} (state in {state}); Ctrl-C stops", flush=True)
     while not stop:
         try:
@@ -96,6 +97,10 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
         for feed, table in polled.tables().items():
             if table.num_rows:
                 print(f"  +{table.num_rows:,} {feed}", flush=True)
+        if publisher is not None:
+            publisher.table("alerts/hft1", polled.hft1_reports)
+            publisher.table("alerts/burst_monitor", polled.burst_events)
+            publisher.table("alerts/burst_monitor_symbols", polled.burst_symbols)
         if charts is not None:
             charts.add(
                 hft1=polled.hft1_reports,
@@ -110,6 +115,8 @@ def _follow(folder: Path, args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.interval
         while not stop and time.monotonic() < deadline:
             time.sleep(min(0.1, args.interval))
+    if publisher is not None:
+        publisher.close()
     return 0
 
 
@@ -288,9 +295,19 @@ def _capture_schwab(args: argparse.Namespace) -> int:
         )
 
     charts = _live_charts(args)
+    running: list[Any] = []  # the capture's event loop, once it runs
+
+    def stop_from_mqtt() -> None:
+        # Called on the MQTT client's thread: the streamer's stop belongs to its loop.
+        if running:
+            running[0].call_soon_threadsafe(s.stop)
+
+    publisher = _publisher(args, on_stop=stop_from_mqtt)
 
     def batch(got: Any) -> None:
         counts["batches"] += 1
+        if publisher is not None:
+            publisher.table("prices", _latest_quotes(got.data.quotes))
         if charts is not None:
             charts.add(quotes=got.data.quotes, trades=got.data.trades)
             charts.redraw()
@@ -299,11 +316,14 @@ def _capture_schwab(args: argparse.Namespace) -> int:
         for line in alert_lines(found):
             counts["alerts"] += 1
             shown.say(line)
+        if publisher is not None:
+            publisher.alerts(found)
         if charts is not None:
             charts.add(episodes=found.episodes, bursts=found.program_bursts)
 
     async def main() -> StreamerStats:
         loop = asyncio.get_running_loop()
+        running.append(loop)
         try:
             loop.add_signal_handler(signal.SIGINT, s.stop)
             loop.add_signal_handler(signal.SIGTERM, s.stop)
@@ -329,6 +349,8 @@ def _capture_schwab(args: argparse.Namespace) -> int:
     finally:
         if charts is not None:
             charts.redraw(force=True)
+        if publisher is not None:
+            publisher.close()
     print(
         f"\nstopped: {st.frames:,} frames ({st.data_frames:,} data), {st.reconnects} reconnects, "
         f"{counts['batches']:,} batches, {counts['alerts']:,} alerts",
@@ -468,6 +490,39 @@ def _chart_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _mqtt_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--mqtt",
+        metavar="HOST[:PORT]",
+        default=None,
+        help="publish alerts and prices to this MQTT broker (QoS 1; user name, password and "
+        "TLS from KI2FAST_MQTT_USERNAME, KI2FAST_MQTT_PASSWORD, KI2FAST_MQTT_TLS, "
+        "KI2FAST_MQTT_CA_FILE); a message on PREFIX/control/stop stops the command",
+    )
+    p.add_argument("--mqtt-prefix", default="ki2fast", help="topic prefix (default ki2fast)")
+
+
+def _publisher(args: argparse.Namespace, on_stop: Any) -> Any:
+    """The started ``mqtt.Publisher`` of ``--mqtt`` (None without it)."""
+    if not getattr(args, "mqtt", None):
+        return None
+    from ki2fast.mqtt import Publisher, parse_address
+
+    host, port = parse_address(args.mqtt)
+    return Publisher(host, port, prefix=args.mqtt_prefix, on_stop=on_stop).start()
+
+
+def _latest_quotes(quotes: Any) -> Any:
+    """Each symbol's last quote row of a batch (what goes to the prices topic)."""
+
+    from ki2fast._frames import polars_frame
+
+    frame = polars_frame(quotes)
+    if frame.height == 0:
+        return frame
+    return frame.group_by("stock", maintain_order=True).last()
+
+
 def _live_charts(args: argparse.Namespace, prices_root: Any = None) -> Any:
     """The ``LiveCharts`` of ``--charts`` (None without it)."""
     if not args.charts:
@@ -533,6 +588,7 @@ def add_commands(top: Any) -> None:
         "--interval", type=float, default=2.0, help="seconds between polls with --follow"
     )
     _chart_options(p)
+    _mqtt_options(p)
     p.set_defaults(func=_hftalert)
 
     cap = top.add_parser(
@@ -587,6 +643,7 @@ def add_commands(top: Any) -> None:
         "micro_50ms, nanex, strict)",
     )
     _chart_options(p)
+    _mqtt_options(p)
     p.set_defaults(func=_capture_schwab)
 
     p = ccmds.add_parser(
