@@ -256,3 +256,32 @@ def test_following_a_burst_monitor_publishes_its_rows_and_stops_on_the_topic(bro
     assert topics.count("ki2fast/alerts/burst_monitor_symbols") == 4
     burst = next(p for t, p in sub.got if t == "ki2fast/alerts/burst_monitor")
     assert burst["event_ts"].startswith("2025-03-14T09:35:12")
+
+
+def test_thetadata_snapshots_go_to_the_prices_topic_until_the_stop_topic(broker, tmp_path):
+    """`ki2fast capture thetadata --mqtt`: the stored snapshot rows as prices; the stop topic
+    ends the poller (exit 0, the day compacted)."""
+    from ki2fast import store
+    from ki2fast.cli import main
+    from tests.test_thetadata import OHLC_PAGE_1, FakeTerminal, ok
+
+    fake = FakeTerminal()
+    fake.script["/v2/bulk_snapshot/stock/ohlc"] = [ok(OHLC_PAGE_1)]
+    sub = Subscriber(broker.port)
+    box: dict = {}
+    argv = ["capture", "thetadata", "--every", "50ms", "--kind", "ohlc", "--port",
+            str(fake.port), "--out", str(tmp_path), "--durability", "os", "--mqtt",
+            f"127.0.0.1:{broker.port}"]  # fmt: skip
+    runner = threading.Thread(target=lambda: box.update(rc=main(argv)), daemon=True)
+    runner.start()
+    sub.wait_for(1)
+    sub.client.publish("ki2fast/control/stop", b"{}", qos=1)
+    runner.join(30)
+    fake.close()
+    sub.close()
+    assert box.get("rc") == 0
+    prices = [p for t, p in sub.got if t == "ki2fast/prices"]
+    assert [(p["symbol"], p["close"]) for p in prices] == [("QQQ", 481.23)]
+    rows = store.scan(tmp_path, "theta_stock_ohlc_snapshot").collect()
+    assert rows.select("symbol", "close").rows() == [("QQQ", 481.23)]
+    assert not (tmp_path / ".mqtt-stop").exists()

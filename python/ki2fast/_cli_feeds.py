@@ -439,6 +439,14 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
         return 2
     shown = StatusLine()
     started = time.monotonic()
+    # A message on the stop topic stops the poller as its stop file does.
+    stop_file = Path(args.stop_file) if args.stop_file else Path(args.out) / ".mqtt-stop"
+    stop_file.unlink(missing_ok=True)
+    publisher = _publisher(args, on_stop=stop_file.touch)
+
+    def published(feed: str, table: Any) -> None:
+        if publisher is not None and feed.startswith("theta_stock_"):
+            publisher.table("prices", table)
 
     def status(st: dict[str, Any]) -> None:
         shown.show(
@@ -461,10 +469,11 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
             ),
             option_roots=args.option_roots.split(",") if args.option_roots else None,
             expiration=args.expiration,
-            stop_file=args.stop_file,
+            stop_file=stop_file if args.stop_file or publisher is not None else None,
             polls=args.polls,
             durability=args.durability,
             status=status,
+            on_rows=published,
         )
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
@@ -472,6 +481,11 @@ def _capture_thetadata(args: argparse.Namespace) -> int:
     except ThetaDataError as e:
         print(f"\nki2fast capture thetadata: {e}", file=sys.stderr)
         return 2
+    finally:
+        if publisher is not None:
+            publisher.close()
+            if not args.stop_file:
+                stop_file.unlink(missing_ok=True)
     print(f"\nstopped: {st['polls']:,} polls, {st['rows']:,} rows stored", file=sys.stderr)
     return 0
 
@@ -698,6 +712,7 @@ def add_commands(top: Any) -> None:
     )
     p.add_argument("--ws-port", type=int, default=25520, help="the terminal's websocket port")
     p.add_argument("--ws-url", default=None, help="override the websocket URL")
+    _mqtt_options(p)
     p.set_defaults(func=_capture_thetadata)
 
     st = top.add_parser(

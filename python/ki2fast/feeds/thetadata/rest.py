@@ -637,6 +637,7 @@ def capture_snapshots(
     polls: int | None = None,
     durability: Literal["batch", "strict", "os"] = "batch",
     status: Callable[[dict[str, Any]], None] | None = None,
+    on_rows: Callable[[str, pa.Table], None] | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
@@ -659,7 +660,8 @@ def capture_snapshots(
     next one. Runs ``polls`` times, or until ``stop_file`` appears; then the
     days it wrote are compacted (``store.compact``). Errors a later poll may not have (a
     terminal disconnected or not running) are counted in the stats and polling goes on;
-    the others stop it.
+    the others stop it. ``on_rows(feed, table)`` is called with the rows of each poll and
+    feed once they are stored (what ``--mqtt`` publishes).
     """
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
@@ -747,6 +749,8 @@ def capture_snapshots(
                     for path in store.append(root, feed, table, part=f"{t.name}-{tick}"):
                         days.add(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
                     stats["rows"] += table.num_rows
+                    if on_rows is not None:
+                        on_rows(feed, table)
             archived.clear()  # the seeds are taken: no archive day kept in memory
             stats["polls"] += 1
             if status is not None:
