@@ -1,0 +1,152 @@
+"""Breadth against hand-computed cases and a brute-force recount on generated snapshot days
+(a holiday between the sessions, a symbol missing), and the McClellan series by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("exchange_calendars")
+
+from ki2fast import breadth
+
+ET = ZoneInfo("America/New_York")
+
+
+def test_the_previous_session_skips_weekends_and_holidays():
+    assert breadth.previous_session("2025-07-07") == dt.date(2025, 7, 3)  # July 4th
+    assert breadth.previous_session("2025-07-08") == dt.date(2025, 7, 7)
+    assert breadth.previous_session(dt.date(2025, 1, 2)) == dt.date(2024, 12, 31)
+    assert breadth.previous_session("2025-07-05") == dt.date(2025, 7, 3)  # a Saturday
+
+
+def snap(day: dt.date, minute: int, rows: dict[str, float]) -> list[dict]:
+    ts = dt.datetime.combine(day, dt.time(9, 30), ET) + dt.timedelta(minutes=minute)
+    return [{"ts": ts, "symbol": s, "close": c} for s, c in rows.items()]
+
+
+def test_by_hand_across_a_holiday_with_a_symbol_missing():
+    before, day = dt.date(2025, 7, 3), dt.date(2025, 7, 7)
+    assert breadth.previous_session(day) == before
+    history = pl.DataFrame(
+        snap(before, 0, {"A": 9.0, "B": 20.0, "C": 5.0}) + snap(before, 390, {"A": 10.0, "B": 20.0})
+    )
+    closes = breadth.closes_from_snapshots(history, before)
+    # C's last close of the day is its only one; A's and B's the 16:00 snapshot.
+    assert dict(closes.rows()) == {"A": 10.0, "B": 20.0, "C": 5.0}
+    today = pl.DataFrame(
+        snap(day, 0, {"A": 11.0, "B": 19.0, "C": 5.0, "D": 7.0})  # D has no previous close
+        + snap(day, 10, {"A": 10.0, "B": 21.0})  # C missing from this snapshot
+    )
+    moves = breadth.changes(today, closes)
+    assert sorted(
+        moves.filter(pl.col("ts") == moves["ts"].min()).select("symbol", "change").rows()
+    ) == [
+        ("A", 1),
+        ("B", -1),
+        ("C", 0),
+    ]
+    counts = breadth.breadth(
+        moves, {"TECH": pl.DataFrame({"symbol": ["A", "B"], "weight": [0.75, 0.25]})}
+    )
+    rows = {(r["list"], r["ts"].minute): r for r in counts.iter_rows(named=True)}
+    first, second = rows["TECH", 30], rows["TECH", 40]
+    assert (first["advances"], first["declines"], first["unchanged"], first["net"]) == (1, 1, 0, 0)
+    assert first["weighted_net"] == pytest.approx(0.75 - 0.25)
+    assert (second["advances"], second["declines"], second["net"]) == (1, 0, 1)
+    assert second["weighted_net"] == pytest.approx(0.25)
+    every = rows[breadth.ALL, 30]
+    assert (every["advances"], every["declines"], every["unchanged"]) == (1, 1, 1)
+    assert every["weighted_net"] == pytest.approx(0.0)
+
+
+def test_mcclellan_by_hand():
+    # Three days of one list; α19 = 0.1, α39 = 0.05.
+    counts = pl.DataFrame(
+        {
+            "list": ["L"] * 3,
+            "ts": [1, 2, 3],
+            "advances": [60, 40, 80],
+            "declines": [40, 60, 20],
+            "net": [20, -20, 60],
+        }
+    )
+    m = breadth.mcclellan(counts)
+    e19 = [20.0, 20 + 0.1 * (-20 - 20), 0]
+    e19[2] = e19[1] + 0.1 * (60 - e19[1])
+    e39 = [20.0, 20 + 0.05 * (-20 - 20), 0]
+    e39[2] = e39[1] + 0.05 * (60 - e39[1])
+    osc = [a - b for a, b in zip(e19, e39, strict=True)]
+    assert m["oscillator"].to_list() == pytest.approx(osc)
+    assert m["summation"].to_list() == pytest.approx([osc[0], osc[0] + osc[1], sum(osc)])
+    assert m["rana"].to_list() == pytest.approx([200.0, -200.0, 600.0])
+    assert m["ra_oscillator"][0] == 0.0  # both EMAs start at the first value
+    assert breadth.ema([10, 20, 20], 3) == [10.0, 15.0, 17.5]
+
+
+def test_read_lists_takes_each_funds_file(tmp_path):
+    pl.DataFrame({"Ticker": ["AAPL", "MSFT", "MSFT"], "weight": [2.0, 1.0, 1.0]}).write_csv(
+        tmp_path / "xlk-2025-03.csv"
+    )
+    pl.DataFrame({"symbol": ["SPY1", "SPY2"]}).write_parquet(tmp_path / "SPY_holdings.parquet")
+    (tmp_path / "notes.txt").write_text("not a list")
+    lists = breadth.read_lists(tmp_path)
+    assert sorted(lists) == ["SPY", "XLK"]
+    assert dict(lists["XLK"].rows()) == {"AAPL": 0.5, "MSFT": 0.5}
+    assert dict(lists["SPY"].rows()) == {"SPY1": 0.5, "SPY2": 0.5}
+
+
+@st.composite
+def days(draw: st.DrawFn):
+    symbols = [f"S{i}" for i in range(draw(st.integers(1, 8)))]
+    closes = {s: draw(st.integers(95, 105)) / 10 for s in symbols if draw(st.booleans())}
+    snaps = []
+    for minute in range(draw(st.integers(1, 5))):
+        present = {s: draw(st.integers(95, 105)) / 10 for s in symbols if draw(st.integers(0, 4))}
+        snaps += snap(dt.date(2025, 7, 7), minute, present)
+    lists = {
+        f"L{k}": draw(st.lists(st.sampled_from(symbols), min_size=1, max_size=5, unique=True))
+        for k in range(draw(st.integers(0, 3)))
+    }
+    return closes, snaps, lists
+
+
+@settings(max_examples=150, deadline=None)
+@given(days())
+def test_counts_are_a_brute_force_recount(case):
+    closes, snaps, lists = case
+    if not snaps:
+        return
+    moves = breadth.changes(
+        pl.DataFrame(snaps),
+        pl.DataFrame({"symbol": list(closes), "close": list(closes.values())},
+                     schema={"symbol": pl.String, "close": pl.Float64}),
+    )  # fmt: skip
+    got = breadth.breadth(moves, lists)
+    by_key = {(r["list"], r["ts"]): r for r in got.iter_rows(named=True)}
+    times = sorted({r["ts"] for r in snaps})
+    for name, members in [*lists.items(), (breadth.ALL, None)]:
+        for t in times:
+            signs = [
+                (r["close"] > closes[r["symbol"]]) - (r["close"] < closes[r["symbol"]])
+                for r in snaps
+                if r["ts"] == t
+                and r["symbol"] in closes
+                and (members is None or r["symbol"] in members)
+            ]
+            row = by_key.get((name, t))
+            if not signs:
+                assert row is None
+                continue
+            assert (row["advances"], row["declines"], row["unchanged"]) == (
+                signs.count(1),
+                signs.count(-1),
+                signs.count(0),
+            )
+            w = 1 / len(signs) if members is None else 1 / len(members)
+            assert row["weighted_net"] == pytest.approx(w * sum(signs))
