@@ -150,3 +150,46 @@ def test_counts_are_a_brute_force_recount(case):
             )
             w = 1 / len(signs) if members is None else 1 / len(members)
             assert row["weighted_net"] == pytest.approx(w * sum(signs))
+
+
+def test_the_breadth_command_from_an_archive_of_snapshots(tmp_path):
+    """Two sessions of OHLC snapshots across July 4th in the archive, a folder of holdings:
+    the day's counts per list and the daily series; the chart opens in a browser."""
+    from ki2fast import store
+    from ki2fast.cli import main
+    from tests.browser import Browser
+
+    before, day = dt.date(2025, 7, 3), dt.date(2025, 7, 7)
+    rows = snap(before, 390, {"A": 10.0, "B": 20.0, "C": 30.0})
+    rows += snap(day, 0, {"A": 11.0, "B": 19.0, "C": 30.0}) + snap(day, 1, {"A": 12.0, "B": 21.0})
+    table = pl.DataFrame(rows).with_columns(pl.col("ts").dt.convert_time_zone("America/New_York"))
+    store.append(tmp_path / "archive", "theta_stock_ohlc_snapshot", table.to_arrow())
+    lists = tmp_path / "holdings"
+    lists.mkdir()
+    pl.DataFrame({"symbol": ["A", "B"], "weight": [3.0, 1.0]}).write_csv(lists / "AB_fund.csv")
+    out = tmp_path / "out"
+    argv = ["breadth", str(tmp_path / "archive"), "--date", "2025-07-07", "--lists", str(lists)]
+    assert main([*argv, "--out", str(out)]) == 0
+    intraday = pl.read_parquet(out / "intraday.parquet")
+    ab = intraday.filter(pl.col("list") == "AB").sort("ts")
+    assert ab.select("advances", "declines", "net").rows() == [(1, 1, 0), (2, 0, 2)]
+    assert ab["weighted_net"].to_list() == pytest.approx([0.5, 1.0])
+    every = intraday.filter(pl.col("list") == breadth.ALL).sort("ts")
+    assert every.select("advances", "declines", "unchanged").rows() == [(1, 1, 1), (2, 0, 0)]
+    daily = pl.read_parquet(out / "daily.parquet")
+    # July 7th against July 3rd, by each session's last snapshot: A 12 > 10, B 21 > 20.
+    assert daily.filter(pl.col("list") == "AB").select("ts", "advances", "declines").rows() == [
+        (day, 2, 0)
+    ]
+    assert main([*argv, "--lists-only", "ZZZ", "--out", str(out)]) == 1
+    browser = Browser()
+    try:
+        browser.open(
+            out / "breadth.html", "window.Bokeh !== undefined && Bokeh.documents.length > 0"
+        )
+        lines = browser.eval(
+            "Bokeh.documents[0].get_model_by_name('AB net').data_source.data.y.length"
+        )
+        assert lines == 2
+    finally:
+        browser.close()

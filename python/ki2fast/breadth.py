@@ -24,7 +24,9 @@ __all__ = [
     "ALL",
     "breadth",
     "changes",
+    "chart",
     "closes_from_snapshots",
+    "daily_changes",
     "ema",
     "mcclellan",
     "previous_session",
@@ -263,3 +265,84 @@ def mcclellan(counts: pl.DataFrame, *, fast: int = 19, slow: int = 39) -> pl.Dat
             )
         )
     return pl.concat(out) if out else counts
+
+
+def daily_changes(closes: Any, calendar: str = "XNYS") -> pl.DataFrame:
+    """``ts`` (the session's date), ``symbol``, ``change``: each session's close against the
+    previous session's close (by the exchange ``calendar``), from a table of ``date, symbol,
+    close``. A session whose previous session is not in the table is left out, as is a symbol
+    missing from either session."""
+    import polars as pl
+
+    df = _frame(closes)
+    df = df.select(
+        pl.col("date").cast(pl.Date), pl.col(_symbol(df)).cast(pl.String).alias("symbol"), "close"
+    )
+    days = sorted(set(df["date"].to_list()))
+    previous = pl.DataFrame(
+        {"date": days, "_before": [previous_session(d, calendar) for d in days]},
+        schema={"date": pl.Date, "_before": pl.Date},
+    )
+    before = df.rename({"date": "_before", "close": "_prev"})
+    return (
+        df.join(previous, on="date")
+        .join(before, on=["_before", "symbol"], how="inner")
+        .select(
+            pl.col("date").alias("ts"),
+            "symbol",
+            change=pl.when(pl.col("close") > pl.col("_prev"))
+            .then(1)
+            .when(pl.col("close") < pl.col("_prev"))
+            .then(-1)
+            .otherwise(0)
+            .cast(pl.Int8),
+        )
+    )
+
+
+def chart(series: pl.DataFrame, path: str | os.PathLike[str], *, title: str = "Breadth") -> Path:
+    """A self-contained HTML chart (bokeh) of breadth series: one line per list and measure
+    (``net``, ``weighted_net``, ``oscillator``, ``summation`` …), each scaled to −1..1 by its
+    largest absolute value so that they share the plot, each with its own axis of real values
+    on the right; the hover shows the real value."""
+    import html as _html
+
+    import polars as pl
+    from bokeh.embed import file_html
+    from bokeh.models import ColumnDataSource, HoverTool, LinearAxis, Range1d
+    from bokeh.palettes import Category10_10
+    from bokeh.plotting import figure
+    from bokeh.resources import INLINE
+
+    measures = [c for c in ("net", "weighted_net", "oscillator", "summation") if c in series]
+    temporal = series.schema["ts"].is_temporal()
+    p = figure(
+        width=1200,
+        height=500,
+        title=title,
+        x_axis_type="datetime" if temporal else "linear",
+        y_range=Range1d(start=-1.05, end=1.05),
+        tools="xpan,xwheel_zoom,box_zoom,reset,save",
+    )
+    p.yaxis.visible = False
+    colors = iter(Category10_10 * 20)
+    for (name,), part in series.sort("ts").partition_by("list", as_dict=True).items():
+        for m in measures:
+            real = part[m].cast(pl.Float64)
+            top = float(real.abs().fill_null(0).max() or 0.0) or 1.0  # type: ignore[arg-type]
+            key = f"{name} {m}"
+            p.extra_y_ranges[key] = Range1d(start=-1.05 * top, end=1.05 * top)
+            p.add_layout(LinearAxis(y_range_name=key, axis_label=key), "right")
+            ts = part["ts"]
+            if temporal and isinstance(ts.dtype, pl.Datetime) and ts.dtype.time_zone:
+                ts = ts.dt.convert_time_zone(NY).dt.replace_time_zone(None)
+            src = ColumnDataSource(
+                {"x": ts.to_numpy(), "y": (real / top).to_numpy(), "value": real.to_numpy()}
+            )
+            r = p.line("x", "y", source=src, color=next(colors), legend_label=key, name=key)
+            p.add_tools(HoverTool(renderers=[r], tooltips=[(key, "@value{0.00}")]))
+    p.legend.click_policy = "hide"
+    p.legend.location = "top_left"
+    out = Path(path)
+    out.write_text(file_html(p, INLINE, _html.escape(title)), "utf-8")
+    return out

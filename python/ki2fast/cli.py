@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import ki2fast as kf
-from ki2fast import _cli_charts, _cli_feeds, _cli_study, _core
+from ki2fast import _cli_breadth, _cli_charts, _cli_feeds, _cli_study, _core
 from ki2fast._progress import Progress, human_bytes
 
 SUMMARY_EXAMPLE = """example:
@@ -565,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_feeds.add_commands(top)
     _cli_charts.add_commands(top)
     _cli_study.add_commands(top)
+    _cli_breadth.add_commands(top)
     return parser
 
 
