@@ -193,3 +193,27 @@ def test_the_breadth_command_from_an_archive_of_snapshots(tmp_path):
         assert lines == 2
     finally:
         browser.close()
+
+
+def test_closes_from_an_itch_replay_are_its_closing_crosses():
+    from pathlib import Path
+
+    import ki2fast as kf
+
+    day = Path(__file__).resolve().parents[1] / "data" / "samples" / "03012024.NASDAQ_ITCH50.gz"
+    r = kf.replay_itch(day)
+    closes = breadth.closes_from_trades(r.trades)
+    trades = r.trades.with_columns(pl.col("stock").cast(pl.String))
+    cross = trades.filter(
+        (pl.col("kind") == "Q") & (pl.col("cross_type") == "C") & pl.col("printable")
+    )
+    assert cross.height > 0
+    got = dict(closes.rows())
+    for symbol, price in cross.select("stock", "price").rows():
+        assert got[symbol] == price
+    # A symbol without a closing cross: its last counting print.
+    other = trades.filter(
+        ~pl.col("stock").is_in(cross["stock"].to_list()) & pl.col("printable") & ~pl.col("broken")
+    )
+    symbol = other["stock"][0]
+    assert got[symbol] == other.filter(pl.col("stock") == symbol)["price"][-1]

@@ -26,6 +26,7 @@ __all__ = [
     "changes",
     "chart",
     "closes_from_snapshots",
+    "closes_from_trades",
     "daily_changes",
     "ema",
     "mcclellan",
@@ -91,6 +92,39 @@ def closes_from_snapshots(snapshots: Any, day: dt.date | str, price: str = "clos
         .agg(pl.col(price).last().cast(pl.Float64).alias("close"))
         .rename({sym: "symbol"})
         .with_columns(pl.col("symbol").cast(pl.String))
+    )
+
+
+def closes_from_trades(trades: Any) -> pl.DataFrame:
+    """``symbol, close`` from a day's trades (an ITCH replay's ``trades``, or any canonical
+    trades table): the closing cross's price where the table has one (``kind`` Q,
+    ``cross_type`` C), else the last print that counts in volume."""
+    import polars as pl
+
+    from ki2fast.analytics import counting_prints
+
+    t = counting_prints(_frame(trades))
+    sym = _symbol(t)
+    time = "ts" if "ts" in t.columns else "timestamp"
+    price = pl.col("price").cast(pl.Float64)
+    if t.schema["price"].is_integer():
+        price = price / 10_000
+    closing = pl.lit(False)
+    if {"kind", "cross_type"} <= set(t.columns):
+        closing = (pl.col("kind").cast(pl.String) == "Q") & (
+            pl.col("cross_type").cast(pl.String) == "C"
+        )
+    return (
+        t.sort(time, maintain_order=True)
+        .with_columns(_p=price, _c=closing)
+        .group_by(sym, maintain_order=True)
+        .agg(
+            pl.when(pl.col("_c").any())
+            .then(pl.col("_p").filter(pl.col("_c")).last())
+            .otherwise(pl.col("_p").last())
+            .alias("close")
+        )
+        .select(pl.col(sym).cast(pl.String).alias("symbol"), "close")
     )
 
 
