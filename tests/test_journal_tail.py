@@ -219,10 +219,16 @@ def test_a_journal_tail_killed_with_sigkill_loses_nothing(tmp_path: Path) -> Non
     # Today's date keeps the files followed (the child runs on the real clock).
     today = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
     writes = []
+    # Parts are written one after the other, as the journal writes them: a frame re-journaled
+    # after a crash opens the next part (a writer never goes back to an earlier part).
+    rejournaled: dict[int, list[bytes]] = {}
     for k in range(1, 3001):
-        writes.append((part(root, today, k // 1000), record(k)))
-        if k % 400 == 0:  # a re-journaled frame in the next part
-            writes.append((part(root, today, k // 1000 + 1), record(k)))
+        n = k // 1000
+        for copy in rejournaled.pop(n, []):
+            writes.append((part(root, today, n), copy))
+        writes.append((part(root, today, n), record(k)))
+        if k % 400 == 0:
+            rejournaled.setdefault(n + 1, []).append(record(k))
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, str(script), str(root), str(state), str(sink)])
