@@ -88,3 +88,18 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
     finally:
         os.close(write)
     assert (proc.returncode, proc.stderr.decode()) == (141, "")
+
+
+def test_a_missing_optional_part_names_the_extra_to_install(monkeypatch, tmp_path, capsys):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_bokeh(name, *args, **kwargs):
+        if name == "bokeh" or name.startswith("bokeh."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_bokeh)
+    assert main(["chart", "itch", str(SAMPLE), "--out", str(tmp_path), "--top", "1"]) == 1
+    assert "pip install 'ki2fast[charts]'" in capsys.readouterr().err

@@ -569,11 +569,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The optional dependencies by module, and the extra that installs each.
+_EXTRAS = {
+    "bokeh": "charts",
+    "paho": "mqtt",
+    "exchange_calendars": "breadth",
+    "dask": "dask",
+    "distributed": "dask",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except ModuleNotFoundError as e:
+        # An optional part the command needs is not installed.
+        top = (e.name or "").split(".")[0]
+        extra = _EXTRAS.get(top)
+        if extra is None:
+            raise
+        print(f"ki2fast: error: {top} is not installed: pip install 'ki2fast[{extra}]'",
+              file=sys.stderr)  # fmt: skip
+        return 1
     except BrokenPipeError:
         # The reader of our output went away (`ki2fast ... | head`): stop quietly, as a shell
         # tool ended by SIGPIPE does. Output still buffered would fail again at exit, so
