@@ -108,25 +108,25 @@ pub fn book_read<'py>(py: Python<'py>, data: &Bound<'py, PyBytes>) -> PyResult<B
     let pass = py.detach(|| levelone::read(bytes));
     let out = PyDict::new(py);
     out.set_item("lines", pass.lines)?;
-    out.set_item("book", book_dict(py, &pass.book)?)?;
+    out.set_item("book", book_dict(py, pass.book)?)?;
     Ok(out)
 }
 
 /// The book services' rows: `levels` (an Arrow batch), `bad` [(line, offset, reason)] and
 /// `snapshots`.
-fn book_dict<'py>(py: Python<'py>, book: &Book) -> PyResult<Bound<'py, PyDict>> {
+fn book_dict<'py>(py: Python<'py>, mut book: Book) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
-    let levels = book
-        .batch()
-        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    out.set_item("levels", PyRecordBatch::new(levels))?;
-    let bad: Vec<(u64, u64, &str)> = book
-        .bad
-        .iter()
-        .map(|b| (b.line, b.offset, b.reason.as_str()))
+    let bad: Vec<(u64, u64, String)> = std::mem::take(&mut book.bad)
+        .into_iter()
+        .map(|b| (b.line, b.offset, b.reason))
         .collect();
     out.set_item("bad", bad)?;
     out.set_item("snapshots", book.snapshots)?;
+    // The columns move into the batch: no copy of the rows.
+    let levels = py
+        .detach(|| book.into_batch())
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    out.set_item("levels", PyRecordBatch::new(levels))?;
     Ok(out)
 }
 
@@ -226,7 +226,7 @@ fn batch_dict<'py>(
     got: Result<Batch, decoder::Error>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
-    let b = match got {
+    let mut b = match got {
         Ok(b) => b,
         Err(decoder::Error::Ambiguous { service, labels }) => {
             out.set_item("ambiguous", (service, labels))?;
@@ -237,6 +237,7 @@ fn batch_dict<'py>(
         }
         Err(decoder::Error::Decode(e)) => return Err(PyRuntimeError::new_err(e.to_string())),
     };
+    let book = std::mem::take(&mut b.pass.book);
     let p = &b.pass;
     out.set_item("lines", p.lines)?;
     out.set_item("held_back", p.held_back)?;
@@ -275,7 +276,6 @@ fn batch_dict<'py>(
     }
     out.set_item("control", control)?;
     out.set_item("skipped", p.skipped.clone())?;
-    let book = &p.book;
     let any_book = book.rows() > 0 || !book.bad.is_empty() || book.snapshots > 0;
     out.set_item("book", any_book.then(|| book_dict(py, book)).transpose()?)?;
     let mut services = b.services.map(|s| s.map(Some)).unwrap_or([None, None]);

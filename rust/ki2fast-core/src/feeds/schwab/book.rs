@@ -17,6 +17,7 @@ use arrow_array::{
     ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray, TimestampNanosecondArray, UInt16Array, UInt32Array, UInt64Array,
 };
+use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, NullBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 
 use super::fill;
@@ -76,8 +77,63 @@ impl<T> ExtendHuge<T> for Vec<T> {
     }
 }
 
+/// A nullable column as Arrow keeps one: the values (0 where null) and a validity bitmap,
+/// handed over without a copy. A `Vec<Option<T>>` takes twice the memory of an 8-byte `T`.
+#[derive(Debug)]
+struct Nullable<T> {
+    values: Vec<T>,
+    valid: BooleanBufferBuilder,
+}
+
+impl<T> Default for Nullable<T> {
+    fn default() -> Self {
+        Nullable {
+            values: Vec::new(),
+            valid: BooleanBufferBuilder::new(0),
+        }
+    }
+}
+
+impl<T: Clone> Clone for Nullable<T> {
+    fn clone(&self) -> Self {
+        let mut valid = BooleanBufferBuilder::new(self.values.len());
+        valid.append_buffer(&self.valid.finish_cloned());
+        Nullable {
+            values: self.values.clone(),
+            valid,
+        }
+    }
+}
+
+impl<T: ArrowNativeType> Nullable<T> {
+    #[inline]
+    fn push(&mut self, v: Option<T>) {
+        push_huge(&mut self.values, v.unwrap_or_default());
+        self.valid.append(v.is_some());
+    }
+
+    /// Appends `other`'s cells, each valid value through `f`.
+    fn append(&mut self, other: Nullable<T>, f: impl Fn(T) -> T) {
+        let Nullable { values, mut valid } = other;
+        reserve_huge(&mut self.values, values.len());
+        self.values.extend(values.into_iter().map(f));
+        self.valid.append_buffer(&valid.finish());
+    }
+
+    fn get(&self, i: usize) -> Option<T> {
+        self.valid.get_bit(i).then(|| self.values[i])
+    }
+
+    /// The values and the validity (None when every cell is valid).
+    fn into_parts(mut self) -> (ScalarBuffer<T>, Option<NullBuffer>) {
+        let nulls = NullBuffer::new(self.valid.finish());
+        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        (ScalarBuffer::from(self.values), nulls)
+    }
+}
+
 /// Strings coded in order of first appearance.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Names {
     names: Vec<String>,
     codes: HashMap<String, u32>,
@@ -94,9 +150,12 @@ impl Names {
         c
     }
 
-    fn array(&self, codes: Vec<Option<i32>>) -> Result<ArrayRef, ArrowError> {
+    fn array(
+        &self,
+        codes: (ScalarBuffer<i32>, Option<NullBuffer>),
+    ) -> Result<ArrayRef, ArrowError> {
         Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
-            Int32Array::from(codes),
+            Int32Array::new(codes.0, codes.1),
             Arc::new(StringArray::from_iter_values(&self.names)),
         )?))
     }
@@ -120,29 +179,31 @@ struct Level {
     count: Option<i32>,
 }
 
-/// The rows read so far, column by column.
-#[derive(Debug, Default)]
+/// The rows read so far, column by column (the nullable ones as Arrow keeps them).
+#[derive(Debug, Default, Clone)]
 pub struct Book {
-    recv_ns: Vec<Option<i64>>,
-    msg_ts: Vec<Option<i64>>,
+    recv_ns: Nullable<i64>,
+    msg_ts: Nullable<i64>,
     /// Successful logins before the row until the lines are read, then the epoch.
     pub(crate) epoch: Vec<i64>,
     pub(crate) line: Vec<u64>,
     service: Vec<u8>,
-    key: Vec<u32>,
+    /// Codes into `keys` (never null).
+    key: Vec<i32>,
     keys: Names,
-    book_time: Vec<Option<i64>>,
+    book_time: Nullable<i64>,
     /// 0 bid, 1 ask.
     side: Vec<u8>,
     level_idx: Vec<u16>,
-    price: Vec<Option<f64>>,
-    agg_size: Vec<Option<i64>>,
-    mm_count: Vec<Option<i32>>,
-    mm_idx: Vec<Option<u16>>,
-    mm_id: Vec<Option<u32>>,
+    price: Nullable<f64>,
+    agg_size: Nullable<i64>,
+    mm_count: Nullable<i32>,
+    mm_idx: Nullable<u16>,
+    /// Codes into `mm_ids`.
+    mm_id: Nullable<i32>,
     mm_ids: Names,
-    mm_size: Vec<Option<i64>>,
-    mm_quote: Vec<Option<i64>>,
+    mm_size: Nullable<i64>,
+    mm_quote: Nullable<i64>,
     /// Content items read (symbols' snapshots).
     pub snapshots: u64,
     pub bad: Vec<Bad>,
@@ -216,44 +277,44 @@ impl Book {
                             .collect(),
                         _ => Vec::new(),
                     };
-                    let key = *code.get_or_insert_with(|| self.keys.code(key));
+                    let key = *code.get_or_insert_with(|| self.keys.code(key) as i32);
                     let head = (service, key, book_time);
                     if mms.is_empty() {
                         self.row(at, head, &lv);
-                        push_huge(&mut self.mm_idx, None);
-                        push_huge(&mut self.mm_id, None);
-                        push_huge(&mut self.mm_size, None);
-                        push_huge(&mut self.mm_quote, None);
+                        self.mm_idx.push(None);
+                        self.mm_id.push(None);
+                        self.mm_size.push(None);
+                        self.mm_quote.push(None);
                     }
                     for (mi, mm) in mms.into_iter().enumerate() {
                         self.row(at, head, &lv);
-                        push_huge(&mut self.mm_idx, u16::try_from(mi).ok());
+                        self.mm_idx.push(u16::try_from(mi).ok());
                         let id = match get(mm, &MM_ID) {
-                            Some(Value::Str(s)) => Some(self.mm_ids.code(s)),
+                            Some(Value::Str(s)) => Some(self.mm_ids.code(s) as i32),
                             _ => None,
                         };
-                        push_huge(&mut self.mm_id, id);
-                        push_huge(&mut self.mm_size, i64_of(get(mm, &MM_SIZE)));
-                        push_huge(&mut self.mm_quote, i64_of(get(mm, &MM_TIME)));
+                        self.mm_id.push(id);
+                        self.mm_size.push(i64_of(get(mm, &MM_SIZE)));
+                        self.mm_quote.push(i64_of(get(mm, &MM_TIME)));
                     }
                 }
             }
         }
     }
 
-    fn row(&mut self, at: &Origin, (service, key, book_time): (u8, u32, Option<i64>), lv: &Level) {
-        push_huge(&mut self.recv_ns, at.recv_ns);
-        push_huge(&mut self.msg_ts, at.msg_ts);
+    fn row(&mut self, at: &Origin, (service, key, book_time): (u8, i32, Option<i64>), lv: &Level) {
+        self.recv_ns.push(at.recv_ns);
+        self.msg_ts.push(at.msg_ts);
         push_huge(&mut self.epoch, at.logins as i64);
         push_huge(&mut self.line, at.line);
         push_huge(&mut self.service, service);
         push_huge(&mut self.key, key);
-        push_huge(&mut self.book_time, book_time);
+        self.book_time.push(book_time);
         push_huge(&mut self.side, lv.side);
         push_huge(&mut self.level_idx, lv.idx);
-        push_huge(&mut self.price, lv.price);
-        push_huge(&mut self.agg_size, lv.size);
-        push_huge(&mut self.mm_count, lv.count);
+        self.price.push(lv.price);
+        self.agg_size.push(lv.size);
+        self.mm_count.push(lv.count);
     }
 
     /// Shifts line numbers and offsets by what came before these lines.
@@ -267,31 +328,38 @@ impl Book {
 
     /// Appends the rows of `other` (read after these, its lines numbered from `lines`).
     pub(crate) fn append(&mut self, other: Book, lines: u64) {
-        let keys: Vec<u32> = other.keys.names.iter().map(|k| self.keys.code(k)).collect();
-        let ids: Vec<u32> = other
+        let keys: Vec<i32> = other
+            .keys
+            .names
+            .iter()
+            .map(|k| self.keys.code(k) as i32)
+            .collect();
+        let ids: Vec<i32> = other
             .mm_ids
             .names
             .iter()
-            .map(|k| self.mm_ids.code(k))
+            .map(|k| self.mm_ids.code(k) as i32)
             .collect();
-        self.recv_ns.extend_huge(other.recv_ns);
-        self.msg_ts.extend_huge(other.msg_ts);
+        let same = |v| v;
+        self.recv_ns.append(other.recv_ns, same);
+        self.msg_ts.append(other.msg_ts, same);
         self.epoch.extend_huge(other.epoch);
         self.line.extend_huge(other.line.iter().map(|l| l + lines));
         self.service.extend_huge(other.service);
         self.key
             .extend_huge(other.key.iter().map(|&k| keys[k as usize]));
-        self.book_time.extend_huge(other.book_time);
+        self.book_time.append(other.book_time, same);
         self.side.extend_huge(other.side);
         self.level_idx.extend_huge(other.level_idx);
-        self.price.extend_huge(other.price);
-        self.agg_size.extend_huge(other.agg_size);
-        self.mm_count.extend_huge(other.mm_count);
-        self.mm_idx.extend_huge(other.mm_idx);
+        self.price.append(other.price, |v| v);
+        self.agg_size.append(other.agg_size, same);
+        self.mm_count.append(other.mm_count, |v| v);
+        self.mm_idx.append(other.mm_idx, |v| v);
+        // A null cell's 0 maps to the first id: the validity keeps it null.
         self.mm_id
-            .extend_huge(other.mm_id.iter().map(|m| m.map(|m| ids[m as usize])));
-        self.mm_size.extend_huge(other.mm_size);
-        self.mm_quote.extend_huge(other.mm_quote);
+            .append(other.mm_id, |m| ids.get(m as usize).copied().unwrap_or(0));
+        self.mm_size.append(other.mm_size, same);
+        self.mm_quote.append(other.mm_quote, same);
         self.snapshots += other.snapshots;
         self.bad.extend(other.bad.into_iter().map(|b| Bad {
             line: b.line + lines,
@@ -299,46 +367,59 @@ impl Book {
         }));
     }
 
-    /// The rows as one Arrow batch (the schema of [`schema`]).
+    /// The rows as one Arrow batch (the schema of [`schema`]), a copy (see
+    /// [`Book::into_batch`]).
     pub fn batch(&self) -> Result<RecordBatch, ArrowError> {
-        let ms_of_day: Vec<Option<u32>> = self
-            .mm_quote
-            .iter()
-            .map(|q| q.filter(|q| (0..DAY_MS).contains(q)).map(|q| q as u32))
-            .collect();
+        self.clone().into_batch()
+    }
+
+    /// The rows as one Arrow batch (the schema of [`schema`]); the columns move into it.
+    pub fn into_batch(self) -> Result<RecordBatch, ArrowError> {
+        let quote_ms = {
+            let q = &self.mm_quote;
+            let mut values = Vec::new();
+            let mut valid = BooleanBufferBuilder::new(q.values.len());
+            reserve_huge(&mut values, q.values.len());
+            for i in 0..q.values.len() {
+                let v = q.get(i).filter(|q| (0..DAY_MS).contains(q));
+                values.push(v.unwrap_or(0) as u32);
+                valid.append(v.is_some());
+            }
+            UInt32Array::new(
+                ScalarBuffer::from(values),
+                Some(NullBuffer::new(valid.finish())),
+            )
+        };
+        let epoch: Vec<u32> = self.epoch.iter().map(|&e| e as u32).collect();
+        let key = self.keys.array((ScalarBuffer::from(self.key), None))?;
+        let mm_id = self.mm_ids.array(self.mm_id.into_parts())?;
+        let (recv, recv_nulls) = self.recv_ns.into_parts();
+        let (msg, msg_nulls) = self.msg_ts.into_parts();
+        let (book, book_nulls) = self.book_time.into_parts();
+        let (price, price_nulls) = self.price.into_parts();
+        let (agg, agg_nulls) = self.agg_size.into_parts();
+        let (count, count_nulls) = self.mm_count.into_parts();
+        let (idx, idx_nulls) = self.mm_idx.into_parts();
+        let (size, size_nulls) = self.mm_size.into_parts();
+        let (quote, quote_nulls) = self.mm_quote.into_parts();
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(
-                TimestampNanosecondArray::from_iter(self.recv_ns.iter().copied())
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(
-                TimestampMillisecondArray::from_iter(self.msg_ts.iter().copied())
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(UInt32Array::from_iter_values(
-                self.epoch.iter().map(|&e| e as u32),
-            )),
-            Arc::new(UInt64Array::from_iter_values(self.line.iter().copied())),
+            Arc::new(TimestampNanosecondArray::new(recv, recv_nulls).with_timezone("UTC")),
+            Arc::new(TimestampMillisecondArray::new(msg, msg_nulls).with_timezone("UTC")),
+            Arc::new(UInt32Array::from(epoch)),
+            Arc::new(UInt64Array::new(ScalarBuffer::from(self.line), None)),
             small_dict(&self.service, &SERVICES)?,
-            self.keys
-                .array(self.key.iter().map(|&c| Some(c as i32)).collect())?,
-            Arc::new(
-                TimestampMillisecondArray::from_iter(self.book_time.iter().copied())
-                    .with_timezone("UTC"),
-            ),
+            key,
+            Arc::new(TimestampMillisecondArray::new(book, book_nulls).with_timezone("UTC")),
             small_dict(&self.side, &["B", "A"])?,
-            Arc::new(UInt16Array::from_iter_values(
-                self.level_idx.iter().copied(),
-            )),
-            Arc::new(Float64Array::from_iter(self.price.iter().copied())),
-            Arc::new(Int64Array::from_iter(self.agg_size.iter().copied())),
-            Arc::new(Int32Array::from_iter(self.mm_count.iter().copied())),
-            Arc::new(UInt16Array::from_iter(self.mm_idx.iter().copied())),
-            self.mm_ids
-                .array(self.mm_id.iter().map(|m| m.map(|m| m as i32)).collect())?,
-            Arc::new(Int64Array::from_iter(self.mm_size.iter().copied())),
-            Arc::new(UInt32Array::from(ms_of_day)),
-            Arc::new(Int64Array::from_iter(self.mm_quote.iter().copied())),
+            Arc::new(UInt16Array::new(ScalarBuffer::from(self.level_idx), None)),
+            Arc::new(Float64Array::new(price, price_nulls)),
+            Arc::new(Int64Array::new(agg, agg_nulls)),
+            Arc::new(Int32Array::new(count, count_nulls)),
+            Arc::new(UInt16Array::new(idx, idx_nulls)),
+            mm_id,
+            Arc::new(Int64Array::new(size, size_nulls)),
+            Arc::new(quote_ms),
+            Arc::new(Int64Array::new(quote, quote_nulls)),
         ];
         RecordBatch::try_new(Arc::new(schema()), columns)
     }
