@@ -165,3 +165,33 @@ def test_the_study_command_on_the_program_burst_sample(tmp_path, capsys):
     assert baskets["members"].to_list() == [12, 12]
     assert pl.read_parquet(tmp_path / "program_race.parquet")["lead"].to_list() == ["buy", "even"]
     assert main(["study", "csv", str(day), "--out", str(tmp_path)]) == 1
+
+
+def test_the_study_command_from_the_archive(tmp_path, capsys):
+    """The Burst Monitor's bursts and hft1 reports of a day, priced by the Schwab capture in
+    the same archive."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ki2fast.cli import main
+
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
+    archive = tmp_path / "archive"
+    for feed, src in (("schwab", "schwab/levelone_20250314.ndjson"), ("hftalert", "hftalert")):
+        subprocess.run(
+            [sys.executable, "-m", "ki2fast.cli", "feeds", feed, str(samples / src),
+             "--out", str(archive)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    out = tmp_path / "study"
+    argv = ["study", str(archive), "--date", "2025-03-14", "--out", str(out), "--horizons", "1m"]
+    assert main(argv) == 0
+    returns = pl.read_parquet(out / "returns.parquet")
+    # Three bursts: 09:35:12 (AAPL, QQQ, SPY), 09:40:03 (NVDA), 10:15:07 (no symbol file);
+    # three hft1 reports. NVDA has no price in the capture, so no return.
+    kinds = returns.group_by("kind").len().sort("kind").rows()
+    assert kinds == [("burst monitor BUY", 4), ("burst monitor SELL", 1), ("hft1", 3)]
+    spy = returns.filter((pl.col("kind") == "hft1") & (pl.col("symbol") == "SPY"))
+    assert spy["ret_1m"][0] is not None
+    assert main(["study", str(archive), "--out", str(out)]) == 1  # no --date

@@ -101,9 +101,7 @@ def _from_archive(root: Path, args: argparse.Namespace) -> tuple[Any, list[dt.da
     feeds = set(store.feeds(root))
 
     def read(feed: str) -> pl.DataFrame | None:
-        if feed not in feeds or day not in store.dates(root, feed):
-            return None
-        return store.scan(root, feed).filter(pl.col("date") == day).drop("date").collect()
+        return store.read_day(root, feed, day)
 
     quotes, trades = read("schwab_quotes"), read("schwab_trades")
     snapshots = [s for s in (read("theta_stock_quote_snapshot"),) if s is not None]

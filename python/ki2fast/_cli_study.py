@@ -8,24 +8,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-EXAMPLE = """example:
-  ki2fast study itch data/samples/03042024.NASDAQ_ITCH50.gz --out study/"""
+EXAMPLE = """examples:
+  ki2fast study itch data/samples/03042024.NASDAQ_ITCH50.gz --out study/
+  ki2fast study archive/ --date 2025-03-14 --out study/"""
 
 
 def add_commands(top: Any) -> None:
     p = top.add_parser(
         "study",
         help="what happens after a burst: returns at horizons after each event",
-        description="Replay an ITCH day, find its stuffing episodes (--preset) and program "
-        "bursts, and measure each event's symbol return at the --horizons after it, as of the "
-        "event's time. Prints the statistics per kind of event (count, mean, median, hit "
+        description="Measure each event's symbol return at the --horizons after it, as of the "
+        "event's time. From an ITCH day (`itch FILE`): its stuffing episodes (--preset) and "
+        "program bursts, priced by its prints. From the archive (ROOT --date): the Burst "
+        "Monitor's bursts (with their symbols) and hft1 reports, and the stuffing episodes of "
+        "the Schwab level one, priced by the level one or the ThetaData snapshots. Prints "
+        "the statistics per kind of event (count, mean, median, hit "
         "rate, bootstrap interval) and writes returns.parquet, summary.parquet, "
         "baskets.parquet (each program's members, equal- and dollar-weighted) and "
         "program_race.parquet (the running count of buy and sell programs) into --out.",
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", nargs=2, metavar=("itch", "FILE"), help="itch FILE")
+    p.add_argument("source", nargs="+", help="itch FILE, or an archive ROOT (with --date)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--horizons", default="1m,5m,15m,30m", help="default 1m,5m,15m,30m")
     p.add_argument("--price", choices=["last", "mid"], default="last", help="last trade or mid")
@@ -41,9 +45,13 @@ def _study(args: argparse.Namespace) -> int:
     from ki2fast import _core, study
     from ki2fast.prices import price_rows
 
-    kind, file = args.source
-    if kind != "itch":
+    if args.source[0] != "itch":
+        if len(args.source) != 1 or not args.date:
+            raise ValueError("usage: ki2fast study itch FILE --out DIR, or ROOT --date D --out DIR")
+        return _study_archive(Path(args.source[0]), args)
+    if len(args.source) != 2:
         raise ValueError("usage: ki2fast study itch FILE --out DIR")
+    file = args.source[1]
     day = args.date or _core.session_date_from_name(file)
     if day is None:
         raise ValueError(f"{file}: no date in the name; pass --date")
@@ -79,24 +87,84 @@ def _study(args: argparse.Namespace) -> int:
                 *_rets(b),
             )
         )
+    baskets = study.basket_returns(b) if bursts.height else pl.DataFrame()
+    race = study.program_race(bursts) if bursts.height else pl.DataFrame()
+    return _write(args, parts, race, baskets, f"{episodes.height} episodes", t0)
+
+
+def _write(
+    args: argparse.Namespace, parts: list, race: Any, baskets: Any, what: str, t0: float
+) -> int:
+    """Writes and prints what a study found."""
+    import polars as pl
+
+    from ki2fast import study
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     returns = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
     summary = study.summarize(returns, by="kind") if returns.height else pl.DataFrame()
-    race = study.program_race(bursts) if bursts.height else pl.DataFrame()
-    baskets = study.basket_returns(b) if bursts.height else pl.DataFrame()
     written = {"returns": returns, "summary": summary, "program_race": race, "baskets": baskets}
     for name, frame in written.items():
         frame.write_parquet(out / f"{name}.parquet")
     with pl.Config(tbl_rows=100, tbl_cols=12, float_precision=5, tbl_hide_dataframe_shape=True):
         print(summary if summary.height else "no events")
     crossings = race.filter(pl.col("cross")).height if race.height else 0
+    programs = race.height if race.height else 0
     print(
-        f"{out}: {episodes.height} episodes, {bursts.height} program bursts "
-        f"({crossings} lead changes), {returns.height} event rows in "
-        f"{time.perf_counter() - t0:.2f} s"
+        f"{out}: {what}, {programs} program bursts ({crossings} lead changes), "
+        f"{returns.height} event rows in {time.perf_counter() - t0:.2f} s"
     )
     return 0
+
+
+def _study_archive(root: Path, args: argparse.Namespace) -> int:
+    import polars as pl
+
+    import ki2fast as kf
+    from ki2fast import store, study
+    from ki2fast.prices import price_rows
+
+    t0 = time.perf_counter()
+    quotes = store.read_day(root, "schwab_quotes", args.date)
+    trades = store.read_day(root, "schwab_trades", args.date)
+    snaps = [
+        t
+        for f in ("theta_stock_quote_snapshot", "theta_stock_ohlc_snapshot")
+        if (t := store.read_day(root, f, args.date)) is not None
+    ]
+    if quotes is None and trades is None and not snaps:
+        raise ValueError(f"{root}: no prices on {args.date} (Schwab level one or snapshots)")
+    rows = price_rows(quotes, trades, snaps or None)
+    horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
+    parts = []
+    race = baskets = pl.DataFrame()
+
+    def returns(events: Any, kind: pl.Expr, **kw: Any) -> None:
+        r = study.event_returns(events, rows, horizons=horizons, price=args.price, **kw)
+        time_col = "event_ts" if "event_ts" in r.columns else "start"
+        parts.append(
+            r.select(
+                kind.alias("kind"), "symbol", pl.col(time_col).alias("time"), "side", *_rets(r)
+            )
+        )
+
+    bursts = store.read_day(root, "burst_events", args.date)
+    if bursts is not None and bursts.height:
+        members = store.read_day(root, "burst_symbols", args.date)
+        kind = pl.when(pl.col("is_buy")).then(pl.lit("burst monitor BUY"))
+        returns(bursts, kind.otherwise(pl.lit("burst monitor SELL")), symbols=members)
+        race = study.program_race(bursts)
+    hft1 = store.read_day(root, "hft1_reports", args.date)
+    if hft1 is not None and hft1.height:
+        returns(hft1, pl.lit("hft1"))
+    episodes = 0
+    if quotes is not None:
+        found = kf.detect_stuffing(quotes, trades=trades, preset=args.preset)
+        episodes = found.height
+        if found.height:
+            returns(found, pl.lit("stuffing"))
+    return _write(args, parts, race, baskets, f"{episodes} episodes", t0)
 
 
 def _rets(frame: Any) -> list[str]:

@@ -37,7 +37,17 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-__all__ = ["append", "append_tables", "compact", "connect", "dates", "feeds", "scan", "table_dates"]
+__all__ = [
+    "append",
+    "append_tables",
+    "compact",
+    "connect",
+    "dates",
+    "feeds",
+    "read_day",
+    "scan",
+    "table_dates",
+]
 
 COMPACTED = "compacted.parquet"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -305,6 +315,17 @@ def scan(root: str | os.PathLike[str], feed: str) -> pl.LazyFrame:
     if not files:
         raise FileNotFoundError(f"{root}: no data for feed {feed!r}")
     return pl.scan_parquet(files, hive_partitioning=_hive(files))
+
+
+def read_day(root: str | os.PathLike[str], feed: str, date: dt.date | str) -> pl.DataFrame | None:
+    """One feed's rows of one ET day as a polars frame (without the partition's ``date``
+    column); None when the archive has none."""
+    import polars as pl
+
+    day = _day(date)
+    if feed not in feeds(root) or day not in dates(root, feed):
+        return None
+    return scan(root, feed).filter(pl.col("date") == day).drop("date").collect()
 
 
 #: Statements a query of the archive may hold unless ``unrestricted``.
