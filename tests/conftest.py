@@ -57,3 +57,21 @@ def real_dir() -> Path:
 
 def frame(msg: bytes) -> bytes:
     return len(msg).to_bytes(2, "big") + msg
+
+
+@pytest.fixture
+def sample_archive(tmp_path: Path) -> Path:
+    """An archive made from the samples as users make one: the Schwab capture and the Burst
+    Monitor folder of 2025-03-14 imported with `ki2fast feeds`."""
+    import subprocess
+    import sys
+
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
+    archive = tmp_path / "archive"
+    for feed, src in (("schwab", "schwab/levelone_20250314.ndjson"), ("hftalert", "hftalert")):
+        subprocess.run(
+            [sys.executable, "-m", "ki2fast.cli", "feeds", feed, str(samples / src),
+             "--out", str(archive)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    return archive

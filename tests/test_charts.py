@@ -186,10 +186,7 @@ def test_tick_accumulator_by_hand():
     assert charts.tick_accumulator([5.0, 5.0, 4.0, 4.5, 4.5, 4.4]) == [0, 0, -1, 0, 0, -1]
 
 
-def test_the_chart_command_from_an_itch_day_and_from_the_archive(tmp_path, browser):
-    import subprocess
-    import sys
-
+def test_the_chart_command_from_an_itch_day_and_from_the_archive(tmp_path, browser, sample_archive):
     from ki2fast.cli import main
 
     root = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -200,13 +197,7 @@ def test_the_chart_command_from_an_itch_day_and_from_the_archive(tmp_path, brows
     browser.open(tmp_path / "itch" / "20240301" / made[0], READY)
     assert count(browser, "activity") > 0
     # The archive: a Schwab capture and the Burst Monitor's files, imported as users do.
-    archive = tmp_path / "archive"
-    for feed, src in (("schwab", "schwab/levelone_20250314.ndjson"), ("hftalert", "hftalert")):
-        subprocess.run(
-            [sys.executable, "-m", "ki2fast.cli", "feeds", feed, str(root / src),
-             "--out", str(archive)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+    archive = sample_archive
     out = tmp_path / "charts"
     assert main(["chart", str(archive), "--date", "2025-03-14", "--out", str(out)]) == 0
     page = out / "20250314" / "index.html"

@@ -167,23 +167,12 @@ def test_the_study_command_on_the_program_burst_sample(tmp_path, capsys):
     assert main(["study", "csv", str(day), "--out", str(tmp_path)]) == 1
 
 
-def test_the_study_command_from_the_archive(tmp_path, capsys):
+def test_the_study_command_from_the_archive(tmp_path, sample_archive):
     """The Burst Monitor's bursts and hft1 reports of a day, priced by the Schwab capture in
     the same archive."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from ki2fast.cli import main
 
-    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
-    archive = tmp_path / "archive"
-    for feed, src in (("schwab", "schwab/levelone_20250314.ndjson"), ("hftalert", "hftalert")):
-        subprocess.run(
-            [sys.executable, "-m", "ki2fast.cli", "feeds", feed, str(samples / src),
-             "--out", str(archive)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+    archive = sample_archive
     out = tmp_path / "study"
     argv = ["study", str(archive), "--date", "2025-03-14", "--out", str(out), "--horizons", "1m"]
     assert main(argv) == 0

@@ -96,6 +96,7 @@ def _from_archive(root: Path, args: argparse.Namespace) -> tuple[Any, list[dt.da
     import ki2fast as kf
     from ki2fast import charts, store
     from ki2fast.feeds import hftalert
+    from ki2fast.prices import archived_prices
 
     day = dt.date.fromisoformat(args.date)
     feeds = set(store.feeds(root))
@@ -103,11 +104,10 @@ def _from_archive(root: Path, args: argparse.Namespace) -> tuple[Any, list[dt.da
     def read(feed: str) -> pl.DataFrame | None:
         return store.read_day(root, feed, day)
 
-    quotes, trades = read("schwab_quotes"), read("schwab_trades")
-    snapshots = [s for s in (read("theta_stock_quote_snapshot"),) if s is not None]
-    snapshots += [s for s in (read("theta_stock_ohlc_snapshot"),) if s is not None]
-    if quotes is None and trades is None and not snapshots:
+    prices = archived_prices(root, day)
+    if not prices:
         raise ValueError(f"{root}: no prices for {day} (Schwab level one or ThetaData snapshots)")
+    quotes, trades, snapshots = prices.quotes, prices.trades, prices.snapshots
     hft1 = read("hft1_reports")
     activity: Any = None
     episodes: Any = None
@@ -125,7 +125,7 @@ def _from_archive(root: Path, args: argparse.Namespace) -> tuple[Any, list[dt.da
     )
     data = charts.BurstDay.build(
         day,
-        quotes if quotes is not None else None,
+        quotes,
         trades=trades,
         snapshots=snapshots or None,
         activity=activity,

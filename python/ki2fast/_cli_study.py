@@ -123,19 +123,14 @@ def _study_archive(root: Path, args: argparse.Namespace) -> int:
 
     import ki2fast as kf
     from ki2fast import store, study
-    from ki2fast.prices import price_rows
+    from ki2fast.prices import archived_prices, price_rows
 
     t0 = time.perf_counter()
-    quotes = store.read_day(root, "schwab_quotes", args.date)
-    trades = store.read_day(root, "schwab_trades", args.date)
-    snaps = [
-        t
-        for f in ("theta_stock_quote_snapshot", "theta_stock_ohlc_snapshot")
-        if (t := store.read_day(root, f, args.date)) is not None
-    ]
-    if quotes is None and trades is None and not snaps:
+    prices = archived_prices(root, args.date)
+    if not prices:
         raise ValueError(f"{root}: no prices on {args.date} (Schwab level one or snapshots)")
-    rows = price_rows(quotes, trades, snaps or None)
+    quotes, trades = prices.quotes, prices.trades
+    rows = price_rows(quotes, trades, prices.snapshots or None)
     horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
     parts = []
     race = baskets = pl.DataFrame()

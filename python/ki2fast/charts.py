@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ki2fast._common import NY
-from ki2fast.prices import attach_prices, price_rows
+from ki2fast.prices import archived_prices, attach_prices, price_rows
 
 if TYPE_CHECKING:
     import polars as pl
@@ -435,7 +435,8 @@ class LiveCharts:
 
         quotes, trades = mine("quotes"), mine("trades")
         if quotes is None and trades is None and self.prices_root is not None:
-            quotes, trades = self._archived_prices(day, symbols)
+            archived = archived_prices(self.prices_root, day, symbols)
+            quotes, trades = archived.quotes, archived.trades
         hft1, episodes = mine("hft1"), mine("episodes")
         members = mine("burst_symbols")
         activity: Any = None
@@ -470,27 +471,6 @@ class LiveCharts:
         charts = sorted(((s, n, files[s]) for s, n in counts.items()), key=lambda c: (-c[1], c[0]))
         day_page(out, day, charts, days=sorted(self._rows))
         return drawn
-
-    def _archived_prices(
-        self, day: dt.date, symbols: list[str]
-    ) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
-        """The day's Schwab level one of ``symbols`` from the archive, if it has any."""
-        import polars as pl
-
-        from ki2fast import store
-
-        assert self.prices_root is not None
-        found = []
-        for feed in ("schwab_quotes", "schwab_trades"):
-            if feed in store.feeds(self.prices_root) and day in store.dates(self.prices_root, feed):
-                lf = store.scan(self.prices_root, feed).filter(
-                    (pl.col("date") == day) & pl.col("stock").cast(pl.String).is_in(symbols)
-                )
-                got = lf.drop("date").collect()
-                found.append(got if got.height else None)
-            else:
-                found.append(None)
-        return found[0], found[1]
 
 
 # -- drawing ----------------------------------------------------------------------------

@@ -3,8 +3,10 @@ happened, from the quotes and trades of any feed (docs/prices.md)."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ki2fast._frames import polars_frame
@@ -13,7 +15,7 @@ from ki2fast.analytics import Every, parse_every
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["PRICE_COLUMNS", "attach_prices", "price_rows"]
+__all__ = ["PRICE_COLUMNS", "ArchivedPrices", "archived_prices", "attach_prices", "price_rows"]
 
 #: The columns ``attach_prices`` adds, in order.
 PRICE_COLUMNS = (
@@ -273,6 +275,54 @@ def _rows(table: pl.DataFrame, **columns: pl.Expr) -> pl.DataFrame:
     if sym not in table.columns or "ts" not in table.columns:
         raise ValueError(f"a price table needs 'ts' and 'symbol' or 'stock'; got {table.columns}")
     return table.select(_k=_utc_ns(table, "ts"), _s=pl.col(sym).cast(pl.String), **columns)
+
+
+@dataclass
+class ArchivedPrices:
+    """One day's prices in the archive: the Schwab level one and the ThetaData stock
+    snapshots (quote and OHLC), each None (or empty) when the archive has none."""
+
+    quotes: pl.DataFrame | None
+    trades: pl.DataFrame | None
+    snapshots: list[pl.DataFrame]
+
+    def __bool__(self) -> bool:
+        return self.quotes is not None or self.trades is not None or bool(self.snapshots)
+
+
+#: Where the archive keeps prices: (feed, symbol column), level one first.
+_PRICE_FEEDS = (
+    ("schwab_quotes", "stock"),
+    ("schwab_trades", "stock"),
+    ("theta_stock_quote_snapshot", "symbol"),
+    ("theta_stock_ohlc_snapshot", "symbol"),
+)
+
+
+def archived_prices(
+    root: str | os.PathLike[str], day: Any, symbols: list[str] | None = None
+) -> ArchivedPrices:
+    """The prices the archive at ``root`` holds for ``day`` (ET), only of ``symbols`` when
+    given (the filter is applied as the Parquet files are read)."""
+    import datetime as dt
+
+    import polars as pl
+
+    from ki2fast import store
+
+    day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    feeds = set(store.feeds(root))
+    found: list[pl.DataFrame | None] = []
+    for feed, sym in _PRICE_FEEDS:
+        if feed not in feeds or day not in store.dates(root, feed):
+            found.append(None)
+            continue
+        keep = pl.col("date") == day
+        if symbols is not None:
+            keep &= pl.col(sym).cast(pl.String).is_in(symbols)
+        got = store.scan(root, feed).filter(keep).drop("date").collect()
+        found.append(got if got.height else None)
+    return ArchivedPrices(found[0], found[1], [s for s in found[2:] if s is not None])
 
 
 class PriceRows(dict):  # type: ignore[type-arg]
